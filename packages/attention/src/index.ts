@@ -1,0 +1,14 @@
+export { InputError, isUnmasked, keyHigh, keyLow, maskRule, unmaskedFlops } from './spec.ts';
+export type { AttentionSpec, Layout, MaskRule, Window } from './spec.ts';
+export { validateSpec } from './validate.ts';
+export type { SpecOptions } from './validate.ts';
+export { headRows, layoutShape, lseShape } from './layout.ts';
+export type { HeadRows } from './layout.ts';
+export { emptyPartial } from './partial.ts';
+export type { Partial } from './partial.ts';
+export { merge } from './merge.ts';
+export { naiveFloat32Attention, referenceAttention, referenceRows } from './reference.ts';
+export type { Numbers } from './reference.ts';
+export { plan, visiblePairs } from './planner.ts';
+export type { Plan, PlanOptions, QBlockPlan, Tile } from './planner.ts';
+export { exactnessBound, maxAbsDiff } from './exactness.ts';

@@ -1,0 +1,49 @@
+import type { Partial } from './partial.ts';
+
+/**
+ * Merges partials of the same query rows into one (DESIGN §1):
+ *   M = max_t lse_t (0 when every lse is -∞), w_t = exp(lse_t − M), Z = Σ w_t,
+ *   lse = M + log Z, O = Σ (w_t / Z) · O_t;  Z = 0 → O = 0, lse = -∞.
+ * Partials are taken in ascending kStart order whatever order they come in, and sums run in
+ * float64, so the bits depend only on the set of partials. Never NaN for finite inputs.
+ */
+export function merge(partials: readonly Partial[]): Partial {
+  if (partials.length === 0) throw new Error('merge: no partials');
+  const first = partials[0];
+  const { rows, D } = first;
+  for (const p of partials) {
+    if (p.rows !== rows || p.D !== D) throw new Error(`merge: partial [${p.rows},${p.D}] differs from [${rows},${D}]`);
+  }
+  const ordered = [...partials].sort((a, b) => a.kStart - b.kStart);
+  const n = ordered.length;
+  const o = new Float32Array(rows * D);
+  const lse = new Float32Array(rows);
+  const weights = new Float64Array(n);
+  const acc = new Float64Array(D);
+  for (let r = 0; r < rows; r++) {
+    let m = -Infinity;
+    for (let t = 0; t < n; t++) m = Math.max(m, ordered[t].lse[r]);
+    if (m === -Infinity) m = 0; // every partial empty → weights 0, out 0, lse -Infinity
+    let z = 0;
+    for (let t = 0; t < n; t++) {
+      const w = Math.exp(ordered[t].lse[r] - m);
+      weights[t] = w;
+      z += w;
+    }
+    if (z === 0) {
+      lse[r] = -Infinity;
+      continue; // o stays 0
+    }
+    lse[r] = m + Math.log(z);
+    acc.fill(0);
+    const base = r * D;
+    for (let t = 0; t < n; t++) {
+      const w = weights[t] / z;
+      if (w === 0) continue;
+      const src = ordered[t].o;
+      for (let d = 0; d < D; d++) acc[d] += w * src[base + d];
+    }
+    for (let d = 0; d < D; d++) o[base + d] = acc[d];
+  }
+  return { rows, D, kStart: ordered[0].kStart, o, lse };
+}

@@ -1,0 +1,91 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { maxAbsDiff, referenceRows, validateSpec } from '@longattn/attention';
+import { readTensor, writeTensor } from '@longattn/tensor';
+import { parseInteger } from '../parse.ts';
+import { makeSample } from '../sample.ts';
+import { describeResult } from '../summary.ts';
+import { addEngineFlags, execute, type RunFlags } from './run.ts';
+
+interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'threads' | 'blockQ' | 'blockK' | 'json' | 'quiet'> {
+  n: number;
+  heads: number;
+  d: number;
+  dir: string;
+}
+
+/** Rows checked against the float64 reference in every head: first, last and a spread between. */
+function sampleRows(n: number): number[] {
+  return [...new Set([0, 1, Math.floor(n / 3), Math.floor(n / 2), n - 2, n - 1].filter((i) => i >= 0 && i < n))];
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('demo')
+    .description('make a sample long document’s Q/K/V, run causal attention on it, verify sampled rows, summarise')
+    .option('--n <tokens>', 'document length', parseInteger('--n', 2), 32768)
+    .option('--heads <H>', 'attention heads', parseInteger('--heads', 1, 256), 8)
+    .option('--d <D>', 'head dim', parseInteger('--d', 1, 1024), 64)
+    .option('--dir <dir>', 'where inputs and outputs go', 'longattn-demo');
+  addEngineFlags(cmd).action(async (flags: DemoFlags) => {
+    const say = (line: string) => {
+      if (!flags.json && !flags.quiet) console.log(line);
+    };
+    const dir = resolve(flags.dir);
+    mkdirSync(dir, { recursive: true });
+    const { n, heads: H, d: D } = flags;
+    say(`longattn demo: a ${n}-token sample document, ${H} heads × D=${D}, causal self-attention`);
+    const sample = makeSample({ n, H, D, seed: 7 });
+    const shape = [H, n, D];
+    const files = { q: `${dir}/q.npy`, k: `${dir}/k.npy`, v: `${dir}/v.npy`, out: `${dir}/out.npy`, lse: `${dir}/lse.npy` };
+    writeTensor(files.q, shape, sample.q);
+    writeTensor(files.k, shape, sample.k);
+    writeTensor(files.v, shape, sample.v);
+    say(`  inputs   ${files.q}, k.npy, v.npy  [${shape.join(', ')}] float32`);
+    const result = await execute(
+      {
+        q: files.q,
+        k: files.k,
+        v: files.v,
+        out: files.out,
+        lse: files.lse,
+        options: { causal: true },
+        backend: flags.backend,
+        ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
+        ...(flags.blockK ? { blockK: flags.blockK } : {}),
+      },
+      flags,
+      'demo',
+    );
+    // Spot-check sampled rows of every head against the float64 reference (exactness rule, DESIGN §1).
+    const spec = validateSpec({ q: shape, k: shape, v: shape }, { causal: true });
+    const out = readTensor(files.out).data;
+    const lse = readTensor(files.lse).data;
+    const rows = sampleRows(n);
+    let worst = 0;
+    let bound = Infinity;
+    let lseErr = 0;
+    for (let h = 0; h < H; h++) {
+      const { ref, naive } = referenceRows(spec, sample.q, sample.k, sample.v, 0, h, rows);
+      const ours = new Float32Array(rows.length * D);
+      const oursLse = new Float32Array(rows.length);
+      rows.forEach((i, r) => {
+        ours.set(out.subarray((h * n + i) * D, (h * n + i + 1) * D), r * D);
+        oursLse[r] = lse[h * n + i]!;
+      });
+      worst = Math.max(worst, maxAbsDiff(ours, ref.out));
+      bound = Math.min(bound, 2 * maxAbsDiff(naive.out, ref.out) + 1e-5);
+      lseErr = Math.max(lseErr, maxAbsDiff(oursLse, ref.lse));
+    }
+    const exact = worst <= bound && lseErr <= 1e-4;
+    if (flags.json) {
+      console.log(JSON.stringify({ ...result, verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact }, dir }));
+    } else if (!flags.quiet) {
+      console.log(describeResult(result));
+      console.log(`  verified ${rows.length * H} sampled rows against the float64 reference: max |err| ${worst.toExponential(2)} (bound ${bound.toExponential(2)}), LSE ${lseErr.toExponential(2)} → ${exact ? 'exact' : 'NOT EXACT'}`);
+      console.log(`  outputs  ${files.out} [${shape.join(', ')}], ${files.lse} [${H}, ${n}]`);
+    }
+    if (!exact) throw new Error(`demo output failed verification: max |err| ${worst} > bound ${bound} or LSE error ${lseErr} > 1e-4`);
+  });
+}

@@ -1,0 +1,97 @@
+import type { Command } from 'commander';
+import { runLocal, type JobRequest, type JobResult } from '@longattn/engine';
+import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
+import { progressBar } from '../progress-bar.ts';
+import { describeResult } from '../summary.ts';
+
+export interface RunFlags {
+  q: string;
+  k: string;
+  v: string;
+  out: string;
+  lse?: string;
+  layout: 'bhsd' | 'bshd';
+  causal?: boolean;
+  window?: { left: number; right: number };
+  scale?: number;
+  backend: string;
+  engine: 'local' | 'queue';
+  redis?: string;
+  threads?: number;
+  blockQ?: number;
+  blockK?: number;
+  allowNonfinite?: boolean;
+  detach?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function requestFromFlags(flags: RunFlags): JobRequest {
+  return {
+    q: flags.q,
+    k: flags.k,
+    v: flags.v,
+    out: flags.out,
+    ...(flags.lse ? { lse: flags.lse } : {}),
+    options: {
+      layout: flags.layout,
+      causal: flags.causal ?? false,
+      ...(flags.window ? { window: flags.window } : {}),
+      ...(flags.scale !== undefined ? { scale: flags.scale } : {}),
+    },
+    backend: flags.backend,
+    ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
+    ...(flags.blockK ? { blockK: flags.blockK } : {}),
+    allowNonfinite: flags.allowNonfinite ?? false,
+  };
+}
+
+/** Adds the job flags shared by `run` and `demo`-like commands. */
+export function addEngineFlags(cmd: Command): Command {
+  return cmd
+    .option('--backend <name>', 'auto | js | wasm | ort | gpujs[:MODE]', 'auto')
+    .option('--engine <engine>', 'local (embedded thread pool) | queue (Redis workers)', parseChoice('--engine', ['local', 'queue'] as const), 'local')
+    .option('--redis <url>', 'Redis URL for --engine queue')
+    .option('--threads <n>', 'pool threads (default: cores)', parseInteger('--threads', 1, 1024))
+    .option('--block-q <n>', 'query rows per tile (default: per backend)', parseInteger('--block-q', 1, 1 << 20))
+    .option('--block-k <n>', 'keys per tile (default: per backend)', parseInteger('--block-k', 1, 1 << 20))
+    .option('--json', 'print one JSON object with timings, GFLOP/s, backend, tiles')
+    .option('--quiet', 'print nothing on success');
+}
+
+/** Runs a request on the chosen engine with a progress bar; returns the result. */
+export async function execute(request: JobRequest, flags: Pick<RunFlags, 'engine' | 'redis' | 'threads' | 'json' | 'quiet'>, label: string): Promise<JobResult> {
+  const bar = progressBar(!flags.json && !flags.quiet, label);
+  try {
+    if (flags.engine === 'queue') {
+      const { runOnQueue } = await import('../queue-run.ts');
+      return await runOnQueue(request, flags, bar.update);
+    }
+    return await runLocal(request, { ...(flags.threads ? { threads: flags.threads } : {}), onProgress: bar.update });
+  } finally {
+    bar.stop();
+  }
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('run')
+    .description('exact attention O = softmax(scale·QKᵀ + mask)·V over .npy/.safetensors inputs')
+    .requiredOption('--q <ref>', 'queries: file.npy or file.safetensors#name')
+    .requiredOption('--k <ref>', 'keys')
+    .requiredOption('--v <ref>', 'values')
+    .requiredOption('--out <path>', 'output O (.npy or .safetensors), Q’s shape and layout')
+    .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')
+    .option('--layout <layout>', 'bhsd (PyTorch) | bshd (FlashAttention)', parseChoice('--layout', ['bhsd', 'bshd'] as const), 'bhsd')
+    .option('--causal', 'bottom-right aligned causal mask (FlashAttention ≥ 2.1)')
+    .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
+    .option('--scale <s>', 'softmax scale (default 1/√D)', parseNumber('--scale'))
+    .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
+    .option('--detach', 'with --engine queue: submit, print the job id and return');
+  addEngineFlags(cmd).action(async (flags: RunFlags) => {
+    const request = requestFromFlags(flags);
+    const result = await execute(request, flags, 'attention');
+    if (flags.json) console.log(JSON.stringify(result));
+    else if (!flags.quiet) console.log(describeResult(result));
+  });
+}

@@ -1,0 +1,35 @@
+import { headRows, type AttentionSpec } from '@longattn/attention';
+import type { TensorReader } from '@longattn/tensor';
+
+/** Where a tile's rows come from. Every block is [count, D] contiguous float32. */
+export interface BlockSource {
+  queries(b: number, h: number, start: number, count: number): Float32Array;
+  keys(b: number, kvh: number, start: number, count: number): Float32Array;
+  values(b: number, kvh: number, start: number, count: number): Float32Array;
+}
+
+/** Reads blocks straight from the input files with positional reads: memory bounded by the blocks. */
+export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorReader, v: TensorReader): BlockSource {
+  const read = (t: TensorReader, heads: number, seq: number) => (b: number, h: number, start: number, count: number) => {
+    const rows = headRows(spec.layout, b, h, heads, seq, spec.D);
+    return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D);
+  };
+  return { queries: read(q, spec.H, spec.Sq), keys: read(k, spec.Hk, spec.Sk), values: read(v, spec.Hk, spec.Sk) };
+}
+
+/**
+ * Blocks out of whole tensors already in memory (e.g. SharedArrayBuffers shared by a thread
+ * pool): a zero-copy view when a head's rows are contiguous (bhsd), a gathered copy otherwise.
+ */
+export function arraySource(spec: AttentionSpec, q: Float32Array, k: Float32Array, v: Float32Array): BlockSource {
+  const view = (t: Float32Array, heads: number, seq: number) => (b: number, h: number, start: number, count: number) => {
+    const { D } = spec;
+    const rows = headRows(spec.layout, b, h, heads, seq, D);
+    const first = rows.first + start * rows.stride;
+    if (rows.stride === D) return t.subarray(first, first + count * D);
+    const block = new Float32Array(count * D);
+    for (let r = 0; r < count; r++) block.set(t.subarray(first + r * rows.stride, first + r * rows.stride + D), r * D);
+    return block;
+  };
+  return { queries: view(q, spec.H, spec.Sq), keys: view(k, spec.Hk, spec.Sk), values: view(v, spec.Hk, spec.Sk) };
+}

@@ -1,0 +1,10 @@
+export type { JobRequest, JobResult, Progress } from './job.ts';
+export { openInputs } from './inputs.ts';
+export type { JobInputs } from './inputs.ts';
+export { JobOutput } from './output.ts';
+export { arraySource, readerSource } from './block-source.ts';
+export type { BlockSource } from './block-source.ts';
+export { computeQBlock } from './compute-block.ts';
+export { resolveBlocks } from './blocks.ts';
+export { runLocal } from './local/local-engine.ts';
+export type { LocalRunOptions } from './local/local-engine.ts';

@@ -1,0 +1,30 @@
+import type { AttentionSpec, QBlockPlan } from '@longattn/attention';
+import type { KernelOptions } from '@longattn/kernels';
+
+/**
+ * What the local engine sends a pool thread: a q-block to compute, with the whole inputs as
+ * SharedArrayBuffer-backed float32 arrays (shared, never copied) in the spec's layout.
+ */
+export interface LocalTask {
+  spec: AttentionSpec;
+  block: QBlockPlan;
+  backend: string;
+  kernelOptions: KernelOptions;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+/** The reply, packed into one transferable buffer: [rows·D values of o, then rows values of lse]. */
+export type LocalTaskResult = Float32Array;
+
+export function packResult(o: Float32Array, lse: Float32Array): Float32Array {
+  const packed = new Float32Array(o.length + lse.length);
+  packed.set(o);
+  packed.set(lse, o.length);
+  return packed;
+}
+
+export function unpackResult(packed: Float32Array, rows: number, D: number): { o: Float32Array; lse: Float32Array } {
+  return { o: packed.subarray(0, rows * D), lse: packed.subarray(rows * D, rows * D + rows) };
+}

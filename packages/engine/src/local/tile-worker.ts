@@ -1,0 +1,25 @@
+import { getBackend, type TileKernel } from '@longattn/kernels';
+import { move } from 'piscina';
+import { arraySource } from '../block-source.ts';
+import { computeQBlock } from '../compute-block.ts';
+import { packResult, type LocalTask } from './task.ts';
+
+/** One kernel per backend (and options) per thread, created on first use and kept. */
+const kernels = new Map<string, Promise<TileKernel>>();
+
+function kernelFor(task: LocalTask): Promise<TileKernel> {
+  const key = `${task.backend}|${JSON.stringify(task.kernelOptions)}`;
+  let kernel = kernels.get(key);
+  if (!kernel) {
+    kernel = getBackend(task.backend).create(task.kernelOptions);
+    kernels.set(key, kernel);
+  }
+  return kernel;
+}
+
+/** Computes one q-block in this pool thread; replies with the packed (o, lse), transferred. */
+export default async function runTask(task: LocalTask): Promise<unknown> {
+  const kernel = await kernelFor(task);
+  const partial = await computeQBlock(kernel, task.spec, task.block, arraySource(task.spec, task.q, task.k, task.v));
+  return move(packResult(partial.o, partial.lse));
+}

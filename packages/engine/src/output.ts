@@ -1,0 +1,45 @@
+import { headRows, lseShape, type AttentionSpec, type Partial, type QBlockPlan } from '@longattn/attention';
+import { createTensorWriter, type TensorWriter } from '@longattn/tensor';
+
+/**
+ * A job's output files while it runs: O (Q's shape and layout) and optionally LSE ([B,H,Sq] with
+ * Q's leading dims dropped). Written q-block by q-block in any order; nothing appears at the final
+ * paths until commit(), and abort() removes every trace.
+ */
+export class JobOutput {
+  private readonly o: TensorWriter;
+  private readonly lse: TensorWriter | undefined;
+
+  constructor(
+    private readonly spec: AttentionSpec,
+    qShape: readonly number[],
+    out: string,
+    lse?: string,
+  ) {
+    this.o = createTensorWriter(out, qShape, { name: 'out', argument: '--out' });
+    try {
+      this.lse = lse ? createTensorWriter(lse, lseShape(qShape.length, spec.B, spec.H, spec.Sq), { name: 'lse', argument: '--lse' }) : undefined;
+    } catch (error) {
+      this.o.abort();
+      throw error;
+    }
+  }
+
+  /** Writes a merged q-block: partial.o [rows, D], partial.lse [rows]. */
+  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: Partial): void {
+    const { layout, H, Sq, D } = this.spec;
+    const rows = headRows(layout, block.b, block.h, H, Sq, D);
+    this.o.writeRuns(rows.first + block.qStart * rows.stride, partial.o, rows.stride, D);
+    this.lse?.writeRuns((block.b * H + block.h) * Sq + block.qStart, partial.lse, block.rows, block.rows);
+  }
+
+  commit(): void {
+    this.o.commit();
+    this.lse?.commit();
+  }
+
+  abort(): void {
+    this.o.abort();
+    this.lse?.abort();
+  }
+}

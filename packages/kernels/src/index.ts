@@ -1,0 +1,13 @@
+import { jsBackend } from './js/js-kernel.ts';
+import { registerBackend } from './registry.ts';
+
+export type { Backend, KernelOptions, TileJob, TileKernel } from './tile.ts';
+export { rowKeyRange } from './tile.ts';
+export { getBackend, listBackends, parseBackendName, registerBackend } from './registry.ts';
+export { CPU_PREFERENCE, selectBackend } from './select.ts';
+export type { Selection } from './select.ts';
+export { jsTile } from './js/js-kernel.ts';
+export { encodeModel, float, OrtGraph, ortBackend, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
+
+// Built-in backends (auto-selection order lives in select.ts, not here).
+registerBackend(jsBackend);

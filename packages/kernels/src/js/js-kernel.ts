@@ -1,0 +1,59 @@
+import type { Partial } from '@longattn/attention';
+import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
+
+/**
+ * Portable TypeScript tile kernel: simple and correct for any D, ragged edges and masks.
+ * Per row: scores over the visible keys, row max, exp, sum, P·V, normalise — two passes over a
+ * scores buffer (a tile's keys fit in it), all in float64 JS numbers, stored as float32.
+ */
+export function jsTile(job: TileJob): Partial {
+  const { rows, keys, D, scale, q, k, v } = job;
+  const o = new Float32Array(rows * D);
+  const lse = new Float32Array(rows);
+  const scores = new Float64Array(keys);
+  const acc = new Float64Array(D);
+  for (let r = 0; r < rows; r++) {
+    const [lo, hi] = rowKeyRange(job, r);
+    if (hi < lo) {
+      lse[r] = -Infinity; // the row sees no key of this tile: o stays 0
+      continue;
+    }
+    const qBase = r * D;
+    let m = -Infinity;
+    for (let c = lo; c <= hi; c++) {
+      const kBase = c * D;
+      let s = 0;
+      for (let d = 0; d < D; d++) s += q[qBase + d] * k[kBase + d];
+      s *= scale;
+      scores[c] = s;
+      if (s > m) m = s;
+    }
+    let z = 0;
+    acc.fill(0);
+    for (let c = lo; c <= hi; c++) {
+      const p = Math.exp(scores[c] - m);
+      z += p;
+      const vBase = c * D;
+      for (let d = 0; d < D; d++) acc[d] += p * v[vBase + d];
+    }
+    const inv = 1 / z;
+    for (let d = 0; d < D; d++) o[qBase + d] = acc[d] * inv;
+    lse[r] = m + Math.log(z);
+  }
+  return { rows, D, kStart: job.kStart, o, lse };
+}
+
+export const jsBackend: Backend = {
+  name: 'js',
+  summary: 'portable TypeScript (reference speed; any head dim)',
+  defaultBlocks: { blockQ: 128, blockK: 1024 },
+  async probe() {
+    return null;
+  },
+  async describe() {
+    return 'cpu (portable JS)';
+  },
+  async create(): Promise<TileKernel> {
+    return { backend: 'js', device: 'cpu (portable JS)', run: jsTile };
+  },
+};

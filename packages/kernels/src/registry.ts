@@ -1,0 +1,26 @@
+import type { Backend } from './tile.ts';
+
+const backends = new Map<string, Backend>();
+
+/** Adds a backend under its name; kernels/index.ts registers every built-in one. */
+export function registerBackend(backend: Backend): void {
+  if (backends.has(backend.name)) throw new Error(`backend "${backend.name}" is already registered`);
+  backends.set(backend.name, backend);
+}
+
+export function listBackends(): Backend[] {
+  return [...backends.values()];
+}
+
+/** `name` or `name:mode`; throws a RangeError naming the known backends when there is none. */
+export function getBackend(name: string): Backend {
+  const backend = backends.get(name.split(':')[0]!);
+  if (!backend) throw new RangeError(`unknown backend "${name}"; known: ${[...backends.keys()].join(', ')}`);
+  return backend;
+}
+
+/** Splits `gpujs:webasm` into its backend and mode. */
+export function parseBackendName(spec: string): { name: string; mode?: string } {
+  const [name, mode] = spec.split(':', 2) as [string, string | undefined];
+  return mode ? { name, mode } : { name };
+}

@@ -1,0 +1,59 @@
+import { getBackend, listBackends, parseBackendName } from './registry.ts';
+import type { Backend, KernelOptions } from './tile.ts';
+
+/** Auto-selection order after accelerated backends on real hardware (DESIGN, CPU-kernels issue). */
+export const CPU_PREFERENCE = ['ort', 'wasm', 'js'] as const;
+
+export interface Selection {
+  backend: Backend;
+  /** The name as the CLI spells it, with its mode: `ort`, `gpujs:headlessgl`. */
+  name: string;
+  options: KernelOptions;
+  /** What will run the tiles, e.g. `cpu (portable JS)`, `NVIDIA H200 (GL)`. */
+  device: string;
+  /** Why each preferred backend before it was passed over (auto only). */
+  skipped: string[];
+}
+
+/**
+ * Resolves `auto` or `name[:mode]` to a usable backend.
+ * auto = an accelerated backend only when it reports real GPU hardware, else ort, wasm, js —
+ * the first whose probe succeeds. An explicit name that cannot run here is an error, never a
+ * silent substitute.
+ */
+export async function selectBackend(requested: string, options: KernelOptions = {}): Promise<Selection> {
+  if (requested !== 'auto') {
+    const { name, mode } = parseBackendName(requested);
+    const backend = getBackend(name);
+    const opts = mode ? { ...options, mode } : options;
+    const reason = await backend.probe(opts);
+    if (reason) throw new Error(`backend ${requested} cannot run here: ${reason}`);
+    return { backend, name: requested, options: opts, device: await describe(backend, opts), skipped: [] };
+  }
+  const skipped: string[] = [];
+  for (const backend of listBackends().filter((b) => b.accelerated)) {
+    const hardware = await backend.probeHardware?.();
+    if (!hardware) {
+      skipped.push(`${backend.name}: no GPU hardware`);
+      continue;
+    }
+    const reason = await backend.probe(hardware.options);
+    if (!reason) {
+      const name = hardware.options.mode ? `${backend.name}:${hardware.options.mode}` : backend.name;
+      return { backend, name, options: { ...options, ...hardware.options }, device: hardware.device, skipped };
+    }
+    skipped.push(`${backend.name}: ${reason}`);
+  }
+  for (const name of CPU_PREFERENCE) {
+    const backend = listBackends().find((b) => b.name === name);
+    if (!backend) continue;
+    const reason = await backend.probe(options);
+    if (!reason) return { backend, name, options, device: await describe(backend, options), skipped };
+    skipped.push(`${name}: ${reason}`);
+  }
+  throw new Error(`no backend can run here: ${skipped.join('; ')}`);
+}
+
+async function describe(backend: Backend, options: KernelOptions): Promise<string> {
+  return backend.describe ? backend.describe(options) : backend.summary;
+}
