@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import { InputError } from './errors.ts';
+
+/** An input file opened for positional reads. */
+export interface InputFile {
+  readonly path: string;
+  readonly fd: number;
+  readonly size: number;
+}
+
+const REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+};
+
+/** Why a file system call failed, in a few words (`no such file`). */
+export function fsReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && REASONS[code] !== undefined) return REASONS[code];
+  return code ?? String(err);
+}
+
+/** Opens `path` read-only; errors → InputError `argument: cannot read "path": <reason>`. */
+export function openInput(path: string, argument: string): InputFile {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    throw new InputError(argument, `cannot read ${JSON.stringify(path)}: ${fsReason(err)}`);
+  }
+  const stat = fs.fstatSync(fd);
+  if (!stat.isFile()) {
+    fs.closeSync(fd);
+    throw new InputError(argument, `cannot read ${JSON.stringify(path)}: ${stat.isDirectory() ? 'is a directory' : 'not a regular file'}`);
+  }
+  return { path, fd, size: stat.size };
+}
+
+/** Reads exactly `length` bytes at file `position` into `into[offset…]`; false on end of file. */
+export function readFully(fd: number, into: Uint8Array, offset: number, length: number, position: number): boolean {
+  while (length > 0) {
+    const n = fs.readSync(fd, into, offset, Math.min(length, 0x40000000), position);
+    if (n === 0) return false;
+    offset += n;
+    length -= n;
+    position += n;
+  }
+  return true;
+}
+
+/** Writes exactly `length` bytes of `from[offset…]` at file `position`. */
+export function writeFully(fd: number, from: Uint8Array, offset: number, length: number, position: number): void {
+  while (length > 0) {
+    const n = fs.writeSync(fd, from, offset, Math.min(length, 0x40000000), position);
+    offset += n;
+    length -= n;
+    position += n;
+  }
+}
+
+/** A byte view over a typed array's own memory (no copy). */
+export function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}

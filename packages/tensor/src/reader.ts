@@ -1,0 +1,169 @@
+/** openTensor: positional, bounded-memory reads of one tensor in an .npy or .safetensors file. */
+import fs from 'node:fs';
+import { InputError } from './errors.ts';
+import { ITEM_SIZE, elementCount } from './dtype.ts';
+import type { DType } from './dtype.ts';
+import { SCRATCH_MAX, decode, firstNonFinite, getScratch } from './decode.ts';
+import { bytesOf, openInput, readFully } from './file.ts';
+import type { InputFile } from './file.ts';
+import { readNpyHeader } from './npy.ts';
+import type { TensorLayout } from './npy.ts';
+import { parseRef } from './ref.ts';
+import { readSafetensorsHeader } from './safetensors.ts';
+
+export interface TensorReader {
+  readonly ref: string;
+  readonly argument: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Number of elements. */
+  readonly length: number;
+  /**
+   * Reads `count` runs of `width` elements, the first run at element `first`, successive runs
+   * `stride` elements apart, converted to float32 into `into` (or a new array of count*width).
+   * Positional reads only: never loads the whole file; coalesces into one read when stride === width.
+   */
+  readRuns(first: number, count: number, stride: number, width: number, into?: Float32Array): Float32Array;
+  /** The whole tensor as float32. */
+  readAll(): Float32Array;
+  /** Element index of the first NaN/±Inf (as float32), or -1. Streams the file in chunks ≤ 8 MB. */
+  findNonFinite(): number;
+  close(): void;
+}
+
+/**
+ * Runs whose gaps are at most this many bytes are fetched with one read of their whole span and
+ * gathered (one syscall beats many small ones); wider gaps are read run by run.
+ */
+const GATHER_GAP_MAX = 16 << 10;
+
+function checkCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`readRuns: ${name} must be a non-negative integer, got ${value}`);
+}
+
+class FileTensorReader implements TensorReader {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly length: number;
+  private readonly itemSize: number;
+  private readonly dataOffset: number;
+  private fd: number | undefined;
+
+  constructor(
+    readonly ref: string,
+    readonly argument: string,
+    private readonly file: InputFile,
+    layout: TensorLayout,
+  ) {
+    this.dtype = layout.dtype;
+    this.shape = Object.freeze([...layout.shape]);
+    this.length = elementCount(layout.shape);
+    this.itemSize = ITEM_SIZE[layout.dtype];
+    this.dataOffset = layout.dataOffset;
+    this.fd = file.fd;
+  }
+
+  readRuns(first: number, count: number, stride: number, width: number, into?: Float32Array): Float32Array {
+    checkCount('first', first);
+    checkCount('count', count);
+    checkCount('stride', stride);
+    checkCount('width', width);
+    const total = count * width;
+    const out = into ?? new Float32Array(total);
+    if (out.length < total) throw new RangeError(`readRuns: into holds ${out.length} elements, ${total} needed`);
+    if (total === 0) return out;
+    const end = first + (count - 1) * stride + width;
+    if (end > this.length) throw new RangeError(`readRuns: runs reach element ${end}, the tensor has ${this.length}`);
+    if (count === 1 || stride === width) {
+      this.readRange(first, total, out, 0);
+      return out;
+    }
+    const item = this.itemSize;
+    const runsPerLoad =
+      width * item > SCRATCH_MAX ? 0 : stride === 0 ? count : Math.floor((SCRATCH_MAX / item - width) / stride) + 1;
+    if ((stride - width) * item > GATHER_GAP_MAX || runsPerLoad < 2) {
+      for (let r = 0; r < count; r++) this.readRange(first + r * stride, width, out, r * width);
+      return out;
+    }
+    for (let r0 = 0; r0 < count; r0 += runsPerLoad) {
+      const n = Math.min(runsPerLoad, count - r0);
+      const span = (n - 1) * stride + width;
+      const s = getScratch(span * item);
+      this.fill(s.bytes, 0, span * item, first + r0 * stride);
+      for (let r = 0; r < n; r++) decode(s, this.dtype, r * stride, out, (r0 + r) * width, width);
+    }
+    return out;
+  }
+
+  readAll(): Float32Array {
+    return this.readRuns(0, 1, this.length, this.length);
+  }
+
+  findNonFinite(): number {
+    const perChunk = SCRATCH_MAX / this.itemSize;
+    for (let at = 0; at < this.length; at += perChunk) {
+      const n = Math.min(perChunk, this.length - at);
+      const s = getScratch(n * this.itemSize);
+      this.fill(s.bytes, 0, n * this.itemSize, at);
+      const i = firstNonFinite(s, this.dtype, n);
+      if (i >= 0) return at + i;
+    }
+    return -1;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** out[dst … dst+n) ← elements [elem, elem+n): f32 straight into `out`, others via scratch chunks. */
+  private readRange(elem: number, n: number, out: Float32Array, dst: number): void {
+    if (this.dtype === 'f32') {
+      this.fill(bytesOf(out), dst * 4, n * 4, elem);
+      return;
+    }
+    const perChunk = SCRATCH_MAX / this.itemSize;
+    for (let done = 0; done < n; done += perChunk) {
+      const k = Math.min(perChunk, n - done);
+      const s = getScratch(k * this.itemSize);
+      this.fill(s.bytes, 0, k * this.itemSize, elem + done);
+      decode(s, this.dtype, 0, out, dst + done, k);
+    }
+  }
+
+  /** bytes[offset … offset+length) ← the file from element `elem`. */
+  private fill(bytes: Uint8Array, offset: number, length: number, elem: number): void {
+    if (this.fd === undefined) throw new Error(`${this.argument}: reader is closed`);
+    if (!readFully(this.fd, bytes, offset, length, this.dataOffset + elem * this.itemSize)) {
+      throw new InputError(this.argument, `${JSON.stringify(this.file.path)}: file shrank while reading`);
+    }
+  }
+}
+
+/**
+ * Opens `file.npy`, or `file.safetensors#name` (name optional when the file holds exactly one
+ * tensor). Reads and validates only the header; `argument` names the CLI argument in errors
+ * (default: the ref), e.g. '--q'.
+ */
+export function openTensor(ref: string, argument: string = ref): TensorReader {
+  const parsed = parseRef(ref, argument);
+  const file = openInput(parsed.path, argument);
+  try {
+    const layout =
+      parsed.format === 'npy' ? readNpyHeader(file, argument) : readSafetensorsHeader(file, parsed.name, argument);
+    return new FileTensorReader(ref, argument, file, layout);
+  } catch (err) {
+    fs.closeSync(file.fd);
+    throw err;
+  }
+}
+
+/** Convenience: openTensor + readAll + close. */
+export function readTensor(ref: string, argument?: string): { shape: number[]; dtype: DType; data: Float32Array } {
+  const reader = openTensor(ref, argument);
+  try {
+    return { shape: [...reader.shape], dtype: reader.dtype, data: reader.readAll() };
+  } finally {
+    reader.close();
+  }
+}

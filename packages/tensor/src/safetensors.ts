@@ -1,0 +1,122 @@
+/**
+ * .safetensors codec: https://github.com/huggingface/safetensors#format
+ * Layout: u64 LE header length N, N bytes of JSON
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}` (offsets relative to
+ * the byte after the header), then the data, little-endian, C order.
+ */
+import { InputError } from './errors.ts';
+import { DTYPE_NAME, ITEM_SIZE, elementCount, formatShape } from './dtype.ts';
+import type { DType } from './dtype.ts';
+import { readFully } from './file.ts';
+import type { InputFile } from './file.ts';
+import { excerpt } from './npy.ts';
+import type { TensorLayout } from './npy.ts';
+
+/** Longest header we read (the safetensors library's own limit is 100 MB). */
+export const SAFETENSORS_HEADER_CAP = 100_000_000;
+const DTYPES: Readonly<Record<string, DType>> = { F32: 'f32', F16: 'f16', BF16: 'bf16', F64: 'f64' };
+const CODES: Readonly<Record<DType, string>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', f64: 'F64' };
+const ACCEPTED = 'F32, F16, BF16 or F64';
+
+/** The tensor names of a header, in file order (without `__metadata__`). */
+function tensorNames(header: Record<string, unknown>): string[] {
+  return Object.keys(header).filter((k) => k !== '__metadata__');
+}
+
+/**
+ * Reads and validates a .safetensors header and picks tensor `name` (optional when the file holds
+ * exactly one). The header length is checked against the cap and the file size before any
+ * allocation; every malformed case → InputError naming `argument`.
+ */
+export function readSafetensorsHeader(file: InputFile, name: string | undefined, argument: string): TensorLayout {
+  const where = JSON.stringify(file.path);
+  const bad = (detail: string): never => {
+    throw new InputError(argument, `${where}: ${detail}`);
+  };
+  if (file.size < 8) bad(`truncated header: ${file.size} bytes, a .safetensors file starts with an 8-byte header length`);
+  const prefix = Buffer.alloc(8);
+  readFully(file.fd, prefix, 0, 8, 0);
+  const length = prefix.readBigUInt64LE(0);
+  if (length > BigInt(SAFETENSORS_HEADER_CAP)) {
+    bad(`header length ${length} exceeds the ${SAFETENSORS_HEADER_CAP}-byte cap (not a .safetensors file?)`);
+  }
+  const headerLength = Number(length);
+  if (8 + headerLength > file.size) {
+    bad(`truncated header: it says ${headerLength} bytes, the file has ${file.size - 8} after the length`);
+  }
+  const raw = Buffer.alloc(headerLength);
+  readFully(file.fd, raw, 0, headerLength, 8);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+  } catch {
+    bad(`header is not valid JSON: ${excerpt(raw.subarray(0, 80).toString('latin1'))}`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object');
+  const entries = header as Record<string, unknown>;
+  const names = tensorNames(entries);
+  const listed = names.length === 0 ? 'none' : names.slice(0, 20).map((n) => JSON.stringify(n)).join(', ') + (names.length > 20 ? ', …' : '');
+  if (name === undefined) {
+    if (names.length !== 1) bad(`holds ${names.length} tensors, choose one with #name: ${listed}`);
+    name = names[0]!;
+  } else if (!names.includes(name)) {
+    bad(`has no tensor ${JSON.stringify(name)}; available: ${listed}`);
+  }
+
+  const entry = entries[name];
+  const what = `tensor ${JSON.stringify(name)}`;
+  if (entry === null || typeof entry !== 'object') return bad(`${what} is not an object`);
+  const { dtype: code, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  const dtype = typeof code === 'string' ? DTYPES[code] : undefined;
+  if (dtype === undefined) return bad(`${what} has dtype ${excerpt(code)}; expected ${ACCEPTED}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    return bad(`${what} has shape ${excerpt(shape)}; expected a list of non-negative integers`);
+  }
+  const dataSize = file.size - 8 - headerLength;
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
+    return bad(`${what} has data_offsets ${excerpt(offsets)}; expected [begin, end] with 0 ≤ begin ≤ end`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end > dataSize) bad(`truncated data: ${what} ends at byte ${end} of the data, the file has ${dataSize}`);
+  const need = elementCount(shape as number[]) * ITEM_SIZE[dtype];
+  if (end - begin !== need) {
+    bad(`size mismatch: ${what} of shape ${formatShape(shape as number[])} ${DTYPE_NAME[dtype]} needs ${need} bytes, data_offsets span ${end - begin}`);
+  }
+  return { dtype, shape: [...(shape as number[])], dataOffset: 8 + headerLength + begin };
+}
+
+/** One tensor's entry for `safetensorsHeader`. */
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+/**
+ * The 8-byte length and JSON header for `entries`, data laid out in the given order with no gaps;
+ * padded with spaces so that the data starts at a multiple of 8 bytes. Returns the header bytes
+ * and each entry's data byte offset in the file.
+ */
+export function safetensorsHeader(entries: readonly SafetensorsEntry[]): { bytes: Buffer; offsets: number[] } {
+  const json: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
+  const offsets: number[] = [];
+  let at = 0;
+  for (const e of entries) {
+    if (e.name === '__metadata__' || e.name in json) throw new RangeError(`bad or repeated tensor name ${JSON.stringify(e.name)}`);
+    const size = elementCount(e.shape) * ITEM_SIZE[e.dtype];
+    json[e.name] = { dtype: CODES[e.dtype], shape: [...e.shape], data_offsets: [at, at + size] };
+    offsets.push(at);
+    at += size;
+  }
+  const text = Buffer.from(JSON.stringify(json), 'utf8');
+  const padded = Math.ceil((8 + text.length) / 8) * 8 - 8;
+  const bytes = Buffer.alloc(8 + padded, 0x20);
+  bytes.writeBigUInt64LE(BigInt(padded), 0);
+  text.copy(bytes, 8);
+  return { bytes, offsets: offsets.map((o) => o + bytes.length) };
+}
