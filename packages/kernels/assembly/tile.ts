@@ -1,0 +1,252 @@
+// AssemblyScript (compiled by scripts/build-wasm.mjs with --enable simd): the wasm backend's tile.
+//
+// Same semantics as jsTile (src/js/js-kernel.ts). The host lays a tile out in linear memory
+// (src/wasm/layout.ts) and calls tile(); every pointer below is a byte offset.
+//
+// Shapes (float32 unless noted; R8 = rows rounded up to 8, K4 = keys rounded up to 4):
+//   q   [rows, D]        raw queries             qp  [R8/8, D, 8]  query panels (rows in lanes)
+//   k   [keys, D]        raw keys                kp  [K4/4, D, 4]  key panels
+//   v   [K4·D + 4]       raw values, tail zeroed here (padded keys read 0, a D-tail reads finite data)
+//   lo, hi [R8] i32      each row's visible keys [lo, hi] relative to kStart; empty: hi < lo
+//   sc  [K4, 8]          scores then probabilities of one 8-row block, key-major (rows in lanes)
+//   acc [D4/4, 4, 8]     P·V accumulators of one 8-row block (D4 = D rounded up to 4)
+//   st  [4 v128]         row max and row sum of the block
+//   o   [rows, D]        output, normalised;  lse [rows], -Infinity for a row that saw no key
+//
+// Per block of 8 rows: S = scale·Q Kᵀ over the block's key span (8 rows × 4 keys in registers),
+// mask to each row's [lo, hi] with -Infinity, row max, p = exp(s − max) (a Cephes-style
+// polynomial, ~1 ulp), P·V (8 rows × 4 dims in registers, keys in chunks that stay in L1),
+// then o = acc / Σp and lse = max + log Σp. Fixed summation order: bitwise deterministic.
+
+const LOG2E: f32 = 1.44269504088896341;
+const LN2_HI: f32 = 0.693359375;
+const LN2_LO: f32 = -2.12194440e-4;
+const EXP_MIN: f32 = -87.0; // below this p = 0 (e^-87 ≈ 1.6e-38, below any row sum ≥ 1)
+/** Bytes of values one P·V key chunk may touch, so it stays in L1 across the D/4 passes. */
+const CHUNK_BYTES: i32 = 32768;
+
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** exp(x) for x ≤ 0 lane-wise; 0 where x < EXP_MIN (including -Infinity). */
+// @ts-ignore: decorator
+@inline
+function expNeg(x: v128): v128 {
+  const keep = f32x4.ge(x, f32x4.splat(EXP_MIN));
+  const xc = f32x4.max(x, f32x4.splat(EXP_MIN));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
+  const r2 = f32x4.mul(r, r);
+  let y = f32x4.add(f32x4.mul(f32x4.splat(1.9875691500e-4), r), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(y, r2), r), f32x4.splat(1.0));
+  const e = i32x4.add(y, i32x4.shl(i32x4.trunc_sat_f32x4_s(n), 23));
+  return v128.and(e, keep);
+}
+
+/** Rearranges q and k into panels and zeroes v's tail (see the shapes above). */
+function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, keys: i32, D: i32): void {
+  const R8 = (rows + 7) & ~7;
+  const K4 = (keys + 3) & ~3;
+  for (let r = 0; r < R8; r++) {
+    const dst = qp + (<usize>((r >> 3) * D) << 5) + (<usize>(r & 7) << 2);
+    if (r < rows) {
+      const src = q + (<usize>(r * D) << 2);
+      for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 5), load<f32>(src + (<usize>d << 2)));
+    } else {
+      for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 5), 0);
+    }
+  }
+  for (let c = 0; c < K4; c++) {
+    const dst = kp + (<usize>((c >> 2) * D) << 4) + (<usize>(c & 3) << 2);
+    if (c < keys) {
+      const src = k + (<usize>(c * D) << 2);
+      for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 4), load<f32>(src + (<usize>d << 2)));
+    } else {
+      for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 4), 0);
+    }
+  }
+  memory.fill(v + (<usize>(keys * D) << 2), 0, (<usize>((K4 - keys) * D + 4)) << 2);
+}
+
+/** S[c0, c1) = scale · Q_block Kᵀ into sc, key-major: sc[c] = (rows 0–3, rows 4–7). */
+function scores(qb: usize, kp: usize, sc: usize, c0: i32, c1: i32, D: i32, scale: f32): void {
+  const s = f32x4.splat(scale);
+  for (let c = c0; c < c1; c += 4) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let qq = qb;
+    let kk = kp + (<usize>(c * D) << 2);
+    for (let d = 0; d < D; d++) {
+      const lo = v128.load(qq);
+      const hi = v128.load(qq, 16);
+      let t = v128.load32_splat(kk);
+      a0 = f32x4.add(a0, f32x4.mul(lo, t));
+      b0 = f32x4.add(b0, f32x4.mul(hi, t));
+      t = v128.load32_splat(kk, 4);
+      a1 = f32x4.add(a1, f32x4.mul(lo, t));
+      b1 = f32x4.add(b1, f32x4.mul(hi, t));
+      t = v128.load32_splat(kk, 8);
+      a2 = f32x4.add(a2, f32x4.mul(lo, t));
+      b2 = f32x4.add(b2, f32x4.mul(hi, t));
+      t = v128.load32_splat(kk, 12);
+      a3 = f32x4.add(a3, f32x4.mul(lo, t));
+      b3 = f32x4.add(b3, f32x4.mul(hi, t));
+      qq += 32;
+      kk += 16;
+    }
+    const out = sc + (<usize>c << 5);
+    v128.store(out, f32x4.mul(a0, s));
+    v128.store(out, f32x4.mul(b0, s), 16);
+    v128.store(out, f32x4.mul(a1, s), 32);
+    v128.store(out, f32x4.mul(b1, s), 48);
+    v128.store(out, f32x4.mul(a2, s), 64);
+    v128.store(out, f32x4.mul(b2, s), 80);
+    v128.store(out, f32x4.mul(a3, s), 96);
+    v128.store(out, f32x4.mul(b3, s), 112);
+  }
+}
+
+/** acc += P[c0, c1) · V for the block (acc zeroed by the caller). */
+function pv(sc: usize, v: usize, acc: usize, c0: i32, c1: i32, D: i32): void {
+  const D4 = (D + 3) & ~3;
+  const rowBytes = <usize>D << 2;
+  let chunk = (CHUNK_BYTES / (D4 * 4 + 32)) & ~3;
+  if (chunk < 4) chunk = 4;
+  for (let cs = c0; cs < c1; cs += chunk) {
+    const ce = min(cs + chunk, c1);
+    for (let dc = 0; dc < D4; dc += 4) {
+      const ap = acc + (<usize>dc << 5);
+      let a0 = v128.load(ap), b0 = v128.load(ap, 16);
+      let a1 = v128.load(ap, 32), b1 = v128.load(ap, 48);
+      let a2 = v128.load(ap, 64), b2 = v128.load(ap, 80);
+      let a3 = v128.load(ap, 96), b3 = v128.load(ap, 112);
+      let pp = sc + (<usize>cs << 5);
+      let vv = v + (<usize>(cs * D + dc) << 2);
+      for (let c = cs; c < ce; c++) {
+        const lo = v128.load(pp);
+        const hi = v128.load(pp, 16);
+        let t = v128.load32_splat(vv);
+        a0 = f32x4.add(a0, f32x4.mul(lo, t));
+        b0 = f32x4.add(b0, f32x4.mul(hi, t));
+        t = v128.load32_splat(vv, 4);
+        a1 = f32x4.add(a1, f32x4.mul(lo, t));
+        b1 = f32x4.add(b1, f32x4.mul(hi, t));
+        t = v128.load32_splat(vv, 8);
+        a2 = f32x4.add(a2, f32x4.mul(lo, t));
+        b2 = f32x4.add(b2, f32x4.mul(hi, t));
+        t = v128.load32_splat(vv, 12);
+        a3 = f32x4.add(a3, f32x4.mul(lo, t));
+        b3 = f32x4.add(b3, f32x4.mul(hi, t));
+        pp += 32;
+        vv += rowBytes;
+      }
+      v128.store(ap, a0);
+      v128.store(ap, b0, 16);
+      v128.store(ap, a1, 32);
+      v128.store(ap, b1, 48);
+      v128.store(ap, a2, 64);
+      v128.store(ap, b2, 80);
+      v128.store(ap, a3, 96);
+      v128.store(ap, b3, 112);
+    }
+  }
+}
+
+/**
+ * One tile (see the shapes at the top). Pointers are byte offsets into this instance's memory.
+ * Rows past `rows` in the last block are padding with empty ranges and are never written out.
+ */
+export function tile(
+  q: usize, qp: usize, k: usize, kp: usize, v: usize, lo: usize, hi: usize,
+  sc: usize, acc: usize, st: usize, o: usize, lse: usize,
+  rows: i32, keys: i32, D: i32, scale: f32,
+): void {
+  prepare(q, qp, k, kp, v, rows, keys, D);
+  const D4 = (D + 3) & ~3;
+  const blocks = (rows + 7) >> 3;
+  for (let b = 0; b < blocks; b++) {
+    // The block's key span: the union of its rows' intervals, widened to whole key panels.
+    let span0 = keys, span1 = -1;
+    for (let r = 0; r < 8; r++) {
+      const l = load<i32>(lo + (<usize>(b * 8 + r) << 2));
+      const h = load<i32>(hi + (<usize>(b * 8 + r) << 2));
+      if (h < l) continue;
+      if (l < span0) span0 = l;
+      if (h > span1) span1 = h;
+    }
+    const last = min(rows - b * 8, 8);
+    if (span1 < span0) {
+      for (let r = 0; r < last; r++) {
+        const row = b * 8 + r;
+        memory.fill(o + (<usize>(row * D) << 2), 0, <usize>D << 2);
+        store<f32>(lse + (<usize>row << 2), -Infinity);
+      }
+      continue;
+    }
+    const c0 = span0 & ~3;
+    const c1 = (span1 + 4) & ~3;
+    scores(qp + (<usize>(b * D) << 5), kp, sc, c0, c1, D, scale);
+
+    // Mask each row to its own interval.
+    for (let r = 0; r < 8; r++) {
+      const l = load<i32>(lo + (<usize>(b * 8 + r) << 2));
+      const h = load<i32>(hi + (<usize>(b * 8 + r) << 2));
+      const lane = sc + (<usize>r << 2);
+      if (h < l) {
+        for (let c = c0; c < c1; c++) store<f32>(lane + (<usize>c << 5), -Infinity);
+        continue;
+      }
+      for (let c = c0; c < l; c++) store<f32>(lane + (<usize>c << 5), -Infinity);
+      for (let c = h + 1; c < c1; c++) store<f32>(lane + (<usize>c << 5), -Infinity);
+    }
+
+    // Row max (an empty row's max -Infinity becomes -FLT_MAX so its p stays 0, never NaN).
+    let m0 = f32x4.splat(-3.4028234663852886e38), m1 = m0;
+    for (let c = c0; c < c1; c++) {
+      const p = sc + (<usize>c << 5);
+      m0 = f32x4.max(m0, v128.load(p));
+      m1 = f32x4.max(m1, v128.load(p, 16));
+    }
+    // p = exp(s − max) in place, row sums.
+    let z0 = f32x4.splat(0), z1 = f32x4.splat(0);
+    for (let c = c0; c < c1; c++) {
+      const p = sc + (<usize>c << 5);
+      const e0 = expNeg(f32x4.sub(v128.load(p), m0));
+      const e1 = expNeg(f32x4.sub(v128.load(p, 16), m1));
+      v128.store(p, e0);
+      v128.store(p, e1, 16);
+      z0 = f32x4.add(z0, e0);
+      z1 = f32x4.add(z1, e1);
+    }
+    v128.store(st, m0);
+    v128.store(st, m1, 16);
+    v128.store(st, z0, 32);
+    v128.store(st, z1, 48);
+
+    memory.fill(acc, 0, <usize>(D4 * 8) << 2);
+    pv(sc, v, acc, c0, c1, D);
+
+    for (let r = 0; r < last; r++) {
+      const row = b * 8 + r;
+      const out = o + (<usize>(row * D) << 2);
+      const z = load<f32>(st + (<usize>r << 2), 32);
+      if (z == 0) {
+        memory.fill(out, 0, <usize>D << 2);
+        store<f32>(lse + (<usize>row << 2), -Infinity);
+        continue;
+      }
+      const m = load<f32>(st + (<usize>r << 2));
+      for (let d = 0; d < D; d++) {
+        const a = load<f32>(acc + (<usize>(((d >> 2) << 3) + ((d & 3) << 1) + (r >> 2)) << 4) + (<usize>(r & 3) << 2));
+        store<f32>(out + (<usize>d << 2), a / z);
+      }
+      store<f32>(lse + (<usize>row << 2), <f32>(<f64>m + Math.log(<f64>z)));
+    }
+  }
+}
