@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+
+/** Sizes every peer takes: one batch, H heads of Sq queries and Sk keys, head dim D. */
+export interface PeerOptions {
+  Sq: number;
+  Sk: number;
+  H: number;
+  D: number;
+  /** Threads the peer may use in all. */
+  threads: number;
+  /** Timed runs after one warm-up. */
+  reps: number;
+  causal?: boolean;
+}
+
+/** Per-run wall times, GFLOP/s of the median run (dense count 4·Sq·Sk·D·H), the process's peak RSS. */
+export interface PeerResult {
+  ms: number[];
+  gflops: number;
+  peakRssMB: number;
+}
+
+export interface PeerSkipped {
+  skipped: string;
+}
+
+/** Deterministic uniform float32 numbers in [-2, 2) (mulberry32): every peer times the same inputs. */
+export function peerInput(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
+  }
+  return out;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Dense attention FLOPs per second, in GFLOP/s, for one run of `ms` milliseconds. */
+export function denseGflops(o: Pick<PeerOptions, 'Sq' | 'Sk' | 'D' | 'H'>, ms: number): number {
+  return (4 * o.Sq * o.Sk * o.D * o.H) / (ms * 1e6);
+}
+
+/** Peak resident set of this process (VmHWM), in MiB. */
+export function peakRssMB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Bytes the kernel may still take (MemAvailable), for "will S×S fit" checks. */
+export function availableBytes(): number {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Times `run` reps times after one warm-up. */
+export async function timeRuns(reps: number, run: () => Promise<unknown>): Promise<number[]> {
+  await run();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await run();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
