@@ -28,9 +28,9 @@ const NUMPY_DESCR: Readonly<Record<'f32' | 'f16' | 'f64', string>> = { f32: '<f4
 
 /** Short printable excerpt of something found in a file, for one-line messages. */
 export function excerpt(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  const quoted = JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
-  return typeof value === 'string' ? quoted : quoted.slice(1, -1);
+  const cut = (text: string): string => (text.length > 60 ? `${text.slice(0, 60)}…` : text);
+  if (typeof value === 'string') return JSON.stringify(cut(value));
+  return cut(JSON.stringify(value) ?? String(value));
 }
 
 /** Reads and validates an .npy header; every malformed case → InputError naming `argument`. */
