@@ -9,6 +9,7 @@ export type { Selection } from './select.ts';
 export { jsTile } from './js/js-kernel.ts';
 export { encodeModel, float, OrtGraph, ortBackend, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
 export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
+export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);

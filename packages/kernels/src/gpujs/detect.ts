@@ -1,0 +1,69 @@
+import { destroyGl, openGl, type GlContext } from './gl-addon.ts';
+
+/** What the `gl` addon's context really renders with. */
+export interface GpuInfo {
+  /** The native GL renderer under ANGLE, e.g. `Mesa/X.org llvmpipe (LLVM 15.0.6, 256 bits) OpenGL 4.5 core`. */
+  renderer: string;
+  /** e.g. `Mesa`, `NVIDIA`, `AMD`, `Intel` (parsed from the renderer string). */
+  vendor: string;
+  /** True for a rasteriser on the CPU (llvmpipe, softpipe, swrast, lavapipe): no GPU is used. */
+  software: boolean;
+}
+
+const SOFTWARE = /llvmpipe|softpipe|swrast|lavapipe|software rasterizer|swiftshader/i;
+const VENDORS: [RegExp, string][] = [
+  [/nvidia/i, 'NVIDIA'],
+  [/\bamd\b|radeon|\bati\b/i, 'AMD'],
+  [/intel/i, 'Intel'],
+  [/mesa|x\.org/i, 'Mesa'],
+];
+const UNMASKED_RENDERER_WEBGL = 0x9246;
+
+/**
+ * The native renderer string. The addon's JS layer answers RENDERER with a fixed `ANGLE` and
+ * offers no WEBGL_debug_renderer_info, so ask its native base class (ANGLE's own answer:
+ * `ANGLE (<vendor> <renderer> <GL version>)`).
+ */
+function rendererString(context: GlContext): string {
+  const base = Object.getPrototypeOf(Object.getPrototypeOf(context)) as { getParameter?: (pname: number) => unknown } | null;
+  const native = base?.getParameter?.call(context, context.RENDERER);
+  if (typeof native === 'string' && native !== 'ANGLE') return native.replace(/^ANGLE \((.*)\)$/, '$1');
+  const debug = context.getExtension('WEBGL_debug_renderer_info') !== null;
+  return String(context.getParameter(debug ? UNMASKED_RENDERER_WEBGL : context.RENDERER) ?? '');
+}
+
+/** Renderer, vendor and software flag of an open context. */
+export function glInfo(context: GlContext): GpuInfo {
+  const renderer = rendererString(context);
+  const vendor = VENDORS.find(([re]) => re.test(renderer))?.[1] ?? renderer.split(/\s/)[0] ?? '';
+  return { renderer, vendor, software: SOFTWARE.test(renderer) };
+}
+
+/**
+ * The GPU the gpujs backend's `headlessgl` mode would run on, or null when no GL context opens
+ * (no gl addon, no X display). Auto-selection picks gpujs only when this is non-null and not
+ * `software`: Mesa's llvmpipe is a correctness path, not an accelerator.
+ */
+export async function detectGpu(): Promise<GpuInfo | null> {
+  const opened = openGl();
+  if ('error' in opened) return null;
+  try {
+    return glInfo(opened.context);
+  } finally {
+    destroyGl(opened.context);
+  }
+}
+
+/** A short device name: `Mesa llvmpipe (GL, software)`, `NVIDIA H200 (GL)`. */
+export function glDeviceName(info: GpuInfo): string {
+  const name = info.renderer
+    .replace(/\s+OpenGL\b.*$/, '') // the GL version ANGLE appends
+    .replace(/^(Mesa\/X\.org|Mesa|X\.Org|NVIDIA Corporation|AMD|ATI Technologies Inc\.|Intel Open Source Technology Center|Intel)\s+/i, '')
+    .replace(/\((R|TM)\)/gi, '')
+    .replace(/\s*\([^()]*\)\s*$/, '') // llvmpipe (LLVM 15.0.6, 256 bits)
+    .replace(/^Mesa\s+(?=\S)(?!.*pipe)/i, '') // Intel's `Mesa Intel UHD Graphics 620`
+    .replace(/\/.*$/, '') // NVIDIA H200/PCIe/SSE2
+    .trim();
+  const full = name.toLowerCase().startsWith(info.vendor.toLowerCase()) ? name : `${info.vendor} ${name}`.trim();
+  return `${full || 'unknown GL renderer'} (GL${info.software ? ', software' : ''})`;
+}
