@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from './errors.ts';
-import { fsReason, writeFully } from './file.ts';
+import { fsReason, readFully, writeFully } from './file.ts';
 
 export class PartialFile {
   readonly tempPath: string;
@@ -34,7 +34,7 @@ export class PartialFile {
     }
     this.tempPath = `${path}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      this.fd = fs.openSync(this.tempPath, 'wx');
+      this.fd = fs.openSync(this.tempPath, 'wx+');
     } catch (err) {
       throw new InputError(argument, `cannot write ${JSON.stringify(path)}: ${fsReason(err)}`);
     }
@@ -50,6 +50,12 @@ export class PartialFile {
   write(bytes: Uint8Array, offset: number, length: number, position: number): void {
     if (this.fd === undefined) throw new Error(`${this.path}: already ${this.state}`);
     writeFully(this.fd, bytes, offset, length, position);
+  }
+
+  /** Reads bytes[offset … offset+length) back from file `position` (zeros where never written). */
+  read(bytes: Uint8Array, offset: number, length: number, position: number): void {
+    if (this.fd === undefined) throw new Error(`${this.path}: already ${this.state}`);
+    if (!readFully(this.fd, bytes, offset, length, position)) throw new Error(`${this.tempPath}: shrank while writing`);
   }
 
   /** fsync, close, rename into place (replacing any old file), fsync the directory. */

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { InputError } from './errors.ts';
 import { ITEM_SIZE, elementCount } from './dtype.ts';
 import type { DType } from './dtype.ts';
-import { SCRATCH_MAX, decode, firstNonFinite, getScratch } from './decode.ts';
+import { GATHER_GAP_MAX, SCRATCH_MAX, decode, firstNonFinite, getScratch } from './decode.ts';
 import { bytesOf, openInput, readFully } from './file.ts';
 import type { InputFile } from './file.ts';
 import { readNpyHeader } from './npy.ts';
@@ -30,12 +30,6 @@ export interface TensorReader {
   findNonFinite(): number;
   close(): void;
 }
-
-/**
- * Runs whose gaps are at most this many bytes are fetched with one read of their whole span and
- * gathered (one syscall beats many small ones); wider gaps are read run by run.
- */
-const GATHER_GAP_MAX = 16 << 10;
 
 function checkCount(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`readRuns: ${name} must be a non-negative integer, got ${value}`);

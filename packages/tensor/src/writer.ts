@@ -1,5 +1,6 @@
 /** createTensorWriter: a float32 output tensor written by positional runs, committed atomically. */
 import { checkShape, elementCount } from './dtype.ts';
+import { GATHER_GAP_MAX, SCRATCH_MAX, getScratch } from './decode.ts';
 import { bytesOf } from './file.ts';
 import { npyHeader } from './npy.ts';
 import { PartialFile } from './partial-file.ts';
@@ -45,6 +46,23 @@ class FileTensorWriter implements TensorWriter {
     const bytes = bytesOf(data);
     if (count === 1 || stride === width) {
       this.file.write(bytes, 0, bytes.length, this.dataOffset + first * 4);
+      return;
+    }
+    const runsPerLoad = Math.floor((SCRATCH_MAX / 4 - width) / stride) + 1;
+    if (stride > width && (stride - width) * 4 <= GATHER_GAP_MAX && runsPerLoad >= 2) {
+      // read-modify-write whole spans: safe because only this writer's thread touches its temp file
+      for (let r0 = 0; r0 < count; r0 += runsPerLoad) {
+        const n = Math.min(runsPerLoad, count - r0);
+        const spanBytes = ((n - 1) * stride + width) * 4;
+        const position = this.dataOffset + (first + r0 * stride) * 4;
+        const s = getScratch(spanBytes);
+        this.file.read(s.bytes, 0, spanBytes, position);
+        for (let r = 0; r < n; r++) {
+          const from = (r0 + r) * width;
+          s.f32.set(data.subarray(from, from + width), r * stride);
+        }
+        this.file.write(s.bytes, 0, spanBytes, position);
+      }
       return;
     }
     for (let r = 0; r < count; r++) {

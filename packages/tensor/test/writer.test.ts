@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { InputError, createTensorWriter, openTensor, readTensor, writeTensor } from '@longattn/tensor';
-import { ramp, tempDir } from './helpers.ts';
+import { firstDifference, ramp, tempDir } from './helpers.ts';
 
 for (const ext of ['npy', 'safetensors']) {
   test(`writer fills a [S, H, D] .${ext} head by head and commits atomically`, (t) => {
@@ -35,6 +35,22 @@ for (const ext of ['npy', 'safetensors']) {
     t.true(fs.existsSync(out));
   });
 }
+
+test('strided writes with wide gaps (run by run) and spans over the 8 MB scratch (in loads)', (t) => {
+  const dir = tempDir(t);
+  for (const [S, H, D] of [[5, 1100, 4], [3000, 8, 128]] as const) {
+    const out = path.join(dir, `o-${H}.npy`);
+    const data = ramp(S * H * D, H);
+    const w = createTensorWriter(out, [S, H, D]);
+    for (const h of [1, 0, ...Array.from({ length: H - 2 }, (_, i) => i + 2)]) {
+      const head = new Float32Array(S * D);
+      for (let s = 0; s < S; s++) head.set(data.subarray((s * H + h) * D, (s * H + h + 1) * D), s * D);
+      w.writeRuns(h * D, head, H * D, D);
+    }
+    w.commit();
+    t.is(firstDifference(readTensor(out).data, data), -1, `[${S}, ${H}, ${D}]`);
+  }
+});
 
 test('abort leaves nothing behind, not even an older file is touched', (t) => {
   const dir = tempDir(t);
