@@ -18,10 +18,6 @@
 // polynomial, ~1 ulp), P·V (8 rows × 4 dims in registers, keys in chunks that stay in L1),
 // then o = acc / Σp and lse = max + log Σp. Fixed summation order: bitwise deterministic.
 
-const LOG2E: f32 = 1.44269504088896341;
-const LN2_HI: f32 = 0.693359375;
-const LN2_LO: f32 = -2.12194440e-4;
-const EXP_MIN: f32 = -87.0; // below this p = 0 (e^-87 ≈ 1.6e-38, below any row sum ≥ 1)
 /** Bytes of values one P·V key chunk may touch, so it stays in L1 across the D/4 passes. */
 const CHUNK_BYTES: i32 = 32768;
 
@@ -29,24 +25,77 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
-/** exp(x) for x ≤ 0 lane-wise; 0 where x < EXP_MIN (including -Infinity). */
+/**
+ * exp's constants as v128s in memory: the loop loads them into locals once, because V8 would
+ * rebuild every v128.const inside the loop (three instructions each).
+ */
+const EXP_CONSTANTS = memory.data<f32>([
+  -87.0, -87.0, -87.0, -87.0, // EXP_MIN: below it p = 0 (e^-87 ≈ 1.6e-38, far below a row sum ≥ 1)
+  1.44269504088896341, 1.44269504088896341, 1.44269504088896341, 1.44269504088896341, // log2 e
+  12582912.0, 12582912.0, 12582912.0, 12582912.0, // 1.5·2²³: adding it rounds to an integer
+  0.693359375, 0.693359375, 0.693359375, 0.693359375, // ln 2, high part
+  -2.12194440e-4, -2.12194440e-4, -2.12194440e-4, -2.12194440e-4, // ln 2, low part
+  1.9875691500e-4, 1.9875691500e-4, 1.9875691500e-4, 1.9875691500e-4, // Cephes expf polynomial
+  1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3, 1.3981999507e-3,
+  8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3, 8.3334519073e-3,
+  4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2, 4.1665795894e-2,
+  1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1, 1.6666665459e-1,
+  5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1, 5.0000001201e-1,
+  1.0, 1.0, 1.0, 1.0,
+], 16);
+
+/**
+ * p = exp(s − max) in place over sc[c0, c1), lane-wise (rows in lanes); returns nothing but
+ * stores the row sums Σp at st+32 (rows 0–3) and st+48 (rows 4–7).
+ * exp: x clamped to ≥ −87, x = n·ln2 + r (n by the 1.5·2²³ rounding trick, ln2 in two parts),
+ * e^r by Cephes' degree-6 polynomial (~1 ulp), 2ⁿ added to the exponent bits; 0 where x < −87
+ * (so −Infinity gives exactly 0).
+ */
 // @ts-ignore: decorator
 @inline
-function expNeg(x: v128): v128 {
-  const keep = f32x4.ge(x, f32x4.splat(EXP_MIN));
-  const xc = f32x4.max(x, f32x4.splat(EXP_MIN));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
-  const r2 = f32x4.mul(r, r);
-  let y = f32x4.add(f32x4.mul(f32x4.splat(1.9875691500e-4), r), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(y, r2), r), f32x4.splat(1.0));
-  const e = i32x4.add(y, i32x4.shl(i32x4.trunc_sat_f32x4_s(n), 23));
-  return v128.and(e, keep);
+function expNeg(
+  x: v128, cMin: v128, cLog2e: v128, cRound: v128, cLn2Hi: v128, cLn2Lo: v128,
+  p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, one: v128,
+): v128 {
+  const xc = f32x4.pmax(x, cMin);
+  const t = f32x4.add(f32x4.mul(xc, cLog2e), cRound);
+  const n = f32x4.sub(t, cRound);
+  let r = f32x4.sub(xc, f32x4.mul(n, cLn2Hi));
+  r = f32x4.sub(r, f32x4.mul(n, cLn2Lo));
+  let y = f32x4.add(f32x4.mul(p0, r), p1);
+  y = f32x4.add(f32x4.mul(y, r), p2);
+  y = f32x4.add(f32x4.mul(y, r), p3);
+  y = f32x4.add(f32x4.mul(y, r), p4);
+  y = f32x4.add(f32x4.mul(y, r), p5);
+  y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(r, r)), r), one);
+  return v128.and(i32x4.add(y, i32x4.shl(t, 23)), f32x4.ge(x, cMin));
+}
+
+function softmaxExp(sc: usize, c0: i32, c1: i32, m0: v128, m1: v128, st: usize): void {
+  const cMin = v128.load(EXP_CONSTANTS, 0);
+  const cLog2e = v128.load(EXP_CONSTANTS, 16);
+  const cRound = v128.load(EXP_CONSTANTS, 32);
+  const cLn2Hi = v128.load(EXP_CONSTANTS, 48);
+  const cLn2Lo = v128.load(EXP_CONSTANTS, 64);
+  const p0 = v128.load(EXP_CONSTANTS, 80);
+  const p1 = v128.load(EXP_CONSTANTS, 96);
+  const p2 = v128.load(EXP_CONSTANTS, 112);
+  const p3 = v128.load(EXP_CONSTANTS, 128);
+  const p4 = v128.load(EXP_CONSTANTS, 144);
+  const p5 = v128.load(EXP_CONSTANTS, 160);
+  const one = v128.load(EXP_CONSTANTS, 176);
+  let z0 = f32x4.splat(0), z1 = f32x4.splat(0);
+  const end = sc + (<usize>c1 << 5);
+  for (let p = sc + (<usize>c0 << 5); p < end; p += 32) {
+    const e0 = expNeg(f32x4.sub(v128.load(p), m0), cMin, cLog2e, cRound, cLn2Hi, cLn2Lo, p0, p1, p2, p3, p4, p5, one);
+    v128.store(p, e0);
+    z0 = f32x4.add(z0, e0);
+    const e1 = expNeg(f32x4.sub(v128.load(p, 16), m1), cMin, cLog2e, cRound, cLn2Hi, cLn2Lo, p0, p1, p2, p3, p4, p5, one);
+    v128.store(p, e1, 16);
+    z1 = f32x4.add(z1, e1);
+  }
+  v128.store(st, z0, 32);
+  v128.store(st, z1, 48);
 }
 
 /** Rearranges q and k into panels and zeroes v's tail (see the shapes above). */
@@ -210,24 +259,12 @@ export function tile(
     let m0 = f32x4.splat(-3.4028234663852886e38), m1 = m0;
     for (let c = c0; c < c1; c++) {
       const p = sc + (<usize>c << 5);
-      m0 = f32x4.max(m0, v128.load(p));
-      m1 = f32x4.max(m1, v128.load(p, 16));
-    }
-    // p = exp(s − max) in place, row sums.
-    let z0 = f32x4.splat(0), z1 = f32x4.splat(0);
-    for (let c = c0; c < c1; c++) {
-      const p = sc + (<usize>c << 5);
-      const e0 = expNeg(f32x4.sub(v128.load(p), m0));
-      const e1 = expNeg(f32x4.sub(v128.load(p, 16), m1));
-      v128.store(p, e0);
-      v128.store(p, e1, 16);
-      z0 = f32x4.add(z0, e0);
-      z1 = f32x4.add(z1, e1);
+      m0 = f32x4.pmax(m0, v128.load(p));
+      m1 = f32x4.pmax(m1, v128.load(p, 16));
     }
     v128.store(st, m0);
     v128.store(st, m1, 16);
-    v128.store(st, z0, 32);
-    v128.store(st, z1, 48);
+    softmaxExp(sc, c0, c1, m0, m1, st);
 
     memory.fill(acc, 0, <usize>(D4 * 8) << 2);
     pv(sc, v, acc, c0, c1, D);
