@@ -81,7 +81,7 @@ export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
 
   const { descr, shape: rawShape, fortran_order: fortran } = header;
   if (typeof descr !== 'string') return bad(`dtype ${excerpt(descr)} (structured) is not supported; expected ${ACCEPTED}`);
-  const order = /^[<=]?/.exec(descr)![0];
+  const order = /^[<=|]?/.exec(descr)![0];
   const dtype = DESCR[descr.slice(order.length)];
   if (dtype === undefined) {
     const why = descr.startsWith('>') ? ' (big-endian)' : '';

@@ -34,6 +34,7 @@ test('header dict variants numpy and Python 2 wrote are parsed', (t) => {
     ["{'descr':'=f4','fortran_order':False,'shape':(2,2,3,)}", [2, 2, 3]],
     ["{'descr': '<f4', 'fortran_order': True, 'shape': (12,), }", [12]],
     ["{'descr': '<f4', 'fortran_order': True, 'shape': (1, 12, 1), }", [1, 12, 1]],
+    ["{'descr': '|f4', 'fortran_order': False, 'shape': (12,)}", [12]],
     ["  {'descr': '<f4',\n 'fortran_order': False, 'shape': [4, 3] }  \n", [4, 3]],
   ];
   for (const [header, shape] of variants) {
