@@ -16,6 +16,8 @@ export interface Tile {
   kStart: number;
   keys: number;
   full: boolean;
+  /** 4·D per visible (query, key) pair inside the tile: the work it asks of a kernel. */
+  flops: number;
 }
 
 /** The tiles of one block of query rows of one head, in key order, plus what the reducer needs. */
@@ -78,7 +80,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
       const visible = visiblePairs(rule, qStart, rows, kStart, keys);
       if (visible === 0) continue;
       pairs += visible;
-      tiles.push({ qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible === rows * keys });
+      tiles.push({ qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible === rows * keys, flops: 4 * visible * spec.D });
     }
     shapes.push({ tiles, pairs });
   }

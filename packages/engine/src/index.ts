@@ -1,7 +1,7 @@
 export type { JobRequest, JobResult, Progress } from './job.ts';
 export { openInputs } from './inputs.ts';
 export type { JobInputs } from './inputs.ts';
-export { JobOutput } from './output.ts';
+export { JobOutput, JobOutputMemory } from './output.ts';
 export { arraySource, readerSource } from './block-source.ts';
 export type { BlockSource } from './block-source.ts';
 export { computeQBlock } from './compute-block.ts';

@@ -43,3 +43,23 @@ export class JobOutput {
     this.lse?.abort();
   }
 }
+
+/** The same placement as JobOutput, into memory: out in Q's layout [B·H·Sq·D], lse [B·H·Sq]. */
+export class JobOutputMemory {
+  readonly out: Float32Array;
+  readonly lse: Float32Array;
+
+  constructor(private readonly spec: AttentionSpec) {
+    this.out = new Float32Array(spec.B * spec.H * spec.Sq * spec.D);
+    this.lse = new Float32Array(spec.B * spec.H * spec.Sq);
+  }
+
+  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: Partial): void {
+    const { layout, H, Sq, D } = this.spec;
+    const rows = headRows(layout, block.b, block.h, H, Sq, D);
+    for (let r = 0; r < block.rows; r++) {
+      this.out.set(partial.o.subarray(r * D, (r + 1) * D), rows.first + (block.qStart + r) * rows.stride);
+    }
+    this.lse.set(partial.lse.subarray(0, block.rows), (block.b * H + block.h) * Sq + block.qStart);
+  }
+}

@@ -1,3 +1,4 @@
+import { InputError } from '@longattn/attention';
 import type { Backend } from './tile.ts';
 
 const backends = new Map<string, Backend>();
@@ -12,10 +13,10 @@ export function listBackends(): Backend[] {
   return [...backends.values()];
 }
 
-/** `name` or `name:mode`; throws a RangeError naming the known backends when there is none. */
+/** `name` or `name:mode`; throws InputError('--backend') naming the known backends when there is none. */
 export function getBackend(name: string): Backend {
   const backend = backends.get(name.split(':')[0]!);
-  if (!backend) throw new RangeError(`unknown backend "${name}"; known: ${[...backends.keys()].join(', ')}`);
+  if (!backend) throw new InputError('--backend', `unknown backend "${name}"; known: auto, ${[...backends.keys()].join(', ')}`);
   return backend;
 }
 

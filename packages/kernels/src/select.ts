@@ -1,3 +1,4 @@
+import { InputError } from '@longattn/attention';
 import { getBackend, listBackends, parseBackendName } from './registry.ts';
 import type { Backend, KernelOptions } from './tile.ts';
 
@@ -27,7 +28,7 @@ export async function selectBackend(requested: string, options: KernelOptions = 
     const backend = getBackend(name);
     const opts = mode ? { ...options, mode } : options;
     const reason = await backend.probe(opts);
-    if (reason) throw new Error(`backend ${requested} cannot run here: ${reason}`);
+    if (reason) throw new InputError('--backend', `${requested} cannot run here: ${reason}`);
     return { backend, name: requested, options: opts, device: await describe(backend, opts), skipped: [] };
   }
   const skipped: string[] = [];

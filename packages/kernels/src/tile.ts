@@ -45,6 +45,17 @@ export interface Backend {
   readonly summary: string;
   /** Tile sizes this backend runs best with (overridable with --block-q / --block-k). */
   readonly defaultBlocks: { blockQ: number; blockK: number };
+  /**
+   * Modes every CI run must cover: the conformance suite runs each one, and fails (never skips)
+   * when one cannot run. Default: the backend's default mode only.
+   */
+  readonly testedModes?: readonly string[];
+  /**
+   * `main`: kernels must live on the process's main thread (e.g. the gl addon is not
+   * context-aware and cannot load in worker threads); the local engine then runs tiles in-process,
+   * one at a time, and the device does the parallel work. Default `pool`.
+   */
+  readonly threading?: 'pool' | 'main';
   /** True when this backend can run on an accelerator (auto-selection asks probeHardware). */
   readonly accelerated?: boolean;
   /**

@@ -1,19 +1,22 @@
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { InputError, plan, type AttentionSpec } from '@longattn/attention';
-import { selectBackend } from '@longattn/kernels';
+import { InputError, plan, type Partial, type Plan, type QBlockPlan } from '@longattn/attention';
+import { selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
+import { arraySource } from '../block-source.ts';
+import { resolveBlocks } from '../blocks.ts';
+import { computeQBlock } from '../compute-block.ts';
 import { openInputs } from '../inputs.ts';
 import type { JobRequest, JobResult, Progress } from '../job.ts';
 import { JobOutput } from '../output.ts';
-import { resolveBlocks } from '../blocks.ts';
 import { unpackResult, type LocalTask } from './task.ts';
 
 export interface LocalRunOptions {
   /** Pool threads; default = cores. Output bits never depend on it. */
   threads?: number;
   onProgress?: (progress: Progress) => void;
-  /** Aborting stops the pool's running tasks and removes partial outputs. */
+  /** Aborting stops the running tasks and removes partial outputs. */
   signal?: AbortSignal;
 }
 
@@ -25,14 +28,61 @@ function loadShared(reader: TensorReader): Float32Array {
   return reader.readRuns(0, 1, reader.length, reader.length, shared);
 }
 
+interface Inputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+/** Runs `compute` on every q-block, heaviest first, calling `done` as each completes; stops at the first failure. */
+type BlockRunner = (blocks: QBlockPlan[], done: (block: QBlockPlan, partial: Partial) => void, signal: AbortSignal) => Promise<void>;
+
+/** Piscina pool: q-blocks run in parallel threads that share the inputs' memory. */
+function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads: number): { run: BlockRunner; close: () => Promise<void> } {
+  const pool = new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+  const { spec } = thePlan;
+  return {
+    async run(blocks, done, signal) {
+      const settled = await Promise.allSettled(
+        blocks.map(async (block) => {
+          const task: LocalTask = { spec, block, backend: selection.name, kernelOptions: selection.options, ...inputs };
+          const packed = (await pool.run(task, { signal })) as Float32Array;
+          done(block, { ...unpackResult(packed, block.rows, spec.D), rows: block.rows, D: spec.D, kStart: 0 });
+        }),
+      );
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    close: () => pool.destroy(),
+  };
+}
+
+/** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
+async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Inputs): Promise<{ run: BlockRunner; close: () => Promise<void> }> {
+  const kernel = await selection.backend.create(selection.options);
+  const source = arraySource(thePlan.spec, inputs.q, inputs.k, inputs.v);
+  return {
+    async run(blocks, done, signal) {
+      for (const block of blocks) {
+        signal.throwIfAborted();
+        done(block, await computeQBlock(kernel, thePlan.spec, block, source));
+        await new Promise(setImmediate); // let progress, signals and I/O through between blocks
+      }
+    },
+    close: async () => kernel.dispose?.(),
+  };
+}
+
 /**
- * The embedded engine: validates, plans, runs q-blocks on a piscina pool, writes each q-block's
- * merged rows as they complete, and commits O and LSE atomically at the end.
+ * The embedded engine: validates, plans, runs q-blocks on a piscina pool (or the main thread for
+ * backends that need it), writes each q-block's merged rows as they complete, and commits O and
+ * LSE atomically at the end. On any failure or abort, every running task is stopped and no
+ * output file is left behind.
  */
 export async function runLocal(request: JobRequest, options: LocalRunOptions = {}): Promise<JobResult> {
   const started = performance.now();
-  const threads = options.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new InputError('--threads', `expected an integer ≥ 1, got ${threads}`);
+  const requestedThreads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(requestedThreads) || requestedThreads < 1) throw new InputError('--threads', `expected an integer ≥ 1, got ${requestedThreads}`);
   const inputs = openInputs(request);
   try {
     const { spec } = inputs;
@@ -40,37 +90,40 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     const blocks = resolveBlocks(request, selection.backend.defaultBlocks);
     const thePlan = plan(spec, blocks);
     const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse);
-    const pool = new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
-    const device = selection.device;
+    const onMain = selection.backend.threading === 'main';
+    const threads = onMain ? 1 : requestedThreads;
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal); // one listener per queued pool task
+    const forward = () => abort.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', forward, { once: true });
+    let runner: { run: BlockRunner; close: () => Promise<void> } | undefined;
     try {
-      const q = loadShared(inputs.q);
-      const k = loadShared(inputs.k);
-      const v = loadShared(inputs.v);
+      const shared = { q: loadShared(inputs.q), k: loadShared(inputs.k), v: loadShared(inputs.v) };
+      runner = onMain ? await mainThreadRunner(thePlan, selection, shared) : poolRunner(thePlan, selection, shared, threads);
       const computeStart = performance.now();
       const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops };
       options.onProgress?.({ ...progress });
       // Heaviest q-blocks first so the pool drains evenly; the output never depends on the order.
       const order = [...thePlan.qBlocks].sort((a, b) => b.tiles.length - a.tiles.length);
-      const perTileFlops = (spec: AttentionSpec, rows: number, keys: number) => 4 * rows * keys * spec.D;
-      await Promise.all(
-        order.map(async (block) => {
-          const task: LocalTask = { spec, block, backend: selection.name, kernelOptions: selection.options, q, k, v };
-          const packed = (await pool.run(task, options.signal ? { signal: options.signal } : {})) as Float32Array;
-          output.write(block, { ...unpackResult(packed, block.rows, spec.D), rows: block.rows, D: spec.D, kStart: 0 });
+      const blockFlops = new Map(thePlan.qBlocks.map((qb) => [qb, qb.tiles.reduce((sum, t) => sum + t.flops, 0)]));
+      await runner.run(
+        order,
+        (block, partial) => {
+          output.write(block, partial);
           progress.doneTiles += block.tiles.length;
-          for (const t of block.tiles) progress.doneFlops += perTileFlops(spec, t.rows, t.keys);
-          options.onProgress?.({ ...progress, doneFlops: Math.min(progress.doneFlops, progress.totalFlops) });
-        }),
+          progress.doneFlops += blockFlops.get(block)!;
+          options.onProgress?.({ ...progress });
+        },
+        abort.signal,
       );
       const computeMs = performance.now() - computeStart;
       output.commit();
-      const wallMs = performance.now() - started;
       const gridTiles = thePlan.qBlocks.length * Math.ceil(spec.Sk / blocks.blockK);
       return {
         out: request.out,
         ...(request.lse ? { lse: request.lse } : {}),
         backend: selection.name,
-        device,
+        device: selection.device,
         engine: 'local',
         threads,
         blockQ: blocks.blockQ,
@@ -78,16 +131,18 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
         tiles: thePlan.tileCount,
         skippedTiles: gridTiles - thePlan.tileCount,
         flops: thePlan.flops,
-        wallMs,
+        wallMs: performance.now() - started,
         computeMs,
         gflops: thePlan.flops / 1e6 / computeMs,
         shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
       };
     } catch (error) {
+      abort.abort(error);
       output.abort();
       throw error;
     } finally {
-      await pool.destroy();
+      options.signal?.removeEventListener('abort', forward);
+      await runner?.close();
     }
   } finally {
     inputs.close();

@@ -15,7 +15,9 @@ export const gpujsBackend: Backend = {
   name: 'gpujs',
   summary: 'gpu.js kernels (GL on a GPU via headless-gl; webasm / cpu modes; any head dim)',
   defaultBlocks: { blockQ: 256, blockK: 4096 },
+  testedModes: ['headlessgl', 'webasm'],
   accelerated: true,
+  threading: 'main', // the gl addon cannot load in worker threads ("Module did not self-register")
 
   async probeHardware() {
     const info = await detectGpu();

@@ -1,0 +1,51 @@
+import test from 'ava';
+import { emptyPartial, merge, type Partial } from '../src/index.ts';
+
+/** A partial with given lse per row and random-ish o. */
+function partial(kStart: number, lse: number[], D: number, seed: number): Partial {
+  const o = new Float32Array(lse.length * D).map((_, i) => Math.sin(seed * 7.1 + i * 0.37));
+  return { rows: lse.length, D, kStart, o, lse: Float32Array.from(lse) };
+}
+
+const bits = (p: Partial) => Buffer.concat([Buffer.from(p.o.buffer, p.o.byteOffset, p.o.byteLength), Buffer.from(p.lse.buffer, p.lse.byteOffset, p.lse.byteLength)]);
+
+test('self-merge gives lse + log 2 and the same o', (t) => {
+  const p = partial(0, [0.5, -3, 12], 4, 1);
+  const m = merge([p, { ...p, kStart: 10 }]);
+  for (let r = 0; r < 3; r++) t.true(Math.abs(m.lse[r]! - (p.lse[r]! + Math.LN2)) < 1e-6);
+  for (let i = 0; i < p.o.length; i++) t.true(Math.abs(m.o[i]! - p.o[i]!) < 1e-6);
+});
+
+test('all −∞ partials give o = 0 and lse = −∞, no NaN', (t) => {
+  const m = merge([emptyPartial(3, 5, 0), emptyPartial(3, 5, 8)]);
+  t.deepEqual([...m.lse], [-Infinity, -Infinity, -Infinity]);
+  t.true(m.o.every((x) => x === 0));
+});
+
+test('a −∞ partial does not change the other', (t) => {
+  const p = partial(0, [1, 2], 3, 2);
+  const m = merge([p, emptyPartial(2, 3, 5)]);
+  t.deepEqual([...m.lse], [...p.lse]);
+  t.deepEqual([...m.o], [...p.o]);
+});
+
+test('shuffled order is bitwise identical (merge sorts by kStart)', (t) => {
+  const parts = [0, 1, 2, 3, 4, 5].map((i) => partial(i * 16, [i - 2, 0.5 * i, -i, 3], 6, i + 1));
+  const expected = bits(merge(parts));
+  for (const order of [[5, 4, 3, 2, 1, 0], [2, 0, 5, 1, 4, 3], [1, 3, 5, 0, 2, 4]]) {
+    t.true(bits(merge(order.map((i) => parts[i]!))).equals(expected));
+  }
+});
+
+test('tree merge equals linear merge (to float32 rounding)', (t) => {
+  const parts = [0, 1, 2, 3].map((i) => partial(i * 8, [i, -i, 2 * i], 5, i + 3));
+  const linear = merge(parts);
+  const tree = merge([merge(parts.slice(0, 2)), merge(parts.slice(2))]);
+  for (let i = 0; i < linear.o.length; i++) t.true(Math.abs(linear.o[i]! - tree.o[i]!) < 1e-6);
+  for (let i = 0; i < linear.lse.length; i++) t.true(Math.abs(linear.lse[i]! - tree.lse[i]!) < 1e-6);
+});
+
+test('merge refuses partials of different shapes', (t) => {
+  t.throws(() => merge([emptyPartial(2, 3), emptyPartial(3, 3)]), { message: /differs/ });
+  t.throws(() => merge([]), { message: /no partials/ });
+});
