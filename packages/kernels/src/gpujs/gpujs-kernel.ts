@@ -34,6 +34,9 @@ export class GpujsTileKernel implements TileKernel {
   readonly device: string;
   private readonly shapes = new Map<string, ShapeKernels>();
   private queue: Promise<unknown> = Promise.resolve();
+  private last: ShapeKernels | undefined;
+  /** Chunks that ran kernels so far (a tile over the texture limits runs several). */
+  chunks = 0;
 
   constructor(private readonly config: GpujsKernelConfig) {
     this.backend = config.backend;
@@ -44,6 +47,12 @@ export class GpujsTileKernel implements TileKernel {
     const result = this.queue.then(() => this.runTile(job));
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  /** gpu.js kernel classes that ran the last chunk, e.g. `HeadlessGLKernel` ×5 (tests check for fallbacks). */
+  runsOn(): string[] {
+    const k = this.last;
+    return k ? [k.scores, k.rowMax, k.expP, k.rowSum, k.pv].map((s) => s.kernel.constructor.name) : [];
   }
 
   dispose(): void {
@@ -107,6 +116,8 @@ export class GpujsTileKernel implements TileKernel {
     const p = await k.expP(s, m, lo, hi);
     const l = await k.rowSum(p);
     const out = await k.pv(p, input(job.v, [D, keys]), l);
+    this.last = k;
+    this.chunks++;
     this.assertOnDevice(k);
     const mRow = await flat(m, rows);
     const lRow = await flat(l, rows);

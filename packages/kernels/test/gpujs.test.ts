@@ -1,0 +1,245 @@
+import test, { type ExecutionContext } from 'ava';
+import {
+  emptyPartial,
+  exactnessBound,
+  maskRule,
+  maxAbsDiff,
+  merge,
+  naiveFloat32Attention,
+  plan,
+  referenceAttention,
+  validateSpec,
+  type AttentionSpec,
+  type Partial,
+  type SpecOptions,
+} from '@longattn/attention';
+import { detectGpu, getBackend, type TileJob, type TileKernel } from '@longattn/kernels';
+import { GpujsTileKernel } from '../src/gpujs/gpujs-kernel.ts';
+import { loadGpuJs } from '../src/gpujs/lib.ts';
+
+/**
+ * The gpujs backend against the float64 reference, in headlessgl mode (real GLSL; on this
+ * machine Mesa llvmpipe under Xvfb: the test run happens under `xvfb-run -a`) and webasm mode.
+ * Without an X display the headlessgl tests FAIL with the probe's reason: they never skip.
+ * Shapes stay small: software GL is slow and compiles five shaders per tile shape.
+ */
+const MODES = ['headlessgl', 'webasm'] as const;
+
+/** Deterministic uniform numbers in [-2, 2) (mulberry32). */
+function random(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
+  }
+  return out;
+}
+
+interface Case {
+  spec: AttentionSpec;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+function makeCase(Sq: number, Sk: number, D: number, options: SpecOptions = {}, seed = 1): Case {
+  const spec = validateSpec({ q: [Sq, D], k: [Sk, D], v: [Sk, D] }, options);
+  return { spec, q: random(Sq * D, seed), k: random(Sk * D, seed + 1), v: random(Sk * D, seed + 2) };
+}
+
+/** The whole head as one tile (qStart = kStart = 0, full = false: the kernel masks). */
+function wholeJob(c: Case): TileJob {
+  const { Sq, Sk, D, scale } = c.spec;
+  return { rows: Sq, keys: Sk, D, scale, qStart: 0, kStart: 0, rule: maskRule(c.spec), full: false, q: c.q, k: c.k, v: c.v };
+}
+
+/** One head through the planner: every tile on `kernel`, merged per q-block in key order. */
+async function attend(kernel: TileKernel, c: Case, blockQ: number, blockK: number): Promise<{ out: Float32Array; lse: Float32Array }> {
+  const { spec } = c;
+  const { D } = spec;
+  const out = new Float32Array(spec.Sq * D);
+  const lse = new Float32Array(spec.Sq);
+  for (const qb of plan(spec, { blockQ, blockK }).qBlocks) {
+    const partials: Partial[] = [];
+    for (const t of qb.tiles) {
+      partials.push(
+        await kernel.run({
+          ...wholeJob(c),
+          rows: t.rows,
+          keys: t.keys,
+          qStart: t.qStart,
+          kStart: t.kStart,
+          full: t.full,
+          q: c.q.subarray(t.qStart * D, (t.qStart + t.rows) * D),
+          k: c.k.subarray(t.kStart * D, (t.kStart + t.keys) * D),
+          v: c.v.subarray(t.kStart * D, (t.kStart + t.keys) * D),
+        }),
+      );
+    }
+    const m = partials.length ? merge(partials) : emptyPartial(qb.rows, D);
+    out.set(m.o, qb.qStart * D);
+    lse.set(m.lse, qb.qStart);
+  }
+  return { out, lse };
+}
+
+async function runWhole(k: TileKernel, c: Case): Promise<{ out: Float32Array; lse: Float32Array }> {
+  const p = await k.run(wholeJob(c));
+  return { out: p.o, lse: p.lse };
+}
+
+const kernels = new Map<string, Promise<TileKernel>>();
+/** One kernel per mode for the file; fails (never skips) with the probe's reason when the mode cannot run. */
+function kernel(mode: string): Promise<TileKernel> {
+  let k = kernels.get(mode);
+  if (!k) {
+    k = (async () => {
+      const backend = getBackend('gpujs');
+      const reason = await backend.probe({ mode });
+      if (reason) throw new Error(`gpujs:${mode} cannot run here: ${reason}`);
+      return backend.create({ mode });
+    })();
+    kernels.set(mode, k);
+  }
+  return k;
+}
+
+test.after.always(async () => {
+  for (const k of kernels.values()) await (await k.catch(() => undefined))?.dispose?.();
+});
+
+function assertExact(t: ExecutionContext, c: Case, ours: { out: Float32Array; lse: Float32Array }): void {
+  const ref = referenceAttention(c.spec, c.q, c.k, c.v);
+  const naive = naiveFloat32Attention(c.spec, c.q, c.k, c.v);
+  // FlashAttention's rule: at most twice the naive float32 error, plus 1e-5 of slack.
+  const err = maxAbsDiff(ours.out, ref.out);
+  t.true(err <= exactnessBound(naive.out, ref.out), `max |out − ref| ${err} > bound ${exactnessBound(naive.out, ref.out)}`);
+  t.true(maxAbsDiff(ours.lse, ref.lse) <= 1e-4, `max |lse − ref| ${maxAbsDiff(ours.lse, ref.lse)}`);
+  t.false(ours.out.some(Number.isNaN) || ours.lse.some(Number.isNaN), 'no NaN');
+}
+
+test.serial('headlessgl needs an X display: the test run provides one (xvfb-run -a)', async (t) => {
+  t.truthy(process.env.DISPLAY, 'DISPLAY is not set: run the tests under `xvfb-run -a` (scripts/test.sh does)');
+  t.is(await getBackend('gpujs').probe({ mode: 'headlessgl' }), null);
+});
+
+test.serial('headlessgl really runs GL kernels (not the cpu fallback) and names the renderer', async (t) => {
+  const k = await kernel('headlessgl');
+  t.is(k.backend, 'gpujs:headlessgl');
+  await k.run(wholeJob(makeCase(9, 17, 5, { causal: true })));
+  t.true(k instanceof GpujsTileKernel);
+  t.deepEqual((k as GpujsTileKernel).runsOn(), Array(5).fill('HeadlessGLKernel'));
+  const info = await detectGpu();
+  t.truthy(info, 'detectGpu found no GL context');
+  t.regex(info!.renderer, /\S/);
+  // The device string tells software rasterisers apart: never a GPU the backend is not using.
+  t.is(k.device.endsWith(info!.software ? '(GL, software)' : '(GL)'), true, k.device);
+  if (/llvmpipe/i.test(info!.renderer)) t.is(k.device, 'Mesa llvmpipe (GL, software)');
+  // Auto-selection only takes gpujs on real hardware.
+  const hardware = await getBackend('gpujs').probeHardware!();
+  t.is(hardware === null, info!.software);
+});
+
+test.serial('the default mode is headlessgl when GL works', async (t) => {
+  const backend = getBackend('gpujs');
+  t.is(await backend.describe!({}), await backend.describe!({ mode: 'headlessgl' }));
+});
+
+test.serial('webasm runs WebAssembly kernels and says it is the cpu', async (t) => {
+  const k = await kernel('webasm');
+  t.is(k.backend, 'gpujs:webasm');
+  t.is(k.device, 'cpu (gpu.js webasm)');
+  await k.run(wholeJob(makeCase(9, 17, 5)));
+  t.deepEqual((k as GpujsTileKernel).runsOn(), Array(5).fill('WebAssemblyKernel'));
+});
+
+test.serial('a kernel that ends up on another gpu.js class is refused, not reported', async (t) => {
+  const gpujs = await loadGpuJs();
+  const k = new GpujsTileKernel({
+    gpu: new gpujs.GPU({ mode: 'cpu' }),
+    backend: 'gpujs:test',
+    device: 'pretend GPU',
+    expected: gpujs.HeadlessGLKernel,
+    maxSide: Infinity,
+    threads: 1,
+  });
+  await t.throwsAsync(k.run(wholeJob(makeCase(4, 6, 3))), { message: /runs on gpu\.js CPUKernel, not HeadlessGLKernel.*refusing/ });
+  k.dispose();
+});
+
+test.serial('bad modes and unavailable modes give one-line reasons', async (t) => {
+  const backend = getBackend('gpujs');
+  await t.throwsAsync(backend.create({ mode: 'cuda' }), { name: 'InputError', message: /^--backend: gpujs mode must be one of headlessgl, webgpu, webasm, cpu; got "cuda"$/ });
+  const webgpu = await backend.probe({ mode: 'webgpu' });
+  // Here Dawn (webgpu 0.2.9) does not load; where it does and a Vulkan GPU answers, null is right.
+  if (webgpu !== null) t.regex(webgpu, /^(the )?webgpu|^WebGPU/i);
+  t.true(webgpu === null || !webgpu.includes('\n'));
+});
+
+const shapes: [string, number, number, number, SpecOptions, number?, number?][] = [
+  ['dense 113×203 D 59, one tile', 113, 203, 59, {}],
+  ['dense 113×203 D 111, one tile', 113, 203, 111, {}],
+  ['causal Sq<Sk 113×203 D 59, one tile', 113, 203, 59, { causal: true }],
+  ['causal Sq>Sk 203×113 D 111 (fully masked rows), one tile', 203, 113, 111, { causal: true }],
+  ['window (0,0) 113×203 D 59, one tile', 113, 203, 59, { window: { left: 0, right: 0 } }],
+  ['window (7,3) scale 0.3 113×203 D 59, one tile', 113, 203, 59, { window: { left: 7, right: 3 }, scale: 0.3 }],
+  ['causal Sq>Sk 203×113 D 59, tiles 32×48 merged (ragged edges, full and empty tiles)', 203, 113, 59, { causal: true }, 32, 48],
+];
+
+for (const mode of MODES) {
+  for (const [title, Sq, Sk, D, options, blockQ, blockK] of shapes) {
+    test.serial(`gpujs:${mode} matches the float64 reference: ${title}`, async (t) => {
+      const c = makeCase(Sq, Sk, D, options);
+      const k = await kernel(mode);
+      const ours = blockQ ? await attend(k, c, blockQ, blockK ?? Sk) : await runWhole(k, c);
+      assertExact(t, c, ours);
+    });
+  }
+
+  test.serial(`gpujs:${mode}: rows that see no key come out o = 0, lse = -Infinity`, async (t) => {
+    const c = makeCase(203, 113, 59, { causal: true }); // rows i < 90 see no key (j ≤ i − 90)
+    const p = await (await kernel(mode)).run(wholeJob(c));
+    t.true(p.lse.subarray(0, 90).every((x) => x === -Infinity));
+    t.true(p.o.subarray(0, 90 * 59).every((x) => x === 0));
+    t.true(Number.isFinite(p.lse[90]!));
+  });
+
+  test.serial(`gpujs:${mode}: a tile with 16500 keys (over GL's 16384 texture side) is split and merged`, async (t) => {
+    // Causal with Sq < Sk: every row's visible range crosses the 16384 boundary of the split.
+    const c = makeCase(6, 16500, 8, { causal: true }, 3);
+    const k = (await kernel(mode)) as GpujsTileKernel;
+    const before = k.chunks;
+    assertExact(t, c, await runWhole(k, c));
+    t.is(k.chunks - before, mode === 'headlessgl' ? 2 : 1);
+  });
+
+  test.serial(`gpujs:${mode} is bitwise deterministic across runs`, async (t) => {
+    const c = makeCase(70, 90, 33, { causal: true }, 7);
+    const k = await kernel(mode);
+    const a = await k.run(wholeJob(c));
+    const b = await k.run(wholeJob(c));
+    t.true(Buffer.from(a.o.buffer).equals(Buffer.from(b.o.buffer)));
+    t.true(Buffer.from(a.lse.buffer).equals(Buffer.from(b.lse.buffer)));
+  });
+}
+
+test.serial('texture tiling: a small maxSide splits rows and keys and still matches the reference', async (t) => {
+  const gpujs = await loadGpuJs();
+  const k = new GpujsTileKernel({
+    gpu: new gpujs.GPU({ mode: 'webasm' }),
+    backend: 'gpujs:webasm',
+    device: 'cpu (gpu.js webasm)',
+    expected: gpujs.WebAssemblyKernel,
+    maxSide: 64, // chunks of ≤ 64 rows and ≤ 64 keys: 2 × 4 chunks, the last ones ragged
+    threads: 1,
+  });
+  const c = makeCase(113, 203, 59, { causal: true, window: { left: 70, right: 0 } }, 4);
+  assertExact(t, c, await runWhole(k, c));
+  // Row i sees keys [i+20, i+90]: rows 0..63 miss key chunk 192..202, rows 64..112 miss 0..63;
+  // those two fully masked chunks do no kernel work.
+  t.is(k.chunks, 8 - 2);
+  k.dispose();
+});
