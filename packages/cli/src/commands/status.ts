@@ -1,0 +1,39 @@
+import { Option, type Command } from 'commander';
+import { QueueEngine, type QueueJobStatus } from '@longattn/engine';
+
+/** One human line (or two, with an error) about a queued job. */
+export function describeStatus(s: QueueJobStatus): string {
+  const { doneTiles, totalTiles, doneFlops, totalFlops } = s.progress;
+  const pct = totalFlops > 0 ? (100 * doneFlops) / totalFlops : 100;
+  const { B, H, Sq, Sk, D } = s.manifest.spec;
+  const lines = [
+    `${s.jobId}  ${s.state}  ${doneTiles}/${totalTiles} tiles (${pct.toFixed(1)}%)  B=${B} H=${H} Sq=${Sq} Sk=${Sk} D=${D}` +
+      (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')})` : ''),
+  ];
+  if (s.error) lines.push(`  error: ${s.error}`);
+  return lines.join('\n');
+}
+
+/** `longattn status JOB --redis URL [--json]`. */
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('state and progress of a queued job')
+    .argument('<job>', 'job id (printed by run --detach)')
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .option('--json', 'print one JSON object')
+    .action(async (job: string, flags: { redis: string; json?: boolean }) => {
+      const engine = await QueueEngine.connect(flags.redis);
+      try {
+        const status = await engine.status(job);
+        if (flags.json) {
+          const { manifest, ...rest } = status;
+          console.log(JSON.stringify({ ...rest, tiles: manifest.tileCount, blockQ: manifest.blockQ, blockK: manifest.blockK, backend: manifest.backend }));
+        } else {
+          console.log(describeStatus(status));
+        }
+      } finally {
+        await engine.close();
+      }
+    });
+}

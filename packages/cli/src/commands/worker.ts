@@ -1,0 +1,36 @@
+import { Option, type Command } from 'commander';
+import { closeOnSignals, startWorker } from '@longattn/engine';
+import { parseInteger } from '../parse.ts';
+
+interface WorkerFlags {
+  redis: string;
+  concurrency: number;
+  backend: string;
+  throttleMs?: number;
+  graceMs?: number;
+}
+
+const log = (line: string) => process.stderr.write(`longattn ${line}\n`);
+
+/** `longattn worker --redis URL [--concurrency N] [--backend …]`: computes tile jobs until SIGTERM. */
+export function register(program: Command): void {
+  program
+    .command('worker')
+    .description('compute tile jobs from the Redis queue until SIGTERM (run any number, on any machine)')
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(new Option('--concurrency <n>', 'kernel threads (tiles at once)').argParser(parseInteger('--concurrency', 1, 1024)).env('LONGATTN_CONCURRENCY').default(1))
+    .addOption(new Option('--backend <name>', 'backend for jobs submitted with auto: auto | js | wasm | ort | gpujs[:MODE]').env('LONGATTN_BACKEND').default('auto'))
+    .addOption(new Option('--grace-ms <ms>', 'on SIGTERM, let in-flight tiles finish this long, then hand them back').argParser(parseInteger('--grace-ms', 0)))
+    .addOption(new Option('--throttle-ms <ms>', 'sleep before each tile (fault tests, demos)').argParser(parseInteger('--throttle-ms', 0)).hideHelp())
+    .action(async (flags: WorkerFlags) => {
+      const service = await startWorker({
+        redis: flags.redis,
+        concurrency: flags.concurrency,
+        backend: flags.backend,
+        ...(flags.graceMs !== undefined ? { graceMs: flags.graceMs } : {}),
+        ...(flags.throttleMs !== undefined ? { throttleMs: flags.throttleMs } : {}),
+        log,
+      });
+      await closeOnSignals(service, log);
+    });
+}

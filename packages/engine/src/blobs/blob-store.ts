@@ -1,0 +1,61 @@
+/**
+ * Where a queued job's bytes live: its inputs (float32, bhsd, one blob per tensor), the tiles'
+ * partials (one blob per tile) and the outputs. Jobs and queues carry blob names, never bytes.
+ *
+ * A blob is built with positional writes (several processes may write disjoint ranges) and
+ * becomes visible when sealed with its header; put() does both for a whole small blob. Readers
+ * fetch byte ranges, so a worker reads a block of rows without the whole tensor.
+ */
+export interface BlobHeader {
+  /** Bytes of data. */
+  size: number;
+  /** Free-form JSON about the content, e.g. { dtype: 'f32', shape: [B, H, S, D] }. */
+  meta?: Record<string, unknown>;
+}
+
+export interface BlobStore {
+  /** How a job's manifest names this store, so every process opens the same one: `redis`, `redis://…`, `fs:/dir`. */
+  readonly location: string;
+  /** Writes bytes at a byte offset of a blob (created as needed; unwritten bytes read as 0). */
+  write(name: string, offset: number, data: Uint8Array): Promise<void>;
+  /** Makes a blob visible to header()/get() with its header. */
+  seal(name: string, header: BlobHeader): Promise<void>;
+  /** Writes and seals whole blobs (e.g. a tile job's partials) in one round trip where the store allows. */
+  putMany(blobs: readonly { name: string; data: Uint8Array; meta?: Record<string, unknown> }[]): Promise<void>;
+  /** The header of a sealed blob, or null. */
+  header(name: string): Promise<BlobHeader | null>;
+  /** Whether each blob is sealed. */
+  existsMany(names: readonly string[]): Promise<boolean[]>;
+  /** `length` bytes at `offset` (zeros where nothing was written). */
+  read(name: string, offset: number, length: number): Promise<Uint8Array>;
+  /** Whole sealed blobs (null for a blob that is not sealed), in one round trip where the store allows. */
+  getMany(names: readonly string[]): Promise<(Uint8Array | null)[]>;
+  /** Deletes blobs (sealed or not); missing ones are fine. */
+  delete(names: readonly string[]): Promise<void>;
+  /** Deletes every blob whose name starts with `prefix` (e.g. a job's `jobId/`). */
+  deletePrefix(prefix: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Blob names are relative paths of `[A-Za-z0-9._-]` segments: safe as file paths and Redis keys. */
+export function checkBlobName(name: string): void {
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*\/?$/.test(name)) {
+    throw new RangeError(`bad blob name ${JSON.stringify(name)}: expected /-separated segments of [A-Za-z0-9._-]`);
+  }
+}
+
+/** A byte view of a float32 array (no copy). */
+export function f32Bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Float32 values out of bytes, copied into fresh (optionally shared) memory: the bytes a store
+ * returns need not be 4-byte aligned, and a SharedArrayBuffer reaches pool threads without a copy.
+ */
+export function bytesToF32(bytes: Uint8Array, shared = false): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw new RangeError(`float32 data of ${bytes.byteLength} bytes`);
+  const buffer = shared ? new SharedArrayBuffer(bytes.byteLength) : new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(buffer).set(bytes);
+  return new Float32Array(buffer);
+}

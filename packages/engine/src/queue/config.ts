@@ -1,0 +1,30 @@
+/**
+ * Queue engine defaults, each documented once (BullMQ values verified in DESIGN §4).
+ */
+export const QUEUE_DEFAULTS = {
+  /** A worker's lock on a job; a killed worker's jobs return to the queue about this long after. */
+  lockDurationMs: 5000,
+  /** How often workers look for jobs whose lock expired. */
+  stalledIntervalMs: 5000,
+  /** Stalls (lost locks: killed workers) a job survives before it fails. Tiles are idempotent. */
+  maxStalledCount: 3,
+  /** Attempts per job (errors, not stalls), with exponential backoff from backoffMs. */
+  attempts: 4,
+  backoffMs: 500,
+  /** Job data is references only: anything bigger is a bug (a tensor slipped in). */
+  sizeLimitBytes: 32 << 10,
+  /** Target kernel work per tile job: ≥ 30–50 ms on a fast CPU backend keeps queue overhead < 5%. */
+  jobFlops: 4e9,
+  /** Small problems still get at least this many tile jobs (when they have that many tiles), for parallelism. */
+  minTileJobs: 64,
+  /** A reduce job covers about this many tile jobs' worth of q-blocks (fewer, cheaper reduce jobs). */
+  tileJobsPerReduce: 4,
+  /** At most this many q-blocks per reduce job. */
+  maxQBlocksPerReduce: 64,
+  /** Worker LRU cache of input blocks. */
+  cacheBytes: 512 << 20,
+  /** Finished/failed root jobs (status, result) are kept this long. */
+  keepFinishedSeconds: 7 * 24 * 3600,
+  /** SIGTERM: in-flight tiles may finish for this long, then they are handed back to the queue. */
+  graceMs: 20_000,
+} as const;

@@ -1,0 +1,61 @@
+import { plan, type Plan } from '@longattn/attention';
+import { UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import { openBlobStore } from '../blobs/open.ts';
+import { decodeManifest, type JobManifest } from './manifest.ts';
+import { jobKeys } from './names.ts';
+
+/** A job as a worker or reducer sees it: its manifest, the plan rebuilt from it, its blob store. */
+export interface JobContext {
+  manifest: JobManifest;
+  plan: Plan;
+  store: BlobStore;
+}
+
+/**
+ * Per-process cache of job contexts (a few recent jobs) and of open blob stores (one per
+ * location), so a tile job costs no manifest fetch or re-plan after the first.
+ */
+export class JobContexts {
+  private readonly jobs = new Map<string, Promise<JobContext>>();
+  private readonly stores = new Map<string, BlobStore>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly redisUrl: string,
+    private readonly keep = 8,
+  ) {}
+
+  get(id: string): Promise<JobContext> {
+    let context = this.jobs.get(id);
+    if (context) {
+      this.jobs.delete(id);
+      this.jobs.set(id, context); // most recent last
+      return context;
+    }
+    context = this.load(id);
+    context.catch(() => this.jobs.delete(id));
+    this.jobs.set(id, context);
+    while (this.jobs.size > this.keep) this.jobs.delete(this.jobs.keys().next().value!);
+    return context;
+  }
+
+  private async load(id: string): Promise<JobContext> {
+    const text = await this.redis.hget(jobKeys.hash(id), 'manifest');
+    if (text === null) throw new UnrecoverableError(`job ${id} no longer exists (cancelled or removed)`);
+    const manifest = decodeManifest(text);
+    let store = this.stores.get(manifest.blobs);
+    if (!store) {
+      store = openBlobStore(manifest.blobs, this.redisUrl);
+      this.stores.set(manifest.blobs, store);
+    }
+    return { manifest, plan: plan(manifest.spec, { blockQ: manifest.blockQ, blockK: manifest.blockK }), store };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.stores.values()].map((s) => s.close()));
+    this.stores.clear();
+    this.jobs.clear();
+  }
+}

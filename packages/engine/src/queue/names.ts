@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { QueueKeys } from 'bullmq';
+
+/**
+ * Every Redis name the queue engine uses, built in one place.
+ *
+ * Queues share one prefix whose hash tag `{longattn}` puts every key of a flow in one Redis
+ * Cluster slot (BullMQ's flows run multi-key Lua scripts across the three queues):
+ *   tiles  — tile jobs (workers), reduce — q-block merges (reducers), jobs — finalise (reducers).
+ */
+export const QUEUE_PREFIX = 'bull:{longattn}';
+export const QUEUES = { tiles: 'tiles', reduce: 'reduce', jobs: 'jobs' } as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/** A BullMQ key of one of our queues, e.g. queueKey('tiles', 'wait') = `bull:{longattn}:tiles:wait` (KEDA's list). */
+export function queueKey(queue: QueueName, type: string): string {
+  return new QueueKeys(QUEUE_PREFIX).toKey(queue, type);
+}
+
+/** A new job id: `la-<time36>-<hex>`, never containing ':' nor all digits (BullMQ's rules). */
+export function newJobId(): string {
+  return `la-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+}
+
+/** Job ids as users type them: the shape newJobId makes. */
+export function isJobId(id: string): boolean {
+  return /^la-[0-9a-z]+-[0-9a-f]+$/.test(id);
+}
+
+/** The BullMQ ids of a job's flow nodes: derived, so re-adding is a no-op and cancel can find them. */
+export const flowIds = {
+  root: (job: string) => job,
+  reduce: (job: string, i: number) => `${job}-r${i}`,
+  tile: (job: string, i: number) => `${job}-t${i}`,
+};
+
+/** Our own keys beside BullMQ's, in the same hash-tag slot. */
+export const jobKeys = {
+  /** HASH: manifest, state, error, counters (tiles, flops, computed), timestamps, w:<worker> = backend|device. */
+  hash: (job: string) => `{longattn}:job:${job}`,
+  /** SET of q-block indices whose output rows are written (a retried reduce skips them). */
+  reduced: (job: string) => `{longattn}:job:${job}:reduced`,
+};
+
+/** Blob names of a job (all under `job/`, so one deletePrefix removes a job's bytes). */
+export const blobNames = {
+  input: (job: string, which: 'q' | 'k' | 'v') => `${job}/in/${which}`,
+  partial: (job: string, qBlockIndex: number, kBlock: number) => `${job}/p/${qBlockIndex}.${kBlock}`,
+  out: (job: string) => `${job}/out/o`,
+  lse: (job: string) => `${job}/out/lse`,
+};

@@ -1,0 +1,63 @@
+import type { JobRequest, JobResult, Progress } from '../job.ts';
+import { QueueEngine, type SubmitOptions } from './queue-engine.ts';
+
+export interface QueueRunOptions extends Omit<SubmitOptions, 'createOutput'> {
+  /** Redis URL of the queue (`--redis`). */
+  redis: string;
+  onProgress?: (progress: Progress) => void;
+  /** Aborting cancels the job and removes its outputs. */
+  signal?: AbortSignal;
+  /** Submit and return { jobId } at once; collect later with `longattn result`. */
+  detach?: boolean;
+}
+
+/**
+ * `longattn run --engine queue`: submits the job to Redis (inputs uploaded, one BullMQ flow),
+ * waits with progress while workers and reducers compute it, downloads O and LSE atomically to
+ * request.out / request.lse, and removes every trace of the job from Redis. With the same inputs,
+ * backend and blocks, the output is bit-identical to runLocal's. Redis unreachable → InputError
+ * (`--redis`) before anything is created.
+ */
+export async function runQueue(request: JobRequest, options: QueueRunOptions & { detach: true }): Promise<{ jobId: string }>;
+export async function runQueue(request: JobRequest, options: QueueRunOptions & { detach?: false }): Promise<JobResult>;
+export async function runQueue(request: JobRequest, options: QueueRunOptions): Promise<JobResult | { jobId: string }>;
+export async function runQueue(request: JobRequest, options: QueueRunOptions): Promise<JobResult | { jobId: string }> {
+  const started = performance.now();
+  const engine = await QueueEngine.connect(options.redis);
+  try {
+    const { redis: _redis, onProgress, signal, detach, ...submitOptions } = options;
+    const { manifest, output } = await engine.submit(request, { ...submitOptions, createOutput: !detach });
+    if (detach || !output) return { jobId: manifest.id };
+    const queued = performance.now();
+    let status;
+    try {
+      status = await engine.wait(manifest.id, { ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
+    } catch (error) {
+      output.abort();
+      throw error;
+    }
+    const computeMs = performance.now() - queued;
+    await engine.download(manifest.id, output);
+    await engine.remove(manifest.id);
+    const { spec } = manifest;
+    return {
+      out: request.out,
+      ...(request.lse ? { lse: request.lse } : {}),
+      backend: status.backends.join(',') || manifest.backend,
+      device: status.devices.join('; '),
+      engine: 'queue',
+      threads: status.workers,
+      blockQ: manifest.blockQ,
+      blockK: manifest.blockK,
+      tiles: manifest.tileCount,
+      skippedTiles: manifest.skippedTiles,
+      flops: manifest.flops,
+      wallMs: performance.now() - started,
+      computeMs,
+      gflops: manifest.flops / 1e6 / computeMs,
+      shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
+    };
+  } finally {
+    await engine.close();
+  }
+}

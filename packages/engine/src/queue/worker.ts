@@ -1,0 +1,157 @@
+import { hostname } from 'node:os';
+import { maskRule, visiblePairs, type Tile } from '@longattn/attention';
+import { selectBackend, type Selection } from '@longattn/kernels';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Piscina } from 'piscina';
+import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
+import { BlockCache } from './block-cache.ts';
+import { QUEUE_DEFAULTS } from './config.ts';
+import { bullConnection, checkReachable, connectRedis } from './connection.ts';
+import type { TileJobData } from './flow.ts';
+import { JobContexts, type JobContext } from './job-context.ts';
+import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
+import { recordingFailures, sleep, type RunningService } from './service.ts';
+import type { TileTask } from './tile-thread.ts';
+
+export interface WorkerServiceOptions {
+  redis: string;
+  /** Kernel threads, i.e. tiles computed at once. Default 1. */
+  concurrency?: number;
+  /** Backend for jobs submitted with `auto`. Default auto (a GPU backend on real GPU hardware, else the fastest CPU one). */
+  backend?: string;
+  /** Input-block LRU cache size. */
+  cacheBytes?: number;
+  /** Sleep before each tile (fault tests and demos). */
+  throttleMs?: number;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** SIGTERM: how long in-flight tiles may finish before they are handed back. */
+  graceMs?: number;
+  log?: (line: string) => void;
+}
+
+const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
+
+/**
+ * A tile worker: takes tile jobs, reads only its tiles' q/k/v blocks (LRU-cached), runs the
+ * kernel in a thread pool (the event loop stays free to renew locks), stores each tile's partial
+ * as its own blob, and counts progress. Tiles whose partial already exists (a retry, a restart)
+ * are not recomputed.
+ */
+export async function startWorker(options: WorkerServiceOptions): Promise<RunningService> {
+  await checkReachable(options.redis);
+  const threads = options.concurrency ?? 1;
+  const log = options.log ?? (() => {});
+  const own = await selectBackend(options.backend ?? 'auto', { threads: 1 });
+  const id = `worker-${hostname()}-${process.pid}`;
+  const redis = connectRedis(options.redis);
+  const contexts = new JobContexts(redis, options.redis);
+  const cache = new BlockCache(options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes);
+  const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
+  const handBack = new AbortController();
+  const selections = new Map<string, Promise<Selection>>([['auto', Promise.resolve(own)]]);
+  const selectionFor = (backend: string) => {
+    let selection = selections.get(backend);
+    if (!selection) {
+      selection = selectBackend(backend, { threads: 1 });
+      selections.set(backend, selection);
+    }
+    return selection;
+  };
+
+  const readBlock = (store: BlobStore, name: string, elements: number, count: number) =>
+    cache.get(`${store.location}|${name}@${elements}+${count}`, async () => bytesToF32(await store.read(name, elements * 4, count * 4), true));
+
+  const computeTile = async (ctx: JobContext, tile: Tile, selection: Selection): Promise<Float32Array> => {
+    const { spec, id: job } = ctx.manifest;
+    const { D } = spec;
+    const [q, k, v] = await Promise.all([
+      readBlock(ctx.store, blobNames.input(job, 'q'), ((tile.b * spec.H + tile.h) * spec.Sq + tile.qStart) * D, tile.rows * D),
+      readBlock(ctx.store, blobNames.input(job, 'k'), ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D, tile.keys * D),
+      readBlock(ctx.store, blobNames.input(job, 'v'), ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D, tile.keys * D),
+    ]);
+    if (options.throttleMs) await sleep(options.throttleMs);
+    const task: TileTask = {
+      backend: selection.name,
+      kernelOptions: selection.options,
+      job: { rows: tile.rows, keys: tile.keys, D, scale: spec.scale, qStart: tile.qStart, kStart: tile.kStart, rule: maskRule(spec), full: tile.full, q, k, v },
+    };
+    return (await pool.run(task, { signal: handBack.signal })) as Float32Array;
+  };
+
+  const processTiles = async (job: Job<TileJobData>, token: string | undefined): Promise<{ tiles: number; computed: number }> => {
+    const { job: jobId, tiles: runs } = job.data;
+    const ctx = await contexts.get(jobId);
+    const hash = jobKeys.hash(jobId);
+    const state = await redis.hget(hash, 'state');
+    if (state !== 'queued') throw new UnrecoverableError(`job ${jobId} is ${state ?? 'gone'}`);
+    const tiles: { qi: number; tile: Tile }[] = [];
+    for (const [qi, from, to] of runs) {
+      const block = ctx.plan.qBlocks[qi];
+      if (!block || to > block.tiles.length) throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
+      for (let t = from; t < to; t++) tiles.push({ qi, tile: block.tiles[t]! });
+    }
+    const names = tiles.map(({ qi, tile }) => blobNames.partial(jobId, qi, tile.kBlock));
+    const stored = await ctx.store.existsMany(names);
+    const todo = tiles.map((t, i) => ({ ...t, name: names[i]! })).filter((_, i) => !stored[i]);
+    if (todo.length === 0) return { tiles: tiles.length, computed: 0 };
+    await redis.hsetnx(hash, 'startedAt', String(Date.now()));
+    const selection = await selectionFor(ctx.manifest.backend);
+    let packed: Float32Array[];
+    try {
+      packed = await Promise.all(todo.map(({ tile }) => computeTile(ctx, tile, selection)));
+    } catch (error) {
+      if (!handBack.signal.aborted) throw error;
+      // Shutting down past the grace period: hand the job back without spending an attempt.
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
+    await ctx.store.putMany(todo.map(({ name }, i) => ({ name, data: f32Bytes(packed[i]!) })));
+    const rule = maskRule(ctx.manifest.spec);
+    const flops = todo.reduce((sum, { tile }) => sum + 4 * ctx.manifest.spec.D * visiblePairs(rule, tile.qStart, tile.rows, tile.kStart, tile.keys), 0);
+    await redis
+      .multi()
+      .hincrby(hash, 'tiles', todo.length)
+      .hincrby(hash, 'computed', todo.length)
+      .hincrby(hash, 'flops', flops)
+      .hset(hash, `w:${id}`, `${selection.name}|${selection.device}`)
+      .exec();
+    return { tiles: tiles.length, computed: todo.length };
+  };
+
+  const worker = new Worker<TileJobData>(QUEUES.tiles, recordingFailures(redis, processTiles), {
+    connection: bullConnection(options.redis),
+    prefix: QUEUE_PREFIX,
+    name: id,
+    // One job more than threads: the next job's blocks load while the current one computes.
+    concurrency: threads + 1,
+    lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
+    maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
+  });
+  worker.on('error', (error) => log(`${id}: ${error.message}`));
+  worker.on('failed', (job, error) => log(`${id}: tile job ${job?.id ?? '?'} failed: ${error.message}`));
+  await worker.waitUntilReady();
+
+  const description = `${id}: backend ${own.name} on ${own.device}, ${threads} thread${threads === 1 ? '' : 's'}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
+  log(description);
+  let closing: Promise<void> | undefined;
+  return {
+    id,
+    description,
+    close() {
+      closing ??= (async () => {
+        const timer = setTimeout(() => handBack.abort(), options.graceMs ?? QUEUE_DEFAULTS.graceMs);
+        try {
+          await worker.close();
+        } finally {
+          clearTimeout(timer);
+          await pool.destroy();
+          await contexts.close();
+          await redis.quit().catch(() => redis.disconnect());
+        }
+      })();
+      return closing;
+    },
+  };
+}
