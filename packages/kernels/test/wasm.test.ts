@@ -158,6 +158,29 @@ test('wasm: a tile inside the diagonal, offset starts, agrees with jsTile', asyn
   t.true(maxAbsDiff(ours.lse, js.lse) <= 1e-5, `lse ${maxAbsDiff(ours.lse, js.lse)}`);
 });
 
+test('wasm: exp is accurate to a few float32 ulps over [−90, 0] and exactly 0 below −87', async (t) => {
+  // Row r has scores (0, x_r) over keys with values (0, 1): its output is e/(1 + e), e = exp(x_r),
+  // which keeps e's relative precision (for tiny e the sum rounds to 1 and o = e exactly).
+  const n = 2000;
+  const x = Float32Array.from({ length: n }, (_, r) => -90 + (90 * r) / (n - 1));
+  const job: TileJob = {
+    rows: n, keys: 2, D: 1, scale: 1, qStart: 0, kStart: 0, rule: { diag: 0, left: Infinity, right: Infinity }, full: true,
+    q: x, k: Float32Array.of(0, 1), v: Float32Array.of(0, 1),
+  };
+  const o = (await (await kernel()).run(job)).o;
+  let worst = 0;
+  for (let r = 0; r < n; r++) {
+    const e = Math.exp(x[r]!);
+    if (x[r]! < -87) {
+      t.is(o[r], 0, `x = ${x[r]}`);
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(o[r]! - e / (1 + e)) / (e / (1 + e)));
+  }
+  // Polynomial (~1 ulp) + the sum's and the division's rounding: a few ulps of 2^-24 ≈ 6e-8.
+  t.true(worst < 4e-7, `worst relative error ${worst}`);
+});
+
 test('wasm: a full tile (no masking) equals the same tile masked by an unbounded rule', async (t) => {
   const c = makeCase(70, 90, 111, {}, 9);
   const k = await kernel();

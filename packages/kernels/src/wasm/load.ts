@@ -32,7 +32,8 @@ export function loadTileModule(): Promise<WasmModule> {
   return loading;
 }
 
-async function stale(): Promise<boolean> {
+/** True when the .wasm is missing or older than assembly/tile.ts or the build script. */
+export async function stale(): Promise<boolean> {
   const built = await stat(wasmPath).catch(() => undefined);
   if (!built) return true;
   for (const source of sources) {
