@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runLocal, type JobRequest, type JobResult } from '@longattn/engine';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
-import { describeResult } from '../summary.ts';
+import { describeResult, peakRssMB } from '../summary.ts';
 
 export interface RunFlags {
   q: string;
@@ -91,7 +91,7 @@ export function register(program: Command): void {
   addEngineFlags(cmd).action(async (flags: RunFlags) => {
     const request = requestFromFlags(flags);
     const result = await execute(request, flags, 'attention');
-    if (flags.json) console.log(JSON.stringify(result));
+    if (flags.json) console.log(JSON.stringify({ ...result, peakRssMB: peakRssMB() }));
     else if (!flags.quiet) console.log(describeResult(result));
   });
 }

@@ -37,11 +37,22 @@ interface Inputs {
 /** Runs `compute` on every q-block, heaviest first, calling `done` as each completes; stops at the first failure. */
 type BlockRunner = (blocks: QBlockPlan[], done: (block: QBlockPlan, partial: Partial) => void, signal: AbortSignal) => Promise<void>;
 
+interface Runner {
+  /** Starts threads and creates their kernels, so the compute phase measures compute only. */
+  warm(): Promise<void>;
+  run: BlockRunner;
+  close(): Promise<void>;
+}
+
 /** Piscina pool: q-blocks run in parallel threads that share the inputs' memory. */
-function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads: number): { run: BlockRunner; close: () => Promise<void> } {
+function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads: number): Runner {
   const pool = new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   const { spec } = thePlan;
   return {
+    async warm() {
+      const task: LocalTask = { spec, backend: selection.name, kernelOptions: selection.options, ...inputs };
+      await Promise.all(Array.from({ length: threads }, () => pool.run(task)));
+    },
     async run(blocks, done, signal) {
       const settled = await Promise.allSettled(
         blocks.map(async (block) => {
@@ -58,10 +69,11 @@ function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads
 }
 
 /** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
-async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Inputs): Promise<{ run: BlockRunner; close: () => Promise<void> }> {
+async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Inputs): Promise<Runner> {
   const kernel = await selection.backend.create(selection.options);
   const source = arraySource(thePlan.spec, inputs.q, inputs.k, inputs.v);
   return {
+    async warm() {},
     async run(blocks, done, signal) {
       for (const block of blocks) {
         signal.throwIfAborted();
@@ -96,10 +108,11 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     setMaxListeners(0, abort.signal); // one listener per queued pool task
     const forward = () => abort.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', forward, { once: true });
-    let runner: { run: BlockRunner; close: () => Promise<void> } | undefined;
+    let runner: Runner | undefined;
     try {
       const shared = { q: loadShared(inputs.q), k: loadShared(inputs.k), v: loadShared(inputs.v) };
       runner = onMain ? await mainThreadRunner(thePlan, selection, shared) : poolRunner(thePlan, selection, shared, threads);
+      await runner.warm();
       const computeStart = performance.now();
       const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops };
       options.onProgress?.({ ...progress });

@@ -7,7 +7,8 @@ import type { KernelOptions } from '@longattn/kernels';
  */
 export interface LocalTask {
   spec: AttentionSpec;
-  block: QBlockPlan;
+  /** Absent for a warm-up task: the thread only creates its kernel (and holds the thread briefly). */
+  block?: QBlockPlan;
   backend: string;
   kernelOptions: KernelOptions;
   q: Float32Array;

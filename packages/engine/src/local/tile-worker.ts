@@ -20,6 +20,11 @@ function kernelFor(task: LocalTask): Promise<TileKernel> {
 /** Computes one q-block in this pool thread; replies with the packed (o, lse), transferred. */
 export default async function runTask(task: LocalTask): Promise<unknown> {
   const kernel = await kernelFor(task);
+  if (!task.block) {
+    // Warm-up: hold this thread a moment so each of the pool's warm-up tasks lands on its own thread.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return null;
+  }
   const partial = await computeQBlock(kernel, task.spec, task.block, arraySource(task.spec, task.q, task.k, task.v));
   return move(packResult(partial.o, partial.lse));
 }
