@@ -8,6 +8,10 @@ import { createShapeKernels, destroyShapeKernels, type ShapeKernels } from './sh
  * in GLSL and each texture ≤ 64 MiB.
  */
 const MAX_ELEMENTS = 1 << 24;
+/** Largest chunk side in every mode (GL's is MAX_TEXTURE_SIZE, 16384 on Mesa; webasm/cpu have none). */
+const MAX_SIDE = 16384;
+/** Chunk rows and keys are padded up to multiples of this. */
+const PAD = 64;
 /** Shapes whose kernels stay built (a plan has few: full tiles and the ragged edges). */
 const CACHED_SHAPES = 8;
 
@@ -25,9 +29,9 @@ export interface GpujsKernelConfig {
 }
 
 /**
- * A gpu.js tile kernel. A tile is split into chunks of ≤ maxSide keys and ≤ min(maxSide,
- * 2^24 / keys) rows; key chunks are combined with `merge` (exact, in key order), row chunks are
- * concatenated. Runs are serialised: the kernels of a shape share their output textures.
+ * A gpu.js tile kernel. A tile is split into chunks of ≤ min(maxSide, 16384) keys and
+ * ≤ min(maxSide, 2^24 / keys) rows; key chunks are combined with `merge` (exact, in key order),
+ * row chunks are concatenated. Runs are serialised: the kernels of a shape share their output textures.
  */
 export class GpujsTileKernel implements TileKernel {
   readonly backend: string;
@@ -64,11 +68,13 @@ export class GpujsTileKernel implements TileKernel {
 
   private async runTile(job: TileJob): Promise<Partial> {
     const { rows, keys, D } = job;
-    const { maxSide } = this.config;
-    if (D > maxSide) throw new Error(`${this.backend}: head dim ${D} exceeds the device's texture size ${maxSide}`);
-    const keyChunk = Math.min(keys, maxSide);
-    const rowChunk = Math.max(1, Math.min(rows, maxSide, Math.floor(MAX_ELEMENTS / keyChunk)));
-    if (keyChunk === keys && rowChunk === rows) return this.runChunk(job);
+    const side = Math.min(this.config.maxSide, MAX_SIDE);
+    if (D > side) throw new Error(`${this.backend}: head dim ${D} exceeds the device's texture size ${side}`);
+    const pad = Math.min(PAD, side);
+    // Chunk sides (multiples of pad, so a padded chunk never outgrows them).
+    const keyChunk = Math.min(roundUp(keys, pad), floorTo(side, pad));
+    const rowChunk = Math.min(roundUp(rows, pad), floorTo(Math.min(side, MAX_ELEMENTS / keyChunk), pad));
+    if (keyChunk >= keys && rowChunk >= rows) return this.runChunk(job, pad);
     const o = new Float32Array(rows * D);
     const lse = new Float32Array(rows);
     for (let r0 = 0; r0 < rows; r0 += rowChunk) {
@@ -76,18 +82,17 @@ export class GpujsTileKernel implements TileKernel {
       const parts: Partial[] = [];
       for (let c0 = 0; c0 < keys; c0 += keyChunk) {
         const kc = Math.min(keyChunk, keys - c0);
-        parts.push(
-          await this.runChunk({
-            ...job,
-            rows: rc,
-            keys: kc,
-            qStart: job.qStart + r0,
-            kStart: job.kStart + c0,
-            q: job.q.subarray(r0 * D, (r0 + rc) * D),
-            k: job.k.subarray(c0 * D, (c0 + kc) * D),
-            v: job.v.subarray(c0 * D, (c0 + kc) * D),
-          }),
-        );
+        const chunk: TileJob = {
+          ...job,
+          rows: rc,
+          keys: kc,
+          qStart: job.qStart + r0,
+          kStart: job.kStart + c0,
+          q: job.q.subarray(r0 * D, (r0 + rc) * D),
+          k: job.k.subarray(c0 * D, (c0 + kc) * D),
+          v: job.v.subarray(c0 * D, (c0 + kc) * D),
+        };
+        parts.push(await this.runChunk(chunk, pad));
       }
       const part = parts.length === 1 ? parts[0]! : merge(parts);
       o.set(part.o, r0 * D);
@@ -96,11 +101,18 @@ export class GpujsTileKernel implements TileKernel {
     return { rows, D, kStart: job.kStart, o, lse };
   }
 
-  /** One chunk that fits the device: five kernels, intermediates stay on it; m, l and o come back. */
-  private async runChunk(job: TileJob): Promise<Partial> {
+  /**
+   * One chunk that fits the device: five kernels, intermediates stay on it; m, l and o come back.
+   * Rows and keys are padded up to multiples of `pad` so ragged tiles share built kernels (GL
+   * compiles five shaders per shape): padded keys lie outside every row's [lo, hi], padded rows
+   * see no key, and neither changes a bit of the real rows' results.
+   */
+  private async runChunk(job: TileJob, pad: number): Promise<Partial> {
     const { rows, keys, D } = job;
-    const lo = new Float32Array(rows);
-    const hi = new Float32Array(rows);
+    const R = roundUp(rows, pad);
+    const K = roundUp(keys, pad);
+    const lo = new Float32Array(R).fill(1); // padded rows: lo > hi, no key
+    const hi = new Float32Array(R);
     let visible = false;
     for (let r = 0; r < rows; r++) {
       const [a, b] = rowKeyRange(job, r);
@@ -110,18 +122,19 @@ export class GpujsTileKernel implements TileKernel {
     }
     if (!visible) return emptyPartial(rows, D, job.kStart);
     const { input } = await loadGpuJs();
-    const k = this.kernels(rows, keys, D);
-    const s = await k.scores(input(job.q, [D, rows]), input(job.k, [D, keys]), lo, hi, job.scale);
+    const k = this.kernels(R, K, D);
+    const q = input(padTo(job.q, R * D), [D, R]);
+    const s = await k.scores(q, input(padTo(job.k, K * D), [D, K]), lo, hi, job.scale);
     const m = await k.rowMax(s, lo, hi);
     const p = await k.expP(s, m, lo, hi);
     const l = await k.rowSum(p);
-    const out = await k.pv(p, input(job.v, [D, keys]), l);
+    const out = await k.pv(p, input(padTo(job.v, K * D), [D, K]), l);
     this.last = k;
     this.chunks++;
     this.assertOnDevice(k);
-    const mRow = await flat(m, rows);
-    const lRow = await flat(l, rows);
-    const o = await flat(out, rows * D);
+    const mRow = await flat(m, R);
+    const lRow = await flat(l, R);
+    const o = (await flat(out, R * D)).slice(0, rows * D);
     const lse = new Float32Array(rows);
     // LSE in float64 from the device's float32 max and sum (GLSL log is less exact than Math.log).
     for (let r = 0; r < rows; r++) lse[r] = lRow[r]! > 0 ? mRow[r]! + Math.log(lRow[r]!) : -Infinity;
@@ -158,6 +171,17 @@ export class GpujsTileKernel implements TileKernel {
       }
     }
   }
+}
+
+const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+const floorTo = (n: number, m: number): number => Math.max(m, Math.floor(n / m) * m);
+
+/** `a` itself when it has `length` elements, else a zero-padded copy. */
+function padTo(a: Float32Array, length: number): Float32Array {
+  if (a.length === length) return a;
+  const out = new Float32Array(length);
+  out.set(a);
+  return out;
 }
 
 /** A kernel result (Float32Array, rows of them, or a texture / buffer handle) as one flat Float32Array. */
