@@ -1,7 +1,19 @@
+import { runQueue, type JobRequest, type JobResult, type Progress } from '@longattn/engine';
 import { InputError } from '@longattn/tensor';
-import type { JobRequest, JobResult, Progress } from '@longattn/engine';
 
-/** `--engine queue`: wired to the QueueEngine once it lands (issue 5). */
-export async function runOnQueue(_request: JobRequest, _flags: { redis?: string }, _onProgress: (p: Progress) => void): Promise<JobResult> {
-  throw new InputError('--engine', 'the queue engine is not part of this build yet; use --engine local');
+function redisUrl(flags: { redis?: string }): string {
+  if (!flags.redis) throw new InputError('--redis', 'required with --engine queue (e.g. --redis redis://127.0.0.1:6379)');
+  return flags.redis;
+}
+
+/** `--engine queue`: submit to Redis, wait with progress while workers compute, download O/LSE. */
+export async function runOnQueue(request: JobRequest, flags: { redis?: string }, onProgress: (p: Progress) => void): Promise<JobResult> {
+  return runQueue(request, { redis: redisUrl(flags), onProgress });
+}
+
+/** `run --detach`: submit and return the job id at once; collect later with `longattn result`. */
+export async function submitDetached(request: JobRequest, flags: { engine: string; redis?: string }): Promise<string> {
+  if (flags.engine !== 'queue') throw new InputError('--detach', 'needs --engine queue (the local engine runs in this process)');
+  const { jobId } = await runQueue(request, { redis: redisUrl(flags), detach: true });
+  return jobId;
 }

@@ -90,6 +90,12 @@ export function register(program: Command): void {
     .option('--detach', 'with --engine queue: submit, print the job id and return');
   addEngineFlags(cmd).action(async (flags: RunFlags) => {
     const request = requestFromFlags(flags);
+    if (flags.detach) {
+      const { submitDetached } = await import('../queue-run.ts');
+      const jobId = await submitDetached(request, flags);
+      console.log(flags.json ? JSON.stringify({ jobId }) : jobId);
+      return;
+    }
     const result = await execute(request, flags, 'attention');
     if (flags.json) console.log(JSON.stringify({ ...result, peakRssMB: peakRssMB() }));
     else if (!flags.quiet) console.log(describeResult(result));
