@@ -45,11 +45,9 @@ const EXP_CONSTANTS = memory.data<f32>([
 ], 16);
 
 /**
- * p = exp(s − max) in place over sc[c0, c1), lane-wise (rows in lanes); returns nothing but
- * stores the row sums Σp at st+32 (rows 0–3) and st+48 (rows 4–7).
- * exp: x clamped to ≥ −87, x = n·ln2 + r (n by the 1.5·2²³ rounding trick, ln2 in two parts),
- * e^r by Cephes' degree-6 polynomial (~1 ulp), 2ⁿ added to the exponent bits; 0 where x < −87
- * (so −Infinity gives exactly 0).
+ * exp(x) lane-wise for x ≤ 0: x clamped to ≥ −87, x = n·ln2 + r (n by the 1.5·2²³ rounding
+ * trick, ln2 in two parts), e^r by Cephes' expf polynomial (~1 ulp), 2ⁿ added to the exponent
+ * bits; 0 where x < −87, so −Infinity gives exactly 0. Constants come in as locals (see above).
  */
 // @ts-ignore: decorator
 @inline
@@ -71,6 +69,10 @@ function expNeg(
   return v128.and(i32x4.add(y, i32x4.shl(t, 23)), f32x4.ge(x, cMin));
 }
 
+/**
+ * p = exp(s − max) in place over sc[c0, c1) (rows in lanes: m0 for rows 0–3, m1 for rows 4–7);
+ * stores the row sums Σp at st+32 (rows 0–3) and st+48 (rows 4–7).
+ */
 function softmaxExp(sc: usize, c0: i32, c1: i32, m0: v128, m1: v128, st: usize): void {
   const cMin = v128.load(EXP_CONSTANTS, 0);
   const cLog2e = v128.load(EXP_CONSTANTS, 16);

@@ -24,7 +24,12 @@ let loading: Promise<WasmModule> | undefined;
  */
 export function loadTileModule(): Promise<WasmModule> {
   loading ??= (async () => {
-    if (await stale()) await promisify(execFile)(process.execPath, [buildScript]);
+    if (await stale()) {
+      await promisify(execFile)(process.execPath, [buildScript]).catch((error: Error & { stderr?: string }) => {
+        const detail = error.stderr?.trim() || error.message;
+        throw new Error(`building it failed: ${detail.split('\n')[0]}`);
+      });
+    }
     if (!webAssembly) throw new Error('this runtime has no WebAssembly');
     return webAssembly.compile(await readFile(wasmPath));
   })();
