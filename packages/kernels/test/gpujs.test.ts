@@ -1,4 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import {
   emptyPartial,
   exactnessBound,
@@ -141,6 +143,30 @@ test.serial('headlessgl really runs GL kernels (not the cpu fallback) and names 
   // Auto-selection only takes gpujs on real hardware.
   const hardware = await getBackend('gpujs').probeHardware!();
   t.is(hardware === null, info!.software);
+});
+
+test.serial('probing GL leaves the gl addon free for the thread that will run the kernels', async (t) => {
+  // The addon binds to the first thread of a process that loads it; probe, describe and
+  // detectGpu ask a child process, so a worker thread started afterwards can still open GL.
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import { gpujsBackend, detectGpu } from ${JSON.stringify(new URL('../src/gpujs/index.ts', import.meta.url).href)};
+    const probe = await gpujsBackend.probe({ mode: 'headlessgl' });
+    await gpujsBackend.describe({ mode: 'headlessgl' });
+    await detectGpu();
+    const code = "const gl = require(process.env.GL_PATH)(1, 1); require('node:worker_threads').parentPort.postMessage(gl ? 'opened' : 'no context');";
+    const worker = new Worker(code, { eval: true, execArgv: [] });
+    const answer = await new Promise((resolve) => { worker.on('message', resolve); worker.on('error', (e) => resolve(String(e.message))); });
+    await worker.terminate();
+    console.log(JSON.stringify({ probe, answer }));`;
+  const glPath = createRequire(import.meta.url).resolve('gl');
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, GL_PATH: glPath },
+    timeout: 60_000,
+  });
+  t.is(child.status, 0, child.stderr);
+  t.deepEqual(JSON.parse(child.stdout.trim().split('\n').pop()!), { probe: null, answer: 'opened' });
 });
 
 test.serial('the default mode is headlessgl when GL works', async (t) => {

@@ -2,7 +2,7 @@ import type { Backend, KernelOptions, TileKernel } from '../tile.ts';
 import { detectGpu, glDeviceName } from './detect.ts';
 import { GpujsTileKernel } from './gpujs-kernel.ts';
 import { loadGpuJs } from './lib.ts';
-import { createGpu, expectedKernel, maxTextureSide, modeDevice, probeMode, resolveMode } from './modes.ts';
+import { createGpu, expectedKernel, modeDevice, probeMode, resolveMode } from './modes.ts';
 import { uninstallWebGpu } from './webgpu.ts';
 
 /**
@@ -10,6 +10,8 @@ import { uninstallWebGpu } from './webgpu.ts';
  * P·V), precision single. Modes: headlessgl (gl addon + an X display; on Mesa llvmpipe it is
  * software), webgpu (a loadable `webgpu` package and a Vulkan GPU), webasm, cpu. Default:
  * headlessgl when it works here, else webasm. Auto-selection takes it only on real GPU hardware.
+ * probe/describe/probeHardware touch GL only in a child process; create() binds the gl addon to
+ * the calling thread, and the addon serves one thread per process: run its tiles in one thread.
  */
 export const gpujsBackend: Backend = {
   name: 'gpujs',
@@ -19,6 +21,7 @@ export const gpujsBackend: Backend = {
   accelerated: true,
   threading: 'main', // the gl addon cannot load in worker threads ("Module did not self-register")
 
+  /** Real GPU hardware behind headlessgl (never a software rasteriser), probed in a child process. */
   async probeHardware() {
     const info = await detectGpu();
     if (!info || info.software) return null;
@@ -38,13 +41,13 @@ export const gpujsBackend: Backend = {
     const mode = await resolveMode(options.mode);
     const reason = await probeMode(mode);
     if (reason) throw new Error(`gpujs:${mode} cannot run here: ${reason}`);
-    const gpu = await createGpu(mode);
+    const { gpu, device, maxSide } = await createGpu(mode);
     return new GpujsTileKernel({
       gpu,
       backend: `gpujs:${mode}`,
-      device: await modeDevice(mode),
+      device,
       expected: expectedKernel(await loadGpuJs(), mode),
-      maxSide: await maxTextureSide(mode),
+      maxSide,
       // gpu.js threads only webasm, and only under its async contract.
       threads: mode === 'webasm' ? Math.max(1, options.threads ?? 1) : 1,
       ...(mode === 'webgpu' ? { onDispose: uninstallWebGpu } : {}),

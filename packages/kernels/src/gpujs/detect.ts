@@ -1,4 +1,5 @@
-import { destroyGl, openGl, type GlContext } from './gl-addon.ts';
+import type { GlContext } from './gl-addon.ts';
+import { probeGl } from './gl-probe.ts';
 
 /** What the `gl` addon's context really renders with. */
 export interface GpuInfo {
@@ -32,26 +33,26 @@ function rendererString(context: GlContext): string {
   return String(context.getParameter(debug ? UNMASKED_RENDERER_WEBGL : context.RENDERER) ?? '');
 }
 
-/** Renderer, vendor and software flag of an open context. */
-export function glInfo(context: GlContext): GpuInfo {
-  const renderer = rendererString(context);
+/** Vendor and software flag of a native renderer string. */
+export function rendererInfo(renderer: string): GpuInfo {
   const vendor = VENDORS.find(([re]) => re.test(renderer))?.[1] ?? renderer.split(/\s/)[0] ?? '';
   return { renderer, vendor, software: SOFTWARE.test(renderer) };
+}
+
+/** Renderer, vendor and software flag of a context open in this thread. */
+export function glInfo(context: GlContext): GpuInfo {
+  return rendererInfo(rendererString(context));
 }
 
 /**
  * The GPU the gpujs backend's `headlessgl` mode would run on, or null when no GL context opens
  * (no gl addon, no X display). Auto-selection picks gpujs only when this is non-null and not
- * `software`: Mesa's llvmpipe is a correctness path, not an accelerator.
+ * `software`: Mesa's llvmpipe is a correctness path, not an accelerator. Asks a child process
+ * (gl-probe.ts), so the calling thread never binds the addon.
  */
 export async function detectGpu(): Promise<GpuInfo | null> {
-  const opened = openGl();
-  if ('error' in opened) return null;
-  try {
-    return glInfo(opened.context);
-  } finally {
-    destroyGl(opened.context);
-  }
+  const probe = probeGl();
+  return 'error' in probe ? null : rendererInfo(probe.renderer);
 }
 
 /** A short device name: `Mesa llvmpipe (GL, software)`, `NVIDIA H200 (GL)`. */
