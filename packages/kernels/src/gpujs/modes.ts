@@ -1,6 +1,6 @@
 import { InputError } from '@longattn/attention';
 import { glDeviceName, glInfo, rendererInfo } from './detect.ts';
-import { openGl, type GlContext } from './gl-addon.ts';
+import { destroyGl, openGl, type GlContext } from './gl-addon.ts';
 import { probeGl } from './gl-probe.ts';
 import { loadGpuJs, type Gpu, type GpuJs, type KernelClass } from './lib.ts';
 import { installWebGpu, uninstallWebGpu, webGpuAdapterName } from './webgpu.ts';
@@ -73,6 +73,7 @@ export async function createGpu(mode: GpujsMode): Promise<{ gpu: Gpu; device: st
   if (mode === 'headlessgl') {
     const opened = openGl(); // the precise reason (e.g. another thread holds the addon) that gpu.js swallows
     if ('error' in opened) throw new Error(`gpujs:headlessgl cannot run in this thread: ${opened.error}`);
+    destroyGl(opened.context);
   }
   const gpujs = await loadGpuJs();
   const gpu = new gpujs.GPU({ mode });
