@@ -1,7 +1,7 @@
 """Peer: naive attention in numpy, per head: scores = q @ k.T * scale, softmax, @ v.
 
 Usage: python3 numpy_attention.py '{"Sq":..,"Sk":..,"H":..,"D":..,"reps":..,"causal":false}'
-Prints one JSON line: {"ms": [...], "peakRssMB": ...} or {"skipped": "..."}.
+Prints one JSON line: {"ms": [...], "cpuMs": [...], "peakRssMB": ...} or {"skipped": "..."}.
 Threads come from OPENBLAS_NUM_THREADS (set by numpy-peer.ts). Inputs are uniform in [-2, 2):
 the same distribution as the other peers' (values do not change the time of dense math).
 """
@@ -50,12 +50,13 @@ def main():
         return out
 
     attend()  # warm-up
-    ms = []
+    ms, cpu_ms = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         attend()
         ms.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({'ms': ms, 'peakRssMB': meminfo('VmHWM', '/proc/self/status') / 2**20}))
+        cpu_ms.append((time.process_time() - c0) * 1000)
+    print(json.dumps({'ms': ms, 'cpuMs': cpu_ms, 'peakRssMB': meminfo('VmHWM', '/proc/self/status') / 2**20}))
 
 
 main()

@@ -50,9 +50,9 @@ export async function measureOrtMha(opts: PeerOptions): Promise<PeerResult | Pee
     key: graph.tensor({ data: peerInput(Sk * hd, 2), dims: [1, Sk, hd] }),
     value: graph.tensor({ data: peerInput(Sk * hd, 3), dims: [1, Sk, hd] }),
   };
-  const ms = await timeRuns(reps, () => graph.run(feeds));
+  const { ms, cpuMs } = await timeRuns(reps, () => graph.run(feeds));
   await graph.dispose();
-  return { ms, gflops: denseGflops(opts, median(ms)), peakRssMB: peakRssMB() };
+  return { ms, cpuMs, gflops: denseGflops(opts, median(ms)), peakRssMB: peakRssMB() };
 }
 
 /** The peer in its own process (its peak RSS is its own). */

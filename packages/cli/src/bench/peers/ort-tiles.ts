@@ -40,9 +40,9 @@ export async function measureOrtTiles(opts: OrtTilesOptions): Promise<PeerResult
       w.postMessage('run');
     })));
   };
-  const ms = await timeRuns(opts.reps, round);
+  const { ms, cpuMs } = await timeRuns(opts.reps, round);
   await Promise.all(pool.map((w) => w.terminate()));
-  return { ms, gflops: denseGflops(opts, median(ms)), peakRssMB: peakRssMB() };
+  return { ms, cpuMs, gflops: denseGflops(opts, median(ms)), peakRssMB: peakRssMB() };
 }
 
 /** The baseline in its own process. */

@@ -13,9 +13,14 @@ export interface PeerOptions {
   causal?: boolean;
 }
 
-/** Per-run wall times, GFLOP/s of the median run (dense count 4·Sq·Sk·D·H), the process's peak RSS. */
+/**
+ * Per-run wall times, GFLOP/s of the median run (dense count 4·Sq·Sk·D·H), the process's peak RSS,
+ * and per-run CPU time of the whole process (all threads): on a shared machine, FLOP per CPU
+ * second says what a peer would do on idle cores when wall times are inflated by others' load.
+ */
 export interface PeerResult {
   ms: number[];
+  cpuMs: number[];
   gflops: number;
   peakRssMB: number;
 }
@@ -60,14 +65,18 @@ export function availableBytes(): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** Times `run` reps times after one warm-up. */
-export async function timeRuns(reps: number, run: () => Promise<unknown>): Promise<number[]> {
+/** Times `run` reps times after one warm-up: wall and process CPU milliseconds per run. */
+export async function timeRuns(reps: number, run: () => Promise<unknown>): Promise<{ ms: number[]; cpuMs: number[] }> {
   await run();
   const ms: number[] = [];
+  const cpuMs: number[] = [];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await run();
     ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
   }
-  return ms;
+  return { ms, cpuMs };
 }
