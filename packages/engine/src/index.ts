@@ -24,3 +24,4 @@ export type { BlobStore, BlobHeader } from './blobs/blob-store.ts';
 export { openBlobStore } from './blobs/open.ts';
 export { FsBlobStore } from './blobs/fs-store.ts';
 export { RedisBlobStore } from './blobs/redis-store.ts';
+export { checkReachable, connectRedis } from './queue/connection.ts';

@@ -74,7 +74,11 @@ export class FsBlobStore implements BlobStore {
 
   async read(name: string, offset: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
-    const file = await open(this.path(name), 'r');
+    const file = await open(this.path(name), 'r').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null; // nothing written yet: zeros, as in every store
+      throw error;
+    });
+    if (!file) return out;
     try {
       for (let done = 0; done < length; ) {
         const { bytesRead } = await file.read(out, done, length - done, offset + done);

@@ -33,6 +33,8 @@ export interface QueueJobStatus {
   /** One line, for failed jobs. */
   error?: string;
   progress: Progress;
+  /** Kernel runs so far: equals totalTiles when no tile was ever computed twice. */
+  computedTiles: number;
   manifest: JobManifest;
   submittedAt?: number;
   startedAt?: number;
@@ -165,6 +167,7 @@ export class QueueEngine {
         doneFlops: Math.min(numberField(record, 'flops') ?? 0, manifest.flops),
         totalFlops: manifest.flops,
       },
+      computedTiles: numberField(record, 'computed') ?? 0,
       manifest,
       ...(record.submittedAt ? { submittedAt: Number(record.submittedAt) } : {}),
       ...(record.startedAt ? { startedAt: Number(record.startedAt) } : {}),
