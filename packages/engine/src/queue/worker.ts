@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { maskRule, visiblePairs, type Tile } from '@longattn/attention';
 import { selectBackend, type Selection } from '@longattn/kernels';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -10,7 +11,7 @@ import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { TileJobData } from './flow.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
 import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
-import { recordingFailures, sleep, type RunningService } from './service.ts';
+import { recordingFailures, type RunningService } from './service.ts';
 import type { TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
@@ -70,7 +71,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       readBlock(ctx.store, blobNames.input(job, 'k'), ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D, tile.keys * D),
       readBlock(ctx.store, blobNames.input(job, 'v'), ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D, tile.keys * D),
     ]);
-    if (options.throttleMs) await sleep(options.throttleMs);
+    if (options.throttleMs) await delay(options.throttleMs, undefined, { signal: handBack.signal });
     const task: TileTask = {
       backend: selection.name,
       kernelOptions: selection.options,
@@ -104,6 +105,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       if (!handBack.signal.aborted) throw error;
       // Shutting down past the grace period: hand the job back without spending an attempt.
       await job.moveToDelayed(Date.now(), token);
+      log(`${id}: handed back tile job ${job.id}`);
       throw new DelayedError();
     }
     await ctx.store.putMany(todo.map(({ name }, i) => ({ name, data: f32Bytes(packed[i]!) })));

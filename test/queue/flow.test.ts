@@ -1,0 +1,74 @@
+import test from 'ava';
+import { plan, validateSpec } from '@longattn/attention';
+import { batchPlan, buildFlow, decodeManifest, encodeManifest, flowIds, isJobId, newJobId, queueKey, QUEUE_PREFIX, type JobManifest } from '@longattn/engine';
+
+const spec = validateSpec({ q: [4, 300, 24], k: [2, 517, 24], v: [2, 517, 24] }, { causal: true });
+const thePlan = plan(spec, { blockQ: 64, blockK: 128 });
+
+for (const options of [{ tilesPerJob: 1 }, { tilesPerJob: 5 }, { jobFlops: 3e6 }, {}]) {
+  test(`batchPlan ${JSON.stringify(options)}: every tile in exactly one job, in plan order, groups contiguous`, (t) => {
+    const groups = batchPlan(thePlan, options);
+    t.is(groups[0]!.from, 0);
+    t.is(groups.at(-1)!.to, thePlan.qBlocks.length);
+    const seen: string[] = [];
+    groups.forEach((g, i) => {
+      if (i > 0) t.is(g.from, groups[i - 1]!.to, 'groups tile the q-blocks');
+      for (const job of g.tileJobs) {
+        t.true(job.length > 0);
+        if (options.tilesPerJob) t.true(job.reduce((n, [, a, b]) => n + b - a, 0) <= options.tilesPerJob);
+        for (const [qi, from, to] of job) {
+          t.true(qi >= g.from && qi < g.to, 'a tile job only holds tiles of its reduce group');
+          for (let ti = from; ti < to; ti++) seen.push(`${qi}.${ti}`);
+        }
+      }
+    });
+    const expected = thePlan.qBlocks.flatMap((b, qi) => b.tiles.map((_, ti) => `${qi}.${ti}`));
+    t.deepEqual(seen, expected);
+  });
+}
+
+test('job ids and flow ids: BullMQ-safe (no ":", never all digits), derived, unique', (t) => {
+  const ids = new Set(Array.from({ length: 200 }, newJobId));
+  t.is(ids.size, 200);
+  for (const id of ids) {
+    t.true(isJobId(id));
+    for (const node of [flowIds.root(id), flowIds.reduce(id, 7), flowIds.tile(id, 12)]) {
+      t.false(node.includes(':'));
+      t.false(/^\d+$/.test(node));
+    }
+  }
+  t.false(isJobId('123'));
+});
+
+test('the flow: finalise ← reduce ← tile, failParentOnFailure, attempts with exponential backoff, sizeLimit, one prefix', (t) => {
+  const groups = batchPlan(thePlan, { tilesPerJob: 2 });
+  const flow = buildFlow('la-x-1', groups);
+  t.is(flow.queueName, 'jobs');
+  t.is(flow.opts?.jobId, 'la-x-1');
+  t.is(flow.children!.length, groups.length);
+  let tiles = 0;
+  for (const reduce of flow.children!) {
+    t.is(reduce.queueName, 'reduce');
+    t.true(reduce.opts!.failParentOnFailure);
+    for (const tile of reduce.children ?? []) {
+      tiles++;
+      t.is(tile.queueName, 'tiles');
+      t.true(tile.opts!.failParentOnFailure);
+      t.true((tile.opts!.attempts ?? 1) > 1);
+      t.deepEqual(tile.opts!.backoff, { type: 'exponential', delay: 500 });
+      t.true((tile.opts!.sizeLimit ?? Infinity) <= 64 << 10);
+      t.true(JSON.stringify(tile.data).length < 1000, 'references, not tensors');
+    }
+  }
+  t.is(tiles, groups.reduce((n, g) => n + g.tileJobs.length, 0));
+  t.is(QUEUE_PREFIX, 'bull:{longattn}');
+  t.is(queueKey('tiles', 'wait'), 'bull:{longattn}:tiles:wait');
+});
+
+test('manifests survive JSON with unbounded windows', (t) => {
+  const windowed = validateSpec({ q: [10, 8], k: [12, 8], v: [12, 8] }, { window: { left: -1, right: 3 } });
+  const manifest = { version: 1, id: 'la-a-1', spec: windowed } as unknown as JobManifest;
+  const back = decodeManifest(encodeManifest(manifest));
+  t.deepEqual(back.spec, windowed);
+  t.is(back.spec.window.left, Infinity);
+});
