@@ -23,11 +23,12 @@ export interface Service {
 }
 
 /**
- * Starts `longattn worker|reducer` as a real process (the service entry, same as the CLI's
- * subcommand) and waits until it is consuming the queue.
+ * Starts a worker or reducer as a real process and waits until it is consuming the queue: the
+ * service entry (services/NAME/src/index.ts), or with via = 'cli' `longattn worker|reducer`.
  */
-export async function startService(kind: 'worker' | 'reducer', redis: string, args: string[] = []): Promise<Service> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, `services/${kind}/src/index.ts`), '--redis', redis, ...args], {
+export async function startService(kind: 'worker' | 'reducer', redis: string, args: string[] = [], via: 'service' | 'cli' = 'service'): Promise<Service> {
+  const entry = via === 'cli' ? [join(root, 'packages/cli/bin/longattn.mjs'), kind] : ['--import', 'tsx', join(root, `services/${kind}/src/index.ts`)];
+  const child = spawn(process.execPath, [...entry, '--redis', redis, ...args], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
