@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { InputError, plan, type Partial, type Plan, type QBlockPlan } from '@longattn/attention';
 import { selectBackend, type Selection } from '@longattn/kernels';
@@ -45,7 +44,7 @@ interface Runner {
 }
 
 /** Piscina pool: q-blocks run in parallel threads that share the inputs' memory. */
-function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads: number): Runner {
+function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads: number, stop: (reason: unknown) => void): Runner {
   const pool = new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   const { spec } = thePlan;
   return {
@@ -53,16 +52,28 @@ function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads
       const task: LocalTask = { spec, backend: selection.name, kernelOptions: selection.options, ...inputs };
       await Promise.all(Array.from({ length: threads }, () => pool.run(task)));
     },
+    // One lane per thread pulls the next q-block: at most `threads` tasks are in flight, so an
+    // abort or a failure stops after the running q-blocks finish (no task is torn down mid-way —
+    // piscina then reports "Unexpected message from Worker" for the result already on its way).
     async run(blocks, done, signal) {
-      const settled = await Promise.allSettled(
-        blocks.map(async (block) => {
+      let next = 0;
+      const lanes = Array.from({ length: threads }, async () => {
+        while (next < blocks.length && !signal.aborted) {
+          const block = blocks[next++]!;
           const task: LocalTask = { spec, block, backend: selection.name, kernelOptions: selection.options, ...inputs };
-          const packed = (await pool.run(task, { signal })) as Float32Array;
+          const packed = (await pool.run(task)) as Float32Array;
           done(block, { ...unpackResult(packed, block.rows, spec.D), rows: block.rows, D: spec.D, kStart: 0 });
-        }),
-      );
+        }
+      });
+      const stopOnFailure = (lane: Promise<void>) =>
+        lane.catch((error: unknown) => {
+          stop(error);
+          throw error;
+        });
+      const settled = await Promise.allSettled(lanes.map(stopOnFailure));
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failed) throw failed.reason;
+      signal.throwIfAborted();
     },
     close: () => pool.destroy(),
   };
@@ -105,13 +116,12 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     const onMain = selection.backend.threading === 'main';
     const threads = onMain ? 1 : requestedThreads;
     const abort = new AbortController();
-    setMaxListeners(0, abort.signal); // one listener per queued pool task
-    const forward = () => abort.abort(options.signal?.reason);
+    const forward = () => abort.abort(new Error('job aborted', { cause: options.signal?.reason }));
     options.signal?.addEventListener('abort', forward, { once: true });
     let runner: Runner | undefined;
     try {
       const shared = { q: loadShared(inputs.q), k: loadShared(inputs.k), v: loadShared(inputs.v) };
-      runner = onMain ? await mainThreadRunner(thePlan, selection, shared) : poolRunner(thePlan, selection, shared, threads);
+      runner = onMain ? await mainThreadRunner(thePlan, selection, shared) : poolRunner(thePlan, selection, shared, threads, (reason) => abort.abort(reason));
       await runner.warm();
       const computeStart = performance.now();
       const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops };
