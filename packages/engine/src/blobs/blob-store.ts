@@ -28,10 +28,15 @@ export interface BlobStore {
   existsMany(names: readonly string[]): Promise<boolean[]>;
   /** `length` bytes at `offset` (zeros where nothing was written). */
   read(name: string, offset: number, length: number): Promise<Uint8Array>;
-  /** Whole sealed blobs (null for a blob that is not sealed), in one round trip where the store allows. */
-  getMany(names: readonly string[]): Promise<(Uint8Array | null)[]>;
-  /** Deletes blobs (sealed or not); missing ones are fine. */
-  delete(names: readonly string[]): Promise<void>;
+  /** `into.byteLength` bytes at `offset`, copied straight into `into` (e.g. shared memory). */
+  readInto(name: string, offset: number, into: Uint8Array): Promise<void>;
+  /**
+   * Whole blobs written with putMany (null for one that is not there), in one round trip where
+   * the store allows. With `sizes` (the known byte size of each) stores may skip reading headers.
+   */
+  getMany(names: readonly string[], sizes?: readonly number[]): Promise<(Uint8Array | null)[]>;
+  /** Deletes blobs (sealed or not); missing ones are fine. `sizes` as in getMany. */
+  delete(names: readonly string[], sizes?: readonly number[]): Promise<void>;
   /** Deletes every blob whose name starts with `prefix` (e.g. a job's `jobId/`). */
   deletePrefix(prefix: string): Promise<void>;
   close(): Promise<void>;
@@ -49,13 +54,9 @@ export function f32Bytes(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/**
- * Float32 values out of bytes, copied into fresh (optionally shared) memory: the bytes a store
- * returns need not be 4-byte aligned, and a SharedArrayBuffer reaches pool threads without a copy.
- */
-export function bytesToF32(bytes: Uint8Array, shared = false): Float32Array {
+/** Float32 values of bytes a store returned: a view when 4-byte aligned, else an aligned copy. */
+export function bytesToF32(bytes: Uint8Array): Float32Array {
   if (bytes.byteLength % 4 !== 0) throw new RangeError(`float32 data of ${bytes.byteLength} bytes`);
-  const buffer = shared ? new SharedArrayBuffer(bytes.byteLength) : new ArrayBuffer(bytes.byteLength);
-  new Uint8Array(buffer).set(bytes);
-  return new Float32Array(buffer);
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Float32Array(Uint8Array.from(bytes).buffer);
 }

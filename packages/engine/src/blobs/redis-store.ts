@@ -76,18 +76,35 @@ export class RedisBlobStore implements BlobStore {
   }
 
   async read(name: string, offset: number, length: number): Promise<Uint8Array> {
-    checkBlobName(name);
     const out = new Uint8Array(length);
-    const pieces = this.pieces(offset, length);
-    const pipe = this.redis.pipeline();
-    for (const [i, inChunk, , n] of pieces) pipe.getrangeBuffer(this.key(name, i), inChunk, inChunk + n - 1);
-    const parts = (await exec(pipe)) as Buffer[];
-    pieces.forEach(([, , inData], p) => out.set(parts[p]!, inData));
+    await this.readInto(name, offset, out);
     return out;
   }
 
-  async getMany(names: readonly string[]): Promise<(Uint8Array | null)[]> {
+  async readInto(name: string, offset: number, into: Uint8Array): Promise<void> {
+    checkBlobName(name);
+    const pieces = this.pieces(offset, into.byteLength);
+    const pipe = this.redis.pipeline();
+    for (const [i, inChunk, , n] of pieces) pipe.getrangeBuffer(this.key(name, i), inChunk, inChunk + n - 1);
+    const parts = (await exec(pipe)) as Buffer[];
+    pieces.forEach(([, , inData, n], p) => {
+      into.set(parts[p]!, inData);
+      into.fill(0, inData + parts[p]!.byteLength, inData + n); // never written: zeros
+    });
+  }
+
+  async getMany(names: readonly string[], sizes?: readonly number[]): Promise<(Uint8Array | null)[]> {
     if (names.length === 0) return [];
+    if (sizes && sizes.every((size) => size <= this.chunk)) {
+      // Known single-chunk blobs (partials): one GET each; putMany writes the chunk whole.
+      const pipe = this.redis.pipeline();
+      for (const name of names) {
+        checkBlobName(name);
+        pipe.getBuffer(this.key(name, 0));
+      }
+      const replies = (await exec(pipe)) as (Buffer | null)[];
+      return replies.map((b, n) => (b === null && sizes[n] !== 0 ? null : (b ?? new Uint8Array(0))));
+    }
     const pipe = this.redis.pipeline();
     for (const name of names) {
       checkBlobName(name);
@@ -110,8 +127,13 @@ export class RedisBlobStore implements BlobStore {
     );
   }
 
-  async delete(names: readonly string[]): Promise<void> {
+  async delete(names: readonly string[], sizes?: readonly number[]): Promise<void> {
     if (names.length === 0) return;
+    if (sizes) {
+      const keys = names.flatMap((name, n) => [this.key(name, 'h'), ...Array.from({ length: Math.ceil(sizes[n]! / this.chunk) }, (_, i) => this.key(name, i))]);
+      for (let i = 0; i < keys.length; i += 1000) await this.redis.unlink(...keys.slice(i, i + 1000));
+      return;
+    }
     const pipe = this.redis.pipeline();
     for (const name of names) pipe.get(this.key(name, 'h'));
     const headers = await exec(pipe);

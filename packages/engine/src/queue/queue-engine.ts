@@ -45,6 +45,9 @@ export interface QueueJobStatus {
   workers: number;
 }
 
+/** How often wait() reads progress between events. */
+const PROGRESS_POLL_MS = 250;
+
 function numberField(record: JobRecord, field: string): number | undefined {
   return record[field] === undefined ? undefined : Number(record[field]);
 }
@@ -179,17 +182,18 @@ export class QueueEngine {
   }
 
   /**
-   * Waits until the job is done, reporting progress (QueueEvents wake it on every finished tile
-   * job; a slow poll covers missed events and Redis restarts). Throws when the job failed or was
-   * cancelled. Aborting the signal cancels the job.
+   * Waits until the job is done, reporting progress: tile counts are polled every
+   * PROGRESS_POLL_MS, and QueueEvents (reduce jobs done, the root done or failed) wake it at
+   * once. Throws when the job failed or was cancelled. Aborting the signal cancels the job.
    */
   async wait(jobId: string, options: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<QueueJobStatus> {
     let wake: (() => void) | undefined;
     const kick = () => wake?.();
     const connection = bullConnection(this.url);
-    const tileEvents = new QueueEvents(QUEUES.tiles, { connection, prefix: QUEUE_PREFIX });
+    // Reduce completions (a few per job, not one per tile) and the root's end wake the loop.
+    const reduceEvents = new QueueEvents(QUEUES.reduce, { connection, prefix: QUEUE_PREFIX });
     const rootEvents = new QueueEvents(QUEUES.jobs, { connection, prefix: QUEUE_PREFIX });
-    tileEvents.on('completed', ({ jobId: child }) => {
+    reduceEvents.on('completed', ({ jobId: child }) => {
       if (child.startsWith(`${jobId}-`)) kick();
     });
     rootEvents.on('completed', ({ jobId: root }) => {
@@ -201,7 +205,7 @@ export class QueueEngine {
     const onAbort = () => kick();
     options.signal?.addEventListener('abort', onAbort);
     try {
-      await Promise.all([tileEvents.waitUntilReady(), rootEvents.waitUntilReady()]);
+      await Promise.all([reduceEvents.waitUntilReady(), rootEvents.waitUntilReady()]);
       let last = '';
       for (;;) {
         if (options.signal?.aborted) {
@@ -217,12 +221,11 @@ export class QueueEngine {
         if (status.state === 'done') return status;
         if (status.state === 'failed') throw new Error(`job ${jobId} failed: ${status.error ?? 'unknown error'}`);
         if (status.state === 'cancelled') throw new Error(`job ${jobId} was cancelled`);
-        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(1000)]);
-        await sleep(50); // coalesce bursts of events
+        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(PROGRESS_POLL_MS)]);
       }
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
-      await Promise.all([tileEvents.close(), rootEvents.close()]);
+      await Promise.all([reduceEvents.close(), rootEvents.close()]);
     }
   }
 

@@ -49,7 +49,8 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnT
     if (names.length === 0) {
       result = emptyPartial(block.rows, D, 0);
     } else {
-      const blobs = await ctx.store.getMany(names);
+      const sizes = block.tiles.map(() => (block.rows * D + block.rows) * 4);
+      const blobs = await ctx.store.getMany(names, sizes);
       const partials = blobs.map((bytes, t) => {
         if (!bytes) throw new Error(`job ${id}: partial ${names[t]} is missing`);
         return unpack(bytes, block.rows, D, block.tiles[t]!.kStart);
@@ -62,7 +63,7 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnT
       ctx.store.write(blobNames.lse(id), row * 4, f32Bytes(result.lse)),
     ]);
     await redis.sadd(reducedKey, String(qi));
-    await ctx.store.delete(names);
+    await ctx.store.delete(names, names.map(() => (block.rows * D + block.rows) * 4));
     merged++;
   }
   return merged;

@@ -1,10 +1,11 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { maskRule, visiblePairs, type Tile } from '@longattn/attention';
 import { selectBackend, type Selection } from '@longattn/kernels';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Piscina } from 'piscina';
-import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
+import { f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { BlockCache } from './block-cache.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
@@ -12,7 +13,7 @@ import type { TileJobData } from './flow.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
 import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordingFailures, type RunningService } from './service.ts';
-import type { TileTask } from './tile-thread.ts';
+import { partialLength, type TaskTile, type TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
   redis: string;
@@ -31,6 +32,7 @@ export interface WorkerServiceOptions {
   log?: (line: string) => void;
 }
 
+const STATE_TTL_MS = 500;
 const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
 
 /**
@@ -50,6 +52,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const cache = new BlockCache(options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes);
   const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
   const handBack = new AbortController();
+  setMaxListeners(0, handBack.signal); // one listener per job in flight
   const selections = new Map<string, Promise<Selection>>([['auto', Promise.resolve(own)]]);
   const selectionFor = (backend: string) => {
     let selection = selections.get(backend);
@@ -60,31 +63,44 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     return selection;
   };
 
-  const readBlock = (store: BlobStore, name: string, elements: number, count: number) =>
-    cache.get(`${store.location}|${name}@${elements}+${count}`, async () => bytesToF32(await store.read(name, elements * 4, count * 4), true));
+  // A job's state, re-read at most every STATE_TTL_MS: a cancel reaches workers within that.
+  const states = new Map<string, { state: string | null; at: number }>();
+  const liveState = async (jobId: string) => {
+    const known = states.get(jobId);
+    if (known && Date.now() - known.at < STATE_TTL_MS) return known.state;
+    const state = await redis.hget(jobKeys.hash(jobId), 'state');
+    states.delete(jobId);
+    states.set(jobId, { state, at: Date.now() });
+    if (states.size > 64) states.delete(states.keys().next().value!);
+    return state;
+  };
+  const started = new Set<string>();
 
-  const computeTile = async (ctx: JobContext, tile: Tile, selection: Selection): Promise<Float32Array> => {
+  /** A block of float32 rows, read once into shared memory (threads see it without a copy) and cached. */
+  const readBlock = (store: BlobStore, name: string, elements: number, count: number) =>
+    cache.get(`${store.location}|${name}@${elements}+${count}`, async () => {
+      const block = new Float32Array(new SharedArrayBuffer(count * 4));
+      await store.readInto(name, elements * 4, f32Bytes(block));
+      return block;
+    });
+
+  const taskTile = async (ctx: JobContext, tile: Tile): Promise<TaskTile> => {
     const { spec, id: job } = ctx.manifest;
     const { D } = spec;
+    const kvAt = ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D;
     const [q, k, v] = await Promise.all([
       readBlock(ctx.store, blobNames.input(job, 'q'), ((tile.b * spec.H + tile.h) * spec.Sq + tile.qStart) * D, tile.rows * D),
-      readBlock(ctx.store, blobNames.input(job, 'k'), ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D, tile.keys * D),
-      readBlock(ctx.store, blobNames.input(job, 'v'), ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D, tile.keys * D),
+      readBlock(ctx.store, blobNames.input(job, 'k'), kvAt, tile.keys * D),
+      readBlock(ctx.store, blobNames.input(job, 'v'), kvAt, tile.keys * D),
     ]);
-    if (options.throttleMs) await delay(options.throttleMs, undefined, { signal: handBack.signal });
-    const task: TileTask = {
-      backend: selection.name,
-      kernelOptions: selection.options,
-      job: { rows: tile.rows, keys: tile.keys, D, scale: spec.scale, qStart: tile.qStart, kStart: tile.kStart, rule: maskRule(spec), full: tile.full, q, k, v },
-    };
-    return (await pool.run(task, { signal: handBack.signal })) as Float32Array;
+    return { rows: tile.rows, keys: tile.keys, qStart: tile.qStart, kStart: tile.kStart, full: tile.full, q, k, v };
   };
 
   const processTiles = async (job: Job<TileJobData>, token: string | undefined): Promise<{ tiles: number; computed: number }> => {
     const { job: jobId, tiles: runs } = job.data;
     const ctx = await contexts.get(jobId);
     const hash = jobKeys.hash(jobId);
-    const state = await redis.hget(hash, 'state');
+    const state = await liveState(jobId);
     if (state !== 'queued') throw new UnrecoverableError(`job ${jobId} is ${state ?? 'gone'}`);
     const tiles: { qi: number; tile: Tile }[] = [];
     for (const [qi, from, to] of runs) {
@@ -96,11 +112,18 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     const stored = await ctx.store.existsMany(names);
     const todo = tiles.map((t, i) => ({ ...t, name: names[i]! })).filter((_, i) => !stored[i]);
     if (todo.length === 0) return { tiles: tiles.length, computed: 0 };
-    await redis.hsetnx(hash, 'startedAt', String(Date.now()));
+    if (!started.has(jobId)) {
+      await redis.hsetnx(hash, 'startedAt', String(Date.now()));
+      started.add(jobId);
+    }
     const selection = await selectionFor(ctx.manifest.backend);
-    let packed: Float32Array[];
+    const { spec } = ctx.manifest;
+    let packed: Float32Array;
     try {
-      packed = await Promise.all(todo.map(({ tile }) => computeTile(ctx, tile, selection)));
+      const tiles = await Promise.all(todo.map(({ tile }) => taskTile(ctx, tile)));
+      if (options.throttleMs) await delay(options.throttleMs * tiles.length, undefined, { signal: handBack.signal });
+      const task: TileTask = { backend: selection.name, kernelOptions: selection.options, D: spec.D, scale: spec.scale, rule: maskRule(spec), tiles };
+      packed = (await pool.run(task, { signal: handBack.signal })) as Float32Array;
     } catch (error) {
       if (!handBack.signal.aborted) throw error;
       // Shutting down past the grace period: hand the job back without spending an attempt.
@@ -108,7 +131,16 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       log(`${id}: handed back tile job ${job.id}`);
       throw new DelayedError();
     }
-    await ctx.store.putMany(todo.map(({ name }, i) => ({ name, data: f32Bytes(packed[i]!) })));
+    // Each tile's partial is its own blob (views into the reply, no copies).
+    let at = 0;
+    await ctx.store.putMany(
+      todo.map(({ name, tile }) => {
+        const length = partialLength(tile, spec.D);
+        const data = f32Bytes(packed.subarray(at, at + length));
+        at += length;
+        return { name, data };
+      }),
+    );
     const rule = maskRule(ctx.manifest.spec);
     const flops = todo.reduce((sum, { tile }) => sum + 4 * ctx.manifest.spec.D * visiblePairs(rule, tile.qStart, tile.rows, tile.kStart, tile.keys), 0);
     await redis
