@@ -9,7 +9,7 @@
  * CPU seconds are summed over the submitter, workers, reducer and redis-server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -106,7 +106,15 @@ async function withCluster<T>(workers: number, workerArgs: string[], body: (redi
   try {
     children.push(await service('reducer', redis.url, []));
     for (let i = 0; i < workers; i++) children.push(await service('worker', redis.url, workerArgs));
+    const threads = (pid: number) =>
+      readdirSync(`/proc/${pid}/task`).map((tid) => {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = stat.split(') ')[1]!.split(' ');
+        return `${stat.slice(stat.indexOf('(') + 1, stat.indexOf(')'))}:${((Number(fields[11]) + Number(fields[12])) / 100).toFixed(1)}`;
+      }).filter((t) => !t.endsWith(':0.0'));
+    if (process.env.BENCH_VERBOSE) process.on('beforeExit', () => {});
     const cpu = async () => {
+      if (process.env.BENCH_VERBOSE) for (const c of children) console.error(c.pid, threads(c.pid!).join(' '));
       const parts = { reducer: cpuOf(children[0]!.pid!), workers: children.slice(1).reduce((s, c) => s + cpuOf(c.pid!), 0), redis: await redisCpu(redis), submitter: selfCpu() };
       if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(parts));
       return parts.reducer + parts.workers + parts.redis + parts.submitter;

@@ -42,6 +42,11 @@ for (const [kind, open] of stores) {
       t.deepEqual([...(await store.read('j/out/o', offset, length))], [...data.subarray(offset, offset + length)], `range ${offset}+${length}`);
     }
     t.deepEqual([...(await store.read('j/none', 5, 4))], [0, 0, 0, 0], 'never written bytes read as 0');
+    const shared = new Uint8Array(new SharedArrayBuffer(23)).fill(9);
+    await store.readInto('j/out/o', 31, shared);
+    t.deepEqual([...shared], [...data.subarray(31, 54)], 'readInto shared memory');
+    await store.readInto('j/out/o', 50, shared);
+    t.deepEqual([...shared], [...data.subarray(50), ...new Array(16).fill(0)], 'past the end: zeros');
     await store.close();
   });
 
@@ -56,6 +61,10 @@ for (const [kind, open] of stores) {
     const got = await store.getMany(['a/p/0.0', 'a/p/0.1', 'a/p/1.0', 'a/p/9.9']);
     t.deepEqual(got.map((b) => (b ? [...b] : null)), [[...bytes(8, 1)], [...bytes(25, 2)], [], null]);
     t.deepEqual(await store.existsMany(['a/p/0.1', 'a/p/2.2', 'b/in/q']), [true, false, true]);
+    const known = await store.getMany(['a/p/0.0', 'a/p/1.0', 'a/p/9.9'], [8, 0, 8]);
+    t.deepEqual(known.map((b) => (b ? [...b] : null)), [[...bytes(8, 1)], [], null], 'getMany with known sizes');
+    await store.delete(['a/p/1.0'], [0]);
+    t.deepEqual(await store.existsMany(['a/p/1.0']), [false], 'delete with known sizes');
     await store.delete(['a/p/0.1', 'a/p/9.9']);
     t.deepEqual(await store.existsMany(['a/p/0.0', 'a/p/0.1']), [true, false]);
     await store.write('a/in/k', 0, bytes(12)); // unsealed blobs go with their prefix too

@@ -10,6 +10,8 @@ import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts'
  */
 export class FsBlobStore implements BlobStore {
   readonly location: string;
+  /** Directories known to exist (saves a mkdir per blob). */
+  private readonly dirs = new Set<string>();
 
   constructor(private readonly root: string) {
     this.location = `fs:${root}`;
@@ -20,13 +22,20 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, name);
   }
 
+  private async mkdirFor(path: string): Promise<void> {
+    const dir = dirname(path);
+    if (this.dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.dirs.add(dir);
+  }
+
   private tmp(path: string): string {
     return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   }
 
   async write(name: string, offset: number, data: Uint8Array): Promise<void> {
     const path = this.path(name);
-    await mkdir(dirname(path), { recursive: true });
+    await this.mkdirFor(path);
     const file = await open(path, constants.O_RDWR | constants.O_CREAT);
     try {
       for (let done = 0; done < data.byteLength; ) {
@@ -41,7 +50,7 @@ export class FsBlobStore implements BlobStore {
   async seal(name: string, header: BlobHeader): Promise<void> {
     const path = `${this.path(name)}.header.json`;
     const tmp = this.tmp(path);
-    await mkdir(dirname(path), { recursive: true });
+    await this.mkdirFor(path);
     await writeFile(tmp, JSON.stringify(header));
     await rename(tmp, path);
   }
@@ -51,7 +60,7 @@ export class FsBlobStore implements BlobStore {
       blobs.map(async ({ name, data, meta }) => {
         const path = this.path(name);
         const tmp = this.tmp(path);
-        await mkdir(dirname(path), { recursive: true });
+        await this.mkdirFor(path);
         await writeFile(tmp, data);
         await rename(tmp, path);
         await this.seal(name, { size: data.byteLength, ...(meta ? { meta } : {}) });
@@ -80,21 +89,21 @@ export class FsBlobStore implements BlobStore {
 
   async readInto(name: string, offset: number, out: Uint8Array): Promise<void> {
     const length = out.byteLength;
-    out.fill(0);
     const file = await open(this.path(name), 'r').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return null; // nothing written yet: zeros, as in every store
       throw error;
     });
-    if (!file) return;
+    let done = 0;
     try {
-      for (let done = 0; done < length; ) {
+      while (file && done < length) {
         const { bytesRead } = await file.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) break; // past the end: the rest stays 0
+        if (bytesRead === 0) break; // past the end
         done += bytesRead;
       }
     } finally {
-      await file.close();
+      await file?.close();
     }
+    out.fill(0, done);
   }
 
   async getMany(names: readonly string[], sizes?: readonly number[]): Promise<(Uint8Array | null)[]> {
@@ -123,6 +132,7 @@ export class FsBlobStore implements BlobStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     checkBlobName(prefix);
+    this.dirs.clear();
     const path = join(this.root, prefix);
     if (prefix.endsWith('/')) return rm(path, { recursive: true, force: true });
     const dir = dirname(path);

@@ -13,6 +13,13 @@ export const QUEUE_DEFAULTS = {
   backoffMs: 500,
   /** Job data is references only: anything bigger is a bug (a tensor slipped in). */
   sizeLimitBytes: 32 << 10,
+  /**
+   * Default tiles are the backend's defaults scaled by this (rows, keys): every tile's partial
+   * crosses the blob store twice (worker → store → reducer), and the partials of a causal job
+   * weigh Sk / (2·blockK) times its output, so the queue prefers longer key blocks (at the cost
+   * of more masked work in diagonal tiles). Pass --block-q/--block-k to match runLocal's bits.
+   */
+  blockScale: { rows: 2, keys: 2 },
   /** Target kernel work per tile job: ≥ 30–50 ms on a fast CPU backend keeps queue overhead < 5%. */
   jobFlops: 4e9,
   /** Small problems still get at least this many tile jobs (when they have that many tiles), for parallelism. */

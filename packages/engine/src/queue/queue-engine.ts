@@ -88,8 +88,8 @@ export class QueueEngine {
   }
 
   /**
-   * Validates the request's inputs, plans it as the local engine would (same plan(), same block
-   * defaults), uploads Q/K/V (streamed, bhsd float32), then adds the flow. On any failure
+   * Validates the request's inputs, plans it with the same plan() as the local engine (default
+   * tiles: QUEUE_DEFAULTS.blockScale × the backend's), uploads Q/K/V (streamed, bhsd float32), then adds the flow. On any failure
    * nothing of the job is left in Redis or the blob store.
    */
   async submit(request: JobRequest, options: SubmitOptions = {}): Promise<{ manifest: JobManifest; output?: JobOutput }> {
@@ -285,14 +285,20 @@ export class QueueEngine {
   }
 }
 
-/** The blocks runLocal would use by default for this backend name (so outputs match bit for bit). */
+/** The queue's default tiles for a backend name: its defaults scaled by QUEUE_DEFAULTS.blockScale. */
 async function defaultBlocks(backend: string): Promise<{ blockQ: number; blockK: number }> {
-  if (backend === 'auto') return (await selectBackend('auto', { threads: 1 })).backend.defaultBlocks;
-  try {
-    return getBackend(parseBackendName(backend).name).defaultBlocks;
-  } catch (error) {
-    throw new InputError('--backend', (error as Error).message);
+  let blocks: { blockQ: number; blockK: number };
+  if (backend === 'auto') {
+    blocks = (await selectBackend('auto', { threads: 1 })).backend.defaultBlocks;
+  } else {
+    try {
+      blocks = getBackend(parseBackendName(backend).name).defaultBlocks;
+    } catch (error) {
+      throw new InputError('--backend', (error as Error).message);
+    }
   }
+  const { rows, keys } = QUEUE_DEFAULTS.blockScale;
+  return { blockQ: blocks.blockQ * rows, blockK: blocks.blockK * keys };
 }
 
 function gridTiles(p: Plan): number {

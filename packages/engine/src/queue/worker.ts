@@ -76,11 +76,13 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   };
   const started = new Set<string>();
 
-  /** A block of float32 rows, read once into shared memory (threads see it without a copy) and cached. */
+  /** A block of float32 rows, read once into shared memory (kernel threads see it without a copy) and cached. */
+  let bytesRead = 0;
   const readBlock = (store: BlobStore, name: string, elements: number, count: number) =>
     cache.get(`${store.location}|${name}@${elements}+${count}`, async () => {
       const block = new Float32Array(new SharedArrayBuffer(count * 4));
       await store.readInto(name, elements * 4, f32Bytes(block));
+      bytesRead += count * 4;
       return block;
     });
 
@@ -178,6 +180,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
         const timer = setTimeout(() => handBack.abort(), options.graceMs ?? QUEUE_DEFAULTS.graceMs);
         try {
           await worker.close();
+          log(`${id}: block cache ${cache.hits} hits, ${cache.misses} misses, ${(bytesRead / 2 ** 20).toFixed(1)} MiB read`);
         } finally {
           clearTimeout(timer);
           await pool.destroy();
