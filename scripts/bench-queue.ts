@@ -34,6 +34,7 @@ const { positionals, values } = parseArgs({
     blobs: { type: 'string', default: 'redis' },
     tiles: { type: 'string', default: '4096' },
     'no-local': { type: 'boolean', default: false },
+    'local-only': { type: 'boolean', default: false },
   },
 });
 const root = new URL('..', import.meta.url).pathname;
@@ -139,7 +140,7 @@ if (command === 'throughput') {
       const local = await runLocal(data.request('local'), { threads: Number(values.workers) * Number(values.threads) });
       console.log(JSON.stringify({ engine: 'local', n, H, D, backend: local.backend, blocks: `${local.blockQ}x${local.blockK}`, threads: local.threads, tiles: local.tiles, wallS: +(local.wallMs / 1000).toFixed(2), computeS: +(local.computeMs / 1000).toFixed(2), gflops: +local.gflops.toFixed(1), cpuS: +(selfCpu() - c0).toFixed(1) }));
     }
-    await withCluster(Number(values.workers), ['--backend', values.backend!, '--concurrency', values.threads!], async (redis, cpu) => {
+    if (!values['local-only']) await withCluster(Number(values.workers), ['--backend', values.backend!, '--concurrency', values.threads!], async (redis, cpu) => {
       // Warm the long-lived workers (kernel sessions) with a small job of the same head dim.
       const warm = inputs(2048, 2, D);
       await runQueue(warm.request('warm'), { redis: redis.url, tilesPerJob: 1 });

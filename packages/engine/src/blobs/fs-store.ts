@@ -5,8 +5,10 @@ import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts'
 
 /**
  * Blobs as files under a directory (local disk, or a shared volume mounted at the same path on
- * every machine): `root/name` holds the data, `root/name.header.json` the header, written last
- * and renamed into place so a sealed blob is always whole. Positional writes and reads.
+ * every machine). A sealed blob is the file `root/name`, whole: putMany writes a temporary file
+ * and renames it into place; positional writes go to `root/name.building`, which seal() renames.
+ * A header's meta, when there is one, sits beside it in `root/name.meta.json`, written first.
+ * Few file operations per blob: a tile's partial costs one create, one write and one rename.
  */
 export class FsBlobStore implements BlobStore {
   readonly location: string;
@@ -33,8 +35,15 @@ export class FsBlobStore implements BlobStore {
     return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   }
 
+  private async writeMeta(path: string, meta: Record<string, unknown> | undefined): Promise<void> {
+    if (!meta) return;
+    const tmp = this.tmp(`${path}.meta.json`);
+    await writeFile(tmp, JSON.stringify(meta));
+    await rename(tmp, `${path}.meta.json`);
+  }
+
   async write(name: string, offset: number, data: Uint8Array): Promise<void> {
-    const path = this.path(name);
+    const path = `${this.path(name)}.building`;
     await this.mkdirFor(path);
     const file = await open(path, constants.O_RDWR | constants.O_CREAT);
     try {
@@ -48,11 +57,16 @@ export class FsBlobStore implements BlobStore {
   }
 
   async seal(name: string, header: BlobHeader): Promise<void> {
-    const path = `${this.path(name)}.header.json`;
-    const tmp = this.tmp(path);
+    const path = this.path(name);
     await this.mkdirFor(path);
-    await writeFile(tmp, JSON.stringify(header));
-    await rename(tmp, path);
+    await this.writeMeta(path, header.meta);
+    const file = await open(`${path}.building`, constants.O_RDWR | constants.O_CREAT);
+    try {
+      await file.truncate(header.size); // unwritten tails read as zeros, as in every store
+    } finally {
+      await file.close();
+    }
+    await rename(`${path}.building`, path);
   }
 
   async putMany(blobs: readonly { name: string; data: Uint8Array; meta?: Record<string, unknown> }[]): Promise<void> {
@@ -61,24 +75,23 @@ export class FsBlobStore implements BlobStore {
         const path = this.path(name);
         const tmp = this.tmp(path);
         await this.mkdirFor(path);
+        await this.writeMeta(path, meta);
         await writeFile(tmp, data);
         await rename(tmp, path);
-        await this.seal(name, { size: data.byteLength, ...(meta ? { meta } : {}) });
       }),
     );
   }
 
   async header(name: string): Promise<BlobHeader | null> {
-    try {
-      return JSON.parse(await readFile(`${this.path(name)}.header.json`, 'utf8')) as BlobHeader;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    }
+    const path = this.path(name);
+    const size = await stat(path).then((s) => s.size, () => null);
+    if (size === null) return null;
+    const meta = await readFile(`${path}.meta.json`, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>, () => undefined);
+    return { size, ...(meta ? { meta } : {}) };
   }
 
   async existsMany(names: readonly string[]): Promise<boolean[]> {
-    return Promise.all(names.map((name) => stat(`${this.path(name)}.header.json`).then(() => true, () => false)));
+    return Promise.all(names.map((name) => stat(this.path(name)).then(() => true, () => false)));
   }
 
   async read(name: string, offset: number, length: number): Promise<Uint8Array> {
@@ -88,11 +101,15 @@ export class FsBlobStore implements BlobStore {
   }
 
   async readInto(name: string, offset: number, out: Uint8Array): Promise<void> {
+    const path = this.path(name);
     const length = out.byteLength;
-    const file = await open(this.path(name), 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null; // nothing written yet: zeros, as in every store
-      throw error;
-    });
+    const opened = async (p: string) =>
+      open(p, 'r').catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return null;
+        throw error;
+      });
+    // Sealed, or still being built (nothing at all: zeros, as in every store).
+    const file = (await opened(path)) ?? (await opened(`${path}.building`));
     let done = 0;
     try {
       while (file && done < length) {
@@ -106,28 +123,28 @@ export class FsBlobStore implements BlobStore {
     out.fill(0, done);
   }
 
-  async getMany(names: readonly string[], sizes?: readonly number[]): Promise<(Uint8Array | null)[]> {
+  async getMany(names: readonly string[]): Promise<(Uint8Array | null)[]> {
     return Promise.all(
-      names.map(async (name) => {
-        if (!sizes) {
-          const header = await this.header(name);
-          return header ? this.read(name, 0, header.size) : null;
-        }
-        // putMany renames whole files into place: a data file that exists is complete.
-        return readFile(this.path(name)).catch((error: NodeJS.ErrnoException) => {
+      names.map((name) =>
+        readFile(this.path(name)).catch((error: NodeJS.ErrnoException) => {
           if (error.code === 'ENOENT') return null;
           throw error;
-        });
-      }),
+        }),
+      ),
     );
   }
 
-  async delete(names: readonly string[], _sizes?: readonly number[]): Promise<void> {
-    await Promise.all(names.map(async (name) => {
-      const path = this.path(name);
-      await rm(`${path}.header.json`, { force: true });
-      await rm(path, { force: true });
-    }));
+  /** With `sizes` (blobs put whole, without meta, e.g. partials) only the data files go. */
+  async delete(names: readonly string[], sizes?: readonly number[]): Promise<void> {
+    await Promise.all(
+      names.map(async (name) => {
+        const path = this.path(name);
+        await rm(path, { force: true });
+        if (sizes) return;
+        await rm(`${path}.meta.json`, { force: true });
+        await rm(`${path}.building`, { force: true });
+      }),
+    );
   }
 
   async deletePrefix(prefix: string): Promise<void> {

@@ -9,6 +9,8 @@ export class BlockCache {
   private bytes = 0;
   hits = 0;
   misses = 0;
+  /** Bytes loaded on misses so far. */
+  missBytes = 0;
 
   constructor(private readonly capacityBytes: number) {}
 
@@ -28,6 +30,7 @@ export class BlockCache {
         if (this.entries.get(key) !== loading) return;
         this.sizes.set(key, block.byteLength);
         this.bytes += block.byteLength;
+        this.missBytes += block.byteLength;
         this.evict();
       },
       () => this.entries.delete(key),

@@ -5,15 +5,13 @@ import { maskRule, visiblePairs, type Tile } from '@longattn/attention';
 import { selectBackend, type Selection } from '@longattn/kernels';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Piscina } from 'piscina';
-import { f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
-import { BlockCache } from './block-cache.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { TileJobData } from './flow.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
 import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordingFailures, type RunningService } from './service.ts';
-import { partialLength, type TaskTile, type TileTask } from './tile-thread.ts';
+import type { TaskTile, TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
   redis: string;
@@ -21,7 +19,7 @@ export interface WorkerServiceOptions {
   concurrency?: number;
   /** Backend for jobs submitted with `auto`. Default auto (a GPU backend on real GPU hardware, else the fastest CPU one). */
   backend?: string;
-  /** Input-block LRU cache size. */
+  /** Input-block LRU cache size, split between the kernel threads. */
   cacheBytes?: number;
   /** Sleep before each tile (fault tests and demos). */
   throttleMs?: number;
@@ -36,10 +34,10 @@ const STATE_TTL_MS = 500;
 const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
 
 /**
- * A tile worker: takes tile jobs, reads only its tiles' q/k/v blocks (LRU-cached), runs the
- * kernel in a thread pool (the event loop stays free to renew locks), stores each tile's partial
- * as its own blob, and counts progress. Tiles whose partial already exists (a retry, a restart)
- * are not recomputed.
+ * A tile worker: takes tile jobs and hands each to a kernel thread, which reads only the job's
+ * q/k/v blocks (LRU-cached per thread), runs the kernel and stores each tile's partial as its own
+ * blob; the event loop stays free to renew job locks. Counts progress. Tiles whose partial already
+ * exists (a retry, a restart) are not recomputed.
  */
 export async function startWorker(options: WorkerServiceOptions): Promise<RunningService> {
   await checkReachable(options.redis);
@@ -49,7 +47,6 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   const contexts = new JobContexts(redis, options.redis);
-  const cache = new BlockCache(options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes);
   const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
@@ -76,27 +73,24 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   };
   const started = new Set<string>();
 
-  /** A block of float32 rows, read once into shared memory (kernel threads see it without a copy) and cached. */
-  let bytesRead = 0;
-  const readBlock = (store: BlobStore, name: string, elements: number, count: number) =>
-    cache.get(`${store.location}|${name}@${elements}+${count}`, async () => {
-      const block = new Float32Array(new SharedArrayBuffer(count * 4));
-      await store.readInto(name, elements * 4, f32Bytes(block));
-      bytesRead += count * 4;
-      return block;
-    });
-
-  const taskTile = async (ctx: JobContext, tile: Tile): Promise<TaskTile> => {
+  /** A tile as its kernel thread needs it: the byte ranges of its blocks and its partial's blob name. */
+  const taskTile = (ctx: JobContext, tile: Tile, partial: string): TaskTile => {
     const { spec, id: job } = ctx.manifest;
-    const { D } = spec;
-    const kvAt = ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * D;
-    const [q, k, v] = await Promise.all([
-      readBlock(ctx.store, blobNames.input(job, 'q'), ((tile.b * spec.H + tile.h) * spec.Sq + tile.qStart) * D, tile.rows * D),
-      readBlock(ctx.store, blobNames.input(job, 'k'), kvAt, tile.keys * D),
-      readBlock(ctx.store, blobNames.input(job, 'v'), kvAt, tile.keys * D),
-    ]);
-    return { rows: tile.rows, keys: tile.keys, qStart: tile.qStart, kStart: tile.kStart, full: tile.full, q, k, v };
+    const row = spec.D * 4;
+    const kvAt = ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * row;
+    return {
+      rows: tile.rows,
+      keys: tile.keys,
+      qStart: tile.qStart,
+      kStart: tile.kStart,
+      full: tile.full,
+      q: { name: blobNames.input(job, 'q'), offset: ((tile.b * spec.H + tile.h) * spec.Sq + tile.qStart) * row, length: tile.rows * row },
+      k: { name: blobNames.input(job, 'k'), offset: kvAt, length: tile.keys * row },
+      v: { name: blobNames.input(job, 'v'), offset: kvAt, length: tile.keys * row },
+      partial,
+    };
   };
+  let bytesRead = 0;
 
   const processTiles = async (job: Job<TileJobData>, token: string | undefined): Promise<{ tiles: number; computed: number }> => {
     const { job: jobId, tiles: runs } = job.data;
@@ -120,12 +114,21 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     }
     const selection = await selectionFor(ctx.manifest.backend);
     const { spec } = ctx.manifest;
-    let packed: Float32Array;
+    const task: TileTask = {
+      backend: selection.name,
+      kernelOptions: selection.options,
+      D: spec.D,
+      scale: spec.scale,
+      rule: maskRule(spec),
+      store: ctx.manifest.blobs,
+      redis: options.redis,
+      cacheBytes: Math.floor((options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes) / threads),
+      tiles: todo.map(({ tile, name }) => taskTile(ctx, tile, name)),
+    };
     try {
-      const tiles = await Promise.all(todo.map(({ tile }) => taskTile(ctx, tile)));
-      if (options.throttleMs) await delay(options.throttleMs * tiles.length, undefined, { signal: handBack.signal });
-      const task: TileTask = { backend: selection.name, kernelOptions: selection.options, D: spec.D, scale: spec.scale, rule: maskRule(spec), tiles };
-      packed = (await pool.run(task, { signal: handBack.signal })) as Float32Array;
+      if (options.throttleMs) await delay(options.throttleMs * todo.length, undefined, { signal: handBack.signal });
+      const reply = (await pool.run(task, { signal: handBack.signal })) as { missBytes: number };
+      bytesRead += reply.missBytes;
     } catch (error) {
       if (!handBack.signal.aborted) throw error;
       // Shutting down past the grace period: hand the job back without spending an attempt.
@@ -133,16 +136,6 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       log(`${id}: handed back tile job ${job.id}`);
       throw new DelayedError();
     }
-    // Each tile's partial is its own blob (views into the reply, no copies).
-    let at = 0;
-    await ctx.store.putMany(
-      todo.map(({ name, tile }) => {
-        const length = partialLength(tile, spec.D);
-        const data = f32Bytes(packed.subarray(at, at + length));
-        at += length;
-        return { name, data };
-      }),
-    );
     const rule = maskRule(ctx.manifest.spec);
     const flops = todo.reduce((sum, { tile }) => sum + 4 * ctx.manifest.spec.D * visiblePairs(rule, tile.qStart, tile.rows, tile.kStart, tile.keys), 0);
     await redis
@@ -159,8 +152,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     connection: bullConnection(options.redis),
     prefix: QUEUE_PREFIX,
     name: id,
-    // One job more than threads: the next job's blocks load while the current one computes.
-    concurrency: threads + 1,
+    concurrency: threads,
     lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
     stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
     maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
@@ -180,7 +172,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
         const timer = setTimeout(() => handBack.abort(), options.graceMs ?? QUEUE_DEFAULTS.graceMs);
         try {
           await worker.close();
-          log(`${id}: block cache ${cache.hits} hits, ${cache.misses} misses, ${(bytesRead / 2 ** 20).toFixed(1)} MiB read`);
+          log(`${id}: ${(bytesRead / 2 ** 20).toFixed(1)} MiB of input blocks read`);
         } finally {
           clearTimeout(timer);
           await pool.destroy();
