@@ -8,11 +8,21 @@ export interface BlockSource {
   values(b: number, kvh: number, start: number, count: number): Float32Array;
 }
 
-/** Reads blocks straight from the input files with positional reads: memory bounded by the blocks. */
-export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorReader, v: TensorReader): BlockSource {
-  const read = (t: TensorReader, heads: number, seq: number) => (b: number, h: number, start: number, count: number) => {
-    const rows = headRows(spec.layout, b, h, heads, seq, spec.D);
-    return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D);
+/**
+ * Reads blocks straight from the input files with positional reads: memory bounded by the blocks
+ * (the file's pages stay in the OS page cache, outside the process). With `reuse`, each of q, k, v
+ * reads into one buffer kept across calls — a block is then valid only until the next call for
+ * the same tensor, which is how computeQBlock uses it (one tile in flight per source).
+ */
+export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorReader, v: TensorReader, reuse = false): BlockSource {
+  const read = (t: TensorReader, heads: number, seq: number) => {
+    let scratch = new Float32Array(0);
+    return (b: number, h: number, start: number, count: number) => {
+      const rows = headRows(spec.layout, b, h, heads, seq, spec.D);
+      const n = count * spec.D;
+      if (reuse && scratch.length < n) scratch = new Float32Array(n);
+      return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D, reuse ? scratch.subarray(0, n) : undefined);
+    };
   };
   return { queries: read(q, spec.H, spec.Sq), keys: read(k, spec.Hk, spec.Sk), values: read(v, spec.Hk, spec.Sk) };
 }

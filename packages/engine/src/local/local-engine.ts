@@ -3,13 +3,13 @@ import { InputError, plan, type Partial, type Plan, type QBlockPlan } from '@lon
 import { selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
-import { arraySource } from '../block-source.ts';
 import { resolveBlocks } from '../blocks.ts';
 import { computeQBlock } from '../compute-block.ts';
-import { openInputs } from '../inputs.ts';
+import { openInputs, type JobInputs } from '../inputs.ts';
 import type { JobRequest, JobResult, Progress } from '../job.ts';
 import { JobOutput } from '../output.ts';
-import { unpackResult, type LocalTask } from './task.ts';
+import { taskSource } from './task-source.ts';
+import { unpackResult, type LocalTask, type TaskInputs } from './task.ts';
 
 export interface LocalRunOptions {
   /** Pool threads; default = cores. Output bits never depend on it. */
@@ -27,10 +27,14 @@ function loadShared(reader: TensorReader): Float32Array {
   return reader.readRuns(0, 1, reader.length, reader.length, shared);
 }
 
-interface Inputs {
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
+/**
+ * float32 inputs are read by each thread straight from the files, block by block; anything else
+ * is converted once into shared memory (converting f16 per tile would cost more than the copy).
+ */
+function taskInputs(inputs: JobInputs): TaskInputs {
+  const { q, k, v } = inputs;
+  if ([q, k, v].every((t) => t.dtype === 'f32')) return { kind: 'files', q: q.ref, k: k.ref, v: v.ref };
+  return { kind: 'shared', q: loadShared(q), k: loadShared(k), v: loadShared(v) };
 }
 
 /** Runs `compute` on every q-block, heaviest first, calling `done` as each completes; stops at the first failure. */
@@ -44,12 +48,12 @@ interface Runner {
 }
 
 /** Piscina pool: q-blocks run in parallel threads that share the inputs' memory. */
-function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads: number, stop: (reason: unknown) => void): Runner {
+function poolRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs, threads: number, stop: (reason: unknown) => void): Runner {
   const pool = new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   const { spec } = thePlan;
   return {
     async warm() {
-      const task: LocalTask = { spec, backend: selection.name, kernelOptions: selection.options, ...inputs };
+      const task: LocalTask = { spec, backend: selection.name, kernelOptions: selection.options, inputs };
       await Promise.all(Array.from({ length: threads }, () => pool.run(task)));
     },
     // One lane per thread pulls the next q-block: at most `threads` tasks are in flight, so an
@@ -60,7 +64,7 @@ function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads
       const lanes = Array.from({ length: threads }, async () => {
         while (next < blocks.length && !signal.aborted) {
           const block = blocks[next++]!;
-          const task: LocalTask = { spec, block, backend: selection.name, kernelOptions: selection.options, ...inputs };
+          const task: LocalTask = { spec, block, backend: selection.name, kernelOptions: selection.options, inputs };
           const packed = (await pool.run(task)) as Float32Array;
           done(block, { ...unpackResult(packed, block.rows, spec.D), rows: block.rows, D: spec.D, kStart: 0 });
         }
@@ -80,9 +84,9 @@ function poolRunner(thePlan: Plan, selection: Selection, inputs: Inputs, threads
 }
 
 /** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
-async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Inputs): Promise<Runner> {
+async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs): Promise<Runner> {
   const kernel = await selection.backend.create(selection.options);
-  const source = arraySource(thePlan.spec, inputs.q, inputs.k, inputs.v);
+  const source = taskSource(thePlan.spec, inputs);
   return {
     async warm() {},
     async run(blocks, done, signal) {
@@ -120,8 +124,8 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     options.signal?.addEventListener('abort', forward, { once: true });
     let runner: Runner | undefined;
     try {
-      const shared = { q: loadShared(inputs.q), k: loadShared(inputs.k), v: loadShared(inputs.v) };
-      runner = onMain ? await mainThreadRunner(thePlan, selection, shared) : poolRunner(thePlan, selection, shared, threads, (reason) => abort.abort(reason));
+      const source = taskInputs(inputs);
+      runner = onMain ? await mainThreadRunner(thePlan, selection, source) : poolRunner(thePlan, selection, source, threads, (reason) => abort.abort(reason));
       await runner.warm();
       const computeStart = performance.now();
       const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops };

@@ -1,7 +1,7 @@
 import { getBackend, type TileKernel } from '@longattn/kernels';
 import { move } from 'piscina';
-import { arraySource } from '../block-source.ts';
 import { computeQBlock } from '../compute-block.ts';
+import { taskSource } from './task-source.ts';
 import { packResult, type LocalTask } from './task.ts';
 
 /** One kernel per backend (and options) per thread, created on first use and kept. */
@@ -25,6 +25,6 @@ export default async function runTask(task: LocalTask): Promise<unknown> {
     await new Promise((resolve) => setTimeout(resolve, 50));
     return null;
   }
-  const partial = await computeQBlock(kernel, task.spec, task.block, arraySource(task.spec, task.q, task.k, task.v));
+  const partial = await computeQBlock(kernel, task.spec, task.block, taskSource(task.spec, task.inputs));
   return move(packResult(partial.o, partial.lse));
 }

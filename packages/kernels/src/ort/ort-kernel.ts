@@ -1,10 +1,10 @@
 import type { Partial } from '@longattn/attention';
 import { rowKeyRange, type Backend, type KernelOptions, type TileJob, type TileKernel } from '../tile.ts';
-import { OrtGraph, unshared } from './runtime.ts';
+import { OrtGraph } from './runtime.ts';
 import { tileModel } from './tile-graph.ts';
 
-/** Masks kept per kernel, at most this many float32 elements together (64 MiB). */
-const MASK_CACHE_ELEMENTS = 16 << 20;
+/** Masks kept per kernel, at most this many float32 elements together (16 MiB: a causal job needs blockK/blockQ of them). */
+const MASK_CACHE_ELEMENTS = 4 << 20;
 
 /**
  * Tiles on onnxruntime's MLAS (tile-graph.ts). One session per (D, scale, masked) with symbolic
@@ -20,6 +20,8 @@ export class OrtTileKernel implements TileKernel {
   private readonly graphs = new Map<string, Promise<OrtGraph>>();
   private readonly masks = new Map<string, Float32Array>();
   private maskElements = 0;
+  /** Reused plain buffers for inputs that live in SharedArrayBuffers (ORT refuses those). */
+  private readonly scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
   constructor(readonly threads = 1) {
     this.device = `cpu (onnxruntime MLAS, ${threads} thread${threads === 1 ? '' : 's'})`;
@@ -30,9 +32,9 @@ export class OrtTileKernel implements TileKernel {
     const masked = !job.full;
     const graph = await this.graph(D, job.scale, masked);
     const out = await graph.run({
-      q: { data: unshared(job.q), dims: [rows, D] },
-      k: { data: unshared(job.k), dims: [keys, D] },
-      v: { data: unshared(job.v), dims: [keys, D] },
+      q: { data: this.plain('q', job.q), dims: [rows, D] },
+      k: { data: this.plain('k', job.k), dims: [keys, D] },
+      v: { data: this.plain('v', job.v), dims: [keys, D] },
       ...(masked ? { mask: { data: this.mask(job), dims: [rows, keys] } } : {}),
     });
     return { rows, D, kStart: job.kStart, o: out.o!, lse: out.lse! };
@@ -53,6 +55,19 @@ export class OrtTileKernel implements TileKernel {
       this.graphs.set(key, g);
     }
     return g;
+  }
+
+  /**
+   * `a` itself, or a copy in this kernel's reused scratch buffer when it lives in a
+   * SharedArrayBuffer. A fresh copy per tile (MBs, many per second) lands in V8's large-object
+   * space, which only major GCs reclaim: peak RSS grew by hundreds of MB before this.
+   */
+  private plain(name: 'q' | 'k' | 'v', a: Float32Array): Float32Array {
+    if (!(a.buffer instanceof SharedArrayBuffer)) return a;
+    if (this.scratch[name].length < a.length) this.scratch[name] = new Float32Array(a.length);
+    const view = this.scratch[name].subarray(0, a.length);
+    view.set(a);
+    return view;
   }
 
   /** [rows, keys] additive mask: 0 where row r sees key c, −∞ elsewhere. */
@@ -81,6 +96,10 @@ export const ortBackend: Backend = {
   name: 'ort',
   summary: 'onnxruntime-node MLAS GEMMs (fast CPU path; tile math as a small ONNX graph)',
   defaultBlocks: { blockQ: 256, blockK: 2048 },
+  async describe(options: KernelOptions = {}) {
+    const threads = options.threads ?? 1;
+    return `cpu (onnxruntime MLAS, ${threads} thread${threads === 1 ? '' : 's'} per kernel)`;
+  },
   async probe(): Promise<string | null> {
     try {
       const kernel = new OrtTileKernel(1);

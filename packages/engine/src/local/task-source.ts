@@ -1,0 +1,29 @@
+import type { AttentionSpec } from '@longattn/attention';
+import { openTensor, type TensorReader } from '@longattn/tensor';
+import { arraySource, readerSource, type BlockSource } from '../block-source.ts';
+import type { TaskInputs } from './task.ts';
+
+/** Open readers of this thread, by path (a thread serves one job at a time, so a few at most). */
+const readers = new Map<string, TensorReader>();
+
+function reader(ref: string): TensorReader {
+  let r = readers.get(ref);
+  if (!r) {
+    if (readers.size >= 6) closeReaders(); // another job: drop the last one's files
+    r = openTensor(ref);
+    readers.set(ref, r);
+  }
+  return r;
+}
+
+export function closeReaders(): void {
+  for (const r of readers.values()) r.close();
+  readers.clear();
+}
+
+/** The block source of a task in this thread: positional file reads into reused buffers, or shared memory. */
+export function taskSource(spec: AttentionSpec, inputs: TaskInputs): BlockSource {
+  return inputs.kind === 'files'
+    ? readerSource(spec, reader(inputs.q), reader(inputs.k), reader(inputs.v), true)
+    : arraySource(spec, inputs.q, inputs.k, inputs.v);
+}
