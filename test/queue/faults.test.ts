@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import test from 'ava';
-import { connectRedis, jobKeys, QueueEngine, runQueue } from '@longattn/engine';
+import { connectRedis, jobKeys, queueKey, QueueEngine, runQueue } from '@longattn/engine';
 import { freePort, startRedis } from '../../scripts/redis-test-server.ts';
 import { localBytes, oddInputs, startService, until, type Service } from './support.ts';
 
@@ -56,11 +56,13 @@ test('a reducer killed with SIGKILL mid-merge: the reduce job is retried, output
   try {
     const local = await localBytes(inputs);
     services.push(await startService('worker', redis.url, ['--backend', 'js']));
-    // The victim sleeps 1 s before each q-block merge: killed after its first q-block, mid-job.
+    // The victim sleeps 1 s before each q-block merge: killed while a reduce job is active,
+    // after another one finished.
     const victim = await startService('reducer', redis.url, ['--throttle-ms', '1000']);
     const request = inputs.request('queue');
     const job = await submit(redis.url, request, 1);
-    await until('a first q-block to be merged', async () => ((await client.scard(jobKeys.reduced(job.id))) >= 1 ? true : undefined));
+    await until('a first reduce job to finish', async () => ((await client.scard(jobKeys.reduced(job.id))) >= 1 ? true : undefined));
+    await until('a reduce job in progress', async () => ((await client.llen(queueKey('reduce', 'active'))) >= 1 ? true : undefined));
     await victim.kill();
     services.push(await startService('reducer', redis.url));
     await job.finish();

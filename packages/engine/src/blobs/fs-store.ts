@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts';
 
@@ -8,7 +7,10 @@ import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts'
  * every machine). A sealed blob is the file `root/name`, whole: putMany writes a temporary file
  * and renames it into place; positional writes go to `root/name.building`, which seal() renames.
  * A header's meta, when there is one, sits beside it in `root/name.meta.json`, written first.
- * Few file operations per blob: a tile's partial costs one create, one write and one rename.
+ *
+ * Calls are synchronous under the async interface: a tile's partial is a few small file
+ * operations, which cost far less inline than as thread-pool round trips (the reducer handles
+ * thousands per job), and page-cache reads of a block take well under a millisecond.
  */
 export class FsBlobStore implements BlobStore {
   readonly location: string;
@@ -24,10 +26,10 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, name);
   }
 
-  private async mkdirFor(path: string): Promise<void> {
+  private mkdirFor(path: string): void {
     const dir = dirname(path);
     if (this.dirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     this.dirs.add(dir);
   }
 
@@ -35,63 +37,56 @@ export class FsBlobStore implements BlobStore {
     return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   }
 
-  private async writeMeta(path: string, meta: Record<string, unknown> | undefined): Promise<void> {
-    if (!meta) return;
-    const tmp = this.tmp(`${path}.meta.json`);
-    await writeFile(tmp, JSON.stringify(meta));
-    await rename(tmp, `${path}.meta.json`);
+  /** Writes a whole file atomically: a temporary sibling renamed into place. */
+  private writeWhole(path: string, data: Uint8Array | string): void {
+    this.mkdirFor(path);
+    const tmp = this.tmp(path);
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
   }
 
   async write(name: string, offset: number, data: Uint8Array): Promise<void> {
     const path = `${this.path(name)}.building`;
-    await this.mkdirFor(path);
-    const file = await open(path, constants.O_RDWR | constants.O_CREAT);
+    this.mkdirFor(path);
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT);
     try {
-      for (let done = 0; done < data.byteLength; ) {
-        const { bytesWritten } = await file.write(data, done, data.byteLength - done, offset + done);
-        done += bytesWritten;
-      }
+      for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done, offset + done);
     } finally {
-      await file.close();
+      closeSync(fd);
     }
   }
 
   async seal(name: string, header: BlobHeader): Promise<void> {
     const path = this.path(name);
-    await this.mkdirFor(path);
-    await this.writeMeta(path, header.meta);
-    const file = await open(`${path}.building`, constants.O_RDWR | constants.O_CREAT);
+    if (header.meta) this.writeWhole(`${path}.meta.json`, JSON.stringify(header.meta));
+    this.mkdirFor(path);
+    const fd = openSync(`${path}.building`, constants.O_RDWR | constants.O_CREAT);
     try {
-      await file.truncate(header.size); // unwritten tails read as zeros, as in every store
+      ftruncateSync(fd, header.size); // unwritten tails read as zeros, as in every store
     } finally {
-      await file.close();
+      closeSync(fd);
     }
-    await rename(`${path}.building`, path);
+    renameSync(`${path}.building`, path);
   }
 
   async putMany(blobs: readonly { name: string; data: Uint8Array; meta?: Record<string, unknown> }[]): Promise<void> {
-    await Promise.all(
-      blobs.map(async ({ name, data, meta }) => {
-        const path = this.path(name);
-        const tmp = this.tmp(path);
-        await this.mkdirFor(path);
-        await this.writeMeta(path, meta);
-        await writeFile(tmp, data);
-        await rename(tmp, path);
-      }),
-    );
+    for (const { name, data, meta } of blobs) {
+      const path = this.path(name);
+      if (meta) this.writeWhole(`${path}.meta.json`, JSON.stringify(meta));
+      this.writeWhole(path, data);
+    }
   }
 
   async header(name: string): Promise<BlobHeader | null> {
     const path = this.path(name);
-    const size = await stat(path).then((s) => s.size, () => null);
-    if (size === null) return null;
-    const meta = await readFile(`${path}.meta.json`, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>, () => undefined);
+    const size = statSync(path, { throwIfNoEntry: false })?.size;
+    if (size === undefined) return null;
+    const meta = ifExists(() => JSON.parse(readFileSync(`${path}.meta.json`, 'utf8')) as Record<string, unknown>);
     return { size, ...(meta ? { meta } : {}) };
   }
 
   async existsMany(names: readonly string[]): Promise<boolean[]> {
-    return Promise.all(names.map((name) => stat(this.path(name)).then(() => true, () => false)));
+    return names.map((name) => statSync(this.path(name), { throwIfNoEntry: false }) !== undefined);
   }
 
   async read(name: string, offset: number, length: number): Promise<Uint8Array> {
@@ -102,61 +97,58 @@ export class FsBlobStore implements BlobStore {
 
   async readInto(name: string, offset: number, out: Uint8Array): Promise<void> {
     const path = this.path(name);
-    const length = out.byteLength;
-    const opened = async (p: string) =>
-      open(p, 'r').catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return null;
-        throw error;
-      });
-    // Sealed, or still being built (nothing at all: zeros, as in every store).
-    const file = (await opened(path)) ?? (await opened(`${path}.building`));
+    // Sealed, or still being built; nothing at all reads as zeros, as in every store.
+    const fd = ifExists(() => openSync(path, 'r')) ?? ifExists(() => openSync(`${path}.building`, 'r'));
     let done = 0;
-    try {
-      while (file && done < length) {
-        const { bytesRead } = await file.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) break; // past the end
-        done += bytesRead;
+    if (fd !== undefined) {
+      try {
+        while (done < out.byteLength) {
+          const n = readSync(fd, out, done, out.byteLength - done, offset + done);
+          if (n === 0) break; // past the end
+          done += n;
+        }
+      } finally {
+        closeSync(fd);
       }
-    } finally {
-      await file?.close();
     }
     out.fill(0, done);
   }
 
   async getMany(names: readonly string[]): Promise<(Uint8Array | null)[]> {
-    return Promise.all(
-      names.map((name) =>
-        readFile(this.path(name)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return null;
-          throw error;
-        }),
-      ),
-    );
+    return names.map((name) => ifExists(() => readFileSync(this.path(name))) ?? null);
   }
 
   /** With `sizes` (blobs put whole, without meta, e.g. partials) only the data files go. */
   async delete(names: readonly string[], sizes?: readonly number[]): Promise<void> {
-    await Promise.all(
-      names.map(async (name) => {
-        const path = this.path(name);
-        await rm(path, { force: true });
-        if (sizes) return;
-        await rm(`${path}.meta.json`, { force: true });
-        await rm(`${path}.building`, { force: true });
-      }),
-    );
+    for (const name of names) {
+      const path = this.path(name);
+      rmSync(path, { force: true });
+      if (sizes) continue;
+      rmSync(`${path}.meta.json`, { force: true });
+      rmSync(`${path}.building`, { force: true });
+    }
   }
 
   async deletePrefix(prefix: string): Promise<void> {
     checkBlobName(prefix);
     this.dirs.clear();
     const path = join(this.root, prefix);
-    if (prefix.endsWith('/')) return rm(path, { recursive: true, force: true });
+    if (prefix.endsWith('/')) return rmSync(path, { recursive: true, force: true });
     const dir = dirname(path);
     const base = path.slice(dir.length + 1);
-    const entries = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(entries.filter((e) => e.startsWith(base)).map((e) => rm(join(dir, e), { recursive: true, force: true })));
+    const entries = ifExists(() => readdirSync(dir)) ?? [];
+    for (const e of entries.filter((e) => e.startsWith(base))) rmSync(join(dir, e), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {}
+}
+
+/** The value, or undefined when the file is not there (ENOENT). */
+function ifExists<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }

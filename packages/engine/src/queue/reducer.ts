@@ -29,8 +29,9 @@ function unpack(bytes: Uint8Array, rows: number, D: number, kStart: number): Par
 
 /**
  * Merges each q-block of a reduce job exactly as computeQBlock does (merge() of all its tiles'
- * partials, which sorts them by kStart), writes its rows of O and LSE into the output blobs,
- * marks it reduced, then deletes its partials. A retried job skips reduced q-blocks.
+ * partials, which sorts them by kStart), writes its rows of O and LSE into the output blobs;
+ * then marks the job's q-blocks reduced and deletes their partials. A retried job skips reduced
+ * q-blocks and redoes the others (their partials are deleted only once they are marked).
  */
 async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnType<typeof connectRedis>, throttleMs: number): Promise<number> {
   const { id, spec } = ctx.manifest;
@@ -38,22 +39,25 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnT
   const reducedKey = jobKeys.reduced(id);
   const state = await redis.hget(jobKeys.hash(id), 'state');
   if (state !== 'queued') throw new UnrecoverableError(`job ${id} is ${state ?? 'gone'}`);
-  let merged = 0;
+  const range = Array.from({ length: data.to - data.from }, (_, i) => String(data.from + i));
+  const reduced = range.length > 0 ? await redis.smismember(reducedKey, ...range) : [];
+  const done: number[] = [];
+  const consumed: { names: string[]; bytes: number }[] = [];
   for (let qi = data.from; qi < data.to; qi++) {
-    if (await redis.sismember(reducedKey, String(qi))) continue;
+    if (reduced[qi - data.from] === 1) continue;
     if (throttleMs) await sleep(throttleMs);
     const block = ctx.plan.qBlocks[qi];
     if (!block) throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
     const names = block.tiles.map((t) => blobNames.partial(id, qi, t.kBlock));
+    const bytes = (block.rows * D + block.rows) * 4;
     let result: Partial;
     if (names.length === 0) {
       result = emptyPartial(block.rows, D, 0);
     } else {
-      const sizes = block.tiles.map(() => (block.rows * D + block.rows) * 4);
-      const blobs = await ctx.store.getMany(names, sizes);
-      const partials = blobs.map((bytes, t) => {
-        if (!bytes) throw new Error(`job ${id}: partial ${names[t]} is missing`);
-        return unpack(bytes, block.rows, D, block.tiles[t]!.kStart);
+      const blobs = await ctx.store.getMany(names, names.map(() => bytes));
+      const partials = blobs.map((blob, t) => {
+        if (!blob) throw new Error(`job ${id}: partial ${names[t]} is missing`);
+        return unpack(blob, block.rows, D, block.tiles[t]!.kStart);
       });
       result = merge(partials);
     }
@@ -62,11 +66,14 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnT
       ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o)),
       ctx.store.write(blobNames.lse(id), row * 4, f32Bytes(result.lse)),
     ]);
-    await redis.sadd(reducedKey, String(qi));
-    await ctx.store.delete(names, names.map(() => (block.rows * D + block.rows) * 4));
-    merged++;
+    done.push(qi);
+    consumed.push({ names, bytes });
   }
-  return merged;
+  if (done.length === 0) return 0;
+  await redis.sadd(reducedKey, ...done.map(String));
+  const names = consumed.flatMap((c) => c.names);
+  await ctx.store.delete(names, consumed.flatMap((c) => c.names.map(() => c.bytes)));
+  return done.length;
 }
 
 /**

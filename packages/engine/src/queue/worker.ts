@@ -152,7 +152,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     connection: bullConnection(options.redis),
     prefix: QUEUE_PREFIX,
     name: id,
-    concurrency: threads,
+    // One job more than threads: its queue round trips overlap the running job's compute.
+    concurrency: threads + 1,
     lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
     stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
     maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
