@@ -122,3 +122,23 @@ test('Redis unreachable at submit: one-line InputError naming --redis, nothing c
     inputs.cleanup();
   }
 });
+
+test('a tile that fails on every attempt fails the whole job (no parent waits forever): one-line error, no output', async (t) => {
+  const redis = await startRedis();
+  const inputs = oddInputs({ H: 1, Hk: 1, Sq: 40, Sk: 40, D: 8 });
+  const services: Service[] = [];
+  try {
+    services.push(await startService('reducer', redis.url), await startService('worker', redis.url, ['--backend', 'js']));
+    // The submitter knows gpujs; this worker cannot run its webgpu mode, so every attempt fails.
+    const request = inputs.request('queue', { backend: 'gpujs:webgpu', blockQ: 16, blockK: 16 });
+    const error = await t.throwsAsync(runQueue(request, { redis: redis.url, tilesPerJob: 2 }));
+    t.regex(error!.message, /^job la-\S+ failed: tile la-\S+-t\d+: .*gpujs:webgpu cannot run here/);
+    t.false(error!.message.includes('\n'));
+    t.false(existsSync(request.out));
+    t.deepEqual(readdirSync(inputs.dir).sort(), ['k.npy', 'q.npy', 'v.npy']);
+  } finally {
+    await Promise.all(services.map((s) => s.kill()));
+    await redis.close();
+    inputs.cleanup();
+  }
+});
