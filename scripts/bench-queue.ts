@@ -13,7 +13,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connectRedis, QueueEngine, runLocal, runQueue, type JobRequest } from '@longattn/engine';
+import { runLocal, type JobRequest } from '@longattn/engine';
+import { connectRedis, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
 import { startRedis, type RedisTestServer } from './redis-test-server.ts';
 

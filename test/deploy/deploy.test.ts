@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { QUEUE_DEFAULTS } from '@longattn/engine';
+import { QUEUE_DEFAULTS } from '@longattn/engine/queue';
 import { commandHelp, flagsOf, readCompose, readK8s, readText, ROOT } from './support.ts';
 
 /** `key value` lines of a redis.conf, comments dropped. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { connectRedis, queueKey, QueueEngine } from '@longattn/engine';
+import { connectRedis, queueKey, QueueEngine } from '@longattn/engine/queue';
 import { startRedis } from '../../scripts/redis-test-server.ts';
 import { oddInputs } from '../queue/support.ts';
 import { readK8s } from './support.ts';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { connectRedis, FsBlobStore, RedisBlobStore, type BlobStore } from '@longattn/engine';
+import { connectRedis, FsBlobStore, RedisBlobStore, type BlobStore } from '@longattn/engine/queue';
 import { startRedis, type RedisTestServer } from '../../scripts/redis-test-server.ts';
 
 let redis: RedisTestServer;

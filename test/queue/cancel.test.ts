@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import test from 'ava';
-import { connectRedis, QueueEngine, runQueue } from '@longattn/engine';
+import { connectRedis, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { startRedis } from '../../scripts/redis-test-server.ts';
 import { oddInputs } from './support.ts';
 

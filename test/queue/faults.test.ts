@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import test from 'ava';
-import { connectRedis, jobKeys, queueKey, QueueEngine, runQueue } from '@longattn/engine';
+import { connectRedis, jobKeys, queueKey, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { freePort, startRedis } from '../../scripts/redis-test-server.ts';
 import { localBytes, oddInputs, startService, until, type Service } from './support.ts';
 

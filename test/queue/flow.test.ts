@@ -1,6 +1,6 @@
 import test from 'ava';
 import { plan, validateSpec } from '@longattn/attention';
-import { batchPlan, buildFlow, decodeManifest, encodeManifest, flowIds, isJobId, newJobId, queueKey, QUEUE_PREFIX, type JobManifest } from '@longattn/engine';
+import { batchPlan, buildFlow, decodeManifest, encodeManifest, flowIds, isJobId, newJobId, queueKey, QUEUE_PREFIX, type JobManifest } from '@longattn/engine/queue';
 
 const spec = validateSpec({ q: [4, 300, 24], k: [2, 517, 24], v: [2, 517, 24] }, { causal: true });
 const thePlan = plan(spec, { blockQ: 64, blockK: 128 });

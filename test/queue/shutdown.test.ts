@@ -1,5 +1,5 @@
 import test from 'ava';
-import { QueueEngine } from '@longattn/engine';
+import { QueueEngine } from '@longattn/engine/queue';
 import { startRedis } from '../../scripts/redis-test-server.ts';
 import { localBytes, oddInputs, startService, until, type Service } from './support.ts';
 

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runLocal, jobKeys, type connectRedis, type JobRequest } from '@longattn/engine';
+import { runLocal, type JobRequest } from '@longattn/engine';
+import { jobKeys, type connectRedis } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
 import { randomTensor } from '../support/random.ts';
 

@@ -1,4 +1,5 @@
-import { runQueue, type JobRequest, type JobResult, type Progress } from '@longattn/engine';
+import type { JobRequest, JobResult, Progress } from '@longattn/engine';
+import { runQueue } from '@longattn/engine/queue';
 import { InputError } from '@longattn/tensor';
 
 function redisUrl(flags: { redis?: string }): string {

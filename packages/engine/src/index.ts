@@ -1,3 +1,5 @@
+// The embedded engine. The queue engine (BullMQ, Redis, blob stores) is `@longattn/engine/queue`,
+// so importing this entry never loads bullmq or ioredis.
 export type { JobRequest, JobResult, Progress } from './job.ts';
 export { openInputs } from './inputs.ts';
 export type { JobInputs } from './inputs.ts';
@@ -8,27 +10,3 @@ export { computeQBlock } from './compute-block.ts';
 export { resolveBlocks } from './blocks.ts';
 export { runLocal } from './local/local-engine.ts';
 export type { LocalRunOptions } from './local/local-engine.ts';
-export { runQueue } from './queue/run-queue.ts';
-export type { QueueRunOptions } from './queue/run-queue.ts';
-export { QueueEngine } from './queue/queue-engine.ts';
-export type { QueueJobStatus, SubmitOptions } from './queue/queue-engine.ts';
-export { startWorker } from './queue/worker.ts';
-export type { WorkerServiceOptions } from './queue/worker.ts';
-export { startReducer } from './queue/reducer.ts';
-export type { ReducerServiceOptions } from './queue/reducer.ts';
-export { closeOnSignals } from './queue/service.ts';
-export type { RunningService } from './queue/service.ts';
-export { QUEUE_PREFIX, QUEUES, queueKey, jobKeys, blobNames, isJobId } from './queue/names.ts';
-export { QUEUE_DEFAULTS } from './queue/config.ts';
-export type { BlobStore, BlobHeader } from './blobs/blob-store.ts';
-export { openBlobStore } from './blobs/open.ts';
-export { FsBlobStore } from './blobs/fs-store.ts';
-export { RedisBlobStore } from './blobs/redis-store.ts';
-export { checkReachable, connectRedis } from './queue/connection.ts';
-export { batchPlan } from './queue/batching.ts';
-export type { BatchOptions, ReduceGroup, TileRun } from './queue/batching.ts';
-export { buildFlow } from './queue/flow.ts';
-export type { ReduceJobData, RootJobData, TileJobData } from './queue/flow.ts';
-export { decodeManifest, encodeManifest } from './queue/manifest.ts';
-export type { JobManifest, JobState } from './queue/manifest.ts';
-export { flowIds, newJobId } from './queue/names.ts';

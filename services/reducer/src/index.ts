@@ -5,7 +5,7 @@
  * Exit codes: 0 after SIGTERM/SIGINT, 2 bad options or Redis unreachable, 1 other errors.
  */
 import { parseArgs } from 'node:util';
-import { closeOnSignals, startReducer } from '@longattn/engine';
+import { closeOnSignals, startReducer } from '@longattn/engine/queue';
 import { InputError } from '@longattn/tensor';
 
 const log = (line: string) => process.stderr.write(`longattn ${line}\n`);

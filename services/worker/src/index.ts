@@ -5,7 +5,7 @@
  * LONGATTN_BACKEND. Exit codes: 0 after SIGTERM/SIGINT, 2 bad options or Redis unreachable, 1 other errors.
  */
 import { parseArgs } from 'node:util';
-import { closeOnSignals, startWorker } from '@longattn/engine';
+import { closeOnSignals, startWorker } from '@longattn/engine/queue';
 import { InputError } from '@longattn/tensor';
 
 const log = (line: string) => process.stderr.write(`longattn ${line}\n`);

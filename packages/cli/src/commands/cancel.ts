@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { QueueEngine } from '@longattn/engine';
 
 /** `longattn cancel JOB --redis URL`: stops a job and deletes its data (a finished job's result too). */
 export function register(program: Command): void {
@@ -10,6 +9,7 @@ export function register(program: Command): void {
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .option('--quiet', 'print nothing')
     .action(async (job: string, flags: { redis: string; quiet?: boolean }) => {
+      const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {
         const was = await engine.cancel(job);

@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { closeOnSignals, startReducer } from '@longattn/engine';
 import { parseInteger } from '../parse.ts';
 
 interface ReducerFlags {
@@ -19,6 +18,7 @@ export function register(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'reduce jobs at once').argParser(parseInteger('--concurrency', 1, 1024)).env('LONGATTN_CONCURRENCY').default(2))
     .addOption(new Option('--throttle-ms <ms>', 'sleep before each q-block merge (fault tests, demos)').argParser(parseInteger('--throttle-ms', 0)).hideHelp())
     .action(async (flags: ReducerFlags) => {
+      const { closeOnSignals, startReducer } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const service = await startReducer({
         redis: flags.redis,
         concurrency: flags.concurrency,

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { QueueEngine, type QueueJobStatus } from '@longattn/engine';
+import type { QueueJobStatus } from '@longattn/engine/queue';
 
 /** One human line (or two, with an error) about a queued job. */
 export function describeStatus(s: QueueJobStatus): string {
@@ -23,6 +23,7 @@ export function register(program: Command): void {
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .option('--json', 'print one JSON object')
     .action(async (job: string, flags: { redis: string; json?: boolean }) => {
+      const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {
         const status = await engine.status(job);

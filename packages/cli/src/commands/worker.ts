@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { closeOnSignals, startWorker } from '@longattn/engine';
 import { parseInteger } from '../parse.ts';
 
 interface WorkerFlags {
@@ -23,6 +22,7 @@ export function register(program: Command): void {
     .addOption(new Option('--grace-ms <ms>', 'on SIGTERM, let in-flight tiles finish this long, then hand them back').argParser(parseInteger('--grace-ms', 0)))
     .addOption(new Option('--throttle-ms <ms>', 'sleep before each tile (fault tests, demos)').argParser(parseInteger('--throttle-ms', 0)).hideHelp())
     .action(async (flags: WorkerFlags) => {
+      const { closeOnSignals, startWorker } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const service = await startWorker({
         redis: flags.redis,
         concurrency: flags.concurrency,

@@ -1,0 +1,24 @@
+// `@longattn/engine/queue`: the queue engine (BullMQ flows on Redis) and its blob stores.
+export { runQueue } from './run-queue.ts';
+export type { QueueRunOptions } from './run-queue.ts';
+export { QueueEngine } from './queue-engine.ts';
+export type { QueueJobStatus, SubmitOptions } from './queue-engine.ts';
+export { startWorker } from './worker.ts';
+export type { WorkerServiceOptions } from './worker.ts';
+export { startReducer } from './reducer.ts';
+export type { ReducerServiceOptions } from './reducer.ts';
+export { closeOnSignals } from './service.ts';
+export type { RunningService } from './service.ts';
+export { QUEUE_PREFIX, QUEUES, queueKey, jobKeys, blobNames, isJobId, flowIds, newJobId } from './names.ts';
+export { QUEUE_DEFAULTS } from './config.ts';
+export type { BlobStore, BlobHeader } from '../blobs/blob-store.ts';
+export { openBlobStore } from '../blobs/open.ts';
+export { FsBlobStore } from '../blobs/fs-store.ts';
+export { RedisBlobStore } from '../blobs/redis-store.ts';
+export { checkReachable, connectRedis } from './connection.ts';
+export { batchPlan } from './batching.ts';
+export type { BatchOptions, ReduceGroup, TileRun } from './batching.ts';
+export { buildFlow } from './flow.ts';
+export type { ReduceJobData, RootJobData, TileJobData } from './flow.ts';
+export { decodeManifest, encodeManifest } from './manifest.ts';
+export type { JobManifest, JobState } from './manifest.ts';
