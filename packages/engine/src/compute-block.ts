@@ -32,3 +32,14 @@ export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, blo
   }
   return merge(partials);
 }
+
+/**
+ * Runs two 1×1 tiles (one mask-free, one masked) with the job's D and scale, so a kernel builds
+ * whatever it caches per shape (ort sessions, gpu.js programs) before the timed compute starts.
+ */
+export async function warmKernel(kernel: TileKernel, spec: AttentionSpec): Promise<void> {
+  const one = new Float32Array(spec.D).fill(0.5);
+  for (const full of [true, false]) {
+    await kernel.run({ rows: 1, keys: 1, D: spec.D, scale: spec.scale, qStart: 0, kStart: 0, rule: { diag: 0, left: 0, right: 0 }, full, q: one, k: one, v: one });
+  }
+}

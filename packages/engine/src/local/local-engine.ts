@@ -4,7 +4,7 @@ import { selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
 import { resolveBlocks } from '../blocks.ts';
-import { computeQBlock } from '../compute-block.ts';
+import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { openInputs, type JobInputs } from '../inputs.ts';
 import type { JobRequest, JobResult, Progress } from '../job.ts';
 import { JobOutput } from '../output.ts';
@@ -88,7 +88,7 @@ async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Tas
   const kernel = await selection.backend.create(selection.options);
   const source = taskSource(thePlan.spec, inputs);
   return {
-    async warm() {},
+    warm: () => warmKernel(kernel, thePlan.spec),
     async run(blocks, done, signal) {
       for (const block of blocks) {
         signal.throwIfAborted();

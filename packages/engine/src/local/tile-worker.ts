@@ -1,6 +1,6 @@
 import { getBackend, type TileKernel } from '@longattn/kernels';
 import { move } from 'piscina';
-import { computeQBlock } from '../compute-block.ts';
+import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { taskSource } from './task-source.ts';
 import { packResult, type LocalTask } from './task.ts';
 
@@ -21,6 +21,7 @@ function kernelFor(task: LocalTask): Promise<TileKernel> {
 export default async function runTask(task: LocalTask): Promise<unknown> {
   const kernel = await kernelFor(task);
   if (!task.block) {
+    await warmKernel(kernel, task.spec);
     // Warm-up: hold this thread a moment so each of the pool's warm-up tasks lands on its own thread.
     await new Promise((resolve) => setTimeout(resolve, 50));
     return null;
