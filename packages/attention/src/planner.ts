@@ -13,6 +13,10 @@ export interface Tile {
   rows: number;
   /** Key-block index: tiles of a q-block are merged in this order. */
   kBlock: number;
+  /**
+   * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK) trimmed to those some row
+   * of the q-block can see, so a diagonal or window-edge tile computes no key every row masks.
+   */
   kStart: number;
   keys: number;
   full: boolean;
@@ -54,8 +58,8 @@ export interface Plan {
 }
 
 /**
- * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties
- * and marking tiles it fully covers. Key blocks are aligned to blockK, so every tile has equal
+ * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties,
+ * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key blocks are aligned to blockK, so every tile has equal
  * size except at edges, which keeps work balanced however the engine spreads tiles.
  */
 export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
@@ -75,8 +79,9 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     const hi = Math.min(spec.Sk - 1, keyHigh(rule, qStart + rows - 1));
     for (let kb = Math.floor(lo / blockK); hi >= lo && kb * blockK <= hi; kb++) {
       if (options.keepBlock && !options.keepBlock(qb, kb)) continue;
-      const kStart = kb * blockK;
-      const keys = Math.min(blockK, spec.Sk - kStart);
+      // The block's keys, trimmed to those some row of the q-block sees (lo/hi grow with the row).
+      const kStart = Math.max(kb * blockK, lo);
+      const keys = Math.min((kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
       const visible = visiblePairs(rule, qStart, rows, kStart, keys);
       if (visible === 0) continue;
       pairs += visible;

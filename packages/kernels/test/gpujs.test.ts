@@ -2,20 +2,14 @@ import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import {
-  emptyPartial,
   exactnessBound,
-  maskRule,
   maxAbsDiff,
-  merge,
   naiveFloat32Attention,
-  plan,
   referenceAttention,
-  validateSpec,
-  type AttentionSpec,
-  type Partial,
   type SpecOptions,
 } from '@longattn/attention';
-import { detectGpu, getBackend, type TileJob, type TileKernel } from '@longattn/kernels';
+import { detectGpu, getBackend, type TileKernel } from '@longattn/kernels';
+import { attend, makeCase, wholeJob, type Case } from './support.ts';
 import { GpujsTileKernel } from '../src/gpujs/gpujs-kernel.ts';
 import { loadGpuJs } from '../src/gpujs/lib.ts';
 
@@ -26,67 +20,6 @@ import { loadGpuJs } from '../src/gpujs/lib.ts';
  * Shapes stay small: software GL is slow and compiles five shaders per tile shape.
  */
 const MODES = ['headlessgl', 'webasm'] as const;
-
-/** Deterministic uniform numbers in [-2, 2) (mulberry32). */
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
-  }
-  return out;
-}
-
-interface Case {
-  spec: AttentionSpec;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-}
-
-function makeCase(Sq: number, Sk: number, D: number, options: SpecOptions = {}, seed = 1): Case {
-  const spec = validateSpec({ q: [Sq, D], k: [Sk, D], v: [Sk, D] }, options);
-  return { spec, q: random(Sq * D, seed), k: random(Sk * D, seed + 1), v: random(Sk * D, seed + 2) };
-}
-
-/** The whole head as one tile (qStart = kStart = 0, full = false: the kernel masks). */
-function wholeJob(c: Case): TileJob {
-  const { Sq, Sk, D, scale } = c.spec;
-  return { rows: Sq, keys: Sk, D, scale, qStart: 0, kStart: 0, rule: maskRule(c.spec), full: false, q: c.q, k: c.k, v: c.v };
-}
-
-/** One head through the planner: every tile on `kernel`, merged per q-block in key order. */
-async function attend(kernel: TileKernel, c: Case, blockQ: number, blockK: number): Promise<{ out: Float32Array; lse: Float32Array }> {
-  const { spec } = c;
-  const { D } = spec;
-  const out = new Float32Array(spec.Sq * D);
-  const lse = new Float32Array(spec.Sq);
-  for (const qb of plan(spec, { blockQ, blockK }).qBlocks) {
-    const partials: Partial[] = [];
-    for (const t of qb.tiles) {
-      partials.push(
-        await kernel.run({
-          ...wholeJob(c),
-          rows: t.rows,
-          keys: t.keys,
-          qStart: t.qStart,
-          kStart: t.kStart,
-          full: t.full,
-          q: c.q.subarray(t.qStart * D, (t.qStart + t.rows) * D),
-          k: c.k.subarray(t.kStart * D, (t.kStart + t.keys) * D),
-          v: c.v.subarray(t.kStart * D, (t.kStart + t.keys) * D),
-        }),
-      );
-    }
-    const m = partials.length ? merge(partials) : emptyPartial(qb.rows, D);
-    out.set(m.o, qb.qStart * D);
-    lse.set(m.lse, qb.qStart);
-  }
-  return { out, lse };
-}
 
 async function runWhole(k: TileKernel, c: Case): Promise<{ out: Float32Array; lse: Float32Array }> {
   const p = await k.run(wholeJob(c));
