@@ -9,7 +9,7 @@ import { startRedis } from '../../scripts/redis-test-server.ts';
 import { randomTensor } from '../support/random.ts';
 import { localBytes, oddInputs, startService, type Service } from './support.ts';
 
-test('queue output is bit-identical to runLocal with 1, 2 and 3 worker processes, and leaves nothing behind', async (t) => {
+test('queue output is bit-identical to runLocal with 1, 2 and 3 worker processes, split or whole q-blocks, and leaves nothing behind', async (t) => {
   const redis = await startRedis();
   const inputs = oddInputs();
   const services: Service[] = [];
@@ -19,14 +19,18 @@ test('queue output is bit-identical to runLocal with 1, 2 and 3 worker processes
     services.push(await startService('reducer', redis.url));
     for (const n of [1, 2, 3]) {
       services.push(await startService('worker', redis.url, ['--backend', 'js']));
-      const request = inputs.request(`queue-${n}`);
-      // One tile per job: the most jobs, the most interleaving between workers.
-      const result = await runQueue(request, { redis: redis.url, tilesPerJob: 1 });
-      t.true(inputs.read(request.out).equals(local.out), `O with ${n} workers`);
-      t.true(inputs.read(request.lse!).equals(local.lse), `LSE with ${n} workers`);
-      t.is(result.engine, 'queue');
-      t.is(result.backend, 'js');
-      t.true(result.threads >= 1 && result.threads <= n, `${result.threads} workers took part`);
+      // One tile per job: every q-block split, its partials merged by the reducer; the most jobs,
+      // the most interleaving between workers. Four: q-blocks of ≤ 4 tiles whole (merged and
+      // written by the worker), 5-tile ones split.
+      for (const tilesPerJob of [1, 4]) {
+        const request = inputs.request(`queue-${n}-${tilesPerJob}`);
+        const result = await runQueue(request, { redis: redis.url, tilesPerJob });
+        t.true(inputs.read(request.out).equals(local.out), `O with ${n} workers, ${tilesPerJob} tiles per job`);
+        t.true(inputs.read(request.lse!).equals(local.lse), `LSE with ${n} workers, ${tilesPerJob} tiles per job`);
+        t.is(result.engine, 'queue');
+        t.is(result.backend, 'js');
+        t.true(result.threads >= 1 && result.threads <= n, `${result.threads} workers took part`);
+      }
     }
     // Everything of the jobs is gone: no blobs, no records; only BullMQ's per-queue bookkeeping.
     const left = (await client.keys('*')).filter((k) => !/^bull:\{longattn\}:(tiles|reduce|jobs):(meta|id|events|stalled-check|marker)$/.test(k));

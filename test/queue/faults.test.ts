@@ -1,13 +1,14 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { connectRedis, jobKeys, queueKey, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { freePort, startRedis } from '../../scripts/redis-test-server.ts';
 import { localBytes, oddInputs, startService, until, type Service } from './support.ts';
 
 /** Submits through the engine API (so the test knows the job id), and collects the result. */
-async function submit(redis: string, request: Parameters<QueueEngine['submit']>[0], tilesPerJob: number) {
+async function submit(redis: string, request: Parameters<QueueEngine['submit']>[0], tilesPerJob: number, blobs?: string) {
   const engine = await QueueEngine.connect(redis);
-  const { manifest, output } = await engine.submit(request, { tilesPerJob, createOutput: true });
+  const { manifest, output } = await engine.submit(request, { tilesPerJob, createOutput: true, ...(blobs ? { blobs } : {}) });
   return {
     engine,
     id: manifest.id,
@@ -43,6 +44,38 @@ test('a worker killed with SIGKILL mid-tile: its tiles are retried elsewhere, ou
     t.is(status.workers, 1, 'only the surviving worker stored partials');
   } finally {
     await Promise.all(services.map((s) => s.kill()));
+    await redis.close();
+    inputs.cleanup();
+  }
+});
+
+test('a worker killed with SIGKILL after writing a whole q-block’s rows, before recording them: the retry rewrites them, bit-identical', async (t) => {
+  const redis = await startRedis();
+  const inputs = oddInputs();
+  const blobs = join(inputs.dir, 'blobs');
+  const services: Service[] = [];
+  const client = connectRedis(redis.url);
+  try {
+    const local = await localBytes(inputs);
+    services.push(await startService('reducer', redis.url));
+    // 8 tiles per job: every q-block whole, two per job (3+3, 4+4 tiles, then 5); the victim
+    // sleeps 300 ms before each tile, so it writes a job's first q-block, then sleeps again.
+    const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300']);
+    const request = inputs.request('queue');
+    const job = await submit(redis.url, request, 8, `fs:${blobs}`);
+    await until('the victim to write a first q-block’s rows', async () => (existsSync(join(blobs, job.id, 'out', 'o.building')) ? true : undefined));
+    await victim.kill();
+    t.is(await client.scard(jobKeys.reduced(job.id)), 0, 'killed before it recorded any q-block');
+    services.push(await startService('worker', redis.url, ['--backend', 'js']));
+    const status = await job.finish();
+    t.true(inputs.read(request.out).equals(local.out), 'O');
+    t.true(inputs.read(request.lse!).equals(local.lse), 'LSE');
+    t.is(status.workers, 1, 'only the surviving worker recorded work');
+    t.is(status.computedTiles, status.progress.totalTiles);
+    t.is(status.progress.doneTiles, status.progress.totalTiles);
+  } finally {
+    await Promise.all(services.map((s) => s.kill()));
+    client.disconnect();
     await redis.close();
     inputs.cleanup();
   }

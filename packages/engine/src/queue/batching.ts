@@ -1,7 +1,10 @@
 import type { Plan } from '@longattn/attention';
 import { QUEUE_DEFAULTS } from './config.ts';
 
-/** Tiles [from, to) of q-block `qBlock` (its index in plan.qBlocks), in key order. */
+/**
+ * Tiles [from, to) of q-block `qBlock` (its index in plan.qBlocks), in key order. A run of ALL
+ * of a q-block's tiles is a whole q-block: the worker merges it itself and writes its rows.
+ */
 export type TileRun = [qBlock: number, from: number, to: number];
 
 /** One reduce job: q-blocks [from, to) and the tile jobs computing their tiles. */
@@ -12,47 +15,73 @@ export interface ReduceGroup {
 }
 
 export interface BatchOptions {
-  /** Exactly this many tiles per tile job (tests, overhead benchmarks). Default: by FLOPs. */
+  /** At most this many tiles per tile job (tests, overhead benchmarks). Default: by FLOPs. */
   tilesPerJob?: number;
-  /** Target kernel FLOPs per tile job. Default QUEUE_DEFAULTS.jobFlops, fewer for small problems. */
+  /** Target kernel FLOPs per tile job. Default QUEUE_DEFAULTS.jobFlops, less for small problems. */
   jobFlops?: number;
 }
 
+/** Whether a tile run holds every tile of its q-block (the worker then writes the q-block's rows). */
+export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
+  return from === 0 && to === plan.qBlocks[qi]!.tiles.length && to > 0;
+}
+
 /**
- * Groups a plan's tiles into BullMQ jobs: consecutive q-blocks (plan order: b, h, qBlock, so a
- * group shares K/V blocks) form a reduce job; its tiles, in order, are cut into tile jobs of
- * about `jobFlops` of kernel work each (a job covers many kernel tiles: queue overhead is
- * ~1 ms per job). Deterministic; the output bits never depend on it.
+ * Groups a plan's tiles into BullMQ jobs, in plan order (b, h, qBlock: the q-blocks of one head,
+ * then the next head of the same kv head, so a worker's cached K/V blocks are reused):
+ * - whole q-blocks are packed into tile jobs of about `jobFlops` of kernel work each (≥ 30–50 ms:
+ *   the queue costs ~1 ms per job); the worker merges each one and writes its output rows, so
+ *   nothing per tile crosses the blob store;
+ * - a q-block too big for one job (over 2·jobFlops, or over `tilesPerJob` tiles) has its tiles
+ *   split into ⌈cost / target⌉ tile jobs of equal cost; each tile's partial goes through the
+ *   blob store and the reducer merges them;
+ * - consecutive tile jobs form a reduce job (about QUEUE_DEFAULTS.tileJobsPerReduce of them, cut
+ *   only between q-blocks), which merges the split q-blocks and checks the whole ones.
+ * Deterministic; the output bits never depend on it.
  */
 export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[] {
-  const { D } = plan.spec;
   const byCount = options.tilesPerJob !== undefined;
-  const jobTarget = byCount
-    ? options.tilesPerJob!
-    : (options.jobFlops ?? Math.min(QUEUE_DEFAULTS.jobFlops, plan.flops / QUEUE_DEFAULTS.minTileJobs));
-  const groupTarget = jobTarget * QUEUE_DEFAULTS.tileJobsPerReduce;
+  const target = byCount ? options.tilesPerJob! : (options.jobFlops ?? Math.max(1, Math.min(QUEUE_DEFAULTS.jobFlops, plan.flops / QUEUE_DEFAULTS.minTileJobs)));
+  if (!(target > 0)) throw new RangeError(`batchPlan: tilesPerJob / jobFlops must be > 0, got ${target}`);
+  const splitAbove = byCount ? target : 2 * target;
+  const groupTarget = target * QUEUE_DEFAULTS.tileJobsPerReduce;
   const groups: ReduceGroup[] = [];
   let group: ReduceGroup = { from: 0, to: 0, tileJobs: [] };
+  let groupCost = 0;
   let job: TileRun[] = [];
   let jobCost = 0;
-  let groupCost = 0;
   const closeJob = () => {
     if (job.length > 0) group.tileJobs.push(job);
     job = [];
     jobCost = 0;
   };
   plan.qBlocks.forEach((block, qi) => {
-    block.tiles.forEach((tile, ti) => {
-      const cost = byCount ? 1 : 4 * tile.rows * tile.keys * D;
-      const last = job[job.length - 1];
-      if (last && last[0] === qi && last[2] === ti) last[2] = ti + 1;
-      else job.push([qi, ti, ti + 1]);
-      jobCost += cost;
-      groupCost += cost;
-      if (jobCost >= jobTarget) closeJob();
-    });
+    const n = block.tiles.length;
+    // before[t]: cost of tiles [0, t) of this q-block.
+    const before = [0];
+    for (const tile of block.tiles) before.push(before.at(-1)! + (byCount ? 1 : tile.flops));
+    const c = before[n]!;
+    if (n > 0 && c <= splitAbove) {
+      if (job.length > 0 && jobCost + c > target) closeJob();
+      job.push([qi, 0, n]);
+      jobCost += c;
+      if (jobCost >= target) closeJob();
+    } else if (n > 0) {
+      closeJob();
+      const parts = Math.min(n, Math.ceil(c / target));
+      let from = 0;
+      for (let p = 1; p <= parts; p++) {
+        // Cut where the cost first reaches p/parts of the q-block's, leaving ≥ 1 tile per part.
+        let to = p === parts ? n : from + 1;
+        while (to < n - (parts - p) && before[to]! < (c * p) / parts) to++;
+        group.tileJobs.push([[qi, from, to]]);
+        from = to;
+      }
+    } // n = 0: rows the mask hides entirely; the reducer writes 0 / -Infinity.
+    groupCost += c;
     group.to = qi + 1;
-    if (groupCost >= groupTarget || group.to - group.from >= QUEUE_DEFAULTS.maxQBlocksPerReduce) {
+    const full = group.to - group.from >= QUEUE_DEFAULTS.maxQBlocksPerReduce;
+    if (full || (groupCost >= groupTarget && job.length === 0)) {
       closeJob();
       groups.push(group);
       group = { from: qi + 1, to: qi + 1, tileJobs: [] };

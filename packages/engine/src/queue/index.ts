@@ -16,7 +16,7 @@ export { openBlobStore } from '../blobs/open.ts';
 export { FsBlobStore } from '../blobs/fs-store.ts';
 export { RedisBlobStore } from '../blobs/redis-store.ts';
 export { checkReachable, connectRedis } from './connection.ts';
-export { batchPlan } from './batching.ts';
+export { batchPlan, isWholeRun } from './batching.ts';
 export type { BatchOptions, ReduceGroup, TileRun } from './batching.ts';
 export { buildFlow } from './flow.ts';
 export type { ReduceJobData, RootJobData, TileJobData } from './flow.ts';

@@ -38,14 +38,11 @@ export const flowIds = {
 export const jobKeys = {
   /** HASH: manifest, state, error, counters (tiles, flops, computed), timestamps, w:<worker> = backend|device. */
   hash: (job: string) => `{longattn}:job:${job}`,
-  /** SET of q-block indices whose output rows are written (a retried reduce skips them). */
+  /**
+   * SET of q-block indices whose output rows are written — by the worker for a whole q-block, by
+   * the reducer for a split one. Retried tile and reduce jobs skip them; finalise counts them.
+   */
   reduced: (job: string) => `{longattn}:job:${job}:reduced`,
 };
 
-/** Blob names of a job (all under `job/`, so one deletePrefix removes a job's bytes). */
-export const blobNames = {
-  input: (job: string, which: 'q' | 'k' | 'v') => `${job}/in/${which}`,
-  partial: (job: string, qBlockIndex: number, kBlock: number) => `${job}/p/${qBlockIndex}.${kBlock}`,
-  out: (job: string) => `${job}/out/o`,
-  lse: (job: string) => `${job}/out/lse`,
-};
+export { blobNames } from './blob-layout.ts';

@@ -28,10 +28,13 @@ function unpack(bytes: Uint8Array, rows: number, D: number, kStart: number): Par
 }
 
 /**
- * Merges each q-block of a reduce job exactly as computeQBlock does (merge() of all its tiles'
- * partials, which sorts them by kStart), writes its rows of O and LSE into the output blobs;
- * then marks the job's q-blocks reduced and deletes their partials. A retried job skips reduced
- * q-blocks and redoes the others (their partials are deleted only once they are marked).
+ * Finishes each q-block of a reduce job that is not marked reduced yet: whole q-blocks were
+ * merged and written by their tile job, which marked them, so only q-blocks split across tile
+ * jobs and fully masked ones are left. A split q-block is merged exactly as computeQBlock does
+ * (merge() of all its tiles' partials, which sorts them by kStart) and its rows of O and LSE are
+ * written into the output blobs; then the q-blocks are marked reduced and their partials
+ * deleted. A retried job skips reduced q-blocks and redoes the others (their partials are
+ * deleted only once they are marked).
  */
 async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnType<typeof connectRedis>, throttleMs: number): Promise<number> {
   const { id, spec } = ctx.manifest;

@@ -1,17 +1,18 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
-import { maskRule, visiblePairs, type Tile } from '@longattn/attention';
+import type { Tile } from '@longattn/attention';
 import { selectBackend, type Selection } from '@longattn/kernels';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Piscina } from 'piscina';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { TileJobData } from './flow.ts';
-import { JobContexts, type JobContext } from './job-context.ts';
+import { JobContexts } from './job-context.ts';
 import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordingFailures, type RunningService } from './service.ts';
-import type { TaskTile, TileTask } from './tile-thread.ts';
+import { isWholeRun } from './batching.ts';
+import { recordDone } from './progress.ts';
+import type { TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
   redis: string;
@@ -21,7 +22,7 @@ export interface WorkerServiceOptions {
   backend?: string;
   /** Input-block LRU cache size, split between the kernel threads. */
   cacheBytes?: number;
-  /** Sleep before each tile (fault tests and demos). */
+  /** Sleep before each tile, in the kernel thread (fault tests and demos). */
   throttleMs?: number;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
@@ -35,9 +36,11 @@ const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
 
 /**
  * A tile worker: takes tile jobs and hands each to a kernel thread, which reads only the job's
- * q/k/v blocks (LRU-cached per thread), runs the kernel and stores each tile's partial as its own
- * blob; the event loop stays free to renew job locks. Counts progress. Tiles whose partial already
- * exists (a retry, a restart) are not recomputed.
+ * q/k/v blocks (LRU-cached per thread), computes whole q-blocks exactly as the local engine does
+ * and writes their output rows itself, and stores a partial per tile of q-blocks split across
+ * jobs; the event loop stays free to renew job locks. Records progress. Work a previous attempt
+ * finished (a retry, a restart) is not recomputed: whole q-blocks already marked reduced, tiles
+ * whose partial exists.
  */
 export async function startWorker(options: WorkerServiceOptions): Promise<RunningService> {
   await checkReachable(options.redis);
@@ -73,60 +76,51 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   };
   const started = new Set<string>();
 
-  /** A tile as its kernel thread needs it: the byte ranges of its blocks and its partial's blob name. */
-  const taskTile = (ctx: JobContext, tile: Tile, partial: string): TaskTile => {
-    const { spec, id: job } = ctx.manifest;
-    const row = spec.D * 4;
-    const kvAt = ((tile.b * spec.Hk + tile.kvh) * spec.Sk + tile.kStart) * row;
-    return {
-      rows: tile.rows,
-      keys: tile.keys,
-      qStart: tile.qStart,
-      kStart: tile.kStart,
-      full: tile.full,
-      q: { name: blobNames.input(job, 'q'), offset: ((tile.b * spec.H + tile.h) * spec.Sq + tile.qStart) * row, length: tile.rows * row },
-      k: { name: blobNames.input(job, 'k'), offset: kvAt, length: tile.keys * row },
-      v: { name: blobNames.input(job, 'v'), offset: kvAt, length: tile.keys * row },
-      partial,
-    };
-  };
   let bytesRead = 0;
 
   const processTiles = async (job: Job<TileJobData>, token: string | undefined): Promise<{ tiles: number; computed: number }> => {
     const { job: jobId, tiles: runs } = job.data;
     const ctx = await contexts.get(jobId);
-    const hash = jobKeys.hash(jobId);
+    const { plan } = ctx;
     const state = await liveState(jobId);
     if (state !== 'queued') throw new UnrecoverableError(`job ${jobId} is ${state ?? 'gone'}`);
-    const tiles: { qi: number; tile: Tile }[] = [];
-    for (const [qi, from, to] of runs) {
-      const block = ctx.plan.qBlocks[qi];
-      if (!block || to > block.tiles.length) throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
-      for (let t = from; t < to; t++) tiles.push({ qi, tile: block.tiles[t]! });
+    const whole: number[] = [];
+    const split: { qi: number; tile: Tile }[] = [];
+    for (const run of runs) {
+      const [qi, from, to] = run;
+      const block = plan.qBlocks[qi];
+      if (!block || from < 0 || from >= to || to > block.tiles.length) throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
+      if (isWholeRun(plan, run)) whole.push(qi);
+      else for (let t = from; t < to; t++) split.push({ qi, tile: block.tiles[t]! });
     }
-    const names = tiles.map(({ qi, tile }) => blobNames.partial(jobId, qi, tile.kBlock));
-    const stored = await ctx.store.existsMany(names);
-    const todo = tiles.map((t, i) => ({ ...t, name: names[i]! })).filter((_, i) => !stored[i]);
-    if (todo.length === 0) return { tiles: tiles.length, computed: 0 };
+    const tileCount = runs.reduce((n, [, from, to]) => n + to - from, 0);
+    // Skip what a previous attempt finished: whole q-blocks marked reduced, partials stored.
+    const [reduced, stored] = await Promise.all([
+      whole.length > 0 ? redis.smismember(jobKeys.reduced(jobId), ...whole.map(String)) : [],
+      ctx.store.existsMany(split.map(({ qi, tile }) => blobNames.partial(jobId, qi, tile.kBlock))),
+    ]);
+    const blocks = whole.filter((_, i) => reduced[i] !== 1).map((qi) => ({ qi, block: plan.qBlocks[qi]! }));
+    const tiles = split.filter((_, i) => !stored[i]);
+    const computed = blocks.reduce((n, { block }) => n + block.tiles.length, 0) + tiles.length;
+    if (computed === 0) return { tiles: tileCount, computed: 0 };
     if (!started.has(jobId)) {
-      await redis.hsetnx(hash, 'startedAt', String(Date.now()));
+      await redis.hsetnx(jobKeys.hash(jobId), 'startedAt', String(Date.now()));
       started.add(jobId);
     }
     const selection = await selectionFor(ctx.manifest.backend);
-    const { spec } = ctx.manifest;
     const task: TileTask = {
       backend: selection.name,
       kernelOptions: selection.options,
-      D: spec.D,
-      scale: spec.scale,
-      rule: maskRule(spec),
+      job: jobId,
+      spec: ctx.manifest.spec,
       store: ctx.manifest.blobs,
       redis: options.redis,
       cacheBytes: Math.floor((options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes) / threads),
-      tiles: todo.map(({ tile, name }) => taskTile(ctx, tile, name)),
+      blocks: blocks.map(({ block }) => block),
+      tiles,
+      throttleMs: options.throttleMs ?? 0,
     };
     try {
-      if (options.throttleMs) await delay(options.throttleMs * todo.length, undefined, { signal: handBack.signal });
       const reply = (await pool.run(task, { signal: handBack.signal })) as { missBytes: number };
       bytesRead += reply.missBytes;
     } catch (error) {
@@ -136,16 +130,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       log(`${id}: handed back tile job ${job.id}`);
       throw new DelayedError();
     }
-    const rule = maskRule(ctx.manifest.spec);
-    const flops = todo.reduce((sum, { tile }) => sum + 4 * ctx.manifest.spec.D * visiblePairs(rule, tile.qStart, tile.rows, tile.kStart, tile.keys), 0);
-    await redis
-      .multi()
-      .hincrby(hash, 'tiles', todo.length)
-      .hincrby(hash, 'computed', todo.length)
-      .hincrby(hash, 'flops', flops)
-      .hset(hash, `w:${id}`, `${selection.name}|${selection.device}`)
-      .exec();
-    return { tiles: tiles.length, computed: todo.length };
+    await recordDone(redis, jobId, `w:${id}`, `${selection.name}|${selection.device}`, blocks, tiles.map(({ tile }) => tile));
+    return { tiles: tileCount, computed };
   };
 
   const worker = new Worker<TileJobData>(QUEUES.tiles, recordingFailures(redis, processTiles), {

@@ -1,0 +1,38 @@
+import type { AttentionSpec } from '@longattn/attention';
+
+/**
+ * Where a queued job's bytes sit in its blob store (no BullMQ here: kernel threads use it too).
+ * Every blob is float32 in bhsd order, each head's rows contiguous:
+ *   in/q [B, H, Sq, D], in/k and in/v [B, Hk, Sk, D], out/o [B, H, Sq, D], out/lse [B, H, Sq];
+ *   p/QI.KB: the partial of tile (q-block QI, key block KB), [o (rows·D), lse (rows)].
+ * All under `JOB/`, so one deletePrefix removes a job's bytes.
+ */
+export const blobNames = {
+  input: (job: string, which: 'q' | 'k' | 'v') => `${job}/in/${which}`,
+  partial: (job: string, qBlockIndex: number, kBlock: number) => `${job}/p/${qBlockIndex}.${kBlock}`,
+  out: (job: string) => `${job}/out/o`,
+  lse: (job: string) => `${job}/out/lse`,
+};
+
+/** A byte range of a blob: `length` bytes at `offset`. */
+export interface BlobRange {
+  name: string;
+  offset: number;
+  length: number;
+}
+
+/** Rows [start, start+count) of head `head` (batch b) of an input blob: [count, D] float32. */
+export function inputRows(job: string, spec: AttentionSpec, which: 'q' | 'k' | 'v', b: number, head: number, start: number, count: number): BlobRange {
+  const [heads, seq] = which === 'q' ? [spec.H, spec.Sq] : [spec.Hk, spec.Sk];
+  const row = spec.D * 4;
+  return { name: blobNames.input(job, which), offset: ((b * heads + head) * seq + start) * row, length: count * row };
+}
+
+/** Where a q-block's output goes: o [rows, D] and lse [rows] ranges of the output blobs. */
+export function outputRows(job: string, spec: AttentionSpec, block: { b: number; h: number; qStart: number; rows: number }): { o: BlobRange; lse: BlobRange } {
+  const row = (block.b * spec.H + block.h) * spec.Sq + block.qStart;
+  return {
+    o: { name: blobNames.out(job), offset: row * spec.D * 4, length: block.rows * spec.D * 4 },
+    lse: { name: blobNames.lse(job), offset: row * 4, length: block.rows * 4 },
+  };
+}
