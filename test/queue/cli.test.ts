@@ -1,4 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { freePort, startRedis } from '../../scripts/redis-test-server.ts';
 import { longattn } from '../support/cli.ts';
@@ -76,6 +77,39 @@ test('CLI: Redis unreachable → exit 2, one line naming --redis, no output', as
     }
     t.deepEqual(readdirSync(inputs.dir).sort(), ['k.npy', 'q.npy', 'v.npy']);
   } finally {
+    inputs.cleanup();
+  }
+});
+
+test('CLI: run --engine queue --blobs fs:DIR (or LONGATTN_BLOBS) keeps the job’s bytes there; a bad --blobs exits 2', async (t) => {
+  const redis = await startRedis();
+  const inputs = oddInputs();
+  const services: Service[] = [];
+  try {
+    const local = await localBytes(inputs);
+    services.push(await startService('worker', redis.url, ['--backend', 'js']), await startService('reducer', redis.url));
+    const request = inputs.request('flag');
+    const dir = join(inputs.dir, 'by-flag');
+    const byFlag = await longattn(['run', ...jobFlags(request), '--out', request.out, '--lse', request.lse!, '--engine', 'queue', '--redis', redis.url, '--blobs', `fs:${dir}`, '--quiet']);
+    t.is(byFlag.code, 0, byFlag.stderr);
+    t.true(inputs.read(request.out).equals(local.out), 'O');
+    t.true(inputs.read(request.lse!).equals(local.lse), 'LSE');
+    t.deepEqual(readdirSync(dir), [], 'the store was used, and emptied when the result was collected');
+
+    const byEnv = inputs.request('env');
+    const envDir = join(inputs.dir, 'by-env');
+    const r = await longattn(['run', ...jobFlags(byEnv), '--out', byEnv.out, '--engine', 'queue', '--redis', redis.url, '--quiet'], { env: { LONGATTN_BLOBS: `fs:${envDir}` } });
+    t.is(r.code, 0, r.stderr);
+    t.true(inputs.read(byEnv.out).equals(local.out), 'O');
+    t.true(existsSync(envDir), 'LONGATTN_BLOBS chose the store');
+
+    const bad = await longattn(['run', ...jobFlags(byEnv), '--out', inputs.request('bad').out, '--engine', 'queue', '--redis', redis.url, '--blobs', 'nowhere']);
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, /^longattn: --blobs: expected redis, redis:\/\/host:port, fs:DIR or an absolute path, got "nowhere"\n$/);
+    t.false(existsSync(inputs.request('bad').out));
+  } finally {
+    await Promise.all(services.map((s) => s.kill()));
+    await redis.close();
     inputs.cleanup();
   }
 });

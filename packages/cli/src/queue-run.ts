@@ -7,14 +7,19 @@ function redisUrl(flags: { redis?: string }): string {
   return flags.redis;
 }
 
+/** `--blobs`: where the job's bytes live (default: the queue's Redis). */
+function blobs(flags: { blobs?: string }): { blobs?: string } {
+  return flags.blobs ? { blobs: flags.blobs } : {};
+}
+
 /** `--engine queue`: submit to Redis, wait with progress while workers compute, download O/LSE. */
-export async function runOnQueue(request: JobRequest, flags: { redis?: string }, onProgress: (p: Progress) => void): Promise<JobResult> {
-  return runQueue(request, { redis: redisUrl(flags), onProgress });
+export async function runOnQueue(request: JobRequest, flags: { redis?: string; blobs?: string }, onProgress: (p: Progress) => void): Promise<JobResult> {
+  return runQueue(request, { redis: redisUrl(flags), ...blobs(flags), onProgress });
 }
 
 /** `run --detach`: submit and return the job id at once; collect later with `longattn result`. */
-export async function submitDetached(request: JobRequest, flags: { engine: string; redis?: string }): Promise<string> {
+export async function submitDetached(request: JobRequest, flags: { engine: string; redis?: string; blobs?: string }): Promise<string> {
   if (flags.engine !== 'queue') throw new InputError('--detach', 'needs --engine queue (the local engine runs in this process)');
-  const { jobId } = await runQueue(request, { redis: redisUrl(flags), detach: true });
+  const { jobId } = await runQueue(request, { redis: redisUrl(flags), ...blobs(flags), detach: true });
   return jobId;
 }

@@ -8,7 +8,7 @@ import { makeSample } from '../sample.ts';
 import { describeResult } from '../summary.ts';
 import { addEngineFlags, execute, type RunFlags } from './run.ts';
 
-interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'threads' | 'blockQ' | 'blockK' | 'json' | 'quiet'> {
+interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'blobs' | 'threads' | 'blockQ' | 'blockK' | 'json' | 'quiet'> {
   n: number;
   heads: number;
   d: number;
