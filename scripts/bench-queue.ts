@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLocal, type JobRequest } from '@longattn/engine';
@@ -136,10 +136,11 @@ if (command === 'throughput') {
   const [n, H, D] = [Number(values.n), Number(values.heads), Number(values.d)];
   const data = inputs(n, H, D);
   try {
+    let local: Awaited<ReturnType<typeof runLocal>> | undefined;
     if (!values['no-local']) {
       const c0 = selfCpu();
-      const local = await runLocal(data.request('local'), { threads: Number(values.workers) * Number(values.threads) });
-      console.log(JSON.stringify({ engine: 'local', n, H, D, backend: local.backend, blocks: `${local.blockQ}x${local.blockK}`, threads: local.threads, tiles: local.tiles, wallS: +(local.wallMs / 1000).toFixed(2), computeS: +(local.computeMs / 1000).toFixed(2), gflops: +local.gflops.toFixed(1), cpuS: +(selfCpu() - c0).toFixed(1) }));
+      local = await runLocal(data.request('local'), { threads: Number(values.workers) * Number(values.threads) });
+      console.log(JSON.stringify({ engine: 'local', n, H, D, backend: local.backend, blocks: `${local.blockQ}x${local.blockK}`, threads: local.threads, tiles: local.tiles, wallS: +(local.wallMs / 1000).toFixed(2), computeS: +(local.computeMs / 1000).toFixed(2), gflops: +local.gflops.toFixed(1), cpuS: +(selfCpu() - c0).toFixed(1), load1: +loadavg()[0]!.toFixed(2) }));
     }
     if (!values['local-only']) await withCluster(Number(values.workers), ['--backend', values.backend!, '--concurrency', values.threads!], async (redis, cpu) => {
       // Warm the long-lived workers (kernel sessions) with a small job of the same head dim.
@@ -150,7 +151,9 @@ if (command === 'throughput') {
       const opts = { redis: redis.url, blobs: values.blobs === 'fs' ? `fs:${join(data.dir, 'blobs')}` : values.blobs!, ...(values['tiles-per-job'] ? { tilesPerJob: Number(values['tiles-per-job']) } : {}), ...(values['job-flops'] ? { jobFlops: Number(values['job-flops']) } : {}) };
       const r = await runQueue(data.request('queue'), opts);
       const same = !values['no-local'] && readFileSync(data.request('queue').out).equals(readFileSync(data.request('local').out));
-      console.log(JSON.stringify({ engine: 'queue', n, H, D, backend: r.backend, blocks: `${r.blockQ}x${r.blockK}`, workers: r.threads, blobs: values.blobs, tiles: r.tiles, wallS: +(r.wallMs / 1000).toFixed(2), computeS: +(r.computeMs / 1000).toFixed(2), gflops: +r.gflops.toFixed(1), cpuS: +((await cpu()) - c0).toFixed(1), ...(values['no-local'] ? {} : { identical: same }) }));
+      console.log(JSON.stringify({ engine: 'queue', n, H, D, backend: r.backend, blocks: `${r.blockQ}x${r.blockK}`, workers: r.threads, blobs: values.blobs, tiles: r.tiles, wallS: +(r.wallMs / 1000).toFixed(2), computeS: +(r.computeMs / 1000).toFixed(2), gflops: +r.gflops.toFixed(1), cpuS: +((await cpu()) - c0).toFixed(1), load1: +loadavg()[0]!.toFixed(2), ...(values['no-local'] ? {} : { identical: same }) }));
+      // Throughput ratios queue/local: compute phase (queue: flow added → done) and whole job (queue: + upload, download, cleanup).
+      if (local) console.log(JSON.stringify({ ratio: true, blobs: values.blobs, compute: +(local.computeMs / r.computeMs).toFixed(3), wall: +(local.wallMs / r.wallMs).toFixed(3) }));
     });
   } finally {
     rmSync(data.dir, { recursive: true, force: true });

@@ -96,22 +96,36 @@ export class FsBlobStore implements BlobStore {
   }
 
   async readInto(name: string, offset: number, out: Uint8Array): Promise<void> {
+    const reader = this.openReader(name);
+    try {
+      reader.readInto(offset, out);
+    } finally {
+      reader.close();
+    }
+  }
+
+  /**
+   * A synchronous positional reader of one blob, for many reads without reopening it (kernel
+   * threads read a tile's blocks straight from the page cache into reused buffers, as the local
+   * engine does). Reads as readInto does: sealed or still being built, zeros where nothing is.
+   */
+  openReader(name: string): { readInto(offset: number, out: Uint8Array): void; close(): void } {
     const path = this.path(name);
-    // Sealed, or still being built; nothing at all reads as zeros, as in every store.
     const fd = ifExists(() => openSync(path, 'r')) ?? ifExists(() => openSync(`${path}.building`, 'r'));
-    let done = 0;
-    if (fd !== undefined) {
-      try {
-        while (done < out.byteLength) {
+    return {
+      readInto(offset, out) {
+        let done = 0;
+        while (fd !== undefined && done < out.byteLength) {
           const n = readSync(fd, out, done, out.byteLength - done, offset + done);
           if (n === 0) break; // past the end
           done += n;
         }
-      } finally {
-        closeSync(fd);
-      }
-    }
-    out.fill(0, done);
+        out.fill(0, done);
+      },
+      close() {
+        if (fd !== undefined) closeSync(fd);
+      },
+    };
   }
 
   async getMany(names: readonly string[]): Promise<(Uint8Array | null)[]> {

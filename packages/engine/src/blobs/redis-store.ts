@@ -75,7 +75,15 @@ export class RedisBlobStore implements BlobStore {
     return (await exec(pipe)).map((n) => n === 1);
   }
 
+  /** Within one chunk, the reply itself when it is whole (no second copy of big blocks). */
   async read(name: string, offset: number, length: number): Promise<Uint8Array> {
+    const pieces = this.pieces(offset, length);
+    if (pieces.length === 1) {
+      checkBlobName(name);
+      const [i, inChunk, , n] = pieces[0]!;
+      const reply = await this.redis.getrangeBuffer(this.key(name, i), inChunk, inChunk + n - 1);
+      if (reply.byteLength === n) return reply;
+    }
     const out = new Uint8Array(length);
     await this.readInto(name, offset, out);
     return out;

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { maskRule, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
 import { getBackend, type KernelOptions, type TileKernel } from '@longattn/kernels';
-import { f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
+import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
+import { FsBlobStore } from '../blobs/fs-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
 import type { BlockSource } from '../block-source.ts';
 import { computeQBlock } from '../compute-block.ts';
@@ -20,6 +21,8 @@ export interface TileTask {
   kernelOptions: KernelOptions;
   job: string;
   spec: AttentionSpec;
+  /** The plan's key block: K/V are read and cached as whole aligned key blocks (tiles trimmed to their visible keys take views). */
+  blockK: number;
   /** Blob store location and the queue's Redis URL (see openBlobStore). */
   store: string;
   redis: string;
@@ -39,6 +42,8 @@ export interface TileTask {
 const kernels = new Map<string, Promise<TileKernel>>();
 const stores = new Map<string, BlobStore>();
 let cache: BlockCache | undefined;
+/** Settles when the last task to arrive has finished computing (the worker sends up to two at once). */
+let computing: Promise<void> = Promise.resolve();
 
 function kernelFor(task: TileTask): Promise<TileKernel> {
   const key = `${task.backend}|${JSON.stringify(task.kernelOptions)}`;
@@ -63,32 +68,68 @@ const rangeKey = (r: BlobRange) => `${r.name}@${r.offset}+${r.length}`;
 
 /**
  * Every block the task reads, fetched through the cache (concurrently), as a BlockSource:
- * [count, D] float32 each. Blocks stay valid however the cache evicts meanwhile.
+ * [count, D] float32 each. Queries are read per q-block; keys and values per aligned key block
+ * [kb·blockK, (kb+1)·blockK), which every tile of that block (trimmed or not) views, so the
+ * cache holds each K/V block once. Blocks stay valid however the cache evicts meanwhile.
  */
 async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> {
-  const { job, spec } = task;
+  const { job, spec, blockK } = task;
   const ranges = new Map<string, BlobRange>();
   const want = (r: BlobRange) => ranges.set(rangeKey(r), r);
+  const keyBlock = (which: 'k' | 'v', b: number, kvh: number, start: number) => {
+    const first = Math.floor(start / blockK) * blockK;
+    return { first, range: inputRows(job, spec, which, b, kvh, first, Math.min(blockK, spec.Sk - first)) };
+  };
   const tiles = [...task.blocks.flatMap((b) => b.tiles), ...task.tiles.map((t) => t.tile)];
   for (const block of task.blocks) want(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
   for (const t of tiles) {
     want(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
-    want(inputRows(job, spec, 'k', t.b, t.kvh, t.kStart, t.keys));
-    want(inputRows(job, spec, 'v', t.b, t.kvh, t.kStart, t.keys));
+    want(keyBlock('k', t.b, t.kvh, t.kStart).range);
+    want(keyBlock('v', t.b, t.kvh, t.kStart).range);
   }
   const blocks = new Map<string, Float32Array>();
   await Promise.all(
     [...ranges].map(async ([key, r]) => {
-      const block = await cache!.get(`${store.location}|${key}`, async () => {
-        const data = new Float32Array(r.length / 4);
-        await store.readInto(r.name, r.offset, f32Bytes(data));
-        return data;
-      });
+      const block = await cache!.get(`${store.location}|${key}`, async () => bytesToF32(await store.read(r.name, r.offset, r.length)));
       blocks.set(key, block);
     }),
   );
-  const get = (which: 'q' | 'k' | 'v') => (b: number, head: number, start: number, count: number) => blocks.get(rangeKey(inputRows(job, spec, which, b, head, start, count)))!;
-  return { queries: get('q'), keys: get('k'), values: get('v') };
+  const kv = (which: 'k' | 'v') => (b: number, kvh: number, start: number, count: number) => {
+    const { first, range } = keyBlock(which, b, kvh, start);
+    return blocks.get(rangeKey(range))!.subarray((start - first) * spec.D, (start - first + count) * spec.D);
+  };
+  return {
+    queries: (b, h, start, count) => blocks.get(rangeKey(inputRows(job, spec, 'q', b, h, start, count)))!,
+    keys: kv('k'),
+    values: kv('v'),
+  };
+}
+
+/** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
+const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
+
+/**
+ * Blocks read on demand straight from the fs store's files into this thread's reused buffers,
+ * exactly as the local engine reads its inputs: no cache, no fresh memory per block (the page
+ * cache holds the files). A block is valid until the next read of the same tensor, which is
+ * how computeQBlock and the tile loop below use them (one tile at a time).
+ */
+function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close(): void } {
+  const { job, spec } = task;
+  const readers = { q: store.openReader(blobNames.input(job, 'q')), k: store.openReader(blobNames.input(job, 'k')), v: store.openReader(blobNames.input(job, 'v')) };
+  const read = (which: 'q' | 'k' | 'v') => (b: number, head: number, start: number, count: number) => {
+    const range = inputRows(job, spec, which, b, head, start, count);
+    if (scratch[which].byteLength < range.length) scratch[which] = new Float32Array(range.length / 4);
+    const block = scratch[which].subarray(0, range.length / 4);
+    readers[which].readInto(range.offset, f32Bytes(block));
+    return block;
+  };
+  return {
+    queries: read('q'),
+    keys: read('k'),
+    values: read('v'),
+    close: () => Object.values(readers).forEach((r) => r.close()),
+  };
 }
 
 /**
@@ -101,7 +142,9 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
   const missesBefore = cache.missBytes;
   const store = storeFor(task);
   const kernel = await kernelFor(task);
-  const source = await prefetch(task, store);
+  // fs: direct reads from the page cache; elsewhere (Redis) every block once, through the cache.
+  const direct = store instanceof FsBlobStore ? directSource(task, store) : undefined;
+  const source = direct ?? (await prefetch(task, store));
   const { job, spec } = task;
   const writes: Promise<void>[] = [];
   // Writes overlap the next q-block's compute; a failure surfaces at the end (Promise.all below).
@@ -110,33 +153,43 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
     writes.push(write);
   };
   const throttle = (tiles: number) => (task.throttleMs > 0 ? sleep(task.throttleMs * tiles) : undefined);
-  for (const block of task.blocks) {
-    await throttle(block.tiles.length);
-    const merged = await computeQBlock(kernel, spec, block, source);
-    const to = outputRows(job, spec, block);
-    track(store.write(to.o.name, to.o.offset, f32Bytes(merged.o)));
-    track(store.write(to.lse.name, to.lse.offset, f32Bytes(merged.lse)));
+  // Tasks compute one at a time, in arrival order; a second task's reads overlap this one's compute.
+  const earlier = computing;
+  let done!: () => void;
+  computing = new Promise<void>((resolve) => (done = resolve));
+  await earlier;
+  try {
+    for (const block of task.blocks) {
+      await throttle(block.tiles.length);
+      const merged = await computeQBlock(kernel, spec, block, source);
+      const to = outputRows(job, spec, block);
+      track(store.write(to.o.name, to.o.offset, f32Bytes(merged.o)));
+      track(store.write(to.lse.name, to.lse.offset, f32Bytes(merged.lse)));
+    }
+    const rule = maskRule(spec);
+    const partials = [];
+    for (const { qi, tile: t } of task.tiles) {
+      await throttle(1);
+      const p = await kernel.run({
+        rows: t.rows,
+        keys: t.keys,
+        D: spec.D,
+        scale: spec.scale,
+        qStart: t.qStart,
+        kStart: t.kStart,
+        rule,
+        full: t.full,
+        q: source.queries(t.b, t.h, t.qStart, t.rows),
+        k: source.keys(t.b, t.kvh, t.kStart, t.keys),
+        v: source.values(t.b, t.kvh, t.kStart, t.keys),
+      });
+      partials.push({ name: blobNames.partial(job, qi, t.kBlock), data: f32Bytes(packResult(p.o, p.lse)) });
+    }
+    if (partials.length > 0) track(store.putMany(partials));
+  } finally {
+    direct?.close();
+    done();
   }
-  const rule = maskRule(spec);
-  const partials = [];
-  for (const { qi, tile: t } of task.tiles) {
-    await throttle(1);
-    const p = await kernel.run({
-      rows: t.rows,
-      keys: t.keys,
-      D: spec.D,
-      scale: spec.scale,
-      qStart: t.qStart,
-      kStart: t.kStart,
-      rule,
-      full: t.full,
-      q: source.queries(t.b, t.h, t.qStart, t.rows),
-      k: source.keys(t.b, t.kvh, t.kStart, t.keys),
-      v: source.values(t.b, t.kvh, t.kStart, t.keys),
-    });
-    partials.push({ name: blobNames.partial(job, qi, t.kBlock), data: f32Bytes(packResult(p.o, p.lse)) });
-  }
-  if (partials.length > 0) track(store.putMany(partials));
   await Promise.all(writes);
   return { missBytes: cache.missBytes - missesBefore };
 }

@@ -50,7 +50,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   const contexts = new JobContexts(redis, options.redis);
-  const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
+  // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
+  const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity, concurrentTasksPerWorker: 2 });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const selections = new Map<string, Promise<Selection>>([['auto', Promise.resolve(own)]]);
@@ -113,6 +114,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       kernelOptions: selection.options,
       job: jobId,
       spec: ctx.manifest.spec,
+      blockK: ctx.manifest.blockK,
       store: ctx.manifest.blobs,
       redis: options.redis,
       cacheBytes: Math.floor((options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes) / threads),
@@ -138,8 +140,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     connection: bullConnection(options.redis),
     prefix: QUEUE_PREFIX,
     name: id,
-    // One job more than threads: its queue round trips overlap the running job's compute.
-    concurrency: threads + 1,
+    // Two jobs per thread: the next job's queue round trips and reads overlap the running one's compute.
+    concurrency: 2 * threads,
     lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
     stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
     maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
