@@ -34,12 +34,22 @@ export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, blo
 }
 
 /**
- * Runs two 1×1 tiles (one mask-free, one masked) with the job's D and scale, so a kernel builds
- * whatever it caches per shape (ort sessions, gpu.js programs) before the timed compute starts.
+ * Runs the kernel on tiles of the job's full tile size (mask-free and masked), merges their
+ * partials, and repeats: the kernel builds what it caches per shape (ort sessions and their
+ * memory, gpu.js programs), the merge gets compiled, and the buffers get touched — first touches
+ * of fresh memory are slow on some VMs — all before the timed compute starts.
  */
-export async function warmKernel(kernel: TileKernel, spec: AttentionSpec): Promise<void> {
-  const one = new Float32Array(spec.D).fill(0.5);
-  for (const full of [true, false]) {
-    await kernel.run({ rows: 1, keys: 1, D: spec.D, scale: spec.scale, qStart: 0, kStart: 0, rule: { diag: 0, left: 0, right: 0 }, full, q: one, k: one, v: one });
+export async function warmKernel(kernel: TileKernel, spec: AttentionSpec, blocks: { blockQ: number; blockK: number }, rounds = 3): Promise<void> {
+  const rows = Math.min(blocks.blockQ, spec.Sq);
+  const keys = Math.min(blocks.blockK, spec.Sk);
+  const q = new Float32Array(rows * spec.D).fill(0.01);
+  const kv = new Float32Array(keys * spec.D).fill(0.01);
+  for (let round = 0; round < rounds; round++) {
+    const partials = [];
+    for (const full of [true, false]) {
+      const rule = full ? { diag: 0, left: Infinity, right: Infinity } : { diag: 0, left: Infinity, right: 0 };
+      partials.push(await kernel.run({ rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv, v: kv }));
+    }
+    merge(partials);
   }
 }

@@ -9,7 +9,7 @@ import { openInputs, type JobInputs } from '../inputs.ts';
 import type { JobRequest, JobResult, Progress } from '../job.ts';
 import { JobOutput } from '../output.ts';
 import { taskSource } from './task-source.ts';
-import { unpackResult, type LocalTask, type TaskInputs } from './task.ts';
+import { unpackResults, type LocalTask, type TaskInputs } from './task.ts';
 
 export interface LocalRunOptions {
   /** Pool threads; default = cores. Output bits never depend on it. */
@@ -53,20 +53,24 @@ function poolRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs, thr
   const { spec } = thePlan;
   return {
     async warm() {
-      const task: LocalTask = { spec, backend: selection.name, kernelOptions: selection.options, inputs };
+      const task: LocalTask = { spec, blocks: [], backend: selection.name, kernelOptions: selection.options, inputs, warm: { blockQ: thePlan.blockQ, blockK: thePlan.blockK } };
       await Promise.all(Array.from({ length: threads }, () => pool.run(task)));
     },
-    // One lane per thread pulls the next q-block: at most `threads` tasks are in flight, so an
-    // abort or a failure stops after the running q-blocks finish (no task is torn down mid-way —
-    // piscina then reports "Unexpected message from Worker" for the result already on its way).
+    // Tasks carry several q-blocks (each round trip through the pool costs ~1 ms here), about 16
+    // tasks per thread so the pool still drains evenly. One lane per thread pulls the next task:
+    // at most `threads` tasks are in flight, so an abort or a failure stops after the running ones
+    // finish (no task is torn down mid-way — piscina then reports "Unexpected message from
+    // Worker" for the result already on its way).
     async run(blocks, done, signal) {
+      const size = Math.max(1, Math.floor(blocks.length / (threads * 16)));
+      const groups = Array.from({ length: Math.ceil(blocks.length / size) }, (_, i) => blocks.slice(i * size, (i + 1) * size));
       let next = 0;
       const lanes = Array.from({ length: threads }, async () => {
-        while (next < blocks.length && !signal.aborted) {
-          const block = blocks[next++]!;
-          const task: LocalTask = { spec, block, backend: selection.name, kernelOptions: selection.options, inputs };
+        while (next < groups.length && !signal.aborted) {
+          const group = groups[next++]!;
+          const task: LocalTask = { spec, blocks: group, backend: selection.name, kernelOptions: selection.options, inputs };
           const packed = (await pool.run(task)) as Float32Array;
-          done(block, { ...unpackResult(packed, block.rows, spec.D), rows: block.rows, D: spec.D, kStart: 0 });
+          unpackResults(packed, group, spec.D).forEach((r, i) => done(group[i]!, { ...r, rows: group[i]!.rows, D: spec.D, kStart: 0 }));
         }
       });
       const stopOnFailure = (lane: Promise<void>) =>
@@ -88,7 +92,7 @@ async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Tas
   const kernel = await selection.backend.create(selection.options);
   const source = taskSource(thePlan.spec, inputs);
   return {
-    warm: () => warmKernel(kernel, thePlan.spec),
+    warm: () => warmKernel(kernel, thePlan.spec, thePlan),
     async run(blocks, done, signal) {
       for (const block of blocks) {
         signal.throwIfAborted();

@@ -9,26 +9,39 @@ import type { KernelOptions } from '@longattn/kernels';
  */
 export type TaskInputs = { kind: 'files'; q: string; k: string; v: string } | { kind: 'shared'; q: Float32Array; k: Float32Array; v: Float32Array };
 
-/** What the local engine sends a pool thread: a q-block to compute. */
+/** What the local engine sends a pool thread: q-blocks to compute, in order. */
 export interface LocalTask {
   spec: AttentionSpec;
-  /** Absent for a warm-up task: the thread only creates its kernel (and holds the thread briefly). */
-  block?: QBlockPlan;
+  /** Empty for a warm-up task: the thread only creates and warms its kernel (and holds the thread briefly). */
+  blocks: QBlockPlan[];
+  /** Warm-up: the job's tile size. */
+  warm?: { blockQ: number; blockK: number };
   backend: string;
   kernelOptions: KernelOptions;
   inputs: TaskInputs;
 }
 
-/** The reply, packed into one transferable buffer: [rows·D values of o, then rows values of lse]. */
+/** The reply, packed into one transferable buffer: per q-block, in order, [rows·D values of o, then rows values of lse]. */
 export type LocalTaskResult = Float32Array;
 
-export function packResult(o: Float32Array, lse: Float32Array): Float32Array {
-  const packed = new Float32Array(o.length + lse.length);
-  packed.set(o);
-  packed.set(lse, o.length);
+export function packResults(results: readonly { o: Float32Array; lse: Float32Array }[]): Float32Array {
+  const packed = new Float32Array(results.reduce((n, r) => n + r.o.length + r.lse.length, 0));
+  let at = 0;
+  for (const { o, lse } of results) {
+    packed.set(o, at);
+    packed.set(lse, at + o.length);
+    at += o.length + lse.length;
+  }
   return packed;
 }
 
-export function unpackResult(packed: Float32Array, rows: number, D: number): { o: Float32Array; lse: Float32Array } {
-  return { o: packed.subarray(0, rows * D), lse: packed.subarray(rows * D, rows * D + rows) };
+/** Splits a packed reply back into its q-blocks' (o, lse) views. */
+export function unpackResults(packed: Float32Array, blocks: readonly Pick<QBlockPlan, 'rows'>[], D: number): { o: Float32Array; lse: Float32Array }[] {
+  let at = 0;
+  return blocks.map(({ rows }) => {
+    const o = packed.subarray(at, at + rows * D);
+    const lse = packed.subarray(at + rows * D, at + rows * D + rows);
+    at += rows * D + rows;
+    return { o, lse };
+  });
 }

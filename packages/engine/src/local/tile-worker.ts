@@ -2,7 +2,7 @@ import { getBackend, type TileKernel } from '@longattn/kernels';
 import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { taskSource } from './task-source.ts';
-import { packResult, type LocalTask } from './task.ts';
+import { packResults, type LocalTask } from './task.ts';
 
 /** One kernel per backend (and options) per thread, created on first use and kept. */
 const kernels = new Map<string, Promise<TileKernel>>();
@@ -17,15 +17,17 @@ function kernelFor(task: LocalTask): Promise<TileKernel> {
   return kernel;
 }
 
-/** Computes one q-block in this pool thread; replies with the packed (o, lse), transferred. */
+/** Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred. */
 export default async function runTask(task: LocalTask): Promise<unknown> {
   const kernel = await kernelFor(task);
-  if (!task.block) {
-    await warmKernel(kernel, task.spec);
+  if (task.blocks.length === 0) {
+    await warmKernel(kernel, task.spec, task.warm ?? { blockQ: 1, blockK: 1 });
     // Warm-up: hold this thread a moment so each of the pool's warm-up tasks lands on its own thread.
     await new Promise((resolve) => setTimeout(resolve, 50));
     return null;
   }
-  const partial = await computeQBlock(kernel, task.spec, task.block, taskSource(task.spec, task.inputs));
-  return move(packResult(partial.o, partial.lse));
+  const source = taskSource(task.spec, task.inputs);
+  const results = [];
+  for (const block of task.blocks) results.push(await computeQBlock(kernel, task.spec, block, source));
+  return move(packResults(results));
 }

@@ -6,7 +6,7 @@ import { FsBlobStore } from '../blobs/fs-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
 import type { BlockSource } from '../block-source.ts';
 import { computeQBlock } from '../compute-block.ts';
-import { packResult } from '../local/task.ts';
+import { packResults } from '../local/task.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, outputRows, type BlobRange } from './blob-layout.ts';
 
@@ -183,7 +183,7 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
         k: source.keys(t.b, t.kvh, t.kStart, t.keys),
         v: source.values(t.b, t.kvh, t.kStart, t.keys),
       });
-      partials.push({ name: blobNames.partial(job, qi, t.kBlock), data: f32Bytes(packResult(p.o, p.lse)) });
+      partials.push({ name: blobNames.partial(job, qi, t.kBlock), data: f32Bytes(packResults([p])) });
     }
     if (partials.length > 0) track(store.putMany(partials));
   } finally {
