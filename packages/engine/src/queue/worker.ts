@@ -44,9 +44,10 @@ const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
  */
 export async function startWorker(options: WorkerServiceOptions): Promise<RunningService> {
   await checkReachable(options.redis);
-  const threads = options.concurrency ?? 1;
   const log = options.log ?? (() => {});
   const own = await selectBackend(options.backend ?? 'auto', { threads: 1 });
+  // A backend whose kernels bind to one thread per process (gpujs: the gl addon) gets one kernel thread.
+  const threads = own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   const contexts = new JobContexts(redis, options.redis);
