@@ -1,25 +1,12 @@
-import { getBackend, type TileKernel } from '@longattn/kernels';
 import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { taskSource } from './task-source.ts';
 import { packResults, type LocalTask } from './task.ts';
-
-/** One kernel per backend (and options) per thread, created on first use and kept. */
-const kernels = new Map<string, Promise<TileKernel>>();
-
-function kernelFor(task: LocalTask): Promise<TileKernel> {
-  const key = `${task.backend}|${JSON.stringify(task.kernelOptions)}`;
-  let kernel = kernels.get(key);
-  if (!kernel) {
-    kernel = getBackend(task.backend).create(task.kernelOptions);
-    kernels.set(key, kernel);
-  }
-  return kernel;
-}
+import { threadKernel } from '../thread-kernels.ts';
 
 /** Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred. */
 export default async function runTask(task: LocalTask): Promise<unknown> {
-  const kernel = await kernelFor(task);
+  const kernel = await threadKernel(task.backend, task.kernelOptions);
   if (task.blocks.length === 0) {
     await warmKernel(kernel, task.spec, task.warm ?? { blockQ: 1, blockK: 1 });
     // Warm-up: hold this thread a moment so each of the pool's warm-up tasks lands on its own thread.

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { maskRule, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
-import { getBackend, type KernelOptions, type TileKernel } from '@longattn/kernels';
+import type { KernelOptions } from '@longattn/kernels';
 import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { FsBlobStore } from '../blobs/fs-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
@@ -9,6 +9,7 @@ import { computeQBlock } from '../compute-block.ts';
 import { packResults } from '../local/task.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, outputRows, type BlobRange } from './blob-layout.ts';
+import { threadKernel } from '../thread-kernels.ts';
 
 /**
  * What a worker sends a kernel thread: the work of one tile job. The thread reads the blocks
@@ -39,21 +40,11 @@ export interface TileTask {
   throttleMs: number;
 }
 
-const kernels = new Map<string, Promise<TileKernel>>();
 const stores = new Map<string, BlobStore>();
 let cache: BlockCache | undefined;
 /** Settles when the last task to arrive has finished computing (the worker sends up to two at once). */
 let computing: Promise<void> = Promise.resolve();
 
-function kernelFor(task: TileTask): Promise<TileKernel> {
-  const key = `${task.backend}|${JSON.stringify(task.kernelOptions)}`;
-  let kernel = kernels.get(key);
-  if (!kernel) {
-    kernel = getBackend(task.backend).create(task.kernelOptions);
-    kernels.set(key, kernel);
-  }
-  return kernel;
-}
 
 function storeFor(task: TileTask): BlobStore {
   let store = stores.get(task.store);
@@ -141,7 +132,7 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
   cache ??= new BlockCache(task.cacheBytes);
   const missesBefore = cache.missBytes;
   const store = storeFor(task);
-  const kernel = await kernelFor(task);
+  const kernel = await threadKernel(task.backend, task.kernelOptions);
   // fs: direct reads from the page cache; elsewhere (Redis) every block once, through the cache.
   const direct = store instanceof FsBlobStore ? directSource(task, store) : undefined;
   const source = direct ?? (await prefetch(task, store));
