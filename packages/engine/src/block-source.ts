@@ -8,11 +8,17 @@ export interface BlockSource {
   values(b: number, kvh: number, start: number, count: number): Float32Array;
 }
 
+/** K and V together up to this size are kept whole in each thread after the first read (see readerSource). */
+export const KV_CACHE_BYTES = 32 << 20;
+
 /**
  * Reads blocks straight from the input files with positional reads: memory bounded by the blocks
  * (the file's pages stay in the OS page cache, outside the process). With `reuse`, each of q, k, v
  * reads into one buffer kept across calls — a block is then valid only until the next call for
- * the same tensor, which is how computeQBlock uses it (one tile in flight per source).
+ * the same tensor, which is how computeQBlock uses it (one tile in flight per source). With
+ * `reuse`, when K and V together fit in KV_CACHE_BYTES, each kv head is read once whole and its
+ * blocks are views of it: every q-block reads all its keys, so re-reading them per tile costs
+ * ~10% of a fast kernel's time, while long documents (which would not fit) keep the bound.
  */
 export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorReader, v: TensorReader, reuse = false): BlockSource {
   const read = (t: TensorReader, heads: number, seq: number) => {
@@ -24,7 +30,25 @@ export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorRead
       return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D, reuse ? scratch.subarray(0, n) : undefined);
     };
   };
-  return { queries: read(q, spec.H, spec.Sq), keys: read(k, spec.Hk, spec.Sk), values: read(v, spec.Hk, spec.Sk) };
+  const cached = (t: TensorReader) => {
+    const heads = new Map<string, Float32Array>();
+    return (b: number, h: number, start: number, count: number) => {
+      let whole = heads.get(`${b}:${h}`);
+      if (!whole) {
+        const rows = headRows(spec.layout, b, h, spec.Hk, spec.Sk, spec.D);
+        whole = t.readRuns(rows.first, spec.Sk, rows.stride, spec.D);
+        heads.set(`${b}:${h}`, whole);
+      }
+      return whole.subarray(start * spec.D, (start + count) * spec.D);
+    };
+  };
+  const kvBytes = 2 * spec.B * spec.Hk * spec.Sk * spec.D * 4;
+  const whole = reuse && kvBytes <= KV_CACHE_BYTES;
+  return {
+    queries: read(q, spec.H, spec.Sq),
+    keys: whole ? cached(k) : read(k, spec.Hk, spec.Sk),
+    values: whole ? cached(v) : read(v, spec.Hk, spec.Sk),
+  };
 }
 
 /**
