@@ -43,6 +43,11 @@ export const jobKeys = {
    * the reducer for a split one. Retried tile and reduce jobs skip them; finalise counts them.
    */
   reduced: (job: string) => `{longattn}:job:${job}:reduced`,
+  /**
+   * SET of record ids (one per finished tile-job run): a record that reaches Redis twice — the
+   * client resends a command whose reply a Redis restart cut off — counts once.
+   */
+  records: (job: string) => `{longattn}:job:${job}:records`,
 };
 
 export { blobNames } from './blob-layout.ts';

@@ -276,7 +276,7 @@ export class QueueEngine {
       await sleep(150);
     }
     await store?.deletePrefix(`${jobId}/`);
-    await this.redis.del(jobKeys.reduced(jobId));
+    await this.redis.del(jobKeys.reduced(jobId), jobKeys.records(jobId));
   }
 
   async close(): Promise<void> {

@@ -96,7 +96,7 @@ async function finalise(ctx: JobContext, redis: ReturnType<typeof connectRedis>)
   await ctx.store.seal(blobNames.lse(id), { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } });
   await ctx.store.deletePrefix(`${id}/in/`);
   await ctx.store.deletePrefix(`${id}/p/`);
-  await redis.multi().hset(hash, 'state', 'done', 'finishedAt', String(Date.now())).del(jobKeys.reduced(id)).exec();
+  await redis.multi().hset(hash, 'state', 'done', 'finishedAt', String(Date.now())).del(jobKeys.reduced(id), jobKeys.records(id)).exec();
   return { done: true };
 }
 
