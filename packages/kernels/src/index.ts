@@ -7,7 +7,7 @@ export { getBackend, listBackends, parseBackendName, registerBackend } from './r
 export { CPU_PREFERENCE, selectBackend } from './select.ts';
 export type { Selection } from './select.ts';
 export { jsTile } from './js/js-kernel.ts';
-export { encodeModel, float, OrtGraph, ortBackend, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
+export { encodeModel, float, OrtGraph, ortBackend, ortModuleUrl, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
 export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
 export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend
 

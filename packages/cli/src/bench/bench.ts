@@ -7,8 +7,10 @@ import { writeTensor } from '@longattn/tensor';
 import { makeSample } from '../sample.ts';
 import { measureRun } from './measure.ts';
 import { median } from './peers/peer-common.ts';
+import { coldNumpy, coldOrtMha, type ColdInputs } from './peers/cold-runs.ts';
 import { runNumpy } from './peers/numpy-peer.ts';
 import { runOrtMha } from './peers/ort-mha.ts';
+import type { PeerOptions, PeerResult, PeerSkipped } from './peers/peer-common.ts';
 
 export interface BenchOptions {
   backends: string[];
@@ -33,9 +35,12 @@ export interface BenchRow {
   H: number;
   D: number;
   causal: boolean;
-  /** Median kernel-phase time (ms) for longattn; median per-run time for peers. */
+  /** Median kernel-phase time (ms) for longattn; median per-run time for peers (after a warm-up). */
   ms?: number;
-  /** Median wall time of the whole process (longattn only). */
+  /**
+   * Median wall time of the whole process: `longattn run`, or the peer's cold run (a fresh
+   * process that loads the same .npy inputs, computes once and saves its output).
+   */
   processMs?: number;
   gflops?: number;
   peakRssMB?: number;
@@ -62,6 +67,12 @@ export async function availableBackends(requested: string[]): Promise<{ name: st
     }),
   );
 }
+
+/** The peers: timed warm in their own process, and as cold whole processes. */
+const PEERS: { who: string; warm: (o: PeerOptions) => Promise<PeerResult | PeerSkipped>; cold: (o: ColdInputs) => Promise<number | PeerSkipped> }[] = [
+  { who: 'onnxruntime MultiHeadAttention', warm: runOrtMha, cold: coldOrtMha },
+  { who: 'numpy naive', warm: runNumpy, cold: coldNumpy },
+];
 
 export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   const dir = join(tmpdir(), `longattn-bench-${process.pid}`);
@@ -97,13 +108,18 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
           }
           if (o.peers) {
             const opts = { Sq: n, Sk: n, H, D: o.D, threads: o.threads, reps: o.reps, causal };
-            for (const [who, peer] of [['onnxruntime MultiHeadAttention', runOrtMha], ['numpy naive', runNumpy]] as const) {
-              const base: BenchRow = { who, n, H, D: o.D, causal };
+            const cold: ColdInputs = { files, dir, H, S: n, D: o.D, threads: o.threads, reps: o.reps, causal };
+            for (const peer of PEERS) {
+              const base: BenchRow = { who: peer.who, n, H, D: o.D, causal };
               try {
-                const r = await peer(opts);
-                if ('skipped' in r) emit({ ...base, skipped: r.skipped });
+                const r = await peer.warm(opts);
+                if ('skipped' in r) {
+                  emit({ ...base, skipped: r.skipped });
+                  continue;
+                }
+                const processMs = await peer.cold(cold);
                 // Peers compute the dense problem even when causal (masking does not save them work).
-                else emit({ ...base, ms: median(r.ms), gflops: flops / 1e6 / median(r.ms), peakRssMB: r.peakRssMB });
+                emit({ ...base, ms: median(r.ms), ...(typeof processMs === 'number' ? { processMs } : {}), gflops: flops / 1e6 / median(r.ms), peakRssMB: r.peakRssMB });
               } catch (error) {
                 emit({ ...base, skipped: `failed: ${(error as Error).message.split('\n')[0]}` });
               }

@@ -9,7 +9,7 @@ import { ortBackend } from './ort-kernel.ts';
 registerBackend(ortBackend);
 
 export { ortBackend, OrtTileKernel } from './ort-kernel.ts';
-export { OrtGraph, unshared } from './runtime.ts';
+export { OrtGraph, ortModuleUrl, unshared } from './runtime.ts';
 export type { Feed } from './runtime.ts';
 export { encodeModel, float } from '../onnx/model.ts';
 export type { Attr, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor, OnnxValue } from '../onnx/model.ts';

@@ -7,6 +7,11 @@ import type * as Ort from 'onnxruntime-node';
  */
 let loaded: Promise<typeof Ort> | undefined;
 
+/** Where onnxruntime-node's entry lives (a file URL), for scripts run outside this package. */
+export function ortModuleUrl(): string {
+  return import.meta.resolve('onnxruntime-node');
+}
+
 export function loadOrt(): Promise<typeof Ort> {
   loaded ??= import('onnxruntime-node');
   return loaded;

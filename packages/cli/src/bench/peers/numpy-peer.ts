@@ -10,9 +10,7 @@ import { denseGflops, median, type PeerOptions, type PeerResult, type PeerSkippe
  */
 export function runNumpy(opts: PeerOptions): Promise<PeerResult | PeerSkipped> {
   const script = fileURLToPath(new URL('./numpy_attention.py', import.meta.url));
-  const { OPENBLAS_CORETYPE: _c, OPENBLAS_L2_SIZE: _l, ...env } = process.env;
-  const threads = String(opts.threads);
-  const childEnv = { ...env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads };
+  const childEnv = numpyEnv(opts.threads);
   const args = [script, JSON.stringify({ Sq: opts.Sq, Sk: opts.Sk, H: opts.H, D: opts.D, reps: opts.reps, causal: opts.causal ?? false })];
   return new Promise((resolve, reject) => {
     execFile('python3', args, { env: childEnv, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
@@ -23,4 +21,10 @@ export function runNumpy(opts: PeerOptions): Promise<PeerResult | PeerSkipped> {
       resolve({ ms: got.ms, cpuMs: got.cpuMs, gflops: denseGflops(opts, median(got.ms)), peakRssMB: got.peakRssMB });
     });
   });
+}
+
+/** The python3 child's environment: `threads` BLAS threads, without the variables that slow OpenBLAS here. */
+export function numpyEnv(threads: number): NodeJS.ProcessEnv {
+  const { OPENBLAS_CORETYPE: _c, OPENBLAS_L2_SIZE: _l, ...env } = process.env;
+  return { ...env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
 }
