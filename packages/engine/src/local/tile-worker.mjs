@@ -1,7 +1,15 @@
-// Piscina worker entry: loads the TypeScript worker through tsx (no build step).
-// Worker threads inherit --import=tsx when the parent has it; registering again is harmless.
-import { register } from 'tsx/esm/api';
+// Piscina worker entry. In a process started from the CLI bundle (packages/cli/bin/longattn.mjs
+// puts the bundle's URL in the threads' environment data), it runs the bundled tile-worker.ts;
+// otherwise it loads the TypeScript through tsx (no build step). Worker threads inherit
+// --import=tsx when the parent has it; registering again is harmless.
+import { getEnvironmentData } from 'node:worker_threads';
 
-register();
-const worker = await import('./tile-worker.ts');
+const bundle = getEnvironmentData('longattn:bundle');
+const worker = typeof bundle === 'string' ? await import(new URL('tile-worker.mjs', bundle).href) : await fromSource();
 export default worker.default;
+
+async function fromSource() {
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import('./tile-worker.ts');
+}

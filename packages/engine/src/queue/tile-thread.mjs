@@ -1,6 +1,14 @@
-// Piscina worker entry: loads the TypeScript kernel thread through tsx (no build step).
-import { register } from 'tsx/esm/api';
+// Piscina worker entry of the queue worker's kernel threads. In a process started from the CLI
+// bundle (packages/cli/bin/longattn.mjs puts the bundle's URL in the threads' environment data),
+// it runs the bundled tile-thread.ts; otherwise it loads the TypeScript through tsx (no build step).
+import { getEnvironmentData } from 'node:worker_threads';
 
-register();
-const thread = await import('./tile-thread.ts');
+const bundle = getEnvironmentData('longattn:bundle');
+const thread = typeof bundle === 'string' ? await import(new URL('tile-thread.mjs', bundle).href) : await fromSource();
 export default thread.default;
+
+async function fromSource() {
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import('./tile-thread.ts');
+}
