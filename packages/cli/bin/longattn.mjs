@@ -35,6 +35,7 @@ async function rebuilt() {
 const fromSource = !['', '0', undefined].includes(process.env.LONGATTN_FROM_SOURCE);
 if (!fromSource && (bundleFresh() || (await rebuilt()))) {
   setEnvironmentData('longattn:bundle', pathToFileURL(DIST).href); // thread entries load their bundles too
+  process.setSourceMapsEnabled(true); // stack traces name the .ts sources, as under tsx
   await import(pathToFileURL(join(DIST, 'main.mjs')).href);
 } else {
   const { register } = await import('tsx/esm/api');

@@ -5,8 +5,13 @@
 import { getEnvironmentData } from 'node:worker_threads';
 
 const bundle = getEnvironmentData('longattn:bundle');
-const worker = typeof bundle === 'string' ? await import(new URL('tile-worker.mjs', bundle).href) : await fromSource();
+const worker = typeof bundle === 'string' ? await fromBundle(bundle) : await fromSource();
 export default worker.default;
+
+function fromBundle(url) {
+  process.setSourceMapsEnabled(true); // stack traces name the .ts sources, as under tsx
+  return import(new URL('tile-worker.mjs', url).href);
+}
 
 async function fromSource() {
   const { register } = await import('tsx/esm/api');

@@ -4,8 +4,13 @@
 import { getEnvironmentData } from 'node:worker_threads';
 
 const bundle = getEnvironmentData('longattn:bundle');
-const thread = typeof bundle === 'string' ? await import(new URL('tile-thread.mjs', bundle).href) : await fromSource();
+const thread = typeof bundle === 'string' ? await fromBundle(bundle) : await fromSource();
 export default thread.default;
+
+function fromBundle(url) {
+  process.setSourceMapsEnabled(true); // stack traces name the .ts sources, as under tsx
+  return import(new URL('tile-thread.mjs', url).href);
+}
 
 async function fromSource() {
   const { register } = await import('tsx/esm/api');
