@@ -39,6 +39,14 @@ test('Dockerfile: Node 20, the pinned pnpm with a frozen lockfile, entrypoint = 
   t.true(existsSync(join(ROOT, 'pnpm-lock.yaml')));
 });
 
+test('Dockerfile: the install builds the CLI bundle the entrypoint starts from, never a copy from the host', (t) => {
+  const docker = readText('infra/docker/Dockerfile');
+  t.notRegex(docker, /--ignore-scripts|--prod\b/, 'prepare scripts run, with esbuild installed');
+  t.regex(JSON.parse(readText('packages/cli/package.json')).scripts.prepare, /scripts\/build-bundle\.mjs/);
+  const ignored = readText('infra/docker/Dockerfile.dockerignore').split('\n');
+  t.true(ignored.includes('packages/cli/dist'), 'a host bundle (built from other sources) stays out of the image');
+});
+
 test('docker-compose.yml: redis with the repo’s redis.conf, scalable workers, reducer, one-shot submit; commands the CLI accepts', async (t) => {
   const compose = readCompose() as { services: Record<string, any>; volumes?: Record<string, unknown> };
   const { redis, worker, reducer, submit } = compose.services;
