@@ -4,7 +4,7 @@
 // source changed, rebuilds it first (~0.5 s, once); when it cannot be built, or with
 // LONGATTN_FROM_SOURCE=1, runs the TypeScript sources through tsx as before (~1 s more per
 // process, ~0.25 s more per thread).
-import { mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setEnvironmentData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +16,7 @@ async function rebuilt() {
   try {
     mkdirSync(DIST, { recursive: true });
     const since = statSync(lock, { throwIfNoEntry: false })?.mtimeMs;
-    if (since !== undefined && Date.now() - since > 60_000) rmdirSync(lock); // left by a killed build
+    if (since !== undefined && Date.now() - since > 60_000) rmSync(lock, { recursive: true, force: true }); // left by a killed build
     mkdirSync(lock);
   } catch {
     return false;
@@ -28,7 +28,7 @@ async function rebuilt() {
     if (process.env.LONGATTN_DEBUG) process.stderr.write(`longattn: could not bundle, running the sources: ${error instanceof Error ? error.message : error}\n`);
     return false;
   } finally {
-    rmdirSync(lock);
+    rmSync(lock, { recursive: true, force: true });
   }
 }
 

@@ -143,7 +143,7 @@ export async function buildBundle({ esbuild } = {}) {
       splitting: true, // lazy import()s stay lazy (bullmq loads only for the queue commands)
       format: 'esm',
       platform: 'node',
-      target: 'node20',
+      target: 'node20.19', // package.json engines
       keepNames: true, // as tsx does: function and class names survive
       sourcemap: 'linked',
       sourcesContent: false,
