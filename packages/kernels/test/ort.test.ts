@@ -34,6 +34,9 @@ const shapes: [string, number, number, number, SpecOptions, number?, number?][] 
   ['window (7,3) scale 0.3 203×203 D 64, one tile', 203, 203, 64, { window: { left: 7, right: 3 }, scale: 0.3 }],
   ['causal Sq>Sk 203×113 D 59, tiles 32×48 merged', 203, 113, 59, { causal: true }, 32, 48],
   ['causal 300×300 D 64, tiles 64×64 merged', 300, 300, 64, { causal: true }, 64, 64],
+  // Masked tiles with ≥ 128 columns every row sees run split: mask-free middle, masked edges, merged.
+  ['causal 200×600 D 64, one tile split (mask-free columns + masked diagonal)', 200, 600, 64, { causal: true }],
+  ['window (400,20) 200×700 D 48, one tile split in three', 200, 700, 48, { window: { left: 400, right: 20 } }],
 ];
 
 for (const [title, Sq, Sk, D, options, blockQ, blockK] of shapes) {
