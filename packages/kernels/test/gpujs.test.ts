@@ -1,6 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   exactnessBound,
   maxAbsDiff,
@@ -10,6 +13,7 @@ import {
 } from '@longattn/attention';
 import { detectGpu, getBackend, type TileKernel } from '@longattn/kernels';
 import { attend, makeCase, wholeJob, type Case } from './support.ts';
+import { gpuDeviceNodes } from '../src/gpujs/detect.ts';
 import { GpujsTileKernel } from '../src/gpujs/gpujs-kernel.ts';
 import { loadGpuJs } from '../src/gpujs/lib.ts';
 
@@ -201,4 +205,21 @@ test.serial('texture tiling: a small maxSide splits rows and keys and still matc
   // those two fully masked chunks do no kernel work.
   t.is(k.chunks, 8 - 2);
   k.dispose();
+});
+
+test('gpuDeviceNodes finds NVIDIA, DRM render and WSL nodes, and nothing on a CPU-only /dev', (t) => {
+  const dev = mkdtempSync(join(tmpdir(), 'longattn-dev-'));
+  try {
+    for (const name of ['null', 'nvidiactl', 'nvidia-uvm', 'tty0']) writeFileSync(join(dev, name), '');
+    t.deepEqual(gpuDeviceNodes(dev), [], 'control nodes are not GPUs');
+    mkdirSync(join(dev, 'dri'));
+    writeFileSync(join(dev, 'dri', 'card0'), '');
+    t.deepEqual(gpuDeviceNodes(dev), [], 'a display-only card0 has no render node');
+    writeFileSync(join(dev, 'dri', 'renderD128'), '');
+    writeFileSync(join(dev, 'nvidia0'), '');
+    writeFileSync(join(dev, 'dxg'), '');
+    t.deepEqual(gpuDeviceNodes(dev).sort(), [join(dev, 'dri', 'renderD128'), join(dev, 'dxg'), join(dev, 'nvidia0')]);
+  } finally {
+    rmSync(dev, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,5 @@
 import type { Backend, KernelOptions, TileKernel } from '../tile.ts';
-import { detectGpu, glDeviceName } from './detect.ts';
+import { detectGpu, glDeviceName, gpuDeviceNodes } from './detect.ts';
 import { GpujsTileKernel } from './gpujs-kernel.ts';
 import { loadGpuJs } from './lib.ts';
 import { createGpu, expectedKernel, modeDevice, probeMode, resolveMode } from './modes.ts';
@@ -21,8 +21,12 @@ export const gpujsBackend: Backend = {
   accelerated: true,
   threading: 'main', // the gl addon cannot load in worker threads ("Module did not self-register")
 
-  /** Real GPU hardware behind headlessgl (never a software rasteriser), probed in a child process. */
+  /**
+   * Real GPU hardware behind headlessgl (never a software rasteriser), probed in a child process —
+   * unless a Linux host has no GPU device node at all, which settles it without one.
+   */
   async probeHardware() {
+    if (process.platform === 'linux' && gpuDeviceNodes().length === 0) return null;
     const info = await detectGpu();
     if (!info || info.software) return null;
     if ((await probeMode('headlessgl')) !== null) return null;

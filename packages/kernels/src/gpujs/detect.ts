@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { GlContext } from './gl-addon.ts';
 import { probeGl } from './gl-probe.ts';
 
@@ -67,4 +69,17 @@ export function glDeviceName(info: GpuInfo): string {
     .trim();
   const full = name.toLowerCase().startsWith(info.vendor.toLowerCase()) ? name : `${info.vendor} ${name}`.trim();
   return `${full || 'unknown GL renderer'} (GL${info.software ? ', software' : ''})`;
+}
+
+/**
+ * The GPU device nodes a Linux kernel driver exposes (NVIDIA's /dev/nvidia0…, DRM render nodes
+ * /dev/dri/renderD128… of AMD, Intel and others, WSL2's /dev/dxg). None means no GPU a GL context
+ * could use, so auto-selection can skip the GL probe (a child process, ~0.4 s) on CPU-only hosts.
+ */
+export function gpuDeviceNodes(dev = '/dev'): string[] {
+  const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+  return [
+    ...list(dev).filter((n) => /^nvidia\d+$/.test(n) || n === 'dxg').map((n) => join(dev, n)),
+    ...list(join(dev, 'dri')).filter((n) => n.startsWith('renderD')).map((n) => join(dev, 'dri', n)),
+  ];
 }
