@@ -57,7 +57,8 @@ function poolRunner(pool: Piscina, thePlan: Plan, selection: Selection, inputs: 
   const { spec } = thePlan;
   return {
     async warm() {
-      const task: LocalTask = { spec, blocks: [], backend: selection.name, kernelOptions: selection.options, inputs, warm: { blockQ: thePlan.blockQ, blockK: thePlan.blockK } };
+      const warm = { blockQ: thePlan.blockQ, blockK: thePlan.blockK, barrier: new SharedArrayBuffer(4), threads };
+      const task: LocalTask = { spec, blocks: [], backend: selection.name, kernelOptions: selection.options, inputs, warm };
       await Promise.all(Array.from({ length: threads }, () => pool.run(task)));
     },
     // Tasks carry several q-blocks (each round trip through the pool costs ~1 ms here), about 16

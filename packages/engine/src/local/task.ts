@@ -12,10 +12,14 @@ export type TaskInputs = { kind: 'files'; q: string; k: string; v: string } | { 
 /** What the local engine sends a pool thread: q-blocks to compute, in order. */
 export interface LocalTask {
   spec: AttentionSpec;
-  /** Empty for a warm-up task: the thread only creates and warms its kernel (and holds the thread briefly). */
+  /** Empty for a warm-up task: the thread only creates and warms its kernel. */
   blocks: QBlockPlan[];
-  /** Warm-up: the job's tile size. */
-  warm?: { blockQ: number; blockK: number };
+  /**
+   * Warm-up: the job's tile size, and a barrier — an Int32Array counter over shared memory that
+   * every warm-up task bumps; each then holds its thread until all `threads` have arrived, so
+   * that each lands on its own thread.
+   */
+  warm?: { blockQ: number; blockK: number; barrier?: SharedArrayBuffer; threads?: number };
   backend: string;
   kernelOptions: KernelOptions;
   inputs: TaskInputs;
