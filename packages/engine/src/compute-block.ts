@@ -1,6 +1,7 @@
 import { emptyPartial, maskRule, merge, type AttentionSpec, type Partial, type QBlockPlan } from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
+import { releasedTileOutputs } from './young-gc.ts';
 
 /**
  * Computes one q-block: every tile of it through the kernel, then the exact merge of the tiles'
@@ -30,7 +31,9 @@ export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, blo
       }),
     );
   }
-  return merge(partials);
+  const merged = merge(partials);
+  releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
+  return merged;
 }
 
 /**
