@@ -57,7 +57,11 @@ async function redisCpu(redis: RedisTestServer): Promise<number> {
 
 async function service(kind: 'worker' | 'reducer', redis: string, args: string[]): Promise<ChildProcess> {
   const prof = process.env.BENCH_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(root, `services/${kind}/src/index.ts`), '--redis', redis, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [...prof, '--import', 'tsx', join(root, `services/${kind}/src/index.ts`), '--redis', redis, ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
   child.stderr!.on('data', (c: Buffer) => {
     log += c.toString();
@@ -77,7 +81,11 @@ function selfCpu(): number {
 
 function inputs(n: number, H: number, D: number): { dir: string; request: (out: string) => JobRequest } {
   const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-queue-'));
-  for (const [name, seed] of [['q', 1], ['k', 2], ['v', 3]] as const) {
+  for (const [name, seed] of [
+    ['q', 1],
+    ['k', 2],
+    ['v', 3],
+  ] as const) {
     const data = new Float32Array(H * n * D);
     let s = seed;
     for (let i = 0; i < data.length; i++) {
@@ -102,31 +110,47 @@ function inputs(n: number, H: number, D: number): { dir: string; request: (out: 
   };
 }
 
-async function withCluster<T>(workers: number, workerArgs: string[], body: (redis: RedisTestServer, cpu: () => Promise<number>) => Promise<T>): Promise<T> {
+async function withCluster<T>(
+  workers: number,
+  workerArgs: string[],
+  body: (redis: RedisTestServer, cpu: () => Promise<number>) => Promise<T>,
+): Promise<T> {
   const redis = await startRedis();
   const children: ChildProcess[] = [];
   try {
     children.push(await service('reducer', redis.url, []));
     for (let i = 0; i < workers; i++) children.push(await service('worker', redis.url, workerArgs));
     const threads = (pid: number) =>
-      readdirSync(`/proc/${pid}/task`).map((tid) => {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const fields = stat.split(') ')[1]!.split(' ');
-        return `${stat.slice(stat.indexOf('(') + 1, stat.indexOf(')'))}:${((Number(fields[11]) + Number(fields[12])) / 100).toFixed(1)}`;
-      }).filter((t) => !t.endsWith(':0.0'));
+      readdirSync(`/proc/${pid}/task`)
+        .map((tid) => {
+          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const fields = stat.split(') ')[1]!.split(' ');
+          return `${stat.slice(stat.indexOf('(') + 1, stat.indexOf(')'))}:${((Number(fields[11]) + Number(fields[12])) / 100).toFixed(1)}`;
+        })
+        .filter((t) => !t.endsWith(':0.0'));
     if (process.env.BENCH_VERBOSE) process.on('beforeExit', () => {});
     const cpu = async () => {
       if (process.env.BENCH_VERBOSE) for (const c of children) console.error(c.pid, threads(c.pid!).join(' '));
-      const parts = { reducer: cpuOf(children[0]!.pid!), workers: children.slice(1).reduce((s, c) => s + cpuOf(c.pid!), 0), redis: await redisCpu(redis), submitter: selfCpu() };
+      const parts = {
+        reducer: cpuOf(children[0]!.pid!),
+        workers: children.slice(1).reduce((s, c) => s + cpuOf(c.pid!), 0),
+        redis: await redisCpu(redis),
+        submitter: selfCpu(),
+      };
       if (process.env.BENCH_VERBOSE) console.error(JSON.stringify(parts));
       return parts.reducer + parts.workers + parts.redis + parts.submitter;
     };
     return await body(redis, cpu);
   } finally {
-    await Promise.all(children.map((c) => new Promise((done) => {
-      c.once('exit', done);
-      c.kill(process.env.BENCH_PROF ? 'SIGTERM' : 'SIGKILL');
-    })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((done) => {
+            c.once('exit', done);
+            c.kill(process.env.BENCH_PROF ? 'SIGTERM' : 'SIGKILL');
+          }),
+      ),
+    );
     await redis.close();
   }
 }
@@ -140,21 +164,69 @@ if (command === 'throughput') {
     if (!values['no-local']) {
       const c0 = selfCpu();
       local = await runLocal(data.request('local'), { threads: Number(values.workers) * Number(values.threads) });
-      console.log(JSON.stringify({ engine: 'local', n, H, D, backend: local.backend, blocks: `${local.blockQ}x${local.blockK}`, threads: local.threads, tiles: local.tiles, wallS: +(local.wallMs / 1000).toFixed(2), computeS: +(local.computeMs / 1000).toFixed(2), gflops: +local.gflops.toFixed(1), cpuS: +(selfCpu() - c0).toFixed(1), load1: +loadavg()[0]!.toFixed(2) }));
+      console.log(
+        JSON.stringify({
+          engine: 'local',
+          n,
+          H,
+          D,
+          backend: local.backend,
+          blocks: `${local.blockQ}x${local.blockK}`,
+          threads: local.threads,
+          tiles: local.tiles,
+          wallS: +(local.wallMs / 1000).toFixed(2),
+          computeS: +(local.computeMs / 1000).toFixed(2),
+          gflops: +local.gflops.toFixed(1),
+          cpuS: +(selfCpu() - c0).toFixed(1),
+          load1: +loadavg()[0]!.toFixed(2),
+        }),
+      );
     }
-    if (!values['local-only']) await withCluster(Number(values.workers), ['--backend', values.backend!, '--concurrency', values.threads!], async (redis, cpu) => {
-      // Warm the long-lived workers (kernel sessions) with a small job of the same head dim.
-      const warm = inputs(2048, 2, D);
-      await runQueue(warm.request('warm'), { redis: redis.url, tilesPerJob: 1 });
-      rmSync(warm.dir, { recursive: true, force: true });
-      const c0 = await cpu();
-      const opts = { redis: redis.url, blobs: values.blobs === 'fs' ? `fs:${join(data.dir, 'blobs')}` : values.blobs!, ...(values['tiles-per-job'] ? { tilesPerJob: Number(values['tiles-per-job']) } : {}), ...(values['job-flops'] ? { jobFlops: Number(values['job-flops']) } : {}) };
-      const r = await runQueue(data.request('queue'), opts);
-      const same = !values['no-local'] && readFileSync(data.request('queue').out).equals(readFileSync(data.request('local').out));
-      console.log(JSON.stringify({ engine: 'queue', n, H, D, backend: r.backend, blocks: `${r.blockQ}x${r.blockK}`, workers: r.threads, blobs: values.blobs, tiles: r.tiles, wallS: +(r.wallMs / 1000).toFixed(2), computeS: +(r.computeMs / 1000).toFixed(2), gflops: +r.gflops.toFixed(1), cpuS: +((await cpu()) - c0).toFixed(1), load1: +loadavg()[0]!.toFixed(2), ...(values['no-local'] ? {} : { identical: same }) }));
-      // Throughput ratios queue/local: compute phase (queue: flow added → done) and whole job (queue: + upload, download, cleanup).
-      if (local) console.log(JSON.stringify({ ratio: true, blobs: values.blobs, compute: +(local.computeMs / r.computeMs).toFixed(3), wall: +(local.wallMs / r.wallMs).toFixed(3) }));
-    });
+    if (!values['local-only'])
+      await withCluster(Number(values.workers), ['--backend', values.backend!, '--concurrency', values.threads!], async (redis, cpu) => {
+        // Warm the long-lived workers (kernel sessions) with a small job of the same head dim.
+        const warm = inputs(2048, 2, D);
+        await runQueue(warm.request('warm'), { redis: redis.url, tilesPerJob: 1 });
+        rmSync(warm.dir, { recursive: true, force: true });
+        const c0 = await cpu();
+        const opts = {
+          redis: redis.url,
+          blobs: values.blobs === 'fs' ? `fs:${join(data.dir, 'blobs')}` : values.blobs!,
+          ...(values['tiles-per-job'] ? { tilesPerJob: Number(values['tiles-per-job']) } : {}),
+          ...(values['job-flops'] ? { jobFlops: Number(values['job-flops']) } : {}),
+        };
+        const r = await runQueue(data.request('queue'), opts);
+        const same = !values['no-local'] && readFileSync(data.request('queue').out).equals(readFileSync(data.request('local').out));
+        console.log(
+          JSON.stringify({
+            engine: 'queue',
+            n,
+            H,
+            D,
+            backend: r.backend,
+            blocks: `${r.blockQ}x${r.blockK}`,
+            workers: r.threads,
+            blobs: values.blobs,
+            tiles: r.tiles,
+            wallS: +(r.wallMs / 1000).toFixed(2),
+            computeS: +(r.computeMs / 1000).toFixed(2),
+            gflops: +r.gflops.toFixed(1),
+            cpuS: +((await cpu()) - c0).toFixed(1),
+            load1: +loadavg()[0]!.toFixed(2),
+            ...(values['no-local'] ? {} : { identical: same }),
+          }),
+        );
+        // Throughput ratios queue/local: compute phase (queue: flow added → done) and whole job (queue: + upload, download, cleanup).
+        if (local)
+          console.log(
+            JSON.stringify({
+              ratio: true,
+              blobs: values.blobs,
+              compute: +(local.computeMs / r.computeMs).toFixed(3),
+              wall: +(local.wallMs / r.wallMs).toFixed(3),
+            }),
+          );
+      });
   } finally {
     rmSync(data.dir, { recursive: true, force: true });
   }
@@ -171,7 +243,17 @@ if (command === 'throughput') {
       const c0 = await cpu();
       const r = await runQueue(request, { redis: redis.url, tilesPerJob: int(values['tiles-per-job']) ?? 1 });
       const cpuS = (await cpu()) - c0;
-      console.log(JSON.stringify({ tiles: r.tiles, workers: Number(values.workers), localComputeMs: +local.computeMs.toFixed(0), queueComputeMs: +r.computeMs.toFixed(0), wallMsPerTile: +(r.computeMs / r.tiles).toFixed(3), overheadMsPerTile: +((r.computeMs - local.computeMs / Number(values.workers)) / r.tiles).toFixed(3), cpuMsPerTile: +((cpuS * 1000) / r.tiles).toFixed(3) }));
+      console.log(
+        JSON.stringify({
+          tiles: r.tiles,
+          workers: Number(values.workers),
+          localComputeMs: +local.computeMs.toFixed(0),
+          queueComputeMs: +r.computeMs.toFixed(0),
+          wallMsPerTile: +(r.computeMs / r.tiles).toFixed(3),
+          overheadMsPerTile: +((r.computeMs - local.computeMs / Number(values.workers)) / r.tiles).toFixed(3),
+          cpuMsPerTile: +((cpuS * 1000) / r.tiles).toFixed(3),
+        }),
+      );
     });
   } finally {
     rmSync(data.dir, { recursive: true, force: true });
@@ -187,9 +269,19 @@ if (command === 'throughput') {
   try {
     const used = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
     const before = await used();
-    const { manifest } = await engine.submit({ ...data.request('queue'), options: { causal: false }, backend: 'js', blockQ: 64, blockK: 64 }, { tilesPerJob: 1, blobs: `fs:${join(data.dir, 'blobs')}` });
+    const { manifest } = await engine.submit(
+      { ...data.request('queue'), options: { causal: false }, backend: 'js', blockQ: 64, blockK: 64 },
+      { tilesPerJob: 1, blobs: `fs:${join(data.dir, 'blobs')}` },
+    );
     const after = await used();
-    console.log(JSON.stringify({ tileJobs: manifest.tileJobs, reduceJobs: manifest.reduceJobs, bytes: after - before, bytesPerTileJob: Math.round((after - before) / (manifest.tileJobs + manifest.reduceJobs + 1)) }));
+    console.log(
+      JSON.stringify({
+        tileJobs: manifest.tileJobs,
+        reduceJobs: manifest.reduceJobs,
+        bytes: after - before,
+        bytesPerTileJob: Math.round((after - before) / (manifest.tileJobs + manifest.reduceJobs + 1)),
+      }),
+    );
   } finally {
     await engine.close();
     client.disconnect();

@@ -81,9 +81,26 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
 
   const launch = async (): Promise<boolean> => {
     const args = [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
-      '--maxmemory-policy', 'noeviction', '--protected-mode', 'no', '--loglevel', 'warning',
-      '--appendonly', options.aof ? 'yes' : 'no', '--appendfsync', 'always',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+      '--protected-mode',
+      'no',
+      '--loglevel',
+      'warning',
+      '--appendonly',
+      options.aof ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
     ];
     log = '';
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -15,7 +15,27 @@ interface Row {
 // Speed is never asserted here; what is checked is that every row the README quotes is measured:
 // longattn's compute phase and whole process, and each peer's warm run and cold whole process.
 test('bench --json: longattn rows with compute and process times, and each peer warm and as a cold process', async (t) => {
-  const { code, stdout, stderr } = await longattn(['bench', '--backends', 'js', '--sizes', '96', '--heads', '2', '--d', '16', '--mask', 'both', '--reps', '1', '--threads', '1', '--json'], { timeoutMs: 180_000 });
+  const { code, stdout, stderr } = await longattn(
+    [
+      'bench',
+      '--backends',
+      'js',
+      '--sizes',
+      '96',
+      '--heads',
+      '2',
+      '--d',
+      '16',
+      '--mask',
+      'both',
+      '--reps',
+      '1',
+      '--threads',
+      '1',
+      '--json',
+    ],
+    { timeoutMs: 180_000 },
+  );
   t.is(code, 0, stderr);
   const rows = JSON.parse(stdout.trim().split('\n').at(-1)!) as Row[];
   const measured = (r: Row | undefined) => r !== undefined && r.ms! > 0 && r.processMs! > r.ms! && r.gflops! > 0 && r.peakRssMB! > 0;

@@ -21,44 +21,47 @@ const stampTime = (root: string) => statSync(join(root, 'packages/cli/dist/bundl
 /** `longattn --help`'s first description line, which the test edits in the copy's main.ts. */
 const DESCRIPTION = 'exact attention for very long documents, block by block';
 
-test.serial('bin: the bundle when fresh, rebuilt when a source changed, the sources when it cannot be built or with LONGATTN_FROM_SOURCE=1', async (t) => {
-  const root = copyWorkspace();
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  const built = build(root);
-  t.is(built.status, 0, built.stderr);
-  const help = async (env: NodeJS.ProcessEnv = {}) => {
-    const r = await longattn(['--help'], { bin: binOf(root), cwd: root, env: { LONGATTN_FROM_SOURCE: '', ...env } });
-    t.is(r.code, 0, r.stderr);
-    return r.stdout;
-  };
+test.serial(
+  'bin: the bundle when fresh, rebuilt when a source changed, the sources when it cannot be built or with LONGATTN_FROM_SOURCE=1',
+  async (t) => {
+    const root = copyWorkspace();
+    t.teardown(() => rmSync(root, { recursive: true, force: true }));
+    const built = build(root);
+    t.is(built.status, 0, built.stderr);
+    const help = async (env: NodeJS.ProcessEnv = {}) => {
+      const r = await longattn(['--help'], { bin: binOf(root), cwd: root, env: { LONGATTN_FROM_SOURCE: '', ...env } });
+      t.is(r.code, 0, r.stderr);
+      return r.stdout;
+    };
 
-  // An edit the freshness check cannot see (same size, old mtime): the bundle runs, and shows the old text.
-  const main = join(root, 'packages/cli/src/main.ts');
-  const edit = (to: string, keepTime: boolean) => {
-    const { atime, mtime } = statSync(main);
-    const text = readFileSync(main, 'utf8');
-    writeFileSync(main, text.replace(/exact attention for very long documents, block by block/i, to));
-    if (keepTime) utimesSync(main, atime, mtime);
-  };
-  edit(DESCRIPTION.toUpperCase(), true);
-  const stamped = stampTime(root);
-  t.true((await help()).includes(DESCRIPTION), 'fresh bundle');
-  t.true((await help({ LONGATTN_FROM_SOURCE: '1' })).includes(DESCRIPTION.toUpperCase()), 'LONGATTN_FROM_SOURCE=1 runs the sources');
-  t.is(stampTime(root), stamped, 'no rebuild while fresh');
+    // An edit the freshness check cannot see (same size, old mtime): the bundle runs, and shows the old text.
+    const main = join(root, 'packages/cli/src/main.ts');
+    const edit = (to: string, keepTime: boolean) => {
+      const { atime, mtime } = statSync(main);
+      const text = readFileSync(main, 'utf8');
+      writeFileSync(main, text.replace(/exact attention for very long documents, block by block/i, to));
+      if (keepTime) utimesSync(main, atime, mtime);
+    };
+    edit(DESCRIPTION.toUpperCase(), true);
+    const stamped = stampTime(root);
+    t.true((await help()).includes(DESCRIPTION), 'fresh bundle');
+    t.true((await help({ LONGATTN_FROM_SOURCE: '1' })).includes(DESCRIPTION.toUpperCase()), 'LONGATTN_FROM_SOURCE=1 runs the sources');
+    t.is(stampTime(root), stamped, 'no rebuild while fresh');
 
-  // A real edit (new mtime): the bin rebuilds the bundle and runs the edited code.
-  utimesSync(main, new Date(), new Date());
-  t.true((await help()).includes(DESCRIPTION.toUpperCase()), 'rebuilt bundle runs the edit');
-  t.true(stampTime(root) > stamped, 'rebuilt');
+    // A real edit (new mtime): the bin rebuilds the bundle and runs the edited code.
+    utimesSync(main, new Date(), new Date());
+    t.true((await help()).includes(DESCRIPTION.toUpperCase()), 'rebuilt bundle runs the edit');
+    t.true(stampTime(root) > stamped, 'rebuilt');
 
-  // No esbuild: the bin cannot rebuild, and falls back to the sources silently.
-  rmSync(join(root, 'packages/cli/node_modules/esbuild'));
-  const rebuilt = stampTime(root);
-  edit('Exact Attention For Very Long Documents, Block By Block', false);
-  const out = await help();
-  t.true(out.includes('Exact Attention For Very Long Documents, Block By Block'), 'stale bundle: the sources run');
-  t.is(stampTime(root), rebuilt);
-});
+    // No esbuild: the bin cannot rebuild, and falls back to the sources silently.
+    rmSync(join(root, 'packages/cli/node_modules/esbuild'));
+    const rebuilt = stampTime(root);
+    edit('Exact Attention For Very Long Documents, Block By Block', false);
+    const out = await help();
+    t.true(out.includes('Exact Attention For Very Long Documents, Block By Block'), 'stale bundle: the sources run');
+    t.is(stampTime(root), rebuilt);
+  },
+);
 
 test.serial('a bundled run, threads included and tsx not installed, writes the bits a source run writes', async (t) => {
   const root = copyWorkspace({ omit: ['tsx'] });
@@ -76,13 +79,31 @@ test.serial('a bundled run, threads included and tsx not installed, writes the b
   for (const [i, name] of ['q', 'k', 'v'].entries()) writeTensor(join(dir, `${name}.npy`), [H, S, D], randomTensor(H * S * D, 11 + i));
   const run = async (backend: string, tag: string, bin: string | undefined, env: NodeJS.ProcessEnv) => {
     const out = join(dir, `${backend}-${tag}`);
-    const args = ['run', '--q', join(dir, 'q.npy'), '--k', join(dir, 'k.npy'), '--v', join(dir, 'v.npy'), '--out', `${out}.o.npy`, '--lse', `${out}.lse.npy`];
-    const r = await longattn([...args, '--backend', backend, '--causal', '--block-q', '32', '--block-k', '48', '--threads', '2', '--quiet'], { ...(bin ? { bin } : {}), env });
+    const args = [
+      'run',
+      '--q',
+      join(dir, 'q.npy'),
+      '--k',
+      join(dir, 'k.npy'),
+      '--v',
+      join(dir, 'v.npy'),
+      '--out',
+      `${out}.o.npy`,
+      '--lse',
+      `${out}.lse.npy`,
+    ];
+    const r = await longattn(
+      [...args, '--backend', backend, '--causal', '--block-q', '32', '--block-k', '48', '--threads', '2', '--quiet'],
+      { ...(bin ? { bin } : {}), env },
+    );
     t.is(r.code, 0, `${backend} ${tag}: ${r.stderr}`);
     return [readFileSync(`${out}.o.npy`), readFileSync(`${out}.lse.npy`)];
   };
   for (const backend of ['js', 'wasm', 'ort', 'gpujs:cpu']) {
-    const [bundled, source] = await Promise.all([run(backend, 'bundle', binOf(root), { LONGATTN_FROM_SOURCE: '' }), run(backend, 'source', undefined, { LONGATTN_FROM_SOURCE: '1' })]);
+    const [bundled, source] = await Promise.all([
+      run(backend, 'bundle', binOf(root), { LONGATTN_FROM_SOURCE: '' }),
+      run(backend, 'source', undefined, { LONGATTN_FROM_SOURCE: '1' }),
+    ]);
     t.true(bundled[0]!.equals(source[0]!), `${backend}: O differs`);
     t.true(bundled[1]!.equals(source[1]!), `${backend}: LSE differs`);
   }

@@ -18,7 +18,22 @@ test('demo makes a document, runs causal attention, verifies sampled rows and sa
 
 test('demo --json reports the verification', async (t) => {
   const dir = tempDir();
-  const r = await longattn(['demo', '--n', '300', '--heads', '1', '--d', '16', '--backend', 'js', '--threads', '1', '--dir', dir, '--json']);
+  const r = await longattn([
+    'demo',
+    '--n',
+    '300',
+    '--heads',
+    '1',
+    '--d',
+    '16',
+    '--backend',
+    'js',
+    '--threads',
+    '1',
+    '--dir',
+    dir,
+    '--json',
+  ]);
   t.is(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout);
   t.like(result, { backend: 'js', threads: 1, verified: { exact: true }, shape: { H: 1, Sq: 300, Sk: 300, D: 16 } });

@@ -28,14 +28,35 @@ truncateSync(join(dir, 'trunc.npy'), statSync(join(dir, 'q.npy')).size - 100);
 writeFileSync(join(dir, 'garbage.npy'), 'this is not a tensor at all, just text');
 // An int32 .npy written by hand: valid format, unsupported dtype.
 const header = "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 40, 8), }";
-const padded = header.padEnd(118, ' ') + '\n';
-writeFileSync(join(dir, 'int.npy'), Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, padded.length, 0]), Buffer.from(padded), Buffer.alloc(H * S * D * 4)]));
+const padded = `${header.padEnd(118, ' ')}\n`;
+writeFileSync(
+  join(dir, 'int.npy'),
+  Buffer.concat([
+    Buffer.from([0x93]),
+    Buffer.from('NUMPY'),
+    Buffer.from([1, 0, padded.length, 0]),
+    Buffer.from(padded),
+    Buffer.alloc(H * S * D * 4),
+  ]),
+);
 writeSafetensors(join(dir, 'qkv.safetensors'), {
   q: { shape: [H, S, D], data: randomTensor(H * S * D, 1) },
   k: { shape: [H, S, D], data: randomTensor(H * S * D, 2) },
 });
 
-const base = (out = join(dir, 'out.npy')) => ['run', '--q', join(dir, 'q.npy'), '--k', join(dir, 'k.npy'), '--v', join(dir, 'v.npy'), '--out', out, '--backend', 'js'];
+const base = (out = join(dir, 'out.npy')) => [
+  'run',
+  '--q',
+  join(dir, 'q.npy'),
+  '--k',
+  join(dir, 'k.npy'),
+  '--v',
+  join(dir, 'v.npy'),
+  '--out',
+  out,
+  '--backend',
+  'js',
+];
 const withArg = (name: string, value: string) => {
   const args = base();
   args[args.indexOf(name) + 1] = value;
@@ -60,7 +81,7 @@ const cases: [string, string[], RegExp][] = [
   ['bad --layout', [...base(), '--layout', 'sbhd'], /^longattn: --layout: expected one of bhsd, bshd/],
   ['bad --scale', [...base(), '--scale', 'abc'], /^longattn: --scale: expected a finite number/],
   ['bad --engine', [...base(), '--engine', 'cloud'], /^longattn: --engine: expected one of local, queue/],
-  ["unknown backend", withArg("--backend", "cuda"), /^longattn: --backend: unknown backend "cuda"/],
+  ['unknown backend', withArg('--backend', 'cuda'), /^longattn: --backend: unknown backend "cuda"/],
   ['unknown flag', [...base(), '--fast'], /^longattn: unknown option '--fast'/],
   ['missing required flag', ['run', '--q', join(dir, 'q.npy')], /^longattn: required option '--k <ref>'/],
   ['output directory missing', base(join(dir, 'no-such-dir', 'out.npy')), /^longattn: --out: /],
@@ -81,14 +102,37 @@ for (const [name, args, message] of cases) {
 
 test('--allow-nonfinite lets NaN through', async (t) => {
   const out = join(tempDir(), 'o.npy');
-  const r = await longattn([...withArg('--v', join(dir, 'nan.npy')).slice(0, -4), '--out', out, '--backend', 'js', '--allow-nonfinite', '--quiet']);
+  const r = await longattn([
+    ...withArg('--v', join(dir, 'nan.npy')).slice(0, -4),
+    '--out',
+    out,
+    '--backend',
+    'js',
+    '--allow-nonfinite',
+    '--quiet',
+  ]);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout, '');
 });
 
 test('--window accepts -1 as typed and --json prints one object', async (t) => {
   const out = join(tempDir(), 'o.npy');
-  const r = await longattn(['run', '--q', join(dir, 'q.npy'), '--k', join(dir, 'k.npy'), '--v', join(dir, 'v.npy'), '--out', out, '--window', '-1,9', '--backend', 'js', '--json']);
+  const r = await longattn([
+    'run',
+    '--q',
+    join(dir, 'q.npy'),
+    '--k',
+    join(dir, 'k.npy'),
+    '--v',
+    join(dir, 'v.npy'),
+    '--out',
+    out,
+    '--window',
+    '-1,9',
+    '--backend',
+    'js',
+    '--json',
+  ]);
   t.is(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout);
   t.like(result, { backend: 'js', engine: 'local', out, shape: { B: 1, H: 2, Hk: 2, Sq: 40, Sk: 40, D: 8 } });

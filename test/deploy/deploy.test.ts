@@ -48,6 +48,7 @@ test('Dockerfile: the install builds the CLI bundle the entrypoint starts from, 
 });
 
 test('docker-compose.yml: redis with the repo’s redis.conf, scalable workers, reducer, one-shot submit; commands the CLI accepts', async (t) => {
+  // biome-ignore lint/suspicious/noExplicitAny: parsed YAML, checked field by field below
   const compose = readCompose() as { services: Record<string, any>; volumes?: Record<string, unknown> };
   const { redis, worker, reducer, submit } = compose.services;
   t.truthy(redis && worker && reducer && submit);
@@ -56,7 +57,10 @@ test('docker-compose.yml: redis with the repo’s redis.conf, scalable workers, 
   const confMount = (redis.volumes as string[]).find((v) => v.startsWith('./infra/redis/redis.conf:'));
   t.truthy(confMount, 'infra/redis/redis.conf is mounted');
   t.is(redis.command[1], confMount!.split(':')[1], 'and redis-server is started with it');
-  t.true((redis.volumes as string[]).some((v) => v.endsWith(':/data')), 'AOF dir on a volume');
+  t.true(
+    (redis.volumes as string[]).some((v) => v.endsWith(':/data')),
+    'AOF dir on a volume',
+  );
 
   // One image, built from infra/docker/Dockerfile at the repo root.
   for (const s of [worker, reducer, submit]) {
@@ -79,7 +83,10 @@ test('docker-compose.yml: redis with the repo’s redis.conf, scalable workers, 
     for (const env of Object.keys(s.environment ?? {})) t.true(help.env.has(env), `${name}: ${env} is read by longattn ${argv[0]}`);
   }
   t.deepEqual(submit.command.slice(0, 3), ['demo', '--engine', 'queue']);
-  t.true(Number.parseInt(worker.stop_grace_period, 10) > QUEUE_DEFAULTS.graceMs / 1000, 'Docker waits longer than the worker’s grace period');
+  t.true(
+    Number.parseInt(worker.stop_grace_period, 10) > QUEUE_DEFAULTS.graceMs / 1000,
+    'Docker waits longer than the worker’s grace period',
+  );
 });
 
 test('k8s: Redis StatefulSet + Service + ConfigMap, worker and reducer Deployments that agree with the CLI', async (t) => {
@@ -96,7 +103,10 @@ test('k8s: Redis StatefulSet + Service + ConfigMap, worker and reducer Deploymen
   const mount = container.volumeMounts.find((m: { name: string }) => m.name === 'config');
   t.is(container.command[1], `${mount.mountPath}/redis.conf`);
   t.is(sts.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'config').configMap.name, 'redis-config');
-  t.truthy(container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/data'), 'AOF on the persistent volume');
+  t.truthy(
+    container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/data'),
+    'AOF on the persistent volume',
+  );
   const service = find('Service', 'redis')!;
   t.is(service.spec.ports[0].port, 6379);
   t.deepEqual(service.spec.selector, sts.spec.selector.matchLabels);
@@ -115,11 +125,15 @@ test('k8s: Redis StatefulSet + Service + ConfigMap, worker and reducer Deploymen
       for (const flag of flagsOf(c.args)) t.true(help.flags.has(flag), `${name}: accepts ${flag}`);
       const env = [
         ...(c.env ?? []).map((e: { name: string }) => e.name),
-        ...(c.envFrom ?? []).flatMap((e: { configMapRef: { name: string } }) => Object.keys(find('ConfigMap', e.configMapRef.name)?.data ?? {})),
+        ...(c.envFrom ?? []).flatMap((e: { configMapRef: { name: string } }) =>
+          Object.keys(find('ConfigMap', e.configMapRef.name)?.data ?? {}),
+        ),
       ];
       t.true(env.includes('LONGATTN_REDIS'), `${name}: gets the Redis URL`);
       for (const e of env) t.true(help.env.has(e), `${name}: ${e} is read by longattn ${c.args[0]}`);
-      for (const ref of (c.env ?? []).map((e: any) => e.valueFrom?.configMapKeyRef).filter(Boolean)) {
+      for (const ref of (c.env ?? [])
+        .map((e: { valueFrom?: { configMapKeyRef?: { name: string; key: string } } }) => e.valueFrom?.configMapKeyRef)
+        .filter(Boolean)) {
         t.truthy(find('ConfigMap', ref.name)?.data[ref.key], `${name}: ${ref.name}/${ref.key} exists`);
       }
       t.is(c.image, 'longattn:latest');

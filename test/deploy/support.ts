@@ -16,8 +16,11 @@ export function readCompose(): Record<string, unknown> {
 }
 
 /** Every YAML document of every manifest under infra/k8s. */
-export function readK8s(files: string[]): Record<string, any>[] {
-  return files.flatMap((f) => parseAllDocuments(readText(join('infra/k8s', f))).map((d) => d.toJS() as Record<string, any>)).filter(Boolean);
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, checked field by field by the tests
+type Manifest = Record<string, any>;
+
+export function readK8s(files: string[]): Manifest[] {
+  return files.flatMap((f) => parseAllDocuments(readText(join('infra/k8s', f))).map((d) => d.toJS() as Manifest)).filter(Boolean);
 }
 
 export interface CommandHelp {
@@ -34,7 +37,8 @@ export function commandHelp(name: string): Promise<CommandHelp> {
   let help = helps.get(name);
   if (!help) {
     help = longattn([name, '--help']).then((r) => {
-      if (r.code !== 0 || !r.stdout.startsWith(`Usage: longattn ${name}`)) throw new Error(`longattn ${name} is not a subcommand: ${r.stderr || r.stdout}`);
+      if (r.code !== 0 || !r.stdout.startsWith(`Usage: longattn ${name}`))
+        throw new Error(`longattn ${name} is not a subcommand: ${r.stderr || r.stdout}`);
       return {
         flags: new Set([...r.stdout.matchAll(/(?:^|\s)(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]!)),
         env: new Set([...r.stdout.matchAll(/env:\s+([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!)),

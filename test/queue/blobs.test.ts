@@ -17,12 +17,23 @@ test.after.always(async () => {
 
 /** Each store under test: fs in a temp dir; redis with 10-byte chunks so ranges cross chunk edges. */
 const stores: [string, () => BlobStore][] = [
-  ['fs', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'longattn-blobs-'));
-    dirs.push(dir);
-    return new FsBlobStore(dir);
-  }],
-  ['redis', () => new RedisBlobStore(connectRedis(redis.url), 'redis', { chunk: 10, namespace: `t${Math.random().toString(36).slice(2)}:`, ownsConnection: true })],
+  [
+    'fs',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'longattn-blobs-'));
+      dirs.push(dir);
+      return new FsBlobStore(dir);
+    },
+  ],
+  [
+    'redis',
+    () =>
+      new RedisBlobStore(connectRedis(redis.url), 'redis', {
+        chunk: 10,
+        namespace: `t${Math.random().toString(36).slice(2)}:`,
+        ownsConnection: true,
+      }),
+  ],
 ];
 
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
@@ -38,8 +49,19 @@ for (const [kind, open] of stores) {
     t.is(await store.header('j/out/o'), null, 'not visible before seal');
     await store.seal('j/out/o', { size: 57, meta: { shape: [3, 19] } });
     t.deepEqual(await store.header('j/out/o'), { size: 57, meta: { shape: [3, 19] }, ...(kind === 'redis' ? { chunk: 10 } : {}) });
-    for (const [offset, length] of [[0, 57], [9, 2], [10, 10], [17, 31], [56, 1], [0, 0]] as const) {
-      t.deepEqual([...(await store.read('j/out/o', offset, length))], [...data.subarray(offset, offset + length)], `range ${offset}+${length}`);
+    for (const [offset, length] of [
+      [0, 57],
+      [9, 2],
+      [10, 10],
+      [17, 31],
+      [56, 1],
+      [0, 0],
+    ] as const) {
+      t.deepEqual(
+        [...(await store.read('j/out/o', offset, length))],
+        [...data.subarray(offset, offset + length)],
+        `range ${offset}+${length}`,
+      );
     }
     t.deepEqual([...(await store.read('j/none', 5, 4))], [0, 0, 0, 0], 'never written bytes read as 0');
     const shared = new Uint8Array(new SharedArrayBuffer(23)).fill(9);
@@ -59,10 +81,17 @@ for (const [kind, open] of stores) {
       { name: 'b/in/q', data: bytes(3, 3) },
     ]);
     const got = await store.getMany(['a/p/0.0', 'a/p/0.1', 'a/p/1.0', 'a/p/9.9']);
-    t.deepEqual(got.map((b) => (b ? [...b] : null)), [[...bytes(8, 1)], [...bytes(25, 2)], [], null]);
+    t.deepEqual(
+      got.map((b) => (b ? [...b] : null)),
+      [[...bytes(8, 1)], [...bytes(25, 2)], [], null],
+    );
     t.deepEqual(await store.existsMany(['a/p/0.1', 'a/p/2.2', 'b/in/q']), [true, false, true]);
     const known = await store.getMany(['a/p/0.0', 'a/p/1.0', 'a/p/9.9'], [8, 0, 8]);
-    t.deepEqual(known.map((b) => (b ? [...b] : null)), [[...bytes(8, 1)], [], null], 'getMany with known sizes');
+    t.deepEqual(
+      known.map((b) => (b ? [...b] : null)),
+      [[...bytes(8, 1)], [], null],
+      'getMany with known sizes',
+    );
     await store.delete(['a/p/1.0'], [0]);
     t.deepEqual(await store.existsMany(['a/p/1.0']), [false], 'delete with known sizes');
     await store.delete(['a/p/0.1', 'a/p/9.9']);

@@ -14,7 +14,8 @@ test('aborting runQueue cancels the job: rejected, no output, its blobs and flow
     // No workers: the job waits until the abort.
     const running = runQueue(request, { redis: redis.url, signal: abort.signal, tilesPerJob: 2 });
     const ids = async () => (await client.keys('{longattn}:job:*')).filter((k) => !/:(reduced|records)$/.test(k));
-    while ((await ids()).length === 0 || (await client.llen('bull:{longattn}:tiles:wait')) === 0) await new Promise((r) => setTimeout(r, 20));
+    while ((await ids()).length === 0 || (await client.llen('bull:{longattn}:tiles:wait')) === 0)
+      await new Promise((r) => setTimeout(r, 20));
     abort.abort();
     await t.throwsAsync(running, { message: /^job la-\S+ cancelled$/ });
     t.false(existsSync(request.out));

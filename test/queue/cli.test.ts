@@ -16,7 +16,17 @@ test('CLI batch: run --detach, status, worker/reducer subcommands, result, cance
   try {
     const local = await localBytes(inputs);
     const request = inputs.request('queue');
-    const submitted = await longattn(['run', ...jobFlags(request), '--out', request.out, '--engine', 'queue', '--redis', redis.url, '--detach']);
+    const submitted = await longattn([
+      'run',
+      ...jobFlags(request),
+      '--out',
+      request.out,
+      '--engine',
+      'queue',
+      '--redis',
+      redis.url,
+      '--detach',
+    ]);
     t.is(submitted.code, 0, submitted.stderr);
     const id = submitted.stdout.trim();
     t.regex(id, /^la-[0-9a-z]+-[0-9a-f]+$/);
@@ -24,7 +34,10 @@ test('CLI batch: run --detach, status, worker/reducer subcommands, result, cance
     t.is(queued.code, 0, queued.stderr);
     t.regex(queued.stdout, new RegExp(`^${id}  queued  0/\\d+ tiles`));
 
-    services.push(await startService('worker', redis.url, ['--backend', 'js', '--concurrency', '2'], 'cli'), await startService('reducer', redis.url, [], 'cli'));
+    services.push(
+      await startService('worker', redis.url, ['--backend', 'js', '--concurrency', '2'], 'cli'),
+      await startService('reducer', redis.url, [], 'cli'),
+    );
     t.regex(services[0]!.log(), /backend js on cpu/, 'the worker logs its backend and device');
     const done = await until('the job to finish', async () => {
       const r = await longattn(['status', id, '--redis', redis.url, '--json']);
@@ -43,7 +56,17 @@ test('CLI batch: run --detach, status, worker/reducer subcommands, result, cance
 
     // Cancel: a second job, stopped before its workers get to it all.
     await Promise.all(services.splice(0).map((s) => s.stop()));
-    const second = await longattn(['run', ...jobFlags(request), '--out', request.out, '--engine', 'queue', '--redis', redis.url, '--detach']);
+    const second = await longattn([
+      'run',
+      ...jobFlags(request),
+      '--out',
+      request.out,
+      '--engine',
+      'queue',
+      '--redis',
+      redis.url,
+      '--detach',
+    ]);
     const other = second.stdout.trim();
     const cancelled = await longattn(['cancel', other, '--redis', redis.url]);
     t.is(cancelled.code, 0, cancelled.stderr);
@@ -90,7 +113,21 @@ test('CLI: run --engine queue --blobs fs:DIR (or LONGATTN_BLOBS) keeps the jobâ€
     services.push(await startService('worker', redis.url, ['--backend', 'js']), await startService('reducer', redis.url));
     const request = inputs.request('flag');
     const dir = join(inputs.dir, 'by-flag');
-    const byFlag = await longattn(['run', ...jobFlags(request), '--out', request.out, '--lse', request.lse!, '--engine', 'queue', '--redis', redis.url, '--blobs', `fs:${dir}`, '--quiet']);
+    const byFlag = await longattn([
+      'run',
+      ...jobFlags(request),
+      '--out',
+      request.out,
+      '--lse',
+      request.lse!,
+      '--engine',
+      'queue',
+      '--redis',
+      redis.url,
+      '--blobs',
+      `fs:${dir}`,
+      '--quiet',
+    ]);
     t.is(byFlag.code, 0, byFlag.stderr);
     t.true(inputs.read(request.out).equals(local.out), 'O');
     t.true(inputs.read(request.lse!).equals(local.lse), 'LSE');
@@ -98,12 +135,25 @@ test('CLI: run --engine queue --blobs fs:DIR (or LONGATTN_BLOBS) keeps the jobâ€
 
     const byEnv = inputs.request('env');
     const envDir = join(inputs.dir, 'by-env');
-    const r = await longattn(['run', ...jobFlags(byEnv), '--out', byEnv.out, '--engine', 'queue', '--redis', redis.url, '--quiet'], { env: { LONGATTN_BLOBS: `fs:${envDir}` } });
+    const r = await longattn(['run', ...jobFlags(byEnv), '--out', byEnv.out, '--engine', 'queue', '--redis', redis.url, '--quiet'], {
+      env: { LONGATTN_BLOBS: `fs:${envDir}` },
+    });
     t.is(r.code, 0, r.stderr);
     t.true(inputs.read(byEnv.out).equals(local.out), 'O');
     t.true(existsSync(envDir), 'LONGATTN_BLOBS chose the store');
 
-    const bad = await longattn(['run', ...jobFlags(byEnv), '--out', inputs.request('bad').out, '--engine', 'queue', '--redis', redis.url, '--blobs', 'nowhere']);
+    const bad = await longattn([
+      'run',
+      ...jobFlags(byEnv),
+      '--out',
+      inputs.request('bad').out,
+      '--engine',
+      'queue',
+      '--redis',
+      redis.url,
+      '--blobs',
+      'nowhere',
+    ]);
     t.is(bad.code, 2);
     t.regex(bad.stderr, /^longattn: --blobs: expected redis, redis:\/\/host:port, fs:DIR or an absolute path, got "nowhere"\n$/);
     t.false(existsSync(inputs.request('bad').out));

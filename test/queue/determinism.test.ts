@@ -33,7 +33,9 @@ test('queue output is bit-identical to runLocal with 1, 2 and 3 worker processes
       }
     }
     // Everything of the jobs is gone: no blobs, no records; only BullMQ's per-queue bookkeeping.
-    const left = (await client.keys('*')).filter((k) => !/^bull:\{longattn\}:(tiles|reduce|jobs):(meta|id|events|stalled-check|marker)$/.test(k));
+    const left = (await client.keys('*')).filter(
+      (k) => !/^bull:\{longattn\}:(tiles|reduce|jobs):(meta|id|events|stalled-check|marker)$/.test(k),
+    );
     t.deepEqual(left, []);
   } finally {
     await Promise.all(services.map((s) => s.kill()));
@@ -52,11 +54,23 @@ test('bshd, a sliding window, GQA, B=2 and the fs blob store: bit-identical too 
     writeTensor(join(dir, 'q.npy'), [B, Sq, H, D], randomTensor(B * Sq * H * D, 31));
     writeTensor(join(dir, 'k.npy'), [B, Sk, Hk, D], randomTensor(B * Sk * Hk * D, 32));
     writeTensor(join(dir, 'v.npy'), [B, Sk, Hk, D], randomTensor(B * Sk * Hk * D, 33));
-    const base = { q: join(dir, 'q.npy'), k: join(dir, 'k.npy'), v: join(dir, 'v.npy'), options: { layout: 'bshd' as const, window: { left: 40, right: 3 } }, backend: 'js', blockQ: 32, blockK: 48 };
+    const base = {
+      q: join(dir, 'q.npy'),
+      k: join(dir, 'k.npy'),
+      v: join(dir, 'v.npy'),
+      options: { layout: 'bshd' as const, window: { left: 40, right: 3 } },
+      backend: 'js',
+      blockQ: 32,
+      blockK: 48,
+    };
     const local = { ...base, out: join(dir, 'local.npy'), lse: join(dir, 'local-lse.npy') };
     const queued = { ...base, out: join(dir, 'queue.npy'), lse: join(dir, 'queue-lse.npy') };
     await runLocal(local, { threads: 2 });
-    services.push(await startService('reducer', redis.url), await startService('worker', redis.url, ['--backend', 'js']), await startService('worker', redis.url, ['--backend', 'js']));
+    services.push(
+      await startService('reducer', redis.url),
+      await startService('worker', redis.url, ['--backend', 'js']),
+      await startService('worker', redis.url, ['--backend', 'js']),
+    );
     const result = await runQueue(queued, { redis: redis.url, blobs: `fs:${join(dir, 'blobs')}` });
     t.true(readFileSync(queued.out).equals(readFileSync(local.out)), 'O');
     t.true(readFileSync(queued.lse).equals(readFileSync(local.lse)), 'LSE');

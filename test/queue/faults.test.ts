@@ -63,7 +63,9 @@ test('a worker killed with SIGKILL after writing a whole q-block’s rows, befor
     const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300']);
     const request = inputs.request('queue');
     const job = await submit(redis.url, request, 8, `fs:${blobs}`);
-    await until('the victim to write a first q-block’s rows', async () => (existsSync(join(blobs, job.id, 'out', 'o.building')) ? true : undefined));
+    await until('the victim to write a first q-block’s rows', async () =>
+      existsSync(join(blobs, job.id, 'out', 'o.building')) ? true : undefined,
+    );
     await victim.kill();
     t.is(await client.scard(jobKeys.reduced(job.id)), 0, 'killed before it recorded any q-block');
     services.push(await startService('worker', redis.url, ['--backend', 'js']));

@@ -1,6 +1,18 @@
 import test from 'ava';
 import { plan, validateSpec } from '@longattn/attention';
-import { batchPlan, buildFlow, isWholeRun, decodeManifest, encodeManifest, flowIds, isJobId, newJobId, queueKey, QUEUE_PREFIX, type JobManifest } from '@longattn/engine/queue';
+import {
+  batchPlan,
+  buildFlow,
+  isWholeRun,
+  decodeManifest,
+  encodeManifest,
+  flowIds,
+  isJobId,
+  newJobId,
+  queueKey,
+  QUEUE_PREFIX,
+  type JobManifest,
+} from '@longattn/engine/queue';
 
 const spec = validateSpec({ q: [4, 300, 24], k: [2, 517, 24], v: [2, 517, 24] }, { causal: true });
 const thePlan = plan(spec, { blockQ: 64, blockK: 128 });
@@ -34,7 +46,15 @@ test('batchPlan: q-blocks that fit a job stay whole (the worker merges them); bi
   for (const [qi, size] of sizes.entries()) {
     const mine = runs.filter(([q]) => q === qi);
     if (size <= 4) t.true(mine.length === 1 && isWholeRun(thePlan, mine[0]!), `q-block ${qi} (${size} tiles) whole`);
-    else t.deepEqual(mine.map(([, from, to]) => [from, to]), [[0, 3], [3, 5]], `q-block ${qi} (${size} tiles) split in two`);
+    else
+      t.deepEqual(
+        mine.map(([, from, to]) => [from, to]),
+        [
+          [0, 3],
+          [3, 5],
+        ],
+        `q-block ${qi} (${size} tiles) split in two`,
+      );
   }
   // By FLOPs: the largest q-block costs 2.5 jobs → split in 3 parts of about equal cost.
   const costs = thePlan.qBlocks.map((b) => b.tiles.reduce((sum, tile) => sum + tile.flops, 0));
@@ -43,21 +63,39 @@ test('batchPlan: q-blocks that fit a job stay whole (the worker merges them); bi
   const groups = batchPlan(thePlan, { jobFlops });
   for (const g of groups) {
     for (const job of g.tileJobs) {
-      const cost = job.reduce((sum, [qi, from, to]) => sum + thePlan.qBlocks[qi]!.tiles.slice(from, to).reduce((s, tile) => s + tile.flops, 0), 0);
-      if (job.every((run) => isWholeRun(thePlan, run))) t.true(job.length === 1 || cost <= jobFlops, 'packed whole q-blocks fit the target');
+      const cost = job.reduce(
+        (sum, [qi, from, to]) => sum + thePlan.qBlocks[qi]!.tiles.slice(from, to).reduce((s, tile) => s + tile.flops, 0),
+        0,
+      );
+      if (job.every((run) => isWholeRun(thePlan, run)))
+        t.true(job.length === 1 || cost <= jobFlops, 'packed whole q-blocks fit the target');
       else t.true(job.length === 1 && cost <= jobFlops + maxTile, `a split part costs ${cost / jobFlops} jobs`);
     }
   }
-  const whole = groups.flatMap((g) => g.tileJobs.flat()).filter((run) => isWholeRun(thePlan, run)).map(([qi]) => qi);
-  t.deepEqual(whole, costs.flatMap((c, qi) => (c <= 2 * jobFlops ? [qi] : [])), 'whole exactly when the q-block costs ≤ 2 jobs');
+  const whole = groups
+    .flatMap((g) => g.tileJobs.flat())
+    .filter((run) => isWholeRun(thePlan, run))
+    .map(([qi]) => qi);
+  t.deepEqual(
+    whole,
+    costs.flatMap((c, qi) => (c <= 2 * jobFlops ? [qi] : [])),
+    'whole exactly when the q-block costs ≤ 2 jobs',
+  );
 });
 
 test('batchPlan by default at n = 32768, H = 8, causal, 256×2048 tiles: only whole q-blocks, several per job, plan order', (t) => {
-  const big = plan(validateSpec({ q: [8, 32768, 64], k: [8, 32768, 64], v: [8, 32768, 64] }, { causal: true }), { blockQ: 256, blockK: 2048 });
+  const big = plan(validateSpec({ q: [8, 32768, 64], k: [8, 32768, 64], v: [8, 32768, 64] }, { causal: true }), {
+    blockQ: 256,
+    blockK: 2048,
+  });
   const jobs = batchPlan(big).flatMap((g) => g.tileJobs);
   const runs = jobs.flat();
   t.true(runs.every((run) => isWholeRun(big, run)));
-  t.deepEqual(runs.map(([qi]) => qi), big.qBlocks.map((_, qi) => qi), 'every q-block once, in plan order (b, h, qBlock)');
+  t.deepEqual(
+    runs.map(([qi]) => qi),
+    big.qBlocks.map((_, qi) => qi),
+    'every q-block once, in plan order (b, h, qBlock)',
+  );
   t.true(jobs.length < big.qBlocks.length / 2, `${jobs.length} tile jobs for ${big.qBlocks.length} q-blocks`);
 });
 
@@ -94,7 +132,10 @@ test('the flow: finalise ← reduce ← tile, failParentOnFailure, attempts with
       t.true(JSON.stringify(tile.data).length < 1000, 'references, not tensors');
     }
   }
-  t.is(tiles, groups.reduce((n, g) => n + g.tileJobs.length, 0));
+  t.is(
+    tiles,
+    groups.reduce((n, g) => n + g.tileJobs.length, 0),
+  );
   t.is(QUEUE_PREFIX, 'bull:{longattn}');
   t.is(queueKey('tiles', 'wait'), 'bull:{longattn}:tiles:wait');
 });

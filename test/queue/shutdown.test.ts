@@ -25,7 +25,9 @@ test('SIGTERM: a worker finishes its in-flight tiles and exits 0; past --grace-m
     // Hands back: 60 s per tile, 300 ms of grace.
     const before = await computed();
     const quitter = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '60000', '--grace-ms', '300']);
-    await until('the quitter to take a job', async () => (/queue bull:/.test(quitter.log()) && (await engine.status(manifest.id)).state === 'running' ? true : undefined));
+    await until('the quitter to take a job', async () =>
+      /queue bull:/.test(quitter.log()) && (await engine.status(manifest.id)).state === 'running' ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 500));
     const stopping = Date.now();
     t.is(await quitter.stop(), 0);

@@ -27,8 +27,14 @@ export interface Service {
  * Starts a worker or reducer as a real process and waits until it is consuming the queue: the
  * service entry (services/NAME/src/index.ts), or with via = 'cli' `longattn worker|reducer`.
  */
-export async function startService(kind: 'worker' | 'reducer', redis: string, args: string[] = [], via: 'service' | 'cli' = 'service'): Promise<Service> {
-  const entry = via === 'cli' ? [join(root, 'packages/cli/bin/longattn.mjs'), kind] : ['--import', 'tsx', join(root, `services/${kind}/src/index.ts`)];
+export async function startService(
+  kind: 'worker' | 'reducer',
+  redis: string,
+  args: string[] = [],
+  via: 'service' | 'cli' = 'service',
+): Promise<Service> {
+  const entry =
+    via === 'cli' ? [join(root, 'packages/cli/bin/longattn.mjs'), kind] : ['--import', 'tsx', join(root, `services/${kind}/src/index.ts`)];
   const child = spawn(process.execPath, [...entry, '--redis', redis, ...args], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -75,7 +81,9 @@ export interface Inputs {
 }
 
 /** The issue's odd shape: H=4, Hk=2, Sq=300, Sk=517, D=24, causal, js backend, 64×128 tiles. */
-export function oddInputs(shape: { H: number; Hk: number; Sq: number; Sk: number; D: number } = { H: 4, Hk: 2, Sq: 300, Sk: 517, D: 24 }): Inputs {
+export function oddInputs(
+  shape: { H: number; Hk: number; Sq: number; Sk: number; D: number } = { H: 4, Hk: 2, Sq: 300, Sk: 517, D: 24 },
+): Inputs {
   const dir = mkdtempSync(join(tmpdir(), 'longattn-queue-'));
   const { H, Hk, Sq, Sk, D } = shape;
   writeTensor(join(dir, 'q.npy'), [H, Sq, D], randomTensor(H * Sq * D, 21));

@@ -1,5 +1,12 @@
 import type { ExecutionContext } from 'ava';
-import { exactnessBound, maxAbsDiff, naiveFloat32Attention, referenceAttention, validateSpec, type AttentionSpec } from '@longattn/attention';
+import {
+  exactnessBound,
+  maxAbsDiff,
+  naiveFloat32Attention,
+  referenceAttention,
+  validateSpec,
+  type AttentionSpec,
+} from '@longattn/attention';
 import { caseShapes, type Case } from './cases.ts';
 import { randomTensor } from './random.ts';
 

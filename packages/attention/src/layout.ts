@@ -13,9 +13,7 @@ export interface HeadRows {
 }
 
 export function headRows(layout: Layout, b: number, h: number, heads: number, seq: number, D: number): HeadRows {
-  return layout === 'bhsd'
-    ? { first: (b * heads + h) * seq * D, stride: D }
-    : { first: (b * seq * heads + h) * D, stride: heads * D };
+  return layout === 'bhsd' ? { first: (b * heads + h) * seq * D, stride: D } : { first: (b * seq * heads + h) * D, stride: heads * D };
 }
 
 /** Shape of a tensor holding B×heads×seq×D in `layout`, with leading 1s dropped as `rank` says. */

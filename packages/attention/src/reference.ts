@@ -42,12 +42,30 @@ export function referenceRows(
   const naive = { out: new Float32Array(rows.length * spec.D), lse: new Float32Array(rows.length) };
   rows.forEach((i, n) => {
     ref.lse[n] = attendRow(spec, q, k, v, b, h, i, ref.out.subarray(n * spec.D, (n + 1) * spec.D), new Float64Array(spec.Sk), exact);
-    naive.lse[n] = attendRow(spec, q, k, v, b, h, i, naive.out.subarray(n * spec.D, (n + 1) * spec.D), new Float32Array(spec.Sk), Math.fround);
+    naive.lse[n] = attendRow(
+      spec,
+      q,
+      k,
+      v,
+      b,
+      h,
+      i,
+      naive.out.subarray(n * spec.D, (n + 1) * spec.D),
+      new Float32Array(spec.Sk),
+      Math.fround,
+    );
   });
   return { ref, naive };
 }
 
-function allRows<T extends FloatArray>(spec: AttentionSpec, q: Numbers, k: Numbers, v: Numbers, Arr: { new (n: number): T }, round: Round): { out: T; lse: T } {
+function allRows<T extends FloatArray>(
+  spec: AttentionSpec,
+  q: Numbers,
+  k: Numbers,
+  v: Numbers,
+  Arr: { new (n: number): T },
+  round: Round,
+): { out: T; lse: T } {
   const { B, H, Sq, D, layout } = spec;
   const out = new Arr(B * H * Sq * D);
   const lse = new Arr(B * H * Sq);
@@ -69,7 +87,18 @@ function allRows<T extends FloatArray>(spec: AttentionSpec, q: Numbers, k: Numbe
  * Row i of query head (b, h): writes the output row into `row` [D] and returns its lse.
  * Every intermediate goes through `round` (identity for float64, Math.fround for float32).
  */
-function attendRow(spec: AttentionSpec, q: Numbers, k: Numbers, v: Numbers, b: number, h: number, i: number, row: FloatArray, scores: FloatArray, round: Round): number {
+function attendRow(
+  spec: AttentionSpec,
+  q: Numbers,
+  k: Numbers,
+  v: Numbers,
+  b: number,
+  h: number,
+  i: number,
+  row: FloatArray,
+  scores: FloatArray,
+  round: Round,
+): number {
   const { H, Hk, Sq, Sk, D, layout } = spec;
   const rule = maskRule(spec);
   const scale = round(spec.scale);

@@ -1,5 +1,5 @@
 import { InputError } from '@longattn/tensor';
-import { type AttentionSpec, type Layout, type Window } from './spec.ts';
+import type { AttentionSpec, Layout, Window } from './spec.ts';
 
 export interface SpecOptions {
   layout?: Layout;

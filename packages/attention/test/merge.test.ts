@@ -7,7 +7,8 @@ function partial(kStart: number, lse: number[], D: number, seed: number): Partia
   return { rows: lse.length, D, kStart, o, lse: Float32Array.from(lse) };
 }
 
-const bits = (p: Partial) => Buffer.concat([Buffer.from(p.o.buffer, p.o.byteOffset, p.o.byteLength), Buffer.from(p.lse.buffer, p.lse.byteOffset, p.lse.byteLength)]);
+const bits = (p: Partial) =>
+  Buffer.concat([Buffer.from(p.o.buffer, p.o.byteOffset, p.o.byteLength), Buffer.from(p.lse.buffer, p.lse.byteOffset, p.lse.byteLength)]);
 
 test('self-merge gives lse + log 2 and the same o', (t) => {
   const p = partial(0, [0.5, -3, 12], 4, 1);
@@ -32,7 +33,11 @@ test('a −∞ partial does not change the other', (t) => {
 test('shuffled order is bitwise identical (merge sorts by kStart)', (t) => {
   const parts = [0, 1, 2, 3, 4, 5].map((i) => partial(i * 16, [i - 2, 0.5 * i, -i, 3], 6, i + 1));
   const expected = bits(merge(parts));
-  for (const order of [[5, 4, 3, 2, 1, 0], [2, 0, 5, 1, 4, 3], [1, 3, 5, 0, 2, 4]]) {
+  for (const order of [
+    [5, 4, 3, 2, 1, 0],
+    [2, 0, 5, 1, 4, 3],
+    [1, 3, 5, 0, 2, 4],
+  ]) {
     t.true(bits(merge(order.map((i) => parts[i]!))).equals(expected));
   }
 });

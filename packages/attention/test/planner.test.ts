@@ -36,7 +36,8 @@ for (const [name, s] of layouts) {
       for (let i = 0; i < s.Sq; i++) {
         for (let j = 0; j < s.Sk; j++) {
           const want = j >= keyLow(rule, i) && j <= keyHigh(rule, i) ? 1 : 0;
-          if (seen[(h * s.Sq + i) * s.Sk + j] !== want) return t.fail(`pair (${h},${i},${j}) covered ${seen[(h * s.Sq + i) * s.Sk + j]} times`);
+          if (seen[(h * s.Sq + i) * s.Sk + j] !== want)
+            return t.fail(`pair (${h},${i},${j}) covered ${seen[(h * s.Sq + i) * s.Sk + j]} times`);
         }
       }
     }
@@ -47,14 +48,17 @@ for (const [name, s] of layouts) {
 test('causal skips the tiles above the diagonal', (t) => {
   const s = spec(1024, 1024, { causal: true });
   const p = plan(s, { blockQ: 128, blockK: 128 });
-  t.is(p.tileCount, 2 * (8 * 9) / 2); // 2 heads × lower triangle of an 8×8 grid incl. diagonal
+  t.is(p.tileCount, (2 * (8 * 9)) / 2); // 2 heads × lower triangle of an 8×8 grid incl. diagonal
   t.true(p.qBlocks.every((qb) => qb.tiles.filter((tile) => !tile.full).length === 1));
 });
 
 test('GQA: query head h reads kv head ⌊h/(H/Hk)⌋', (t) => {
   const s = validateSpec({ q: [6, 10, 4], k: [2, 10, 4], v: [2, 10, 4] });
   const p = plan(s, { blockQ: 10, blockK: 10 });
-  t.deepEqual(p.qBlocks.map((qb) => qb.tiles[0]!.kvh), [0, 0, 0, 1, 1, 1]);
+  t.deepEqual(
+    p.qBlocks.map((qb) => qb.tiles[0]!.kvh),
+    [0, 0, 0, 1, 1, 1],
+  );
 });
 
 test('block-sparse keepBlock drops tiles', (t) => {

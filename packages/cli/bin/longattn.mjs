@@ -25,7 +25,8 @@ async function rebuilt() {
     const { buildBundle } = await import('../scripts/build-bundle.mjs');
     return (await buildBundle()).stamped;
   } catch (error) {
-    if (process.env.LONGATTN_DEBUG) process.stderr.write(`longattn: could not bundle, running the sources: ${error instanceof Error ? error.message : error}\n`);
+    if (process.env.LONGATTN_DEBUG)
+      process.stderr.write(`longattn: could not bundle, running the sources: ${error instanceof Error ? error.message : error}\n`);
     return false;
   } finally {
     rmSync(lock, { recursive: true, force: true });

@@ -57,7 +57,8 @@ function packageDir(file) {
 }
 
 const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
-const declared = (pkg, name) => pkg.dependencies?.[name] ?? pkg.optionalDependencies?.[name] ?? pkg.devDependencies?.[name] ?? pkg.peerDependencies?.[name];
+const declared = (pkg, name) =>
+  pkg.dependencies?.[name] ?? pkg.optionalDependencies?.[name] ?? pkg.devDependencies?.[name] ?? pkg.peerDependencies?.[name];
 
 /** A path relative to dist/ as a URL path (segments escaped), for `new URL(rel, bundleUrl)`. */
 function urlFromDist(file) {
@@ -88,7 +89,9 @@ function workspacePlugin(externals) {
         const resolves = [...text.matchAll(/import\.meta\.resolve\b(\(\s*(['"])([^'"]*)\2\s*\))?/g)];
         for (const [, call, , specifier] of resolves) {
           if (!call || /^[./]/.test(specifier)) {
-            throw new Error(`${where}: import.meta.resolve takes a bare package name in the bundle (it resolves from packages/cli/dist); locate files with new URL(path, import.meta.url)`);
+            throw new Error(
+              `${where}: import.meta.resolve takes a bare package name in the bundle (it resolves from packages/cli/dist); locate files with new URL(path, import.meta.url)`,
+            );
           }
           externals.push({ name: packageName(specifier), importer: args.path });
         }
@@ -112,7 +115,9 @@ function checkExternals(externals) {
     const who = relative(ROOT, dir) || '.';
     if (own === undefined) problems.add(`${relative(ROOT, importer)} imports "${name}", which ${who}/package.json does not declare`);
     else if (ours !== own) {
-      problems.add(`${who} imports "${name}" (${own}): the bundle resolves it from packages/cli, so add "${name}": "${own}" to packages/cli/package.json dependencies${ours ? ` (it has ${ours})` : ''}`);
+      problems.add(
+        `${who} imports "${name}" (${own}): the bundle resolves it from packages/cli, so add "${name}": "${own}" to packages/cli/package.json dependencies${ours ? ` (it has ${ours})` : ''}`,
+      );
     }
   }
   if (problems.size) throw new Error([...problems].join('\n'));
@@ -166,10 +171,12 @@ export async function buildBundle({ esbuild } = {}) {
   // Record what the build read; a file that changed meanwhile leaves no stamp (stale: rebuilt next time).
   const sources = Object.keys(result.metafile.inputs).map((p) => resolve(ROOT, p));
   const packages = new Set(sources.map(packageDir));
-  const inputs = [...sources, ...[...packages].map((d) => join(d, 'package.json')), ...BUILD_INPUTS.map((p) => join(ROOT, p))].map((file) => {
-    const { mtimeMs, size } = statSync(file);
-    return [relative(DIST, file), mtimeMs, size];
-  });
+  const inputs = [...sources, ...[...packages].map((d) => join(d, 'package.json')), ...BUILD_INPUTS.map((p) => join(ROOT, p))].map(
+    (file) => {
+      const { mtimeMs, size } = statSync(file);
+      return [relative(DIST, file), mtimeMs, size];
+    },
+  );
   const changed = inputs.some(([, mtimeMs]) => mtimeMs >= started);
 
   mkdirSync(DIST, { recursive: true });
@@ -185,7 +192,8 @@ export async function buildBundle({ esbuild } = {}) {
   const keep = new Set([...files.map((f) => f.name), 'bundle.json']);
   for (const name of readdirSync(DIST)) {
     const path = join(DIST, name);
-    if (!keep.has(name) && (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < started - KEEP_OLD_MS) rmSync(path, { force: true, recursive: true });
+    if (!keep.has(name) && (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < started - KEEP_OLD_MS)
+      rmSync(path, { force: true, recursive: true });
   }
   return { files: files.length, bytes: files.reduce((n, f) => n + f.contents.length, 0), ms: Date.now() - started, stamped: !changed };
 }
@@ -194,14 +202,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const esbuild = await import('esbuild').catch(() => undefined);
   if (!esbuild) {
     const message = 'build-bundle: esbuild is not installed (a dependency of @longattn/cli); cannot bundle the CLI';
-    process.stderr.write(process.argv.includes('--if-available') ? `${message}; skipped (longattn runs the sources through tsx)\n` : `${message}\n`);
+    process.stderr.write(
+      process.argv.includes('--if-available') ? `${message}; skipped (longattn runs the sources through tsx)\n` : `${message}\n`,
+    );
     process.exit(process.argv.includes('--if-available') ? 0 : 1);
   }
   try {
     await buildBundle({ esbuild });
   } catch (error) {
     const errors = /** @type {{ errors?: { text: string, location?: { file: string, line: number } }[] }} */ (error).errors;
-    const lines = errors?.length ? errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)) : [/** @type {Error} */ (error).message];
+    const lines = errors?.length
+      ? errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text))
+      : [/** @type {Error} */ (error).message];
     process.stderr.write(`build-bundle: ${lines.join('\nbuild-bundle: ')}\n`);
     process.exit(1);
   }

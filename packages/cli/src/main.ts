@@ -15,7 +15,7 @@ const program = new Command('longattn')
   .exitOverride()
   .configureOutput({ writeErr: () => {} });
 for (const register of commands) register(program);
-program.commands.forEach((cmd) => cmd.exitOverride().configureOutput({ writeErr: () => {} }));
+for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeErr: () => {} });
 
 try {
   await program.parseAsync(process.argv);

@@ -15,7 +15,11 @@ export function progressBar(enabled: boolean, label: string, delayMs = 500): { u
       if (!bar) {
         if (Date.now() - started < delayMs || p.totalFlops === 0) return;
         bar = new cliProgress.SingleBar(
-          { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {doneTiles}/{totalTiles} tiles | {gflops} GFLOP/s | ETA {eta_formatted}`, hideCursor: true },
+          {
+            stream: process.stderr,
+            format: `${label} [{bar}] {percentage}% | {doneTiles}/{totalTiles} tiles | {gflops} GFLOP/s | ETA {eta_formatted}`,
+            hideCursor: true,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(p.totalFlops, 0, { doneTiles: 0, totalTiles: p.totalTiles, gflops: '0.0' });

@@ -13,7 +13,11 @@ function blobs(flags: { blobs?: string }): { blobs?: string } {
 }
 
 /** `--engine queue`: submit to Redis, wait with progress while workers compute, download O/LSE. */
-export async function runOnQueue(request: JobRequest, flags: { redis?: string; blobs?: string }, onProgress: (p: Progress) => void): Promise<JobResult> {
+export async function runOnQueue(
+  request: JobRequest,
+  flags: { redis?: string; blobs?: string },
+  onProgress: (p: Progress) => void,
+): Promise<JobResult> {
   return runQueue(request, { redis: redisUrl(flags), ...blobs(flags), onProgress });
 }
 

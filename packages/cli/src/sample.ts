@@ -49,7 +49,7 @@ export function makeSample(options: { n: number; H: number; Hk?: number; D: numb
   const qTable = table(H, 1);
   const kTable = table(Hk, 1);
   const vTable = table(Hk, 1);
-  const freq = Array.from({ length: D }, (_, d) => Math.pow(10000, -(2 * Math.floor(d / 2)) / D));
+  const freq = Array.from({ length: D }, (_, d) => 10000 ** (-(2 * Math.floor(d / 2)) / D));
   const project = (tab: Float32Array, heads: number, positional: number) => {
     const out = new Float32Array(heads * n * D);
     for (let h = 0; h < heads; h++) {

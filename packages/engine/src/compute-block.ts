@@ -42,7 +42,12 @@ export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, blo
  * memory, gpu.js programs), the merge gets compiled, and the buffers get touched — first touches
  * of fresh memory are slow on some VMs — all before the timed compute starts.
  */
-export async function warmKernel(kernel: TileKernel, spec: AttentionSpec, blocks: { blockQ: number; blockK: number }, rounds = 3): Promise<void> {
+export async function warmKernel(
+  kernel: TileKernel,
+  spec: AttentionSpec,
+  blocks: { blockQ: number; blockK: number },
+  rounds = 3,
+): Promise<void> {
   const rows = Math.min(blocks.blockQ, spec.Sq);
   const keys = Math.min(blocks.blockK, spec.Sk);
   const q = new Float32Array(rows * spec.D).fill(0.01);
@@ -51,7 +56,9 @@ export async function warmKernel(kernel: TileKernel, spec: AttentionSpec, blocks
     const partials = [];
     for (const full of [true, false]) {
       const rule = full ? { diag: 0, left: Infinity, right: Infinity } : { diag: 0, left: Infinity, right: 0 };
-      partials.push(await kernel.run({ rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv, v: kv }));
+      partials.push(
+        await kernel.run({ rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv, v: kv }),
+      );
     }
     merge(partials);
   }

@@ -30,13 +30,24 @@ export function openInputs(request: Pick<JobRequest, 'q' | 'k' | 'v' | 'options'
       for (const t of [q, k, v]) {
         const at = t.findNonFinite();
         if (at >= 0) {
-          throw new InputError(t.argument, `non-finite value at flat index ${at} of "${t.ref}" (pass --allow-nonfinite to let NaN/Inf through)`);
+          throw new InputError(
+            t.argument,
+            `non-finite value at flat index ${at} of "${t.ref}" (pass --allow-nonfinite to let NaN/Inf through)`,
+          );
         }
       }
     }
-    return { spec, q, k, v, close: () => opened.forEach((t) => t.close()) };
+    return {
+      spec,
+      q,
+      k,
+      v,
+      close: () => {
+        for (const t of opened) t.close();
+      },
+    };
   } catch (error) {
-    opened.forEach((t) => t.close());
+    for (const t of opened) t.close();
     throw error;
   }
 }

@@ -18,7 +18,9 @@ export class JobOutput {
   ) {
     this.o = createTensorWriter(out, qShape, { name: 'out', argument: '--out' });
     try {
-      this.lse = lse ? createTensorWriter(lse, lseShape(qShape.length, spec.B, spec.H, spec.Sq), { name: 'lse', argument: '--lse' }) : undefined;
+      this.lse = lse
+        ? createTensorWriter(lse, lseShape(qShape.length, spec.B, spec.H, spec.Sq), { name: 'lse', argument: '--lse' })
+        : undefined;
     } catch (error) {
       this.o.abort();
       throw error;

@@ -4,13 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  exactnessBound,
-  maxAbsDiff,
-  naiveFloat32Attention,
-  referenceAttention,
-  type SpecOptions,
-} from '@longattn/attention';
+import { exactnessBound, maxAbsDiff, naiveFloat32Attention, referenceAttention, type SpecOptions } from '@longattn/attention';
 import { detectGpu, getBackend, type TileKernel } from '@longattn/kernels';
 import { attend, makeCase, wholeJob, type Case } from './support.ts';
 import { gpuDeviceNodes } from '../src/gpujs/detect.ts';
@@ -135,7 +129,10 @@ test.serial('a kernel that ends up on another gpu.js class is refused, not repor
 
 test.serial('bad modes and unavailable modes give one-line reasons', async (t) => {
   const backend = getBackend('gpujs');
-  await t.throwsAsync(backend.create({ mode: 'cuda' }), { name: 'InputError', message: /^--backend: gpujs mode must be one of headlessgl, webgpu, webasm, cpu; got "cuda"$/ });
+  await t.throwsAsync(backend.create({ mode: 'cuda' }), {
+    name: 'InputError',
+    message: /^--backend: gpujs mode must be one of headlessgl, webgpu, webasm, cpu; got "cuda"$/,
+  });
   const webgpu = await backend.probe({ mode: 'webgpu' });
   // Here Dawn (webgpu 0.2.9) does not load; where it does and a Vulkan GPU answers, null is right.
   if (webgpu !== null) t.regex(webgpu, /^(the )?webgpu|^WebGPU/i);

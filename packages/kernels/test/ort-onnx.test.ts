@@ -3,7 +3,7 @@ import { exactnessBound, maxAbsDiff, naiveFloat32Attention, referenceAttention, 
 import { encodeModel, float, OrtGraph } from '@longattn/kernels';
 import { varint } from '../src/onnx/wire.ts';
 
-test('varints: protobuf wire vectors, negatives as 10-byte two\'s complement', (t) => {
+test("varints: protobuf wire vectors, negatives as 10-byte two's complement", (t) => {
   t.deepEqual([...varint(0)], [0]);
   t.deepEqual([...varint(1)], [1]);
   t.deepEqual([...varint(300)], [0xac, 0x02]);

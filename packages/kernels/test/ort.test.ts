@@ -1,11 +1,5 @@
 import test from 'ava';
-import {
-  exactnessBound,
-  maxAbsDiff,
-  naiveFloat32Attention,
-  referenceAttention,
-  type SpecOptions,
-} from '@longattn/attention';
+import { exactnessBound, maxAbsDiff, naiveFloat32Attention, referenceAttention, type SpecOptions } from '@longattn/attention';
 import { getBackend, type TileKernel } from '@longattn/kernels';
 import { attend, makeCase } from './support.ts';
 
@@ -62,7 +56,8 @@ test('ort: rows that see no key come out o = 0, lse = -Infinity', async (t) => {
 
 test('ort is bitwise deterministic across runs and thread counts', async (t) => {
   const c = makeCase(300, 500, 59, { causal: true }, 7);
-  const bytes = (r: { out: Float32Array; lse: Float32Array }): Buffer => Buffer.concat([Buffer.from(r.out.buffer), Buffer.from(r.lse.buffer)]);
+  const bytes = (r: { out: Float32Array; lse: Float32Array }): Buffer =>
+    Buffer.concat([Buffer.from(r.out.buffer), Buffer.from(r.lse.buffer)]);
   const first = bytes(await attend(await kernel(1), c, 64, 128));
   t.true(first.equals(bytes(await attend(await kernel(1), c, 64, 128))));
   t.true(first.equals(bytes(await attend(await kernel(2), c, 64, 128))));

@@ -1,13 +1,4 @@
-import {
-  emptyPartial,
-  maskRule,
-  merge,
-  plan,
-  validateSpec,
-  type AttentionSpec,
-  type Partial,
-  type SpecOptions,
-} from '@longattn/attention';
+import { emptyPartial, maskRule, merge, plan, validateSpec, type AttentionSpec, type Partial, type SpecOptions } from '@longattn/attention';
 import type { TileJob, TileKernel } from '@longattn/kernels';
 
 /** Shared by the backend tests: seeded inputs, one head through the planner, the whole head as one tile. */
@@ -38,7 +29,12 @@ export function makeCase(Sq: number, Sk: number, D: number, options: SpecOptions
 }
 
 /** One head ([Sq,D]) through the planner: every tile on `kernel`, merged per q-block in key order. */
-export async function attend(kernel: TileKernel, c: Case, blockQ: number, blockK: number): Promise<{ out: Float32Array; lse: Float32Array }> {
+export async function attend(
+  kernel: TileKernel,
+  c: Case,
+  blockQ: number,
+  blockK: number,
+): Promise<{ out: Float32Array; lse: Float32Array }> {
   const { spec } = c;
   const { D } = spec;
   const out = new Float32Array(spec.Sq * D);

@@ -1,11 +1,5 @@
 import test from 'ava';
-import {
-  exactnessBound,
-  maxAbsDiff,
-  naiveFloat32Attention,
-  referenceAttention,
-  type SpecOptions,
-} from '@longattn/attention';
+import { exactnessBound, maxAbsDiff, naiveFloat32Attention, referenceAttention, type SpecOptions } from '@longattn/attention';
 import { getBackend, jsTile, type TileJob, type TileKernel } from '@longattn/kernels';
 import { attend, makeCase, wholeJob, type Case } from './support.ts';
 
@@ -95,8 +89,17 @@ test('wasm: exp is accurate to a few float32 ulps over [−90, 0] and exactly 0 
   const n = 2000;
   const x = Float32Array.from({ length: n }, (_, r) => -90 + (90 * r) / (n - 1));
   const job: TileJob = {
-    rows: n, keys: 2, D: 1, scale: 1, qStart: 0, kStart: 0, rule: { diag: 0, left: Infinity, right: Infinity }, full: true,
-    q: x, k: Float32Array.of(0, 1), v: Float32Array.of(0, 1),
+    rows: n,
+    keys: 2,
+    D: 1,
+    scale: 1,
+    qStart: 0,
+    kStart: 0,
+    rule: { diag: 0, left: Infinity, right: Infinity },
+    full: true,
+    q: x,
+    k: Float32Array.of(0, 1),
+    v: Float32Array.of(0, 1),
   };
   const o = (await (await kernel()).run(job)).o;
   let worst = 0;

@@ -73,8 +73,7 @@ class FileTensorReader implements TensorReader {
       return out;
     }
     const item = this.itemSize;
-    const runsPerLoad =
-      width * item > SCRATCH_MAX ? 0 : stride === 0 ? count : Math.floor((SCRATCH_MAX / item - width) / stride) + 1;
+    const runsPerLoad = width * item > SCRATCH_MAX ? 0 : stride === 0 ? count : Math.floor((SCRATCH_MAX / item - width) / stride) + 1;
     if ((stride - width) * item > GATHER_GAP_MAX || runsPerLoad < 2) {
       for (let r = 0; r < count; r++) this.readRange(first + r * stride, width, out, r * width);
       return out;
@@ -143,8 +142,7 @@ export function openTensor(ref: string, argument: string = ref): TensorReader {
   const parsed = parseRef(ref, argument);
   const file = openInput(parsed.path, argument);
   try {
-    const layout =
-      parsed.format === 'npy' ? readNpyHeader(file, argument) : readSafetensorsHeader(file, parsed.name, argument);
+    const layout = parsed.format === 'npy' ? readNpyHeader(file, argument) : readSafetensorsHeader(file, parsed.name, argument);
     return new FileTensorReader(ref, argument, file, layout);
   } catch (err) {
     fs.closeSync(file.fd);

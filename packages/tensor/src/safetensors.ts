@@ -55,7 +55,13 @@ export function readSafetensorsHeader(file: InputFile, name: string | undefined,
   if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object');
   const entries = header as Record<string, unknown>;
   const names = tensorNames(entries);
-  const listed = names.length === 0 ? 'none' : names.slice(0, 20).map((n) => JSON.stringify(n)).join(', ') + (names.length > 20 ? ', …' : '');
+  const listed =
+    names.length === 0
+      ? 'none'
+      : names
+          .slice(0, 20)
+          .map((n) => JSON.stringify(n))
+          .join(', ') + (names.length > 20 ? ', …' : '');
   if (name === undefined) {
     if (names.length !== 1) bad(`holds ${names.length} tensors, choose one with #name: ${listed}`);
     name = names[0]!;
@@ -85,7 +91,9 @@ export function readSafetensorsHeader(file: InputFile, name: string | undefined,
   if (end > dataSize) bad(`truncated data: ${what} ends at byte ${end} of the data, the file has ${dataSize}`);
   const need = elementCount(shape as number[]) * ITEM_SIZE[dtype];
   if (end - begin !== need) {
-    bad(`size mismatch: ${what} of shape ${formatShape(shape as number[])} ${DTYPE_NAME[dtype]} needs ${need} bytes, data_offsets span ${end - begin}`);
+    bad(
+      `size mismatch: ${what} of shape ${formatShape(shape as number[])} ${DTYPE_NAME[dtype]} needs ${need} bytes, data_offsets span ${end - begin}`,
+    );
   }
   return { dtype, shape: [...(shape as number[])], dataOffset: 8 + headerLength + begin };
 }

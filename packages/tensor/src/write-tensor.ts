@@ -79,5 +79,9 @@ export function writeSafetensors(
     return { name, dtype, shape: t.shape, data: t.data };
   });
   const { bytes, offsets } = safetensorsHeader(entries);
-  writeWhole(path, bytes, entries.map((e, i) => ({ at: offsets[i]!, bytes: encode(e.data, e.dtype) })));
+  writeWhole(
+    path,
+    bytes,
+    entries.map((e, i) => ({ at: offsets[i]!, bytes: encode(e.data, e.dtype) })),
+  );
 }

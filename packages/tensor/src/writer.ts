@@ -33,7 +33,11 @@ class FileTensorWriter implements TensorWriter {
   }
 
   writeRuns(first: number, data: Float32Array, stride: number, width: number): void {
-    for (const [name, v] of [['first', first], ['stride', stride], ['width', width]] as const) {
+    for (const [name, v] of [
+      ['first', first],
+      ['stride', stride],
+      ['width', width],
+    ] as const) {
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`writeRuns: ${name} must be a non-negative integer, got ${v}`);
     }
     if (data.length === 0) return;
@@ -94,9 +98,7 @@ export function createTensorWriter(
   const format = outputFormat(path, argument);
   checkShape(shape, 4);
   const header =
-    format === 'npy'
-      ? npyHeader(shape, 'f32')
-      : safetensorsHeader([{ name: options.name ?? 'out', dtype: 'f32', shape }]).bytes;
+    format === 'npy' ? npyHeader(shape, 'f32') : safetensorsHeader([{ name: options.name ?? 'out', dtype: 'f32', shape }]).bytes;
   const file = new PartialFile(path, header.length + elementCount(shape) * 4, argument);
   try {
     file.write(header, 0, header.length, 0);

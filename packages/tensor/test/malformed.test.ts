@@ -37,11 +37,19 @@ const npyCases: [string, Uint8Array, RegExp][] = [
   ['truncated length', Buffer.from('\x93NUMPY\x02\x00\x10', 'latin1'), /truncated header/],
   ['bad version', rawNpy(4, HEADER, f32x12), /unsupported \.npy format version 4\.0; expected 1\.0, 2\.0 or 3\.0/],
   ['truncated header', rawNpy(1, HEADER, f32x12).subarray(0, 30), /truncated header: it says 60 bytes/],
-  ['header cap', Buffer.concat([rawNpy(2, HEADER, f32x12).subarray(0, 8), Buffer.from([0, 0, 0, 0x40])]), /header length 1073741824 exceeds/],
+  [
+    'header cap',
+    Buffer.concat([rawNpy(2, HEADER, f32x12).subarray(0, 8), Buffer.from([0, 0, 0, 0x40])]),
+    /header length 1073741824 exceeds/,
+  ],
   ['garbage header', rawNpy(1, 'hello, world\n', f32x12), /header is not a Python dict literal .*"hello, world"/],
   ['not a dict', rawNpy(1, '(3, 4)\n', f32x12), /header is not a dict/],
   ['missing key', rawNpy(1, "{'descr': '<f4', 'shape': (3, 4)}\n", f32x12), /header lacks 'fortran_order'/],
-  ['big-endian', rawNpy(1, HEADER.replace('<f4', '>f4'), f32x12), /dtype ">f4" \(big-endian\) is not supported; expected '<f4', '<f2' or '<f8'/],
+  [
+    'big-endian',
+    rawNpy(1, HEADER.replace('<f4', '>f4'), f32x12),
+    /dtype ">f4" \(big-endian\) is not supported; expected '<f4', '<f2' or '<f8'/,
+  ],
   ['int dtype', rawNpy(1, HEADER.replace('<f4', '<i4'), f32x12), /dtype "<i4" is not supported/],
   ['complex dtype', rawNpy(1, HEADER.replace('<f4', '<c8'), f32x12), /dtype "<c8" is not supported/],
   ['object dtype', rawNpy(1, HEADER.replace('<f4', '|O'), f32x12), /dtype "\|O" is not supported/],
@@ -49,8 +57,16 @@ const npyCases: [string, Uint8Array, RegExp][] = [
   ['fortran order', rawNpy(1, HEADER.replace('False', 'True'), f32x12), /fortran_order True \(column-major\) is not supported/],
   ['bad shape', rawNpy(1, HEADER.replace('(3, 4)', '(3, -4)'), f32x12), /shape \[3,-4\] is not a tuple of non-negative integers/],
   ['shape not a tuple', rawNpy(1, HEADER.replace('(3, 4)', '(12)'), f32x12), /shape 12 is not a tuple/],
-  ['truncated data', rawNpy(1, HEADER, f32x12.subarray(0, 47)), /truncated data: shape \[3, 4\] of float32 needs 48 data bytes, the file has 47/],
-  ['size mismatch', rawNpy(1, HEADER.replace('(3, 4)', '(3, 3)'), f32x12), /size mismatch: shape \[3, 3\] of float32 needs 36 data bytes, the file has 48/],
+  [
+    'truncated data',
+    rawNpy(1, HEADER, f32x12.subarray(0, 47)),
+    /truncated data: shape \[3, 4\] of float32 needs 48 data bytes, the file has 47/,
+  ],
+  [
+    'size mismatch',
+    rawNpy(1, HEADER.replace('(3, 4)', '(3, 3)'), f32x12),
+    /size mismatch: shape \[3, 3\] of float32 needs 36 data bytes, the file has 48/,
+  ],
   ['v3 header not utf8', rawNpy(3, HEADER.replace('}', "'\xff': 1}"), f32x12), /header is not valid utf-8/],
 ];
 
@@ -69,14 +85,30 @@ const stCases: [string, Uint8Array, RegExp][] = [
   ['garbage header', rawSafetensors('{"q": nope', f32x12), /header is not valid JSON: "\{\\"q\\": nope/],
   ['header not utf8', rawSafetensors(Buffer.from([0x7b, 0xff, 0x7d]).toString('latin1'), f32x12), /header is not valid JSON/],
   ['header not an object', rawSafetensors([1, 2], f32x12), /header is not a JSON object/],
-  ['unknown dtype', rawSafetensors({ q: { ...entry, dtype: 'I32' } }, f32x12), /tensor "q" has dtype "I32"; expected F32, F16, BF16 or F64/],
+  [
+    'unknown dtype',
+    rawSafetensors({ q: { ...entry, dtype: 'I32' } }, f32x12),
+    /tensor "q" has dtype "I32"; expected F32, F16, BF16 or F64/,
+  ],
   ['bad shape', rawSafetensors({ q: { ...entry, shape: [3, 'x'] } }, f32x12), /has shape \[3,"x"\]; expected a list/],
   ['bad offsets', rawSafetensors({ q: { ...entry, data_offsets: [48, 0] } }, f32x12), /data_offsets \[48,0\]; expected \[begin, end\]/],
-  ['offsets beyond file', rawSafetensors({ q: { ...entry, data_offsets: [4, 52] } }, f32x12), /truncated data: tensor "q" ends at byte 52 of the data, the file has 48/],
-  ['size mismatch', rawSafetensors({ q: { ...entry, shape: [4, 4] } }, f32x12), /size mismatch: tensor "q" of shape \[4, 4\] float32 needs 64 bytes, data_offsets span 48/],
+  [
+    'offsets beyond file',
+    rawSafetensors({ q: { ...entry, data_offsets: [4, 52] } }, f32x12),
+    /truncated data: tensor "q" ends at byte 52 of the data, the file has 48/,
+  ],
+  [
+    'size mismatch',
+    rawSafetensors({ q: { ...entry, shape: [4, 4] } }, f32x12),
+    /size mismatch: tensor "q" of shape \[4, 4\] float32 needs 64 bytes, data_offsets span 48/,
+  ],
   ['not an entry', rawSafetensors({ q: 5 }, f32x12), /tensor "q" is not an object/],
   ['no tensors', rawSafetensors({ __metadata__: { a: 'b' } }, f32x12), /holds 0 tensors, choose one with #name: none/],
-  ['an .npy file in disguise', rawNpy(1, HEADER, f32x12), /header length \d+ exceeds the 100000000-byte cap \(not a \.safetensors file\?\)/],
+  [
+    'an .npy file in disguise',
+    rawNpy(1, HEADER, f32x12),
+    /header length \d+ exceeds the 100000000-byte cap \(not a \.safetensors file\?\)/,
+  ],
 ];
 
 for (const [name, content, pattern] of stCases) {

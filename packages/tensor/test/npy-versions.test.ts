@@ -56,6 +56,9 @@ test('scalar shape () and f2/f8 descrs', (t) => {
   t.is(r.dtype, 'f64');
   t.deepEqual(Array.from(r.readAll()), [2.5]);
   r.close();
-  fs.writeFileSync(file, rawNpy(2, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }\n", bytes(new Uint16Array([0x3c00, 0xc000]))));
+  fs.writeFileSync(
+    file,
+    rawNpy(2, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }\n", bytes(new Uint16Array([0x3c00, 0xc000]))),
+  );
   t.deepEqual(Array.from(readTensor(file).data), [1, -2]);
 });

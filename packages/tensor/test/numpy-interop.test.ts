@@ -15,7 +15,7 @@ import { bytes, ramp, tempDir } from './helpers.ts';
 const numpyAvailable = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
 /** Each case: our file and the raw float32 values (`.bin`) numpy compares it with. */
-const SCRIPT = String.raw`
+const SCRIPT = `
 import io, json, sys
 import numpy as np
 dir, cases = sys.argv[1], json.loads(sys.argv[2])
@@ -79,7 +79,11 @@ test('numpy loads our .npy files and we load numpy’s', (t) => {
   t.deepEqual(Array.from(f4.data), Array.from(base));
   const f2 = read('np-f2');
   t.is(f2.dtype, 'f16');
-  t.deepEqual(Array.from(f2.data), Array.from(base, (x) => f16ToF32(f32ToF16(x))), 'numpy and we round float16 alike');
+  t.deepEqual(
+    Array.from(f2.data),
+    Array.from(base, (x) => f16ToF32(f32ToF16(x))),
+    'numpy and we round float16 alike',
+  );
   const f8 = read('np-f8');
   t.deepEqual([f8.shape, f8.dtype], [[2, 60], 'f64']);
   t.deepEqual(Array.from(f8.data), Array.from(base));

@@ -37,7 +37,10 @@ for (const [ext, dtype] of cases) {
     const got = readTensor(file, '--q');
     t.deepEqual(got.shape, shape);
     t.is(got.dtype, dtype);
-    t.deepEqual(Array.from(got.data), Array.from(data, (x) => quantise(x, dtype)));
+    t.deepEqual(
+      Array.from(got.data),
+      Array.from(data, (x) => quantise(x, dtype)),
+    );
     t.deepEqual(fs.readdirSync(dir), [`x.${ext}`], 'no temporary file is left');
   });
 }
@@ -81,11 +84,17 @@ test('a multi-tensor safetensors file is read by #name, with every dtype', (t) =
   t.deepEqual(Array.from(readTensor(`${file}#q`).data), Array.from(q));
   const rk = readTensor(`${file}#model.layers.0.k`);
   t.is(rk.dtype, 'f16');
-  t.deepEqual(Array.from(rk.data), Array.from(k, (x) => quantise(x, 'f16')));
+  t.deepEqual(
+    Array.from(rk.data),
+    Array.from(k, (x) => quantise(x, 'f16')),
+  );
   const rv = readTensor(`${file}#v`);
   t.is(rv.dtype, 'bf16');
   t.deepEqual(rv.shape, [3, 3]);
-  t.deepEqual(Array.from(rv.data), Array.from(v, (x) => quantise(x, 'bf16')));
+  t.deepEqual(
+    Array.from(rv.data),
+    Array.from(v, (x) => quantise(x, 'bf16')),
+  );
   // the data starts 8-byte aligned, as the safetensors library writes it
   const headerLength = Number(fs.readFileSync(file).readBigUInt64LE(0));
   t.is((8 + headerLength) % 8, 0);
@@ -103,7 +112,12 @@ for (const dtype of ['f32', 'f16', 'bf16', 'f64'] as const) {
     const all = reader.readAll();
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
-        for (const [s0, rows] of [[0, S], [5, 13], [36, 1], [10, 0]] as const) {
+        for (const [s0, rows] of [
+          [0, S],
+          [5, 13],
+          [36, 1],
+          [10, 0],
+        ] as const) {
           const first = ((b * S + s0) * H + h) * D;
           const got = reader.readRuns(first, rows, H * D, D);
           const want: number[] = [];
@@ -118,8 +132,14 @@ for (const dtype of ['f32', 'f16', 'bf16', 'f64'] as const) {
     t.deepEqual(Array.from(into.subarray(0, 4)), [-9, -9, -9, -9]);
     t.deepEqual(Array.from(into.subarray(4)), Array.from(all.subarray(3 * H * D, 10 * H * D)));
     // overlapping and repeated runs (stride < width, stride 0)
-    t.deepEqual(Array.from(reader.readRuns(2, 3, 1, 4)), [2, 3, 4, 5, 3, 4, 5, 6, 4, 5, 6, 7].map((i) => all[i]!));
-    t.deepEqual(Array.from(reader.readRuns(6, 3, 0, 2)), [6, 7, 6, 7, 6, 7].map((i) => all[i]!));
+    t.deepEqual(
+      Array.from(reader.readRuns(2, 3, 1, 4)),
+      [2, 3, 4, 5, 3, 4, 5, 6, 4, 5, 6, 7].map((i) => all[i]!),
+    );
+    t.deepEqual(
+      Array.from(reader.readRuns(6, 3, 0, 2)),
+      [6, 7, 6, 7, 6, 7].map((i) => all[i]!),
+    );
     t.throws(() => reader.readRuns(all.length - 3, 1, 1, 4), { instanceOf: RangeError });
     t.throws(() => reader.readRuns(0, 2, 1, 2, new Float32Array(3)), { instanceOf: RangeError });
     reader.close();
@@ -154,7 +174,10 @@ test('readRuns with gaps wider than the gather limit (read run by run) and acros
   const r64 = openTensor(f64);
   t.is(firstDifference(r64.readAll(), big64), -1);
   // runs of one column across both rows: gathered span is > 8 MB, so it goes in loads
-  t.deepEqual(Array.from(r64.readRuns(123, 3, 500_000, 2)), [123, 124, 500_123, 500_124, 1_000_123, 1_000_124].map((i) => big64[i]!));
+  t.deepEqual(
+    Array.from(r64.readRuns(123, 3, 500_000, 2)),
+    [123, 124, 500_123, 500_124, 1_000_123, 1_000_124].map((i) => big64[i]!),
+  );
   r64.close();
 });
 
@@ -165,7 +188,11 @@ for (const dtype of ['f32', 'f16', 'bf16', 'f64'] as const) {
     const data = ramp(50_000);
     writeTensor(file, [50_000], data, { dtype });
     t.is(openTensor(file).findNonFinite(), -1);
-    for (const [at, bad] of [[49_999, NaN], [31_337, Infinity], [0, -Infinity]] as const) {
+    for (const [at, bad] of [
+      [49_999, NaN],
+      [31_337, Infinity],
+      [0, -Infinity],
+    ] as const) {
       data[at] = bad;
       writeTensor(file, [50_000], data, { dtype });
       const r = openTensor(file);

@@ -38,7 +38,10 @@ for (const ext of ['npy', 'safetensors']) {
 
 test('strided writes with wide gaps (run by run) and spans over the 8 MB scratch (in loads)', (t) => {
   const dir = tempDir(t);
-  for (const [S, H, D] of [[5, 1100, 4], [3000, 8, 128]] as const) {
+  for (const [S, H, D] of [
+    [5, 1100, 4],
+    [3000, 8, 128],
+  ] as const) {
     const out = path.join(dir, `o-${H}.npy`);
     const data = ramp(S * H * D, H);
     const w = createTensorWriter(out, [S, H, D]);
@@ -89,8 +92,14 @@ test('a missing directory or a bad extension is an InputError naming the argumen
   const dir = tempDir(t);
   const err = t.throws(() => createTensorWriter(path.join(dir, 'no', 'o.npy'), [2]), { instanceOf: InputError });
   t.is(err?.message, `--out: directory ${JSON.stringify(path.join(dir, 'no'))} does not exist`);
-  t.throws(() => createTensorWriter(path.join(dir, 'no', 'l.npy'), [2], { argument: '--lse' }), { instanceOf: InputError, message: /^--lse: directory/ });
-  t.throws(() => createTensorWriter(path.join(dir, 'o.txt'), [2]), { instanceOf: InputError, message: /^--out: expected an output path ending in \.npy or \.safetensors/ });
+  t.throws(() => createTensorWriter(path.join(dir, 'no', 'l.npy'), [2], { argument: '--lse' }), {
+    instanceOf: InputError,
+    message: /^--lse: directory/,
+  });
+  t.throws(() => createTensorWriter(path.join(dir, 'o.txt'), [2]), {
+    instanceOf: InputError,
+    message: /^--out: expected an output path ending in \.npy or \.safetensors/,
+  });
   fs.writeFileSync(path.join(dir, 'file'), '');
   t.throws(() => createTensorWriter(path.join(dir, 'file', 'o.npy'), [2]), { instanceOf: InputError, message: /does not exist/ });
   fs.mkdirSync(path.join(dir, 'd.npy'));
@@ -102,6 +111,9 @@ test('a missing directory or a bad extension is an InputError naming the argumen
 test('writeTensor checks the data length and refuses bfloat16 in .npy', (t) => {
   const dir = tempDir(t);
   t.throws(() => writeTensor(path.join(dir, 'x.npy'), [2, 2], new Float32Array(3)), { instanceOf: RangeError });
-  t.throws(() => writeTensor(path.join(dir, 'x.npy'), [2], new Float32Array(2), { dtype: 'bf16' }), { instanceOf: RangeError, message: /bfloat16/ });
+  t.throws(() => writeTensor(path.join(dir, 'x.npy'), [2], new Float32Array(2), { dtype: 'bf16' }), {
+    instanceOf: RangeError,
+    message: /bfloat16/,
+  });
   t.deepEqual(fs.readdirSync(dir), []);
 });

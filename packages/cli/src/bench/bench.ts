@@ -69,7 +69,11 @@ export async function availableBackends(requested: string[]): Promise<{ name: st
 }
 
 /** The peers: timed warm in their own process, and as cold whole processes. */
-const PEERS: { who: string; warm: (o: PeerOptions) => Promise<PeerResult | PeerSkipped>; cold: (o: ColdInputs) => Promise<number | PeerSkipped> }[] = [
+const PEERS: {
+  who: string;
+  warm: (o: PeerOptions) => Promise<PeerResult | PeerSkipped>;
+  cold: (o: ColdInputs) => Promise<number | PeerSkipped>;
+}[] = [
   { who: 'onnxruntime MultiHeadAttention', warm: runOrtMha, cold: coldOrtMha },
   { who: 'numpy naive', warm: runNumpy, cold: coldNumpy },
 ];
@@ -98,13 +102,33 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
               emit({ ...base, skipped: `est. ${est.toFixed(0)} s > budget ${o.budgetS} s` });
               continue;
             }
-            const args = ['--q', files.q, '--k', files.k, '--v', files.v, '--out', join(dir, 'out.npy'), '--backend', name, '--threads', String(o.threads), ...(causal ? ['--causal'] : [])];
+            const args = [
+              '--q',
+              files.q,
+              '--k',
+              files.k,
+              '--v',
+              files.v,
+              '--out',
+              join(dir, 'out.npy'),
+              '--backend',
+              name,
+              '--threads',
+              String(o.threads),
+              ...(causal ? ['--causal'] : []),
+            ];
             const reps = est * o.reps > o.budgetS ? 1 : o.reps;
             const runs = [];
             for (let r = 0; r < reps; r++) runs.push(await measureRun(args));
             const ms = median(runs.map((r) => r.result.computeMs));
             rate.set(name, flops / 1e6 / ms);
-            emit({ ...base, ms, processMs: median(runs.map((r) => r.processMs)), gflops: flops / 1e6 / ms, peakRssMB: Math.max(...runs.map((r) => r.result.peakRssMB)) });
+            emit({
+              ...base,
+              ms,
+              processMs: median(runs.map((r) => r.processMs)),
+              gflops: flops / 1e6 / ms,
+              peakRssMB: Math.max(...runs.map((r) => r.result.peakRssMB)),
+            });
           }
           if (o.peers) {
             const opts = { Sq: n, Sk: n, H, D: o.D, threads: o.threads, reps: o.reps, causal };
@@ -119,7 +143,13 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
                 }
                 const processMs = await peer.cold(cold);
                 // Peers compute the dense problem even when causal (masking does not save them work).
-                emit({ ...base, ms: median(r.ms), ...(typeof processMs === 'number' ? { processMs } : {}), gflops: flops / 1e6 / median(r.ms), peakRssMB: r.peakRssMB });
+                emit({
+                  ...base,
+                  ms: median(r.ms),
+                  ...(typeof processMs === 'number' ? { processMs } : {}),
+                  gflops: flops / 1e6 / median(r.ms),
+                  peakRssMB: r.peakRssMB,
+                });
               } catch (error) {
                 emit({ ...base, skipped: `failed: ${(error as Error).message.split('\n')[0]}` });
               }
@@ -135,8 +165,32 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
       const first = backends.find((b) => !b.skipped)!.name;
       const files = inputs(dir, o.long, 1, o.D);
       const flops = unmaskedFlops(validateSpec({ q: [1, o.long, o.D], k: [1, o.long, o.D], v: [1, o.long, o.D] }, { causal: true }));
-      const run = await measureRun(['--q', files.q, '--k', files.k, '--v', files.v, '--out', join(dir, 'out.npy'), '--backend', first, '--threads', String(o.threads), '--causal']);
-      emit({ who: `longattn ${first}`, n: o.long, H: 1, D: o.D, causal: true, ms: run.result.computeMs, processMs: run.processMs, gflops: flops / 1e6 / run.result.computeMs, peakRssMB: run.result.peakRssMB });
+      const run = await measureRun([
+        '--q',
+        files.q,
+        '--k',
+        files.k,
+        '--v',
+        files.v,
+        '--out',
+        join(dir, 'out.npy'),
+        '--backend',
+        first,
+        '--threads',
+        String(o.threads),
+        '--causal',
+      ]);
+      emit({
+        who: `longattn ${first}`,
+        n: o.long,
+        H: 1,
+        D: o.D,
+        causal: true,
+        ms: run.result.computeMs,
+        processMs: run.processMs,
+        gflops: flops / 1e6 / run.result.computeMs,
+        peakRssMB: run.result.peakRssMB,
+      });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -144,7 +198,8 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   return rows;
 }
 
-export const TABLE_HEADER = '| who | n | H | D | mask | ms (median) | process ms | GFLOP/s | peak RSS MB |\n|---|---:|---:|---:|---|---:|---:|---:|---:|';
+export const TABLE_HEADER =
+  '| who | n | H | D | mask | ms (median) | process ms | GFLOP/s | peak RSS MB |\n|---|---:|---:|---:|---|---:|---:|---:|---:|';
 
 export function formatRow(r: BenchRow): string {
   const mask = r.causal ? 'causal' : 'dense';

@@ -80,10 +80,14 @@ export function register(program: Command): void {
     }
     const exact = worst <= bound && lseErr <= 1e-4;
     if (flags.json) {
-      console.log(JSON.stringify({ ...result, verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact }, dir }));
+      console.log(
+        JSON.stringify({ ...result, verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact }, dir }),
+      );
     } else if (!flags.quiet) {
       console.log(describeResult(result));
-      console.log(`  verified ${rows.length * H} sampled rows against the float64 reference: max |err| ${worst.toExponential(2)} (bound ${bound.toExponential(2)}), LSE ${lseErr.toExponential(2)} → ${exact ? 'exact' : 'NOT EXACT'}`);
+      console.log(
+        `  verified ${rows.length * H} sampled rows against the float64 reference: max |err| ${worst.toExponential(2)} (bound ${bound.toExponential(2)}), LSE ${lseErr.toExponential(2)} → ${exact ? 'exact' : 'NOT EXACT'}`,
+      );
       console.log(`  outputs  ${files.out} [${shape.join(', ')}], ${files.lse} [${H}, ${n}]`);
     }
     if (!exact) throw new Error(`demo output failed verification: max |err| ${worst} > bound ${bound} or LSE error ${lseErr} > 1e-4`);

@@ -17,7 +17,8 @@ export function register(program: Command): void {
       const engine = await QueueEngine.connect(flags.redis);
       try {
         const status = await engine.status(job);
-        if (status.state !== 'done') throw new Error(`job ${job} is ${status.state}${status.error ? `: ${status.error}` : ''}; no result to collect`);
+        if (status.state !== 'done')
+          throw new Error(`job ${job} is ${status.state}${status.error ? `: ${status.error}` : ''}; no result to collect`);
         await engine.download(job, new JobOutput(status.manifest.spec, status.manifest.qShape, flags.out, flags.lse));
         if (!flags.keep) await engine.remove(job);
         if (!flags.quiet) console.log(`${job}: O → ${flags.out}${flags.lse ? `, LSE → ${flags.lse}` : ''}`);

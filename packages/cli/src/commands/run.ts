@@ -51,9 +51,19 @@ export function requestFromFlags(flags: RunFlags): JobRequest {
 export function addEngineFlags(cmd: Command): Command {
   return cmd
     .option('--backend <name>', 'auto | js | wasm | ort | gpujs[:MODE]', 'auto')
-    .option('--engine <engine>', 'local (embedded thread pool) | queue (Redis workers)', parseChoice('--engine', ['local', 'queue'] as const), 'local')
+    .option(
+      '--engine <engine>',
+      'local (embedded thread pool) | queue (Redis workers)',
+      parseChoice('--engine', ['local', 'queue'] as const),
+      'local',
+    )
     .option('--redis <url>', 'Redis URL for --engine queue')
-    .addOption(new Option('--blobs <where>', 'with --engine queue, where the job’s bytes live: redis (the queue’s) | fs:DIR (a directory every worker sees at the same path)').env('LONGATTN_BLOBS'))
+    .addOption(
+      new Option(
+        '--blobs <where>',
+        'with --engine queue, where the job’s bytes live: redis (the queue’s) | fs:DIR (a directory every worker sees at the same path)',
+      ).env('LONGATTN_BLOBS'),
+    )
     .option('--threads <n>', 'pool threads (default: cores)', parseInteger('--threads', 1, 1024))
     .option('--block-q <n>', 'query rows per tile (default: per backend)', parseInteger('--block-q', 1, 1 << 20))
     .option('--block-k <n>', 'keys per tile (default: per backend)', parseInteger('--block-k', 1, 1 << 20))
@@ -62,7 +72,11 @@ export function addEngineFlags(cmd: Command): Command {
 }
 
 /** Runs a request on the chosen engine with a progress bar; returns the result. */
-export async function execute(request: JobRequest, flags: Pick<RunFlags, 'engine' | 'redis' | 'blobs' | 'threads' | 'json' | 'quiet'>, label: string): Promise<JobResult> {
+export async function execute(
+  request: JobRequest,
+  flags: Pick<RunFlags, 'engine' | 'redis' | 'blobs' | 'threads' | 'json' | 'quiet'>,
+  label: string,
+): Promise<JobResult> {
   const bar = progressBar(!flags.json && !flags.quiet, label);
   try {
     if (flags.engine === 'queue') {

@@ -29,7 +29,15 @@ export function register(program: Command): void {
         const status = await engine.status(job);
         if (flags.json) {
           const { manifest, ...rest } = status;
-          console.log(JSON.stringify({ ...rest, tiles: manifest.tileCount, blockQ: manifest.blockQ, blockK: manifest.blockK, backend: manifest.backend }));
+          console.log(
+            JSON.stringify({
+              ...rest,
+              tiles: manifest.tileCount,
+              blockQ: manifest.blockQ,
+              blockK: manifest.blockK,
+              backend: manifest.backend,
+            }),
+          );
         } else {
           console.log(describeStatus(status));
         }

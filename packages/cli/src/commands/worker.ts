@@ -17,10 +17,27 @@ export function register(program: Command): void {
     .command('worker')
     .description('compute tile jobs from the Redis queue until SIGTERM (run any number, on any machine)')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
-    .addOption(new Option('--concurrency <n>', 'kernel threads (tiles at once)').argParser(parseInteger('--concurrency', 1, 1024)).env('LONGATTN_CONCURRENCY').default(1))
-    .addOption(new Option('--backend <name>', 'backend for jobs submitted with auto: auto | js | wasm | ort | gpujs[:MODE]').env('LONGATTN_BACKEND').default('auto'))
-    .addOption(new Option('--grace-ms <ms>', 'on SIGTERM, let in-flight tiles finish this long, then hand them back').argParser(parseInteger('--grace-ms', 0)))
-    .addOption(new Option('--throttle-ms <ms>', 'sleep before each tile (fault tests, demos)').argParser(parseInteger('--throttle-ms', 0)).hideHelp())
+    .addOption(
+      new Option('--concurrency <n>', 'kernel threads (tiles at once)')
+        .argParser(parseInteger('--concurrency', 1, 1024))
+        .env('LONGATTN_CONCURRENCY')
+        .default(1),
+    )
+    .addOption(
+      new Option('--backend <name>', 'backend for jobs submitted with auto: auto | js | wasm | ort | gpujs[:MODE]')
+        .env('LONGATTN_BACKEND')
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--grace-ms <ms>', 'on SIGTERM, let in-flight tiles finish this long, then hand them back').argParser(
+        parseInteger('--grace-ms', 0),
+      ),
+    )
+    .addOption(
+      new Option('--throttle-ms <ms>', 'sleep before each tile (fault tests, demos)')
+        .argParser(parseInteger('--throttle-ms', 0))
+        .hideHelp(),
+    )
     .action(async (flags: WorkerFlags) => {
       const { closeOnSignals, startWorker } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const service = await startWorker({

@@ -103,7 +103,7 @@ export class RedisBlobStore implements BlobStore {
 
   async getMany(names: readonly string[], sizes?: readonly number[]): Promise<(Uint8Array | null)[]> {
     if (names.length === 0) return [];
-    if (sizes && sizes.every((size) => size <= this.chunk)) {
+    if (sizes?.every((size) => size <= this.chunk)) {
       // Known single-chunk blobs (partials): one GET each; putMany writes the chunk whole.
       const pipe = this.redis.pipeline();
       for (const name of names) {
@@ -138,7 +138,10 @@ export class RedisBlobStore implements BlobStore {
   async delete(names: readonly string[], sizes?: readonly number[]): Promise<void> {
     if (names.length === 0) return;
     if (sizes) {
-      const keys = names.flatMap((name, n) => [this.key(name, 'h'), ...Array.from({ length: Math.ceil(sizes[n]! / this.chunk) }, (_, i) => this.key(name, i))]);
+      const keys = names.flatMap((name, n) => [
+        this.key(name, 'h'),
+        ...Array.from({ length: Math.ceil(sizes[n]! / this.chunk) }, (_, i) => this.key(name, i)),
+      ]);
       for (let i = 0; i < keys.length; i += 1000) await this.redis.unlink(...keys.slice(i, i + 1000));
       return;
     }
@@ -149,7 +152,10 @@ export class RedisBlobStore implements BlobStore {
     const unsealed: string[] = [];
     names.forEach((name, n) => {
       const text = headers[n] as string | null;
-      if (text === null) return unsealed.push(name);
+      if (text === null) {
+        unsealed.push(name);
+        return;
+      }
       const { size } = JSON.parse(text) as BlobHeader;
       keys.push(this.key(name, 'h'));
       for (let i = 0; i * this.chunk < size; i++) keys.push(this.key(name, i));

@@ -53,7 +53,14 @@ function startPool(threads: number): Piscina {
 }
 
 /** Piscina pool: q-blocks run in parallel threads that share the inputs' memory. */
-function poolRunner(pool: Piscina, thePlan: Plan, selection: Selection, inputs: TaskInputs, threads: number, stop: (reason: unknown) => void): Runner {
+function poolRunner(
+  pool: Piscina,
+  thePlan: Plan,
+  selection: Selection,
+  inputs: TaskInputs,
+  threads: number,
+  stop: (reason: unknown) => void,
+): Runner {
   const { spec } = thePlan;
   return {
     async warm() {
@@ -75,7 +82,9 @@ function poolRunner(pool: Piscina, thePlan: Plan, selection: Selection, inputs: 
           const group = groups[next++]!;
           const task: LocalTask = { spec, blocks: group, backend: selection.name, kernelOptions: selection.options, inputs };
           const packed = (await pool.run(task)) as Float32Array;
-          unpackResults(packed, group, spec.D).forEach((r, i) => done(group[i]!, { ...r, rows: group[i]!.rows, D: spec.D, kStart: 0 }));
+          unpackResults(packed, group, spec.D).forEach((r, i) => {
+            done(group[i]!, { ...r, rows: group[i]!.rows, D: spec.D, kStart: 0 });
+          });
         }
       });
       const stopOnFailure = (lane: Promise<void>) =>
@@ -118,7 +127,8 @@ async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Tas
 export async function runLocal(request: JobRequest, options: LocalRunOptions = {}): Promise<JobResult> {
   const started = performance.now();
   const requestedThreads = options.threads ?? availableParallelism();
-  if (!Number.isInteger(requestedThreads) || requestedThreads < 1) throw new InputError('--threads', `expected an integer ≥ 1, got ${requestedThreads}`);
+  if (!Number.isInteger(requestedThreads) || requestedThreads < 1)
+    throw new InputError('--threads', `expected an integer ≥ 1, got ${requestedThreads}`);
   // Pool threads start loading their code now, in parallel with validation and the backend's
   // probe (~0.2–0.3 s less per run); a backend that runs on the main thread drops them unused.
   let pool: Piscina | undefined = request.backend?.startsWith('gpujs') ? undefined : startPool(requestedThreads);

@@ -7,7 +7,9 @@ import type { KernelOptions } from '@longattn/kernels';
  * document), or SharedArrayBuffer-backed float32 copies (f16/bf16/f64 inputs, converted once and
  * shared, never copied per thread). Both in the spec's layout.
  */
-export type TaskInputs = { kind: 'files'; q: string; k: string; v: string } | { kind: 'shared'; q: Float32Array; k: Float32Array; v: Float32Array };
+export type TaskInputs =
+  | { kind: 'files'; q: string; k: string; v: string }
+  | { kind: 'shared'; q: Float32Array; k: Float32Array; v: Float32Array };
 
 /** What the local engine sends a pool thread: q-blocks to compute, in order. */
 export interface LocalTask {
@@ -40,7 +42,11 @@ export function packResults(results: readonly { o: Float32Array; lse: Float32Arr
 }
 
 /** Splits a packed reply back into its q-blocks' (o, lse) views. */
-export function unpackResults(packed: Float32Array, blocks: readonly Pick<QBlockPlan, 'rows'>[], D: number): { o: Float32Array; lse: Float32Array }[] {
+export function unpackResults(
+  packed: Float32Array,
+  blocks: readonly Pick<QBlockPlan, 'rows'>[],
+  D: number,
+): { o: Float32Array; lse: Float32Array }[] {
   let at = 0;
   return blocks.map(({ rows }) => {
     const o = packed.subarray(at, at + rows * D);

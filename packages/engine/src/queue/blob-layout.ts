@@ -22,14 +22,26 @@ export interface BlobRange {
 }
 
 /** Rows [start, start+count) of head `head` (batch b) of an input blob: [count, D] float32. */
-export function inputRows(job: string, spec: AttentionSpec, which: 'q' | 'k' | 'v', b: number, head: number, start: number, count: number): BlobRange {
+export function inputRows(
+  job: string,
+  spec: AttentionSpec,
+  which: 'q' | 'k' | 'v',
+  b: number,
+  head: number,
+  start: number,
+  count: number,
+): BlobRange {
   const [heads, seq] = which === 'q' ? [spec.H, spec.Sq] : [spec.Hk, spec.Sk];
   const row = spec.D * 4;
   return { name: blobNames.input(job, which), offset: ((b * heads + head) * seq + start) * row, length: count * row };
 }
 
 /** Where a q-block's output goes: o [rows, D] and lse [rows] ranges of the output blobs. */
-export function outputRows(job: string, spec: AttentionSpec, block: { b: number; h: number; qStart: number; rows: number }): { o: BlobRange; lse: BlobRange } {
+export function outputRows(
+  job: string,
+  spec: AttentionSpec,
+  block: { b: number; h: number; qStart: number; rows: number },
+): { o: BlobRange; lse: BlobRange } {
   const row = (block.b * spec.H + block.h) * spec.Sq + block.qStart;
   return {
     o: { name: blobNames.out(job), offset: row * spec.D * 4, length: block.rows * spec.D * 4 },

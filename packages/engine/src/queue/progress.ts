@@ -36,7 +36,14 @@ return 1`;
  * the same call arriving twice (ioredis resends commands whose reply a Redis restart cut off)
  * counts once, while a real re-run of the kernel counts again.
  */
-export async function recordDone(redis: Redis, job: string, worker: string, backend: string, whole: { qi: number; block: QBlockPlan }[], split: readonly Tile[]): Promise<void> {
+export async function recordDone(
+  redis: Redis,
+  job: string,
+  worker: string,
+  backend: string,
+  whole: { qi: number; block: QBlockPlan }[],
+  split: readonly Tile[],
+): Promise<void> {
   const flops = (tiles: readonly Tile[]) => String(tiles.reduce((sum, t) => sum + t.flops, 0));
   const args = [randomUUID(), worker, backend];
   for (const { qi, block } of whole) args.push(String(qi), String(block.tiles.length), flops(block.tiles));

@@ -145,7 +145,11 @@ export class QueueEngine {
   /** The job's state and progress; InputError(`JOB`) for an unknown id. */
   async status(jobId: string): Promise<QueueJobStatus> {
     const record = await readRecord(this.redis, jobId);
-    if (!record?.manifest) throw new InputError('JOB', `no job ${JSON.stringify(jobId)} in this Redis (finished jobs are kept ${QUEUE_DEFAULTS.keepFinishedSeconds / 86400} days)`);
+    if (!record?.manifest)
+      throw new InputError(
+        'JOB',
+        `no job ${JSON.stringify(jobId)} in this Redis (finished jobs are kept ${QUEUE_DEFAULTS.keepFinishedSeconds / 86400} days)`,
+      );
     const manifest = decodeManifest(record.manifest);
     let state = (record.state ?? 'queued') as QueueJobStatus['state'];
     let error = record.error;
@@ -232,7 +236,8 @@ export class QueueEngine {
   /** Writes a done job's O and LSE through `output` (atomic files), then commits it. */
   async download(jobId: string, output: JobOutput): Promise<void> {
     const status = await this.status(jobId);
-    if (status.state !== 'done') throw new Error(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
+    if (status.state !== 'done')
+      throw new Error(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
     const store = this.store(status.manifest.blobs);
     if (!(await store.header(blobNames.out(jobId)))) throw new Error(`job ${jobId}: its result was already collected or removed`);
     try {

@@ -36,7 +36,12 @@ function unpack(bytes: Uint8Array, rows: number, D: number, kStart: number): Par
  * deleted. A retried job skips reduced q-blocks and redoes the others (their partials are
  * deleted only once they are marked).
  */
-async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnType<typeof connectRedis>, throttleMs: number): Promise<number> {
+async function reduceBlocks(
+  ctx: JobContext,
+  data: ReduceJobData,
+  redis: ReturnType<typeof connectRedis>,
+  throttleMs: number,
+): Promise<number> {
   const { id, spec } = ctx.manifest;
   const { D, H, Sq } = spec;
   const reducedKey = jobKeys.reduced(id);
@@ -57,7 +62,10 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnT
     if (names.length === 0) {
       result = emptyPartial(block.rows, D, 0);
     } else {
-      const blobs = await ctx.store.getMany(names, names.map(() => bytes));
+      const blobs = await ctx.store.getMany(
+        names,
+        names.map(() => bytes),
+      );
       const partials = blobs.map((blob, t) => {
         if (!blob) throw new Error(`job ${id}: partial ${names[t]} is missing`);
         return unpack(blob, block.rows, D, block.tiles[t]!.kStart);
@@ -75,7 +83,10 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: ReturnT
   if (done.length === 0) return 0;
   await redis.sadd(reducedKey, ...done.map(String));
   const names = consumed.flatMap((c) => c.names);
-  await ctx.store.delete(names, consumed.flatMap((c) => c.names.map(() => c.bytes)));
+  await ctx.store.delete(
+    names,
+    consumed.flatMap((c) => c.names.map(() => c.bytes)),
+  );
   return done.length;
 }
 

@@ -29,7 +29,7 @@ export async function runQueue(request: JobRequest, options: QueueRunOptions): P
     const { manifest, output } = await engine.submit(request, { ...submitOptions, createOutput: !detach });
     if (detach || !output) return { jobId: manifest.id };
     const queued = performance.now();
-    let status;
+    let status: Awaited<ReturnType<QueueEngine['wait']>>;
     try {
       status = await engine.wait(manifest.id, { ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
     } catch (error) {

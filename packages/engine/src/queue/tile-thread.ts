@@ -45,7 +45,6 @@ let cache: BlockCache | undefined;
 /** Settles when the last task to arrive has finished computing (the worker sends up to two at once). */
 let computing: Promise<void> = Promise.resolve();
 
-
 function storeFor(task: TileTask): BlobStore {
   let store = stores.get(task.store);
   if (!store) {
@@ -107,7 +106,11 @@ const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32
  */
 function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close(): void } {
   const { job, spec } = task;
-  const readers = { q: store.openReader(blobNames.input(job, 'q')), k: store.openReader(blobNames.input(job, 'k')), v: store.openReader(blobNames.input(job, 'v')) };
+  const readers = {
+    q: store.openReader(blobNames.input(job, 'q')),
+    k: store.openReader(blobNames.input(job, 'k')),
+    v: store.openReader(blobNames.input(job, 'v')),
+  };
   const read = (which: 'q' | 'k' | 'v') => (b: number, head: number, start: number, count: number) => {
     const range = inputRows(job, spec, which, b, head, start, count);
     if (scratch[which].byteLength < range.length) scratch[which] = new Float32Array(range.length / 4);
@@ -119,7 +122,9 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
     queries: read('q'),
     keys: read('k'),
     values: read('v'),
-    close: () => Object.values(readers).forEach((r) => r.close()),
+    close: () => {
+      for (const r of Object.values(readers)) r.close();
+    },
   };
 }
 

@@ -50,7 +50,14 @@ function* chunks(B: number, heads: number, seq: number, D: number): Generator<[n
  * Streams an input tensor into a blob as float32 in bhsd order ([B, heads, seq, D], each head's
  * rows contiguous, whatever the input's layout), so a worker's block is one byte range.
  */
-export async function uploadTensor(store: BlobStore, name: string, reader: TensorReader, spec: AttentionSpec, heads: number, seq: number): Promise<void> {
+export async function uploadTensor(
+  store: BlobStore,
+  name: string,
+  reader: TensorReader,
+  spec: AttentionSpec,
+  heads: number,
+  seq: number,
+): Promise<void> {
   const { B, D, layout } = spec;
   await bounded(
     rowsPer(D) * D,
@@ -68,7 +75,12 @@ export async function uploadTensor(store: BlobStore, name: string, reader: Tenso
 }
 
 /** Streams O and LSE blobs (bhsd) into a job's output files, which give O Q's shape and layout. */
-export async function downloadOutputs(store: BlobStore, names: { out: string; lse: string }, spec: AttentionSpec, output: JobOutput): Promise<void> {
+export async function downloadOutputs(
+  store: BlobStore,
+  names: { out: string; lse: string },
+  spec: AttentionSpec,
+  output: JobOutput,
+): Promise<void> {
   const { B, H, Sq, D } = spec;
   await bounded(
     rowsPer(D) * (D + 1),

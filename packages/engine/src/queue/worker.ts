@@ -52,7 +52,13 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const redis = connectRedis(options.redis);
   const contexts = new JobContexts(redis, options.redis);
   // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
-  const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity, concurrentTasksPerWorker: 2 });
+  const pool = new Piscina({
+    filename: threadFile,
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: 2,
+  });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const selections = new Map<string, Promise<Selection>>([['auto', Promise.resolve(own)]]);
@@ -91,7 +97,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     for (const run of runs) {
       const [qi, from, to] = run;
       const block = plan.qBlocks[qi];
-      if (!block || from < 0 || from >= to || to > block.tiles.length) throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
+      if (!block || from < 0 || from >= to || to > block.tiles.length)
+        throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
       if (isWholeRun(plan, run)) whole.push(qi);
       else for (let t = from; t < to; t++) split.push({ qi, tile: block.tiles[t]! });
     }
@@ -133,7 +140,14 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       log(`${id}: handed back tile job ${job.id}`);
       throw new DelayedError();
     }
-    await recordDone(redis, jobId, `w:${id}`, `${selection.name}|${selection.device}`, blocks, tiles.map(({ tile }) => tile));
+    await recordDone(
+      redis,
+      jobId,
+      `w:${id}`,
+      `${selection.name}|${selection.device}`,
+      blocks,
+      tiles.map(({ tile }) => tile),
+    );
     return { tiles: tileCount, computed };
   };
 

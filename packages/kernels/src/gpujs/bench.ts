@@ -128,7 +128,16 @@ export async function benchGpujs(options: BenchOptions): Promise<BenchResult> {
 }
 
 /** Rows 0..3 and the 4 middle rows of the first and last head against the reference (rows are independent in dense attention). */
-function checkRows(n: number, D: number, H: number, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array): BenchResult['check'] {
+function checkRows(
+  n: number,
+  D: number,
+  H: number,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  lse: Float32Array,
+): BenchResult['check'] {
   const take = Math.min(4, n);
   let err = 0;
   let bound = Infinity;

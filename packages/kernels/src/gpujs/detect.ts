@@ -79,7 +79,11 @@ export function glDeviceName(info: GpuInfo): string {
 export function gpuDeviceNodes(dev = '/dev'): string[] {
   const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
   return [
-    ...list(dev).filter((n) => /^nvidia\d+$/.test(n) || n === 'dxg').map((n) => join(dev, n)),
-    ...list(join(dev, 'dri')).filter((n) => n.startsWith('renderD')).map((n) => join(dev, 'dri', n)),
+    ...list(dev)
+      .filter((n) => /^nvidia\d+$/.test(n) || n === 'dxg')
+      .map((n) => join(dev, n)),
+    ...list(join(dev, 'dri'))
+      .filter((n) => n.startsWith('renderD'))
+      .map((n) => join(dev, 'dri', n)),
   ];
 }

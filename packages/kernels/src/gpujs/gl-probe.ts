@@ -3,9 +3,7 @@ import { createRequire } from 'node:module';
 import { noDisplayReason } from './gl-addon.ts';
 
 /** What a throwaway process saw when it opened a `gl` context. */
-export type GlProbe =
-  | { renderer: string; maxTexture: number; floatTextures: boolean }
-  | { error: string };
+export type GlProbe = { renderer: string; maxTexture: number; floatTextures: boolean } | { error: string };
 
 /**
  * Opens a context in a child process and reports the native renderer (see detect.ts), the
@@ -44,19 +42,32 @@ function runChild(): GlProbe {
   try {
     path = createRequire(import.meta.url).resolve('gl');
   } catch {
-    return { error: 'the optional gl addon is not installed (it failed to build or was skipped): install its build deps with scripts/setup-system.sh and reinstall' };
+    return {
+      error:
+        'the optional gl addon is not installed (it failed to build or was skipped): install its build deps with scripts/setup-system.sh and reinstall',
+    };
   }
   const child = spawnSync(process.execPath, ['-e', CHILD, path], { encoding: 'utf8', timeout: 60_000 });
-  const firstLine = (s: string | null) => (s ?? '').trim().split('\n').find((l) => l.trim()) ?? '';
+  const firstLine = (s: string | null) =>
+    (s ?? '')
+      .trim()
+      .split('\n')
+      .find((l) => l.trim()) ?? '';
   if (child.error) return { error: `could not run the GL probe process: ${child.error.message}` };
   if (child.status !== 0) {
     const detail = firstLine(child.stderr.split('\n').find((l) => /Error/.test(l)) ?? child.stderr);
-    return { error: `the optional gl addon did not load or crashed (${detail || `exit ${child.status ?? child.signal}`}); install its build deps (scripts/setup-system.sh) and reinstall` };
+    return {
+      error: `the optional gl addon did not load or crashed (${detail || `exit ${child.status ?? child.signal}`}); install its build deps (scripts/setup-system.sh) and reinstall`,
+    };
   }
   try {
     const answer = JSON.parse(child.stdout) as { noContext?: boolean; renderer?: string; maxTexture?: number; floatTextures?: boolean };
     if (answer.noContext) return { error: noDisplayReason() };
-    return { renderer: (answer.renderer ?? '').replace(/^ANGLE \((.*)\)$/, '$1'), maxTexture: answer.maxTexture ?? 0, floatTextures: answer.floatTextures === true };
+    return {
+      renderer: (answer.renderer ?? '').replace(/^ANGLE \((.*)\)$/, '$1'),
+      maxTexture: answer.maxTexture ?? 0,
+      floatTextures: answer.floatTextures === true,
+    };
   } catch {
     return { error: `the GL probe process answered "${firstLine(child.stdout)}"` };
   }

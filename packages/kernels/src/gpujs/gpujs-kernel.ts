@@ -148,7 +148,9 @@ export class GpujsTileKernel implements TileKernel {
       this.shapes.delete(key); // re-insert: the Map's order is the LRU order
     } else {
       kernels = createShapeKernels(this.config.gpu, rows, keys, D, this.config.threads, (name, reason) => {
-        throw new Error(`${this.backend}: gpu.js could not build the ${name} kernel on ${this.device} and would fall back to its cpu kernel (${reason ?? 'no reason given'}); refusing`);
+        throw new Error(
+          `${this.backend}: gpu.js could not build the ${name} kernel on ${this.device} and would fall back to its cpu kernel (${reason ?? 'no reason given'}); refusing`,
+        );
       });
       if (this.shapes.size >= CACHED_SHAPES) {
         const [oldest, old] = this.shapes.entries().next().value as [string, ShapeKernels];
@@ -167,7 +169,9 @@ export class GpujsTileKernel implements TileKernel {
       const onDevice: boolean = kernel instanceof this.config.expected;
       if (!onDevice) {
         const reason = kernel.fallbackReason ?? 'no reason given';
-        throw new Error(`${this.backend}: a kernel runs on gpu.js ${kernel.constructor.name}, not ${this.config.expected.name} (${reason}); refusing`);
+        throw new Error(
+          `${this.backend}: a kernel runs on gpu.js ${kernel.constructor.name}, not ${this.config.expected.name} (${reason}); refusing`,
+        );
       }
     }
   }

@@ -35,7 +35,8 @@ export async function resolveMode(mode: string | undefined): Promise<GpujsMode> 
  */
 export async function probeMode(mode: GpujsMode): Promise<string | null> {
   if (mode === 'cpu') return null;
-  if (mode === 'webasm') return typeof (globalThis as { WebAssembly?: unknown }).WebAssembly === 'object' ? null : 'this runtime has no WebAssembly';
+  if (mode === 'webasm')
+    return typeof (globalThis as { WebAssembly?: unknown }).WebAssembly === 'object' ? null : 'this runtime has no WebAssembly';
   if (mode === 'webgpu') {
     const reason = await installWebGpu();
     uninstallWebGpu(); // a live Dawn instance would keep Node from exiting; create() installs it again

@@ -100,7 +100,14 @@ const PV = `function pv(p, v, l) {
 }`;
 
 /** Builds (lazily, on first call) the kernels of one shape on `gpu`; `onFallback` refuses a cpu fallback. */
-export function createShapeKernels(gpu: Gpu, rows: number, keys: number, D: number, threads: number, onFallback: (name: string, reason: string | null) => never): ShapeKernels {
+export function createShapeKernels(
+  gpu: Gpu,
+  rows: number,
+  keys: number,
+  D: number,
+  threads: number,
+  onFallback: (name: string, reason: string | null) => never,
+): ShapeKernels {
   const make = (name: string, source: string, output: number[], pipeline: boolean): KernelShortcut =>
     gpu.createKernel(source, {
       output,

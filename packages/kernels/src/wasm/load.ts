@@ -10,10 +10,12 @@ const sources = ['../../assembly/tile.ts', '../../scripts/build-wasm.mjs'].map((
 const buildScript = sources[1]!;
 
 /** A tiny module using i8x16.popcnt: validates only where WebAssembly SIMD is supported. */
-const simdProbe = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+const simdProbe = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
 
 export function simdSupported(): boolean {
-  return webAssembly !== undefined && webAssembly.validate(simdProbe);
+  return webAssembly?.validate(simdProbe) ?? false;
 }
 
 let loading: Promise<WasmModule> | undefined;

@@ -62,6 +62,15 @@ export async function coldOrtMha(o: ColdInputs): Promise<number | PeerSkipped> {
 /** numpy's naive attention from numpy_attention.py in its cold mode. */
 export async function coldNumpy(o: ColdInputs): Promise<number | PeerSkipped> {
   const script = fileURLToPath(new URL('./numpy_attention.py', import.meta.url));
-  const args = JSON.stringify({ Sq: o.S, Sk: o.S, H: o.H, D: o.D, reps: 1, causal: o.causal, files: o.files, out: join(o.dir, 'numpy-out.npy') });
+  const args = JSON.stringify({
+    Sq: o.S,
+    Sk: o.S,
+    H: o.H,
+    D: o.D,
+    reps: 1,
+    causal: o.causal,
+    files: o.files,
+    out: join(o.dir, 'numpy-out.npy'),
+  });
   return medianOf(o.reps, () => timed('python3', [script, args], numpyEnv(o.threads)));
 }

@@ -16,7 +16,9 @@ export function runNumpy(opts: PeerOptions): Promise<PeerResult | PeerSkipped> {
     execFile('python3', args, { env: childEnv, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolve({ skipped: 'python3 is not installed' });
       if (err) return reject(new Error(`numpy peer failed: ${stderr.trim().split('\n').at(-1) ?? err.message}`));
-      const got = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ms: number[]; cpuMs: number[]; peakRssMB: number } | PeerSkipped;
+      const got = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as
+        | { ms: number[]; cpuMs: number[]; peakRssMB: number }
+        | PeerSkipped;
       if ('skipped' in got) return resolve(got);
       resolve({ ms: got.ms, cpuMs: got.cpuMs, gflops: denseGflops(opts, median(got.ms)), peakRssMB: got.peakRssMB });
     });

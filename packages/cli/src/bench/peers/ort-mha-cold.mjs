@@ -14,7 +14,11 @@ function readNpy(path) {
   const start = bytes[6] === 1 ? 10 : 12;
   const header = bytes.toString('latin1', start, start + headerLen);
   if (!header.includes("'<f4'") || header.includes("'fortran_order': True")) throw new Error(`${path}: expected float32 C order`);
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((s) => s.trim()).map(Number);
+  const shape = header
+    .match(/'shape': \(([^)]*)\)/)[1]
+    .split(',')
+    .filter((s) => s.trim())
+    .map(Number);
   const body = bytes.subarray(start + headerLen);
   return { shape, data: new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length)) };
 }
@@ -37,7 +41,15 @@ const feeds = { query: toMha(readNpy(o.q)), key: toMha(readNpy(o.k)), value: toM
 const t0 = performance.now();
 const { out } = await session.run(feeds);
 const ms = performance.now() - t0;
-const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${out.dims.join(', ')}), }`.padEnd(117, ' ') + '\n';
-writeFileSync(o.out, Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from([header.length & 255, header.length >> 8]), Buffer.from(header, 'latin1'), Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength)]));
+const header = `${`{'descr': '<f4', 'fortran_order': False, 'shape': (${out.dims.join(', ')}), }`.padEnd(117, ' ')}\n`;
+writeFileSync(
+  o.out,
+  Buffer.concat([
+    Buffer.from('\x93NUMPY\x01\x00', 'latin1'),
+    Buffer.from([header.length & 255, header.length >> 8]),
+    Buffer.from(header, 'latin1'),
+    Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength),
+  ]),
+);
 console.log(JSON.stringify({ ms: [ms] }));
 process.exit(0);

@@ -1,5 +1,15 @@
 import { encodeModel, OrtGraph } from '@longattn/kernels';
-import { availableBytes, denseGflops, median, peakRssMB, peerInput, timeRuns, type PeerOptions, type PeerResult, type PeerSkipped } from './peer-common.ts';
+import {
+  availableBytes,
+  denseGflops,
+  median,
+  peakRssMB,
+  peerInput,
+  timeRuns,
+  type PeerOptions,
+  type PeerResult,
+  type PeerSkipped,
+} from './peer-common.ts';
 import { runPeer } from './peer-process.ts';
 
 /**

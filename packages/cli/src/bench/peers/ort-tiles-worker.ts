@@ -22,7 +22,14 @@ const job = (t: Tile): TileJob => {
   const qAt = (t.h * Sq + t.qStart) * D;
   const kAt = (t.kvh * Sk + t.kStart) * D;
   return {
-    rows: t.rows, keys: t.keys, D, scale: spec.scale, qStart: t.qStart, kStart: t.kStart, rule, full: t.full,
+    rows: t.rows,
+    keys: t.keys,
+    D,
+    scale: spec.scale,
+    qStart: t.qStart,
+    kStart: t.kStart,
+    rule,
+    full: t.full,
     q: q.subarray(qAt, qAt + t.rows * D),
     k: k.subarray(kAt, kAt + t.keys * D),
     v: v.subarray(kAt, kAt + t.keys * D),

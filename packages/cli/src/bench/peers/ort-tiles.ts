@@ -34,11 +34,16 @@ export async function measureOrtTiles(opts: OrtTilesOptions): Promise<PeerResult
   await Promise.all(pool.map((w) => new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))));
   const round = (): Promise<unknown> => {
     new Int32Array(counter)[0] = 0;
-    return Promise.all(pool.map((w) => new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-      w.postMessage('run');
-    })));
+    return Promise.all(
+      pool.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+            w.postMessage('run');
+          }),
+      ),
+    );
   };
   const { ms, cpuMs } = await timeRuns(opts.reps, round);
   await Promise.all(pool.map((w) => w.terminate()));
