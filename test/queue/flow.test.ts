@@ -16,12 +16,13 @@ import {
 
 const spec = validateSpec({ q: [4, 300, 24], k: [2, 517, 24], v: [2, 517, 24] }, { causal: true });
 const thePlan = plan(spec, { blockQ: 64, blockK: 128 });
+const qBlocks = [...thePlan.blocks()];
 
 for (const options of [{ tilesPerJob: 1 }, { tilesPerJob: 5 }, { jobFlops: 3e6 }, {}]) {
   test(`batchPlan ${JSON.stringify(options)}: every tile in exactly one job, in plan order, groups contiguous`, (t) => {
     const groups = batchPlan(thePlan, options);
     t.is(groups[0]!.from, 0);
-    t.is(groups.at(-1)!.to, thePlan.qBlocks.length);
+    t.is(groups.at(-1)!.to, thePlan.qBlockCount);
     const seen: string[] = [];
     groups.forEach((g, i) => {
       if (i > 0) t.is(g.from, groups[i - 1]!.to, 'groups tile the q-blocks');
@@ -34,13 +35,13 @@ for (const options of [{ tilesPerJob: 1 }, { tilesPerJob: 5 }, { jobFlops: 3e6 }
         }
       }
     });
-    const expected = thePlan.qBlocks.flatMap((b, qi) => b.tiles.map((_, ti) => `${qi}.${ti}`));
+    const expected = qBlocks.flatMap((b, qi) => b.tiles.map((_, ti) => `${qi}.${ti}`));
     t.deepEqual(seen, expected);
   });
 }
 
 test('batchPlan: q-blocks that fit a job stay whole (the worker merges them); bigger ones split into balanced parts', (t) => {
-  const sizes = thePlan.qBlocks.map((b) => b.tiles.length);
+  const sizes = qBlocks.map((b) => b.tiles.length);
   t.deepEqual([...new Set(sizes)].sort(), [3, 4, 5], 'the odd shape has q-blocks of 3, 4 and 5 tiles');
   const runs = batchPlan(thePlan, { tilesPerJob: 4 }).flatMap((g) => g.tileJobs.flat());
   for (const [qi, size] of sizes.entries()) {
@@ -57,14 +58,14 @@ test('batchPlan: q-blocks that fit a job stay whole (the worker merges them); bi
       );
   }
   // By FLOPs: the largest q-block costs 2.5 jobs → split in 3 parts of about equal cost.
-  const costs = thePlan.qBlocks.map((b) => b.tiles.reduce((sum, tile) => sum + tile.flops, 0));
+  const costs = qBlocks.map((b) => b.tiles.reduce((sum, tile) => sum + tile.flops, 0));
   const jobFlops = Math.max(...costs) / 2.5;
-  const maxTile = Math.max(...thePlan.qBlocks.flatMap((b) => b.tiles.map((tile) => tile.flops)));
+  const maxTile = Math.max(...qBlocks.flatMap((b) => b.tiles.map((tile) => tile.flops)));
   const groups = batchPlan(thePlan, { jobFlops });
   for (const g of groups) {
     for (const job of g.tileJobs) {
       const cost = job.reduce(
-        (sum, [qi, from, to]) => sum + thePlan.qBlocks[qi]!.tiles.slice(from, to).reduce((s, tile) => s + tile.flops, 0),
+        (sum, [qi, from, to]) => sum + qBlocks[qi]!.tiles.slice(from, to).reduce((s, tile) => s + tile.flops, 0),
         0,
       );
       if (job.every((run) => isWholeRun(thePlan, run)))
@@ -93,10 +94,10 @@ test('batchPlan by default at n = 32768, H = 8, causal, 256×2048 tiles: only wh
   t.true(runs.every((run) => isWholeRun(big, run)));
   t.deepEqual(
     runs.map(([qi]) => qi),
-    big.qBlocks.map((_, qi) => qi),
+    [...big.blocks()].map((_, qi) => qi),
     'every q-block once, in plan order (b, h, qBlock)',
   );
-  t.true(jobs.length < big.qBlocks.length / 2, `${jobs.length} tile jobs for ${big.qBlocks.length} q-blocks`);
+  t.true(jobs.length < big.qBlockCount / 2, `${jobs.length} tile jobs for ${big.qBlockCount} q-blocks`);
 });
 
 test('job ids and flow ids: BullMQ-safe (no ":", never all digits), derived, unique', (t) => {

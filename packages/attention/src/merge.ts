@@ -1,4 +1,4 @@
-import type { Partial } from './partial.ts';
+import type { TilePartial } from './partial.ts';
 
 /**
  * Merges partials of the same query rows into one (DESIGN §1):
@@ -7,7 +7,7 @@ import type { Partial } from './partial.ts';
  * Partials are taken in ascending kStart order whatever order they come in, and sums run in
  * float64, so the bits depend only on the set of partials. Never NaN for finite inputs.
  */
-export function merge(partials: readonly Partial[]): Partial {
+export function merge(partials: readonly TilePartial[]): TilePartial {
   if (partials.length === 0) throw new Error('merge: no partials');
   const first = partials[0];
   const { rows, D } = first;

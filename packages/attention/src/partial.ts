@@ -7,7 +7,7 @@
  *   kStart: first key of the range it covers — merge sorts by it, so the merge order (and
  *           therefore every output bit) never depends on arrival order.
  */
-export interface Partial {
+export interface TilePartial {
   rows: number;
   D: number;
   kStart: number;
@@ -16,6 +16,6 @@ export interface Partial {
 }
 
 /** A partial for `rows` rows that saw no key: o = 0, lse = -Infinity. */
-export function emptyPartial(rows: number, D: number, kStart = 0): Partial {
+export function emptyPartial(rows: number, D: number, kStart = 0): TilePartial {
   return { rows, D, kStart, o: new Float32Array(rows * D), lse: new Float32Array(rows).fill(-Infinity) };
 }

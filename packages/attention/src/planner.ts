@@ -1,4 +1,5 @@
-import { keyHigh, keyLow, maskRule, type AttentionSpec, type MaskRule } from './spec.ts';
+import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
+import type { AttentionSpec } from './spec.ts';
 
 /**
  * One unit of kernel work: rows [qStart, qStart+rows) of query head h (batch b) against keys
@@ -8,6 +9,7 @@ export interface Tile {
   b: number;
   h: number;
   kvh: number;
+  /** Row block within the head: qStart = qBlock·blockQ (as kBlock is the key block). */
   qBlock: number;
   qStart: number;
   rows: number;
@@ -26,8 +28,11 @@ export interface Tile {
 
 /** The tiles of one block of query rows of one head, in key order, plus what the reducer needs. */
 export interface QBlockPlan {
+  /** Position in the plan, 0 … qBlockCount−1: (b·H + h)·qBlocksPerHead + qBlock. Engines and blobs use it. */
+  index: number;
   b: number;
   h: number;
+  /** Row block within the head. */
   qBlock: number;
   qStart: number;
   rows: number;
@@ -43,86 +48,130 @@ export interface PlanOptions {
   /**
    * Block-sparse layout: return false to drop tile (qBlock, kBlock) entirely. The tile's keys are
    * then masked for every row of the block (the result is exact attention under that mask).
+   * Counting tiles then costs O(key blocks) per q-block instead of O(1).
    */
   keepBlock?: (qBlock: number, kBlock: number) => boolean;
 }
 
+/**
+ * A lazy tile grid: totals up front, a q-block's tiles only when asked for (the same tiles every
+ * time), so planning holds no tile and costs O(q-blocks per head) whatever the job's size.
+ * Q-blocks are numbered in plan order: b, then h, then the row block.
+ */
 export interface Plan {
   spec: AttentionSpec;
   blockQ: number;
   blockK: number;
-  qBlocks: QBlockPlan[];
+  /** ⌈Sq / blockQ⌉: row blocks of one head (the tile layout is the same for every (b, h)). */
+  qBlocksPerHead: number;
+  /** B·H·qBlocksPerHead. */
+  qBlockCount: number;
   tileCount: number;
+  /** Tiles of the full grid (qBlockCount · ⌈Sk / blockK⌉) the mask empties, never computed. */
+  skippedTiles: number;
   /** 4·D per visible (query, key) pair inside the kept tiles: the work actually asked of kernels. */
   flops: number;
+  /** Q-block `index` with its tiles in key order, generated now. */
+  qBlock(index: number): QBlockPlan;
+  /** Every q-block in plan order, each generated when reached (tests, small jobs). */
+  blocks(): Generator<QBlockPlan>;
+  /** Where q-block `index` sits (its rows), without generating its tiles. */
+  locate(index: number): Omit<QBlockPlan, 'tiles'>;
+  /** Tiles of q-block `index`, without generating them. */
+  tilesIn(index: number): number;
+  /** FLOPs of q-block `index`'s tiles, without generating them. */
+  flopsIn(index: number): number;
 }
+
+type TileShape = Omit<Tile, 'b' | 'h' | 'kvh'>;
 
 /**
  * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties,
- * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key blocks are aligned to blockK, so every tile has equal
- * size except at edges, which keeps work balanced however the engine spreads tiles.
+ * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key
+ * blocks are aligned to blockK, so every tile has equal size except at edges, which keeps work
+ * balanced however the engine spreads tiles. Limits on block sizes and tile counts are the
+ * engines' (docs/limits.md); this only requires integers ≥ 1.
  */
 export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
-  const { blockQ, blockK } = options;
+  const { blockQ, blockK, keepBlock } = options;
   if (!Number.isInteger(blockQ) || blockQ < 1) throw new RangeError(`blockQ must be an integer ≥ 1, got ${blockQ}`);
   if (!Number.isInteger(blockK) || blockK < 1) throw new RangeError(`blockK must be an integer ≥ 1, got ${blockK}`);
   const rule = maskRule(spec);
-  const qBlockCount = Math.ceil(spec.Sq / blockQ);
-  // The tile layout is the same for every (b, h): compute it once per q-block.
-  const shapes: { tiles: Omit<Tile, 'b' | 'h' | 'kvh'>[]; pairs: number }[] = [];
-  for (let qb = 0; qb < qBlockCount; qb++) {
+  const perHead = Math.ceil(spec.Sq / blockQ);
+  const heads = spec.B * spec.H;
+  const rowsOf = (qb: number) => Math.min(blockQ, spec.Sq - qb * blockQ);
+  /** Keys [lo, hi] some row of row block qb sees (hi < lo: none); every key block in between keeps a visible pair. */
+  const keyRange = (qb: number): [number, number] => {
     const qStart = qb * blockQ;
-    const rows = Math.min(blockQ, spec.Sq - qStart);
-    const tiles: Omit<Tile, 'b' | 'h' | 'kvh'>[] = [];
-    let pairs = 0;
-    const lo = Math.max(0, keyLow(rule, qStart));
-    const hi = Math.min(spec.Sk - 1, keyHigh(rule, qStart + rows - 1));
-    for (let kb = Math.floor(lo / blockK); hi >= lo && kb * blockK <= hi; kb++) {
-      if (options.keepBlock && !options.keepBlock(qb, kb)) continue;
-      // The block's keys, trimmed to those some row of the q-block sees (lo/hi grow with the row).
-      const kStart = Math.max(kb * blockK, lo);
-      const keys = Math.min((kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
-      const visible = visiblePairs(rule, qStart, rows, kStart, keys);
-      if (visible === 0) continue;
-      pairs += visible;
-      tiles.push({ qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible === rows * keys, flops: 4 * visible * spec.D });
-    }
-    shapes.push({ tiles, pairs });
+    return [Math.max(0, keyLow(rule, qStart)), Math.min(spec.Sk - 1, keyHigh(rule, qStart + rowsOf(qb) - 1))];
+  };
+  const shapes = (qb: number): TileShape[] => rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb));
+  const tilesOf = (qb: number): number => {
+    if (keepBlock) return shapes(qb).length;
+    const [lo, hi] = keyRange(qb);
+    return hi < lo ? 0 : Math.floor(hi / blockK) - Math.floor(lo / blockK) + 1;
+  };
+  const flopsOf = (qb: number): number => {
+    if (keepBlock) return shapes(qb).reduce((sum, t) => sum + t.flops, 0);
+    return 4 * visiblePairs(rule, qb * blockQ, rowsOf(qb), 0, spec.Sk) * spec.D;
+  };
+  let headTiles = 0;
+  let headFlops = 0;
+  for (let qb = 0; qb < perHead; qb++) {
+    headTiles += tilesOf(qb);
+    headFlops += flopsOf(qb);
   }
-  const qBlocks: QBlockPlan[] = [];
-  let tileCount = 0;
-  let pairs = 0;
+  const locate = (index: number): Omit<QBlockPlan, 'tiles'> => {
+    if (!Number.isInteger(index) || index < 0 || index >= perHead * heads)
+      throw new RangeError(`q-block ${index} is not in this plan (0 … ${perHead * heads - 1})`);
+    const head = Math.floor(index / perHead);
+    const qb = index % perHead;
+    return { index, b: Math.floor(head / spec.H), h: head % spec.H, qBlock: qb, qStart: qb * blockQ, rows: rowsOf(qb) };
+  };
   const group = spec.H / spec.Hk;
-  for (let b = 0; b < spec.B; b++) {
-    for (let h = 0; h < spec.H; h++) {
-      const kvh = Math.floor(h / group);
-      for (let qb = 0; qb < qBlockCount; qb++) {
-        const shape = shapes[qb]!;
-        const qStart = qb * blockQ;
-        qBlocks.push({
-          b,
-          h,
-          qBlock: qb,
-          qStart,
-          rows: Math.min(blockQ, spec.Sq - qStart),
-          tiles: shape.tiles.map((t) => ({ ...t, b, h, kvh })),
-        });
-        tileCount += shape.tiles.length;
-        pairs += shape.pairs;
-      }
-    }
-  }
-  return { spec, blockQ, blockK, qBlocks, tileCount, flops: 4 * pairs * spec.D };
+  const qBlock = (index: number): QBlockPlan => {
+    const at = locate(index);
+    const kvh = Math.floor(at.h / group);
+    return { ...at, tiles: shapes(at.qBlock).map((t) => ({ ...t, b: at.b, h: at.h, kvh })) };
+  };
+  return {
+    spec,
+    blockQ,
+    blockK,
+    qBlocksPerHead: perHead,
+    qBlockCount: perHead * heads,
+    tileCount: headTiles * heads,
+    skippedTiles: (perHead * Math.ceil(spec.Sk / blockK) - headTiles) * heads,
+    flops: headFlops * heads,
+    qBlock,
+    *blocks() {
+      for (let index = 0; index < perHead * heads; index++) yield qBlock(index);
+    },
+    locate,
+    tilesIn: (index) => tilesOf(locate(index).qBlock),
+    flopsIn: (index) => flopsOf(locate(index).qBlock),
+  };
 }
 
-/** Number of (query, key) pairs the mask lets through inside a tile. */
-export function visiblePairs(rule: MaskRule, qStart: number, rows: number, kStart: number, keys: number): number {
-  let n = 0;
-  const kEnd = kStart + keys - 1;
-  for (let i = qStart; i < qStart + rows; i++) {
-    const lo = Math.max(kStart, keyLow(rule, i));
-    const hi = Math.min(kEnd, keyHigh(rule, i));
-    if (hi >= lo) n += hi - lo + 1;
+/** The tiles of row block qb (any head), in key order. */
+function rowBlockTiles(
+  spec: AttentionSpec,
+  rule: MaskRule,
+  { blockQ, blockK, keepBlock }: PlanOptions,
+  qb: number,
+  rows: number,
+  [lo, hi]: [number, number],
+): TileShape[] {
+  const qStart = qb * blockQ;
+  const tiles: TileShape[] = [];
+  for (let kb = Math.floor(lo / blockK); hi >= lo && kb * blockK <= hi; kb++) {
+    if (keepBlock && !keepBlock(qb, kb)) continue;
+    // The block's keys, trimmed to those some row of the q-block sees (lo/hi grow with the row).
+    const kStart = Math.max(kb * blockK, lo);
+    const keys = Math.min((kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
+    const visible = visiblePairs(rule, qStart, rows, kStart, keys);
+    if (visible === 0) continue;
+    tiles.push({ qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible === rows * keys, flops: 4 * visible * spec.D });
   }
-  return n;
+  return tiles;
 }

@@ -1,5 +1,6 @@
 import { headRows } from './layout.ts';
-import { keyHigh, keyLow, maskRule, type AttentionSpec } from './spec.ts';
+import { keyHigh, keyLow, maskRule } from './mask.ts';
+import type { AttentionSpec } from './spec.ts';
 
 /** Any flat C-order tensor of numbers. */
 export type Numbers = ArrayLike<number>;

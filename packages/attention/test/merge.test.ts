@@ -1,13 +1,13 @@
 import test from 'ava';
-import { emptyPartial, merge, type Partial } from '../src/index.ts';
+import { emptyPartial, merge, type TilePartial } from '../src/index.ts';
 
 /** A partial with given lse per row and random-ish o. */
-function partial(kStart: number, lse: number[], D: number, seed: number): Partial {
+function partial(kStart: number, lse: number[], D: number, seed: number): TilePartial {
   const o = new Float32Array(lse.length * D).map((_, i) => Math.sin(seed * 7.1 + i * 0.37));
   return { rows: lse.length, D, kStart, o, lse: Float32Array.from(lse) };
 }
 
-const bits = (p: Partial) =>
+const bits = (p: TilePartial) =>
   Buffer.concat([Buffer.from(p.o.buffer, p.o.byteOffset, p.o.byteLength), Buffer.from(p.lse.buffer, p.lse.byteOffset, p.lse.byteLength)]);
 
 test('self-merge gives lse + log 2 and the same o', (t) => {

@@ -17,7 +17,7 @@ for (const [name, s] of layouts) {
     const p = plan(s, { blockQ: 17, blockK: 23 });
     const rule = maskRule(s);
     const seen = new Uint8Array(s.H * s.Sq * s.Sk);
-    for (const qb of p.qBlocks) {
+    for (const qb of [...p.blocks()]) {
       for (const tile of qb.tiles) {
         let visible = 0;
         for (let i = tile.qStart; i < tile.qStart + tile.rows; i++) {
@@ -49,14 +49,14 @@ test('causal skips the tiles above the diagonal', (t) => {
   const s = spec(1024, 1024, { causal: true });
   const p = plan(s, { blockQ: 128, blockK: 128 });
   t.is(p.tileCount, (2 * (8 * 9)) / 2); // 2 heads × lower triangle of an 8×8 grid incl. diagonal
-  t.true(p.qBlocks.every((qb) => qb.tiles.filter((tile) => !tile.full).length === 1));
+  t.true([...p.blocks()].every((qb) => qb.tiles.filter((tile) => !tile.full).length === 1));
 });
 
 test('GQA: query head h reads kv head ⌊h/(H/Hk)⌋', (t) => {
   const s = validateSpec({ q: [6, 10, 4], k: [2, 10, 4], v: [2, 10, 4] });
   const p = plan(s, { blockQ: 10, blockK: 10 });
   t.deepEqual(
-    p.qBlocks.map((qb) => qb.tiles[0]!.kvh),
+    [...p.blocks()].map((qb) => qb.tiles[0]!.kvh),
     [0, 0, 0, 1, 1, 1],
   );
 });

@@ -1,3 +1,5 @@
+import { gaussian, mulberry32 as rng } from '@longattn/tensor';
+
 /**
  * A sample long document's Q/K/V, made in code (no downloads): a token stream with repeated
  * phrases over a small vocabulary, each token a learned-looking embedding, projected per head.
@@ -12,22 +14,6 @@ export interface Sample {
   tokens: Int32Array;
 }
 
-/** mulberry32: a tiny seeded PRNG so samples are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal from a uniform source (Box–Muller). */
-export function gaussian(next: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
-}
 
 export function makeSample(options: { n: number; H: number; Hk?: number; D: number; seed?: number; vocab?: number }): Sample {
   const { n, H, D } = options;

@@ -1,20 +1,31 @@
-import { emptyPartial, maskRule, merge, type AttentionSpec, type Partial, type QBlockPlan } from '@longattn/attention';
+import { emptyPartial, maskRule, merge, type AttentionSpec, type QBlockPlan, type Tile, type TilePartial } from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 import { releasedTileOutputs } from './young-gc.ts';
 
 /**
- * Computes one q-block: every tile of it through the kernel, then the exact merge of the tiles'
- * partials in key order. Both engines produce a q-block's output only through this function, so
- * their bits agree for the same plan and backend.
- * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key).
+ * The one tile loop: each tile's blocks from `source`, through the kernel, in the given order.
+ * A tile's queries are read once per run of tiles with the same rows. `before` runs ahead of
+ * each tile (fault tests throttle there). Returns the tiles' partials, in order:
+ * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
  */
-export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, block: QBlockPlan, source: BlockSource): Promise<Partial> {
-  if (block.tiles.length === 0) return emptyPartial(block.rows, spec.D, 0);
+export async function computeTiles(
+  kernel: TileKernel,
+  spec: AttentionSpec,
+  tiles: readonly Tile[],
+  source: BlockSource,
+  before?: (tile: Tile) => Promise<void> | void,
+): Promise<TilePartial[]> {
   const rule = maskRule(spec);
-  const q = source.queries(block.b, block.h, block.qStart, block.rows);
-  const partials: Partial[] = [];
-  for (const tile of block.tiles) {
+  const partials: TilePartial[] = [];
+  let rowsOf: Tile | undefined;
+  let q: Float32Array = new Float32Array(0);
+  for (const tile of tiles) {
+    await before?.(tile);
+    if (!rowsOf || rowsOf.b !== tile.b || rowsOf.h !== tile.h || rowsOf.qStart !== tile.qStart || rowsOf.rows !== tile.rows) {
+      q = source.queries(tile.b, tile.h, tile.qStart, tile.rows);
+      rowsOf = tile;
+    }
     partials.push(
       await kernel.run({
         rows: tile.rows,
@@ -31,6 +42,24 @@ export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, blo
       }),
     );
   }
+  return partials;
+}
+
+/**
+ * Computes one q-block: every tile of it through the kernel (computeTiles), then the exact merge
+ * of the tiles' partials in key order. Both engines produce a q-block's output only through this
+ * function, so their bits agree for the same plan and backend.
+ * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key).
+ */
+export async function computeQBlock(
+  kernel: TileKernel,
+  spec: AttentionSpec,
+  block: QBlockPlan,
+  source: BlockSource,
+  before?: (tile: Tile) => Promise<void> | void,
+): Promise<TilePartial> {
+  if (block.tiles.length === 0) return emptyPartial(block.rows, spec.D, 0);
+  const partials = await computeTiles(kernel, spec, block.tiles, source, before);
   const merged = merge(partials);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
   return merged;

@@ -1,6 +1,6 @@
-import type { SpecOptions } from '@longattn/attention';
+import type { Plan, SpecOptions } from '@longattn/attention';
 
-/** One attention job as the CLI, the API and services describe it (DESIGN §3). */
+/** One attention job as the CLI, the API and services describe it (docs/contracts.md). */
 export interface JobRequest {
   /** Input refs: `file.npy` or `file.safetensors#name`. */
   q: string;
@@ -46,4 +46,33 @@ export interface JobResult {
   computeMs: number;
   gflops: number;
   shape: { B: number; H: number; Hk: number; Sq: number; Sk: number; D: number };
+}
+
+/** What a result needs of a plan: a Plan, or a queued job's manifest (which carries the same totals). */
+export type PlanTotals = Pick<Plan, 'spec' | 'blockQ' | 'blockK' | 'tileCount' | 'skippedTiles' | 'flops'>;
+
+/** The one JobResult builder (both engines): the plan's totals, who ran it, and the two timings. */
+export function jobResult(
+  request: Pick<JobRequest, 'out' | 'lse'>,
+  planned: PlanTotals,
+  ran: Pick<JobResult, 'backend' | 'device' | 'engine' | 'threads' | 'wallMs' | 'computeMs'>,
+): JobResult {
+  const { spec } = planned;
+  return {
+    out: request.out,
+    ...(request.lse ? { lse: request.lse } : {}),
+    backend: ran.backend,
+    device: ran.device,
+    engine: ran.engine,
+    threads: ran.threads,
+    blockQ: planned.blockQ,
+    blockK: planned.blockK,
+    tiles: planned.tileCount,
+    skippedTiles: planned.skippedTiles,
+    flops: planned.flops,
+    wallMs: ran.wallMs,
+    computeMs: ran.computeMs,
+    gflops: planned.flops / 1e6 / ran.computeMs,
+    shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
+  };
 }

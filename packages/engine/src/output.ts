@@ -1,4 +1,4 @@
-import { headRows, lseShape, type AttentionSpec, type Partial, type QBlockPlan } from '@longattn/attention';
+import { headRows, lseShape, type AttentionSpec, type TilePartial, type QBlockPlan } from '@longattn/attention';
 import { createTensorWriter, type TensorWriter } from '@longattn/tensor';
 
 /**
@@ -28,7 +28,7 @@ export class JobOutput {
   }
 
   /** Writes a merged q-block: partial.o [rows, D], partial.lse [rows]. */
-  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: Partial): void {
+  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: TilePartial): void {
     const { layout, H, Sq, D } = this.spec;
     const rows = headRows(layout, block.b, block.h, H, Sq, D);
     this.o.writeRuns(rows.first + block.qStart * rows.stride, partial.o, rows.stride, D);
@@ -56,7 +56,7 @@ export class JobOutputMemory {
     this.lse = new Float32Array(spec.B * spec.H * spec.Sq);
   }
 
-  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: Partial): void {
+  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: TilePartial): void {
     const { layout, H, Sq, D } = this.spec;
     const rows = headRows(layout, block.b, block.h, H, Sq, D);
     for (let r = 0; r < block.rows; r++) {

@@ -1,11 +1,11 @@
-import type { MaskRule, Partial } from '@longattn/attention';
+import { keyHigh, keyLow, type MaskRule, type TilePartial } from '@longattn/attention';
 
 /**
  * One tile of work for a kernel: rows [qStart, qStart+rows) of one query head against keys
  * [kStart, kStart+keys) of its kv head.
  *   q: [rows, D] float32, k and v: [keys, D] float32, all contiguous (row-major).
  * Row r (absolute i = qStart + r) sees key c (absolute j = kStart + c) iff
- *   i + rule.diag − rule.left ≤ j ≤ i + rule.diag + rule.right   (Infinity = unbounded side).
+ *   keyLow(rule, i) ≤ j ≤ keyHigh(rule, i)   (@longattn/attention's mask, docs/math.md).
  * `full` promises that the mask hides nothing inside the tile (kernels may skip masking).
  */
 export interface TileJob {
@@ -28,7 +28,7 @@ export interface TileKernel {
   readonly backend: string;
   /** What actually runs it, e.g. `cpu (portable JS)`, `NVIDIA H200 (GL)`. Never a device it is not using. */
   readonly device: string;
-  run(job: TileJob): Partial | Promise<Partial>;
+  run(job: TileJob): TilePartial | Promise<TilePartial>;
   dispose?(): void | Promise<void>;
 }
 
@@ -74,8 +74,5 @@ export interface Backend {
 export function rowKeyRange(job: Pick<TileJob, 'qStart' | 'kStart' | 'keys' | 'rule' | 'full'>, r: number): [number, number] {
   if (job.full) return [0, job.keys - 1];
   const i = job.qStart + r;
-  const { diag, left, right } = job.rule;
-  const lo = left === Infinity ? 0 : Math.max(0, i + diag - left - job.kStart);
-  const hi = right === Infinity ? job.keys - 1 : Math.min(job.keys - 1, i + diag + right - job.kStart);
-  return [lo, hi];
+  return [Math.max(0, keyLow(job.rule, i) - job.kStart), Math.min(job.keys - 1, keyHigh(job.rule, i) - job.kStart)];
 }

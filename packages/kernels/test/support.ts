@@ -1,19 +1,14 @@
-import { emptyPartial, maskRule, merge, plan, validateSpec, type AttentionSpec, type Partial, type SpecOptions } from '@longattn/attention';
+import { maskRule, plan, validateSpec, type AttentionSpec, type SpecOptions } from '@longattn/attention';
+// The engines' tile loop, reached through the root workspace (test only: @longattn/kernels itself never imports the engine).
+import { arraySource, computeQBlock, JobOutputMemory } from '@longattn/engine';
+import { uniformF32 } from '@longattn/tensor';
 import type { TileJob, TileKernel } from '@longattn/kernels';
 
 /** Shared by the backend tests: seeded inputs, one head through the planner, the whole head as one tile. */
 
-/** Deterministic uniform numbers in [-2, 2) (mulberry32). */
+/** Deterministic uniform numbers in [-2, 2) (the shared mulberry32). */
 export function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
-  }
-  return out;
+  return uniformF32(n, seed);
 }
 
 export interface Case {
@@ -28,7 +23,7 @@ export function makeCase(Sq: number, Sk: number, D: number, options: SpecOptions
   return { spec, q: random(Sq * D, seed), k: random(Sk * D, seed + 1), v: random(Sk * D, seed + 2) };
 }
 
-/** One head ([Sq,D]) through the planner: every tile on `kernel`, merged per q-block in key order. */
+/** One head ([Sq,D]) through the planner and the engines' own tile loop (computeQBlock): every tile on `kernel`, merged per q-block in key order. */
 export async function attend(
   kernel: TileKernel,
   c: Case,
@@ -36,33 +31,10 @@ export async function attend(
   blockK: number,
 ): Promise<{ out: Float32Array; lse: Float32Array }> {
   const { spec } = c;
-  const { D } = spec;
-  const out = new Float32Array(spec.Sq * D);
-  const lse = new Float32Array(spec.Sq);
-  for (const qb of plan(spec, { blockQ, blockK }).qBlocks) {
-    const partials: Partial[] = [];
-    for (const t of qb.tiles) {
-      partials.push(
-        await kernel.run({
-          rows: t.rows,
-          keys: t.keys,
-          D,
-          scale: spec.scale,
-          qStart: t.qStart,
-          kStart: t.kStart,
-          rule: maskRule(spec),
-          full: t.full,
-          q: c.q.subarray(t.qStart * D, (t.qStart + t.rows) * D),
-          k: c.k.subarray(t.kStart * D, (t.kStart + t.keys) * D),
-          v: c.v.subarray(t.kStart * D, (t.kStart + t.keys) * D),
-        }),
-      );
-    }
-    const m = partials.length ? merge(partials) : emptyPartial(qb.rows, D);
-    out.set(m.o, qb.qStart * D);
-    lse.set(m.lse, qb.qStart);
-  }
-  return { out, lse };
+  const out = new JobOutputMemory(spec);
+  const source = arraySource(spec, c.q, c.k, c.v);
+  for (const block of plan(spec, { blockQ, blockK }).blocks()) out.write(block, await computeQBlock(kernel, spec, block, source));
+  return { out: out.out, lse: out.lse };
 }
 
 /** The whole head as one tile (qStart = kStart = 0, full = false: the kernel masks). */

@@ -11,3 +11,4 @@ export { createTensorWriter } from './writer.ts';
 export type { TensorWriter } from './writer.ts';
 export { writeSafetensors, writeTensor } from './write-tensor.ts';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.ts';
+export { gaussian, mulberry32, uniformF32 } from './random.ts';

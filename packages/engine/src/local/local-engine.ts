@@ -1,15 +1,18 @@
 import { availableParallelism } from 'node:os';
-import { InputError, plan, type Partial, type Plan, type QBlockPlan } from '@longattn/attention';
-import { selectBackend, type Selection } from '@longattn/kernels';
+import { InputError, type Plan, type TilePartial } from '@longattn/attention';
+import { getBackend, parseBackendName, selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
 import { resolveBlocks } from '../blocks.ts';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { openInputs, type JobInputs } from '../inputs.ts';
-import type { JobRequest, JobResult, Progress } from '../job.ts';
+import { jobResult, type JobRequest, type JobResult, type Progress } from '../job.ts';
+import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { JobOutput } from '../output.ts';
+import { unpackPartials } from '../packed.ts';
+import { chunked, heaviestFirst } from './block-order.ts';
 import { taskSource } from './task-source.ts';
-import { unpackResults, type LocalTask, type TaskInputs } from './task.ts';
+import type { LocalTask, TaskInputs } from './task.ts';
 
 export interface LocalRunOptions {
   /** Pool threads; default = cores. Output bits never depend on it. */
@@ -17,6 +20,8 @@ export interface LocalRunOptions {
   onProgress?: (progress: Progress) => void;
   /** Aborting stops the running tasks and removes partial outputs. */
   signal?: AbortSignal;
+  /** Planning limits; default planLimits() (environment). Only maxTileArea applies here. */
+  limits?: Partial<PlanLimits>;
 }
 
 const workerFile = new URL('./tile-worker.mjs', import.meta.url).href;
@@ -37,8 +42,11 @@ function taskInputs(inputs: JobInputs): TaskInputs {
   return { kind: 'shared', q: loadShared(q), k: loadShared(k), v: loadShared(v) };
 }
 
-/** Runs `compute` on every q-block, heaviest first, calling `done` as each completes; stops at the first failure. */
-type BlockRunner = (blocks: QBlockPlan[], done: (block: QBlockPlan, partial: Partial) => void, signal: AbortSignal) => Promise<void>;
+/**
+ * Computes q-blocks (indices into the plan, in the order given), calling `done` with each one's
+ * merged result as it completes; stops at the first failure or abort.
+ */
+type BlockRunner = (order: Iterable<number>, done: (index: number, result: TilePartial) => void, signal: AbortSignal) => Promise<void>;
 
 interface Runner {
   /** Starts threads and creates their kernels, so the compute phase measures compute only. */
@@ -61,30 +69,37 @@ function poolRunner(
   threads: number,
   stop: (reason: unknown) => void,
 ): Runner {
-  const { spec } = thePlan;
+  const { spec, blockQ, blockK } = thePlan;
+  const task = (qBlocks: number[], warm?: LocalTask['warm']): LocalTask => ({
+    spec,
+    blockQ,
+    blockK,
+    qBlocks,
+    ...(warm ? { warm } : {}),
+    backend: selection.name,
+    kernelOptions: selection.options,
+    inputs,
+  });
   return {
     async warm() {
-      const warm = { blockQ: thePlan.blockQ, blockK: thePlan.blockK, barrier: new SharedArrayBuffer(4), threads };
-      const task: LocalTask = { spec, blocks: [], backend: selection.name, kernelOptions: selection.options, inputs, warm };
-      await Promise.all(Array.from({ length: threads }, () => pool.run(task)));
+      const warm = { barrier: new SharedArrayBuffer(4), threads };
+      await Promise.all(Array.from({ length: threads }, () => pool.run(task([], warm))));
     },
     // Tasks carry several q-blocks (each round trip through the pool costs ~1 ms here), about 16
-    // tasks per thread so the pool still drains evenly. One lane per thread pulls the next task:
-    // at most `threads` tasks are in flight, so an abort or a failure stops after the running ones
-    // finish (no task is torn down mid-way — piscina then reports "Unexpected message from
-    // Worker" for the result already on its way).
-    async run(blocks, done, signal) {
-      const size = Math.max(1, Math.floor(blocks.length / (threads * 16)));
-      const groups = Array.from({ length: Math.ceil(blocks.length / size) }, (_, i) => blocks.slice(i * size, (i + 1) * size));
-      let next = 0;
+    // tasks per thread so the pool still drains evenly; they carry indices only, and the next
+    // group is cut from the order when a lane is free, so nothing grows with the job's size.
+    // One lane per thread pulls the next task: at most `threads` tasks are in flight, so an abort
+    // or a failure stops after the running ones finish (no task is torn down mid-way — piscina
+    // then reports "Unexpected message from Worker" for the result already on its way).
+    async run(order, done, signal) {
+      const size = Math.max(1, Math.floor(thePlan.qBlockCount / (threads * 16)));
+      const groups = chunked(order, size);
       const lanes = Array.from({ length: threads }, async () => {
-        while (next < groups.length && !signal.aborted) {
-          const group = groups[next++]!;
-          const task: LocalTask = { spec, blocks: group, backend: selection.name, kernelOptions: selection.options, inputs };
-          const packed = (await pool.run(task)) as Float32Array;
-          unpackResults(packed, group, spec.D).forEach((r, i) => {
-            done(group[i]!, { ...r, rows: group[i]!.rows, D: spec.D, kStart: 0 });
-          });
+        for (let next = groups.next(); !next.done && !signal.aborted; next = groups.next()) {
+          const group = next.value;
+          const packed = (await pool.run(task(group))) as Float32Array;
+          const rows = group.map((index) => ({ rows: thePlan.locate(index).rows, kStart: 0 }));
+          unpackPartials(packed, rows, spec.D).forEach((result, i) => done(group[i]!, result));
         }
       });
       const stopOnFailure = (lane: Promise<void>) =>
@@ -107,15 +122,25 @@ async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Tas
   const source = taskSource(thePlan.spec, inputs);
   return {
     warm: () => warmKernel(kernel, thePlan.spec, thePlan),
-    async run(blocks, done, signal) {
-      for (const block of blocks) {
+    async run(order, done, signal) {
+      for (const index of order) {
         signal.throwIfAborted();
-        done(block, await computeQBlock(kernel, thePlan.spec, block, source));
+        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.qBlock(index), source));
         await new Promise(setImmediate); // let progress, signals and I/O through between blocks
       }
     },
     close: async () => kernel.dispose?.(),
   };
+}
+
+/** Whether a named backend's kernels must run on the main thread (asked of the backend; `auto` decides later). */
+function namedOnMain(backend: string | undefined): boolean {
+  if (backend === undefined || backend === 'auto') return false;
+  try {
+    return getBackend(parseBackendName(backend).name).threading === 'main';
+  } catch {
+    return false; // an unknown name: selectBackend reports it
+  }
 }
 
 /**
@@ -131,7 +156,7 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     throw new InputError('--threads', `expected an integer ≥ 1, got ${requestedThreads}`);
   // Pool threads start loading their code now, in parallel with validation and the backend's
   // probe (~0.2–0.3 s less per run); a backend that runs on the main thread drops them unused.
-  let pool: Piscina | undefined = request.backend?.startsWith('gpujs') ? undefined : startPool(requestedThreads);
+  let pool: Piscina | undefined = namedOnMain(request.backend) ? undefined : startPool(requestedThreads);
   let inputs: JobInputs;
   try {
     inputs = openInputs(request);
@@ -143,7 +168,7 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     const { spec } = inputs;
     const selection = await selectBackend(request.backend ?? 'auto', { threads: 1 });
     const blocks = resolveBlocks(request, selection.backend.defaultBlocks);
-    const thePlan = plan(spec, blocks);
+    const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
     const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse);
     const onMain = selection.backend.threading === 'main';
     const threads = onMain ? 1 : requestedThreads;
@@ -166,39 +191,26 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
       const computeStart = performance.now();
       const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops };
       options.onProgress?.({ ...progress });
-      // Heaviest q-blocks first so the pool drains evenly; the output never depends on the order.
-      const order = [...thePlan.qBlocks].sort((a, b) => b.tiles.length - a.tiles.length);
-      const blockFlops = new Map(thePlan.qBlocks.map((qb) => [qb, qb.tiles.reduce((sum, t) => sum + t.flops, 0)]));
       await runner.run(
-        order,
-        (block, partial) => {
-          output.write(block, partial);
-          progress.doneTiles += block.tiles.length;
-          progress.doneFlops += blockFlops.get(block)!;
+        heaviestFirst(thePlan),
+        (index, result) => {
+          output.write(thePlan.locate(index), result);
+          progress.doneTiles += thePlan.tilesIn(index);
+          progress.doneFlops += thePlan.flopsIn(index);
           options.onProgress?.({ ...progress });
         },
         abort.signal,
       );
       const computeMs = performance.now() - computeStart;
       output.commit();
-      const gridTiles = thePlan.qBlocks.length * Math.ceil(spec.Sk / blocks.blockK);
-      return {
-        out: request.out,
-        ...(request.lse ? { lse: request.lse } : {}),
+      return jobResult(request, thePlan, {
         backend: selection.name,
         device: selection.device,
         engine: 'local',
         threads,
-        blockQ: blocks.blockQ,
-        blockK: blocks.blockK,
-        tiles: thePlan.tileCount,
-        skippedTiles: gridTiles - thePlan.tileCount,
-        flops: thePlan.flops,
         wallMs: performance.now() - started,
         computeMs,
-        gflops: thePlan.flops / 1e6 / computeMs,
-        shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
-      };
+      });
     } catch (error) {
       abort.abort(error);
       output.abort();

@@ -1,4 +1,4 @@
-import type { AttentionSpec, QBlockPlan } from '@longattn/attention';
+import type { AttentionSpec } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 
 /**
@@ -11,47 +11,24 @@ export type TaskInputs =
   | { kind: 'files'; q: string; k: string; v: string }
   | { kind: 'shared'; q: Float32Array; k: Float32Array; v: Float32Array };
 
-/** What the local engine sends a pool thread: q-blocks to compute, in order. */
+/**
+ * What the local engine sends a pool thread: q-blocks to compute, by index into the job's plan,
+ * which the thread rebuilds from (spec, blockQ, blockK) and keeps — no tile crosses threads.
+ * The reply is the q-blocks' merged results packed in order (packPartials, transferred).
+ */
 export interface LocalTask {
   spec: AttentionSpec;
-  /** Empty for a warm-up task: the thread only creates and warms its kernel. */
-  blocks: QBlockPlan[];
+  /** The job's tile size (the plan's, and the warm-up's). */
+  blockQ: number;
+  blockK: number;
+  /** Q-block indices; empty for a warm-up task: the thread only creates and warms its kernel. */
+  qBlocks: number[];
   /**
-   * Warm-up: the job's tile size, and a barrier — an Int32Array counter over shared memory that
-   * every warm-up task bumps; each then holds its thread until all `threads` have arrived, so
-   * that each lands on its own thread.
+   * Warm-up: a barrier — an Int32Array counter over shared memory that every warm-up task bumps;
+   * each then holds its thread until all `threads` have arrived, so that each lands on its own thread.
    */
-  warm?: { blockQ: number; blockK: number; barrier?: SharedArrayBuffer; threads?: number };
+  warm?: { barrier: SharedArrayBuffer; threads: number };
   backend: string;
   kernelOptions: KernelOptions;
   inputs: TaskInputs;
-}
-
-/** The reply, packed into one transferable buffer: per q-block, in order, [rows·D values of o, then rows values of lse]. */
-export type LocalTaskResult = Float32Array;
-
-export function packResults(results: readonly { o: Float32Array; lse: Float32Array }[]): Float32Array {
-  const packed = new Float32Array(results.reduce((n, r) => n + r.o.length + r.lse.length, 0));
-  let at = 0;
-  for (const { o, lse } of results) {
-    packed.set(o, at);
-    packed.set(lse, at + o.length);
-    at += o.length + lse.length;
-  }
-  return packed;
-}
-
-/** Splits a packed reply back into its q-blocks' (o, lse) views. */
-export function unpackResults(
-  packed: Float32Array,
-  blocks: readonly Pick<QBlockPlan, 'rows'>[],
-  D: number,
-): { o: Float32Array; lse: Float32Array }[] {
-  let at = 0;
-  return blocks.map(({ rows }) => {
-    const o = packed.subarray(at, at + rows * D);
-    const lse = packed.subarray(at + rows * D, at + rows * D + rows);
-    at += rows * D + rows;
-    return { o, lse };
-  });
 }

@@ -1,21 +1,33 @@
+import { plan, type Plan } from '@longattn/attention';
 import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
-import { taskSource } from './task-source.ts';
-import { packResults, type LocalTask } from './task.ts';
+import { packPartials } from '../packed.ts';
 import { threadKernel } from '../thread-kernels.ts';
+import { taskSource } from './task-source.ts';
+import type { LocalTask } from './task.ts';
+
+/** This thread's plan of the current job (lazy: rebuilding it costs O(q-blocks per head)). */
+let current: { key: string; plan: Plan } | undefined;
+
+function taskPlan(task: LocalTask): Plan {
+  const key = JSON.stringify([task.spec, task.blockQ, task.blockK]);
+  if (current?.key !== key) current = { key, plan: plan(task.spec, { blockQ: task.blockQ, blockK: task.blockK }) };
+  return current.plan;
+}
 
 /** Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred. */
 export default async function runTask(task: LocalTask): Promise<unknown> {
   const kernel = await threadKernel(task.backend, task.kernelOptions);
-  if (task.blocks.length === 0) {
-    await warmKernel(kernel, task.spec, task.warm ?? { blockQ: 1, blockK: 1 });
-    if (task.warm?.barrier) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads ?? 1);
+  if (task.qBlocks.length === 0) {
+    await warmKernel(kernel, task.spec, task);
+    if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
   }
+  const thePlan = taskPlan(task);
   const source = taskSource(task.spec, task.inputs);
   const results = [];
-  for (const block of task.blocks) results.push(await computeQBlock(kernel, task.spec, block, source));
-  return move(packResults(results));
+  for (const index of task.qBlocks) results.push(await computeQBlock(kernel, task.spec, thePlan.qBlock(index), source));
+  return move(packPartials(results));
 }
 
 /**

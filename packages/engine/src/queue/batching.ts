@@ -2,12 +2,12 @@ import type { Plan } from '@longattn/attention';
 import { QUEUE_DEFAULTS } from './config.ts';
 
 /**
- * Tiles [from, to) of q-block `qBlock` (its index in plan.qBlocks), in key order. A run of ALL
- * of a q-block's tiles is a whole q-block: the worker merges it itself and writes its rows.
+ * Tiles [from, to) of the q-block with plan index `qIndex` (QBlockPlan.index), in key order. A
+ * run of ALL of a q-block's tiles is a whole q-block: the worker merges it itself and writes its rows.
  */
-export type TileRun = [qBlock: number, from: number, to: number];
+export type TileRun = [qIndex: number, from: number, to: number];
 
-/** One reduce job: q-blocks [from, to) and the tile jobs computing their tiles. */
+/** One reduce job: q-blocks with plan indices [from, to) and the tile jobs computing their tiles. */
 export interface ReduceGroup {
   from: number;
   to: number;
@@ -23,7 +23,7 @@ export interface BatchOptions {
 
 /** Whether a tile run holds every tile of its q-block (the worker then writes the q-block's rows). */
 export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
-  return from === 0 && to === plan.qBlocks[qi]!.tiles.length && to > 0;
+  return from === 0 && to === plan.tilesIn(qi) && to > 0;
 }
 
 /**
@@ -37,7 +37,8 @@ export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
  *   blob store and the reducer merges them;
  * - consecutive tile jobs form a reduce job (about QUEUE_DEFAULTS.tileJobsPerReduce of them, cut
  *   only between q-blocks), which merges the split q-blocks and checks the whole ones.
- * Deterministic; the output bits never depend on it.
+ * Deterministic; the output bits never depend on it. A q-block's tiles are generated only when it
+ * is split (costs per tile are needed); memory stays O(tile jobs + one q-block's tiles).
  */
 export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[] {
   const byCount = options.tilesPerJob !== undefined;
@@ -57,12 +58,9 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
     job = [];
     jobCost = 0;
   };
-  plan.qBlocks.forEach((block, qi) => {
-    const n = block.tiles.length;
-    // before[t]: cost of tiles [0, t) of this q-block.
-    const before = [0];
-    for (const tile of block.tiles) before.push(before.at(-1)! + (byCount ? 1 : tile.flops));
-    const c = before[n]!;
+  for (let qi = 0; qi < plan.qBlockCount; qi++) {
+    const n = plan.tilesIn(qi);
+    const c = byCount ? n : plan.flopsIn(qi);
     if (n > 0 && c <= splitAbove) {
       if (job.length > 0 && jobCost + c > target) closeJob();
       job.push([qi, 0, n]);
@@ -70,6 +68,9 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
       if (jobCost >= target) closeJob();
     } else if (n > 0) {
       closeJob();
+      // before[t]: cost of tiles [0, t) of this q-block.
+      const before = [0];
+      for (const tile of plan.qBlock(qi).tiles) before.push(before.at(-1)! + (byCount ? 1 : tile.flops));
       const parts = Math.min(n, Math.ceil(c / target));
       let from = 0;
       for (let p = 1; p <= parts; p++) {
@@ -89,7 +90,7 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
       group = { from: qi + 1, to: qi + 1, tileJobs: [] };
       groupCost = 0;
     }
-  });
+  }
   closeJob();
   if (group.to > group.from) groups.push(group);
   return groups;

@@ -1,12 +1,13 @@
-import { plan, type Plan } from '@longattn/attention';
+import { InputError, type Plan } from '@longattn/attention';
 import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
+import { plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { decodeManifest, type JobManifest } from './manifest.ts';
 import { jobKeys } from './names.ts';
 
-/** A job as a worker or reducer sees it: its manifest, the plan rebuilt from it, its blob store. */
+/** A job as a worker or reducer sees it: its manifest, the (lazy) plan rebuilt from it, its blob store. */
 export interface JobContext {
   manifest: JobManifest;
   plan: Plan;
@@ -15,7 +16,8 @@ export interface JobContext {
 
 /**
  * Per-process cache of job contexts (a few recent jobs) and of open blob stores (one per
- * location), so a tile job costs no manifest fetch or re-plan after the first.
+ * location), so a tile job costs no manifest fetch or re-plan after the first. A manifest whose
+ * plan breaks this process's limits (docs/limits.md) fails its job, never the process.
  */
 export class JobContexts {
   private readonly jobs = new Map<string, Promise<JobContext>>();
@@ -24,6 +26,7 @@ export class JobContexts {
   constructor(
     private readonly redis: Redis,
     private readonly redisUrl: string,
+    private readonly limits: PlanLimits,
     private readonly keep = 8,
   ) {}
 
@@ -45,12 +48,19 @@ export class JobContexts {
     const text = await this.redis.hget(jobKeys.hash(id), 'manifest');
     if (text === null) throw new UnrecoverableError(`job ${id} no longer exists (cancelled or removed)`);
     const manifest = decodeManifest(text);
+    let thePlan: Plan;
+    try {
+      thePlan = plannedWithinLimits(manifest.spec, { blockQ: manifest.blockQ, blockK: manifest.blockK }, this.limits, 'queue');
+    } catch (error) {
+      if (!(error instanceof InputError || error instanceof RangeError)) throw error;
+      throw new UnrecoverableError(`job ${id}: its manifest is refused: ${error.message}`);
+    }
     let store = this.stores.get(manifest.blobs);
     if (!store) {
       store = openBlobStore(manifest.blobs, this.redisUrl);
       this.stores.set(manifest.blobs, store);
     }
-    return { manifest, plan: plan(manifest.spec, { blockQ: manifest.blockQ, blockK: manifest.blockK }), store };
+    return { manifest, plan: thePlan, store };
   }
 
   async close(): Promise<void> {

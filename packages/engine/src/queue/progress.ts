@@ -41,12 +41,12 @@ export async function recordDone(
   job: string,
   worker: string,
   backend: string,
-  whole: { qi: number; block: QBlockPlan }[],
+  whole: readonly QBlockPlan[],
   split: readonly Tile[],
 ): Promise<void> {
   const flops = (tiles: readonly Tile[]) => String(tiles.reduce((sum, t) => sum + t.flops, 0));
   const args = [randomUUID(), worker, backend];
-  for (const { qi, block } of whole) args.push(String(qi), String(block.tiles.length), flops(block.tiles));
+  for (const block of whole) args.push(String(block.index), String(block.tiles.length), flops(block.tiles));
   args.push('|', String(split.length), flops(split));
   await redis.eval(RECORD, 3, jobKeys.hash(job), jobKeys.reduced(job), jobKeys.records(job), ...args);
 }

@@ -1,4 +1,3 @@
-import { plan as makePlan, type Plan } from '@longattn/attention';
 import { getBackend, parseBackendName, selectBackend } from '@longattn/kernels';
 import { InputError } from '@longattn/tensor';
 import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
@@ -6,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
 import { resolveBlocks } from '../blocks.ts';
+import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { openInputs } from '../inputs.ts';
 import type { JobRequest, Progress } from '../job.ts';
 import { JobOutput } from '../output.ts';
@@ -24,6 +24,8 @@ export interface SubmitOptions extends BatchOptions {
   blobs?: string;
   /** Also create the job's output files (request.out / request.lse) before uploading, so a bad path fails first. */
   createOutput?: boolean;
+  /** Planning limits (docs/limits.md); default planLimits() (environment). */
+  limits?: Partial<PlanLimits>;
 }
 
 /** A queued job as `status` shows it. `running` = queued and at least one tile started. */
@@ -103,7 +105,7 @@ export class QueueEngine {
       const backend = request.backend ?? 'auto';
       const defaults = await defaultBlocks(backend);
       const blocks = resolveBlocks(request, defaults);
-      const thePlan = makePlan(spec, blocks);
+      const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
       const groups = batchPlan(thePlan, options);
       store = this.store(location);
       const manifest: JobManifest = {
@@ -116,8 +118,8 @@ export class QueueEngine {
         backend,
         blobs: store.location,
         tileCount: thePlan.tileCount,
-        skippedTiles: gridTiles(thePlan) - thePlan.tileCount,
-        qBlockCount: thePlan.qBlocks.length,
+        skippedTiles: thePlan.skippedTiles,
+        qBlockCount: thePlan.qBlockCount,
         flops: thePlan.flops,
         tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
         reduceJobs: groups.length,
@@ -304,8 +306,4 @@ async function defaultBlocks(backend: string): Promise<{ blockQ: number; blockK:
   }
   const { rows, keys } = QUEUE_DEFAULTS.blockScale;
   return { blockQ: blocks.blockQ * rows, blockK: blocks.blockK * keys };
-}
-
-function gridTiles(p: Plan): number {
-  return p.qBlocks.length * Math.ceil(p.spec.Sk / p.blockK);
 }

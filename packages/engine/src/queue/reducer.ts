@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
-import { emptyPartial, merge, type Partial } from '@longattn/attention';
+import { emptyPartial, merge, type TilePartial } from '@longattn/attention';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
+import { planLimits, type PlanLimits } from '../limits.ts';
+import { packedBytes, unpackPartials } from '../packed.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { ReduceJobData, RootJobData } from './flow.ts';
@@ -17,14 +19,9 @@ export interface ReducerServiceOptions {
   throttleMs?: number;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** Planning limits a manifest must keep (docs/limits.md); default planLimits() (environment). */
+  limits?: Partial<PlanLimits>;
   log?: (line: string) => void;
-}
-
-/** A stored partial: [o (rows·D), lse (rows)] float32, the tile's kStart from the plan. */
-function unpack(bytes: Uint8Array, rows: number, D: number, kStart: number): Partial {
-  const values = bytesToF32(bytes);
-  if (values.length !== rows * D + rows) throw new Error(`partial of ${values.length} values, expected ${rows * D + rows}`);
-  return { rows, D, kStart, o: values.subarray(0, rows * D), lse: values.subarray(rows * D) };
 }
 
 /**
@@ -54,11 +51,11 @@ async function reduceBlocks(
   for (let qi = data.from; qi < data.to; qi++) {
     if (reduced[qi - data.from] === 1) continue;
     if (throttleMs) await sleep(throttleMs);
-    const block = ctx.plan.qBlocks[qi];
-    if (!block) throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
+    if (!Number.isInteger(qi) || qi < 0 || qi >= ctx.plan.qBlockCount) throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
+    const block = ctx.plan.qBlock(qi);
     const names = block.tiles.map((t) => blobNames.partial(id, qi, t.kBlock));
-    const bytes = (block.rows * D + block.rows) * 4;
-    let result: Partial;
+    const bytes = packedBytes(block.rows, D);
+    let result: TilePartial;
     if (names.length === 0) {
       result = emptyPartial(block.rows, D, 0);
     } else {
@@ -68,7 +65,7 @@ async function reduceBlocks(
       );
       const partials = blobs.map((blob, t) => {
         if (!blob) throw new Error(`job ${id}: partial ${names[t]} is missing`);
-        return unpack(blob, block.rows, D, block.tiles[t]!.kStart);
+        return unpackPartials(bytesToF32(blob), [block.tiles[t]!], D)[0]!;
       });
       result = merge(partials);
     }
@@ -117,7 +114,7 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
   const log = options.log ?? (() => {});
   const id = `reducer-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
-  const contexts = new JobContexts(redis, options.redis);
+  const contexts = new JobContexts(redis, options.redis, planLimits(options.limits));
   const common = {
     connection: bullConnection(options.redis),
     prefix: QUEUE_PREFIX,

@@ -1,4 +1,4 @@
-import type { JobRequest, JobResult, Progress } from '../job.ts';
+import { jobResult, type JobRequest, type JobResult, type Progress } from '../job.ts';
 import { QueueEngine, type SubmitOptions } from './queue-engine.ts';
 
 export interface QueueRunOptions extends Omit<SubmitOptions, 'createOutput'> {
@@ -39,24 +39,14 @@ export async function runQueue(request: JobRequest, options: QueueRunOptions): P
     const computeMs = performance.now() - queued;
     await engine.download(manifest.id, output);
     await engine.remove(manifest.id);
-    const { spec } = manifest;
-    return {
-      out: request.out,
-      ...(request.lse ? { lse: request.lse } : {}),
+    return jobResult(request, manifest, {
       backend: status.backends.join(',') || manifest.backend,
       device: status.devices.join('; '),
       engine: 'queue',
       threads: status.workers,
-      blockQ: manifest.blockQ,
-      blockK: manifest.blockK,
-      tiles: manifest.tileCount,
-      skippedTiles: manifest.skippedTiles,
-      flops: manifest.flops,
       wallMs: performance.now() - started,
       computeMs,
-      gflops: manifest.flops / 1e6 / computeMs,
-      shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
-    };
+    });
   } finally {
     await engine.close();
   }

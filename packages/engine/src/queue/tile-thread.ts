@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { maskRule, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
+import type { AttentionSpec, QBlockPlan, Tile } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { FsBlobStore } from '../blobs/fs-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
 import type { BlockSource } from '../block-source.ts';
-import { computeQBlock } from '../compute-block.ts';
-import { packResults } from '../local/task.ts';
+import { computeQBlock, computeTiles } from '../compute-block.ts';
+import { packPartials } from '../packed.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, outputRows, type BlobRange } from './blob-layout.ts';
 import { threadKernel } from '../thread-kernels.ts';
@@ -162,26 +162,15 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
       track(store.write(to.o.name, to.o.offset, f32Bytes(merged.o)));
       track(store.write(to.lse.name, to.lse.offset, f32Bytes(merged.lse)));
     }
-    const rule = maskRule(spec);
-    const partials = [];
-    for (const { qi, tile: t } of task.tiles) {
-      await throttle(1);
-      const p = await kernel.run({
-        rows: t.rows,
-        keys: t.keys,
-        D: spec.D,
-        scale: spec.scale,
-        qStart: t.qStart,
-        kStart: t.kStart,
-        rule,
-        full: t.full,
-        q: source.queries(t.b, t.h, t.qStart, t.rows),
-        k: source.keys(t.b, t.kvh, t.kStart, t.keys),
-        v: source.values(t.b, t.kvh, t.kStart, t.keys),
-      });
-      partials.push({ name: blobNames.partial(job, qi, t.kBlock), data: f32Bytes(packResults([p])) });
-    }
-    if (partials.length > 0) track(store.putMany(partials));
+    const partials = await computeTiles(
+      kernel,
+      spec,
+      task.tiles.map(({ tile }) => tile),
+      source,
+      () => throttle(1),
+    );
+    const stored = partials.map((p, i) => ({ name: blobNames.partial(job, task.tiles[i]!.qi, task.tiles[i]!.tile.kBlock), data: f32Bytes(packPartials([p])) }));
+    if (stored.length > 0) track(store.putMany(stored));
   } finally {
     direct?.close();
     done();

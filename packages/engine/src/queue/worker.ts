@@ -1,9 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Tile } from '@longattn/attention';
+import type { QBlockPlan, Tile } from '@longattn/attention';
 import { selectBackend, type Selection } from '@longattn/kernels';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Piscina } from 'piscina';
+import { planLimits, type PlanLimits } from '../limits.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { TileJobData } from './flow.ts';
@@ -28,6 +29,8 @@ export interface WorkerServiceOptions {
   stalledIntervalMs?: number;
   /** SIGTERM: how long in-flight tiles may finish before they are handed back. */
   graceMs?: number;
+  /** Planning limits a manifest must keep (docs/limits.md); default planLimits() (environment). */
+  limits?: Partial<PlanLimits>;
   log?: (line: string) => void;
 }
 
@@ -50,7 +53,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const threads = own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
-  const contexts = new JobContexts(redis, options.redis);
+  const contexts = new JobContexts(redis, options.redis, planLimits(options.limits));
   // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
   const pool = new Piscina({
     filename: threadFile,
@@ -92,25 +95,26 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     const { plan } = ctx;
     const state = await liveState(jobId);
     if (state !== 'queued') throw new UnrecoverableError(`job ${jobId} is ${state ?? 'gone'}`);
-    const whole: number[] = [];
+    const whole: QBlockPlan[] = [];
     const split: { qi: number; tile: Tile }[] = [];
     for (const run of runs) {
       const [qi, from, to] = run;
-      const block = plan.qBlocks[qi];
-      if (!block || from < 0 || from >= to || to > block.tiles.length)
+      const known = Number.isInteger(qi) && qi >= 0 && qi < plan.qBlockCount;
+      if (!known || from < 0 || from >= to || to > plan.tilesIn(qi))
         throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
-      if (isWholeRun(plan, run)) whole.push(qi);
+      const block = plan.qBlock(qi); // generated here, per run: the plan holds no tiles
+      if (isWholeRun(plan, run)) whole.push(block);
       else for (let t = from; t < to; t++) split.push({ qi, tile: block.tiles[t]! });
     }
     const tileCount = runs.reduce((n, [, from, to]) => n + to - from, 0);
     // Skip what a previous attempt finished: whole q-blocks marked reduced, partials stored.
     const [reduced, stored] = await Promise.all([
-      whole.length > 0 ? redis.smismember(jobKeys.reduced(jobId), ...whole.map(String)) : [],
+      whole.length > 0 ? redis.smismember(jobKeys.reduced(jobId), ...whole.map((block) => String(block.index))) : [],
       ctx.store.existsMany(split.map(({ qi, tile }) => blobNames.partial(jobId, qi, tile.kBlock))),
     ]);
-    const blocks = whole.filter((_, i) => reduced[i] !== 1).map((qi) => ({ qi, block: plan.qBlocks[qi]! }));
+    const blocks = whole.filter((_, i) => reduced[i] !== 1);
     const tiles = split.filter((_, i) => !stored[i]);
-    const computed = blocks.reduce((n, { block }) => n + block.tiles.length, 0) + tiles.length;
+    const computed = blocks.reduce((n, block) => n + block.tiles.length, 0) + tiles.length;
     if (computed === 0) return { tiles: tileCount, computed: 0 };
     if (!started.has(jobId)) {
       await redis.hsetnx(jobKeys.hash(jobId), 'startedAt', String(Date.now()));
@@ -126,7 +130,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       store: ctx.manifest.blobs,
       redis: options.redis,
       cacheBytes: Math.floor((options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes) / threads),
-      blocks: blocks.map(({ block }) => block),
+      blocks,
       tiles,
       throttleMs: options.throttleMs ?? 0,
     };

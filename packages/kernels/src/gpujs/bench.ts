@@ -8,7 +8,7 @@ import {
   referenceAttention,
   validateSpec,
   maskRule,
-  type Partial,
+  type TilePartial,
 } from '@longattn/attention';
 import type { TileKernel } from '../tile.ts';
 import { gpujsBackend } from './backend.ts';
@@ -74,9 +74,9 @@ export async function benchGpujs(options: BenchOptions): Promise<BenchResult> {
   try {
     const rule = maskRule(spec);
     const runBlock = async (kernel: TileKernel, index: number): Promise<void> => {
-      const qb = thePlan.qBlocks[index]!;
+      const qb = thePlan.qBlock(index);
       const head = qb.h * n * D;
-      const partials: Partial[] = [];
+      const partials: TilePartial[] = [];
       for (const t of qb.tiles) {
         partials.push(
           await kernel.run({
@@ -100,11 +100,11 @@ export async function benchGpujs(options: BenchOptions): Promise<BenchResult> {
     };
     // Warm-up: builds the kernels of every tile shape (the last q-block has the ragged ones).
     await runBlock(kernel, 0);
-    await runBlock(kernel, thePlan.qBlocks.length - 1);
+    await runBlock(kernel, thePlan.qBlockCount - 1);
     const times: number[] = [];
     for (let rep = 0; rep < Math.max(1, options.reps ?? 1); rep++) {
       const t0 = performance.now();
-      for (let i = 0; i < thePlan.qBlocks.length; i++) await runBlock(kernel, i);
+      for (let i = 0; i < thePlan.qBlockCount; i++) await runBlock(kernel, i);
       times.push((performance.now() - t0) / 1000);
     }
     times.sort((a, b) => a - b);

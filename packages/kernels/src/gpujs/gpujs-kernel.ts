@@ -1,4 +1,4 @@
-import { emptyPartial, merge, type Partial } from '@longattn/attention';
+import { emptyPartial, merge, type TilePartial } from '@longattn/attention';
 import { rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
 import { loadGpuJs, type Gpu, type KernelClass } from './lib.ts';
 import { createShapeKernels, destroyShapeKernels, type ShapeKernels } from './shape-kernels.ts';
@@ -47,7 +47,7 @@ export class GpujsTileKernel implements TileKernel {
     this.device = config.device;
   }
 
-  run(job: TileJob): Promise<Partial> {
+  run(job: TileJob): Promise<TilePartial> {
     const result = this.queue.then(() => this.runTile(job));
     this.queue = result.catch(() => undefined);
     return result;
@@ -66,7 +66,7 @@ export class GpujsTileKernel implements TileKernel {
     this.config.onDispose?.();
   }
 
-  private async runTile(job: TileJob): Promise<Partial> {
+  private async runTile(job: TileJob): Promise<TilePartial> {
     const { rows, keys, D } = job;
     const side = Math.min(this.config.maxSide, MAX_SIDE);
     if (D > side) throw new Error(`${this.backend}: head dim ${D} exceeds the device's texture size ${side}`);
@@ -79,7 +79,7 @@ export class GpujsTileKernel implements TileKernel {
     const lse = new Float32Array(rows);
     for (let r0 = 0; r0 < rows; r0 += rowChunk) {
       const rc = Math.min(rowChunk, rows - r0);
-      const parts: Partial[] = [];
+      const parts: TilePartial[] = [];
       for (let c0 = 0; c0 < keys; c0 += keyChunk) {
         const kc = Math.min(keyChunk, keys - c0);
         const chunk: TileJob = {
@@ -107,7 +107,7 @@ export class GpujsTileKernel implements TileKernel {
    * compiles five shaders per shape): padded keys lie outside every row's [lo, hi], padded rows
    * see no key, and neither changes a bit of the real rows' results.
    */
-  private async runChunk(job: TileJob, pad: number): Promise<Partial> {
+  private async runChunk(job: TileJob, pad: number): Promise<TilePartial> {
     const { rows, keys, D } = job;
     const R = roundUp(rows, pad);
     const K = roundUp(keys, pad);

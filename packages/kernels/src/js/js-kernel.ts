@@ -1,4 +1,4 @@
-import type { Partial } from '@longattn/attention';
+import type { TilePartial } from '@longattn/attention';
 import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
 
 /**
@@ -6,7 +6,7 @@ import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../til
  * Per row: scores over the visible keys, row max, exp, sum, P·V, normalise — two passes over a
  * scores buffer (a tile's keys fit in it), all in float64 JS numbers, stored as float32.
  */
-export function jsTile(job: TileJob): Partial {
+export function jsTile(job: TileJob): TilePartial {
   const { rows, keys, D, scale, q, k, v } = job;
   const o = new Float32Array(rows * D);
   const lse = new Float32Array(rows);

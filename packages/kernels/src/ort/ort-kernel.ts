@@ -1,4 +1,4 @@
-import { merge, type Partial } from '@longattn/attention';
+import { merge, type TilePartial } from '@longattn/attention';
 import { rowKeyRange, type Backend, type KernelOptions, type TileJob, type TileKernel } from '../tile.ts';
 import { OrtGraph } from './runtime.ts';
 import { tileModel } from './tile-graph.ts';
@@ -36,7 +36,7 @@ export class OrtTileKernel implements TileKernel {
    * the mask-free graph, only the edges on the masked one, and the parts merge exactly. A causal
    * q-block's last tile then masks just its diagonal square: less masked work, small masks.
    */
-  async run(job: TileJob): Promise<Partial> {
+  async run(job: TileJob): Promise<TilePartial> {
     if (job.full) return this.runPart(job);
     const fullLo = rowKeyRange(job, job.rows - 1)[0];
     const fullHi = rowKeyRange(job, 0)[1];
@@ -53,12 +53,12 @@ export class OrtTileKernel implements TileKernel {
     if (fullLo > 0) parts.push(part(0, fullLo, false));
     if (fullHi < job.keys - 1) parts.push(part(fullHi + 1, job.keys, false));
     if (parts.length === 1) return this.runPart(parts[0]!);
-    const partials: Partial[] = [];
+    const partials: TilePartial[] = [];
     for (const p of parts) partials.push(await this.runPart(p));
     return merge(partials);
   }
 
-  private async runPart(job: TileJob): Promise<Partial> {
+  private async runPart(job: TileJob): Promise<TilePartial> {
     const { rows, keys, D } = job;
     const masked = !job.full;
     const graph = await this.graph(D, job.scale, masked);

@@ -1,4 +1,4 @@
-import { emptyPartial, type Partial } from '@longattn/attention';
+import { emptyPartial, type TilePartial } from '@longattn/attention';
 import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
 import { webAssembly, type WasmMemory, type WasmModule } from './api.ts';
 import { tileLayout } from './layout.ts';
@@ -28,7 +28,7 @@ export class WasmTileKernel implements TileKernel {
     this.#base = this.#exports.heapBase();
   }
 
-  run(job: TileJob): Partial {
+  run(job: TileJob): TilePartial {
     const { rows, keys, D, q, k, v } = job;
     if (q.length < rows * D || k.length < keys * D || v.length < keys * D) {
       throw new RangeError(`wasm tile: q/k/v hold ${q.length}/${k.length}/${v.length} values, need ${rows * D}/${keys * D}/${keys * D}`);

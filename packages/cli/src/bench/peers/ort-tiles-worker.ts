@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { emptyPartial, maskRule, merge, plan, validateSpec, type Partial, type Tile } from '@longattn/attention';
+import { emptyPartial, maskRule, merge, plan, validateSpec, type TilePartial, type Tile } from '@longattn/attention';
 import { getBackend, type TileJob } from '@longattn/kernels';
 import { peerInput } from './peer-common.ts';
 import type { OrtTilesWorkerData } from './ort-tiles.ts';
@@ -9,7 +9,7 @@ const { opts, sessionThreads, counter } = workerData as OrtTilesWorkerData;
 const { Sq, Sk, H, D } = opts;
 const spec = validateSpec({ q: [H, Sq, D], k: [H, Sk, D], v: [H, Sk, D] }, { causal: opts.causal });
 const rule = maskRule(spec);
-const grid = plan(spec, { blockQ: opts.blockQ, blockK: opts.blockK }).qBlocks;
+const grid = [...plan(spec, { blockQ: opts.blockQ, blockK: opts.blockK }).blocks()];
 const q = peerInput(H * Sq * D, 1);
 const k = peerInput(H * Sk * D, 2);
 const v = peerInput(H * Sk * D, 3);
@@ -45,7 +45,7 @@ parentPort!.postMessage('ready');
 parentPort!.on('message', async () => {
   for (let i = Atomics.add(next, 0, 1); i < grid.length; i = Atomics.add(next, 0, 1)) {
     const qb = grid[i]!;
-    const partials: Partial[] = [];
+    const partials: TilePartial[] = [];
     for (const t of qb.tiles) partials.push(await kernel.run(job(t)));
     const m = partials.length ? merge(partials) : emptyPartial(qb.rows, D);
     out.set(m.o, (qb.h * Sq + qb.qStart) * D);

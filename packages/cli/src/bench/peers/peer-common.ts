@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { uniformF32 } from '@longattn/tensor';
 
 /** Sizes every peer takes: one batch, H heads of Sq queries and Sk keys, head dim D. */
 export interface PeerOptions {
@@ -31,15 +32,7 @@ export interface PeerSkipped {
 
 /** Deterministic uniform float32 numbers in [-2, 2) (mulberry32): every peer times the same inputs. */
 export function peerInput(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
-  }
-  return out;
+  return uniformF32(n, seed);
 }
 
 export function median(xs: readonly number[]): number {

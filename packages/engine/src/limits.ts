@@ -1,0 +1,85 @@
+import { InputError, plan, type AttentionSpec, type Plan } from '@longattn/attention';
+import { resolveBlocks } from './blocks.ts';
+
+/**
+ * Planning limits (docs/limits.md, "Planning and tiles"), read once from the environment:
+ *   LONGATTN_MAX_TILE_AREA  rows × keys of one tile, default 4194304 (2^22)
+ *   LONGATTN_MAX_JOB_TILES  tiles (and q-blocks) of one queue-engine job, default 4194304 (2^22)
+ * Checked where a job is planned (runLocal, QueueEngine.submit: exit 2 naming the flags) and again
+ * by every worker and reducer on the manifest it reads (the job fails; the process lives on).
+ */
+export interface PlanLimits {
+  /**
+   * min(blockQ, Sq) · min(blockK, Sk) at most this. A tile's kernel holds its scores and their
+   * exponentials as [rows, keys] float32 (~40 bytes per element of the tile in all, measured: a
+   * 16384×16384 tile took 10.8 GB), so 2^22 keeps a kernel thread near 170 MB — 8× the CPU
+   * backends' default 256×2048 tile, 4× gpujs's 256×4096.
+   */
+  maxTileArea: number;
+  /**
+   * Queue engine: plan.tileCount and plan.qBlockCount at most this. The submitter batches every
+   * tile into BullMQ jobs (its time and the flow's size grow with the tiles), and a q-block split
+   * across jobs stores one partial blob per tile. The local engine has no such limit: it plans
+   * lazily and runs any tile count in bounded memory, with progress.
+   */
+  maxJobTiles: number;
+}
+
+function envLimit(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new InputError(name, `expected an integer ≥ 1, got "${text}"`);
+  return value;
+}
+
+let fromEnv: PlanLimits | undefined;
+
+/** The limits this process runs with (environment read on first use), overridden field by field by `given`. */
+export function planLimits(given: Partial<PlanLimits> = {}): PlanLimits {
+  fromEnv ??= { maxTileArea: envLimit('LONGATTN_MAX_TILE_AREA', 1 << 22), maxJobTiles: envLimit('LONGATTN_MAX_JOB_TILES', 1 << 22) };
+  return { ...fromEnv, ...given };
+}
+
+/** InputError (`--block-q`/`--block-k`) when a tile of this job would exceed maxTileArea. */
+export function checkTileArea(spec: Pick<AttentionSpec, 'Sq' | 'Sk'>, blocks: { blockQ: number; blockK: number }, limits: PlanLimits): void {
+  const rows = Math.min(blocks.blockQ, spec.Sq);
+  const keys = Math.min(blocks.blockK, spec.Sk);
+  if (rows * keys > limits.maxTileArea) {
+    throw new InputError(
+      rows >= keys ? '--block-q' : '--block-k',
+      `tiles of ${rows}×${keys} exceed the limit of ${limits.maxTileArea} rows×keys per tile (LONGATTN_MAX_TILE_AREA); use smaller --block-q/--block-k`,
+    );
+  }
+}
+
+/** InputError (`--block-q`/`--block-k`) when a queue job would hold more than maxJobTiles tiles or q-blocks. */
+export function checkJobTiles(plan: Pick<Plan, 'tileCount' | 'qBlockCount'>, limits: PlanLimits): void {
+  const worst = Math.max(plan.tileCount, plan.qBlockCount);
+  if (worst > limits.maxJobTiles) {
+    const what = plan.tileCount >= plan.qBlockCount ? `${plan.tileCount} tiles` : `${plan.qBlockCount} q-blocks`;
+    throw new InputError(
+      plan.tileCount >= plan.qBlockCount ? '--block-k' : '--block-q',
+      `${what} exceed the queue engine's limit of ${limits.maxJobTiles} per job (LONGATTN_MAX_JOB_TILES); use larger --block-q/--block-k or --engine local`,
+    );
+  }
+}
+
+/**
+ * The plan of a job within the limits, checked before anything grows with the job: block sizes
+ * (integers in 1…2^20, tile area), then for the queue engine the q-block count (arithmetic,
+ * before planning), then its tiles (counted lazily, none generated). InputError naming the flag.
+ */
+export function plannedWithinLimits(
+  spec: AttentionSpec,
+  blocks: { blockQ: number; blockK: number },
+  limits: PlanLimits,
+  engine: 'local' | 'queue',
+): Plan {
+  resolveBlocks(blocks, blocks);
+  checkTileArea(spec, blocks, limits);
+  if (engine === 'queue') checkJobTiles({ tileCount: 0, qBlockCount: spec.B * spec.H * Math.ceil(spec.Sq / blocks.blockQ) }, limits);
+  const planned = plan(spec, blocks);
+  if (engine === 'queue') checkJobTiles(planned, limits);
+  return planned;
+}

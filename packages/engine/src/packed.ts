@@ -1,0 +1,35 @@
+import type { TilePartial } from '@longattn/attention';
+
+/**
+ * The packed form of partial results, written and read only here: one float32 run per
+ * q-block or tile, [o (rows·D values), then lse (rows values)], runs back to back. Pool threads
+ * reply with it (one transferable buffer), and a tile's stored partial blob is one run.
+ */
+export function packPartials(results: readonly { o: Float32Array; lse: Float32Array }[]): Float32Array {
+  const packed = new Float32Array(results.reduce((n, r) => n + r.o.length + r.lse.length, 0));
+  let at = 0;
+  for (const { o, lse } of results) {
+    packed.set(o, at);
+    packed.set(lse, at + o.length);
+    at += o.length + lse.length;
+  }
+  return packed;
+}
+
+/** Splits packed runs back into partials (views, no copy): one per entry of `blocks`, in order. */
+export function unpackPartials(packed: Float32Array, blocks: readonly { rows: number; kStart: number }[], D: number): TilePartial[] {
+  const want = blocks.reduce((n, { rows }) => n + rows * (D + 1), 0);
+  if (packed.length !== want) throw new Error(`packed partials hold ${packed.length} values, expected ${want}`);
+  let at = 0;
+  return blocks.map(({ rows, kStart }) => {
+    const o = packed.subarray(at, at + rows * D);
+    const lse = packed.subarray(at + rows * D, at + rows * D + rows);
+    at += rows * D + rows;
+    return { rows, D, kStart, o, lse };
+  });
+}
+
+/** Bytes of one packed run of `rows` rows. */
+export function packedBytes(rows: number, D: number): number {
+  return rows * (D + 1) * 4;
+}
