@@ -64,10 +64,7 @@ test('batchPlan: q-blocks that fit a job stay whole (the worker merges them); bi
   const groups = batchPlan(thePlan, { jobFlops });
   for (const g of groups) {
     for (const job of g.tileJobs) {
-      const cost = job.reduce(
-        (sum, [qi, from, to]) => sum + qBlocks[qi]!.tiles.slice(from, to).reduce((s, tile) => s + tile.flops, 0),
-        0,
-      );
+      const cost = job.reduce((sum, [qi, from, to]) => sum + qBlocks[qi]!.tiles.slice(from, to).reduce((s, tile) => s + tile.flops, 0), 0);
       if (job.every((run) => isWholeRun(thePlan, run)))
         t.true(job.length === 1 || cost <= jobFlops, 'packed whole q-blocks fit the target');
       else t.true(job.length === 1 && cost <= jobFlops + maxTile, `a split part costs ${cost / jobFlops} jobs`);

@@ -14,7 +14,6 @@ export interface Sample {
   tokens: Int32Array;
 }
 
-
 export function makeSample(options: { n: number; H: number; Hk?: number; D: number; seed?: number; vocab?: number }): Sample {
   const { n, H, D } = options;
   const Hk = options.Hk ?? H;

@@ -3,8 +3,9 @@ import { resolveBlocks } from './blocks.ts';
 
 /**
  * Planning limits (docs/limits.md, "Planning and tiles"), read once from the environment:
- *   LONGATTN_MAX_TILE_AREA  rows × keys of one tile, default 4194304 (2^22)
- *   LONGATTN_MAX_JOB_TILES  tiles (and q-blocks) of one queue-engine job, default 4194304 (2^22)
+ *   LONGATTN_MAX_TILE_AREA    rows × keys of one tile, default 4194304 (2^22)
+ *   LONGATTN_MAX_MERGE_BYTES  one q-block's partials held for its merge, default 1073741824 (1 GiB)
+ *   LONGATTN_MAX_JOB_TILES    tiles (and q-blocks) of one queue-engine job, default 4194304 (2^22)
  * Checked where a job is planned (runLocal, QueueEngine.submit: exit 2 naming the flags) and again
  * by every worker and reducer on the manifest it reads (the job fails; the process lives on).
  */
@@ -16,6 +17,14 @@ export interface PlanLimits {
    * backends' default 256×2048 tile, 4× gpujs's 256×4096.
    */
   maxTileArea: number;
+  /**
+   * A q-block's partials are all held until its merge (merge() takes them together, so the bits
+   * never depend on arrival order): ⌈Sk / blockK⌉ · (rows·(D+1)·4 + 512) bytes at most — the
+   * float32 o and lse of each tile plus ~512 bytes of objects per tile (measured: 10^5 tiles of
+   * 1×1 held ~50 MB). Too small a blockK for a long document (blockK = 1 on 10M keys: ~5 GB)
+   * would otherwise exhaust a thread's heap.
+   */
+  maxMergeBytes: number;
   /**
    * Queue engine: plan.tileCount and plan.qBlockCount at most this. The submitter batches every
    * tile into BullMQ jobs (its time and the flow's size grow with the tiles), and a q-block split
@@ -37,18 +46,47 @@ let fromEnv: PlanLimits | undefined;
 
 /** The limits this process runs with (environment read on first use), overridden field by field by `given`. */
 export function planLimits(given: Partial<PlanLimits> = {}): PlanLimits {
-  fromEnv ??= { maxTileArea: envLimit('LONGATTN_MAX_TILE_AREA', 1 << 22), maxJobTiles: envLimit('LONGATTN_MAX_JOB_TILES', 1 << 22) };
+  fromEnv ??= {
+    maxTileArea: envLimit('LONGATTN_MAX_TILE_AREA', 1 << 22),
+    maxMergeBytes: envLimit('LONGATTN_MAX_MERGE_BYTES', 2 ** 30),
+    maxJobTiles: envLimit('LONGATTN_MAX_JOB_TILES', 1 << 22),
+  };
   return { ...fromEnv, ...given };
 }
 
 /** InputError (`--block-q`/`--block-k`) when a tile of this job would exceed maxTileArea. */
-export function checkTileArea(spec: Pick<AttentionSpec, 'Sq' | 'Sk'>, blocks: { blockQ: number; blockK: number }, limits: PlanLimits): void {
+export function checkTileArea(
+  spec: Pick<AttentionSpec, 'Sq' | 'Sk'>,
+  blocks: { blockQ: number; blockK: number },
+  limits: PlanLimits,
+): void {
   const rows = Math.min(blocks.blockQ, spec.Sq);
   const keys = Math.min(blocks.blockK, spec.Sk);
   if (rows * keys > limits.maxTileArea) {
     throw new InputError(
       rows >= keys ? '--block-q' : '--block-k',
       `tiles of ${rows}×${keys} exceed the limit of ${limits.maxTileArea} rows×keys per tile (LONGATTN_MAX_TILE_AREA); use smaller --block-q/--block-k`,
+    );
+  }
+}
+
+/** Bytes a q-block's merge may hold at most (see PlanLimits.maxMergeBytes). */
+export function mergeBytes(spec: Pick<AttentionSpec, 'Sq' | 'Sk' | 'D'>, blocks: { blockQ: number; blockK: number }): number {
+  return Math.ceil(spec.Sk / blocks.blockK) * (Math.min(blocks.blockQ, spec.Sq) * (spec.D + 1) * 4 + 512);
+}
+
+/** InputError (`--block-k`) when a q-block's partials would exceed maxMergeBytes. */
+export function checkMergeBytes(
+  spec: Pick<AttentionSpec, 'Sq' | 'Sk' | 'D'>,
+  blocks: { blockQ: number; blockK: number },
+  limits: PlanLimits,
+): void {
+  const bytes = mergeBytes(spec, blocks);
+  if (bytes > limits.maxMergeBytes) {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    throw new InputError(
+      '--block-k',
+      `${Math.ceil(spec.Sk / blocks.blockK)} key blocks per q-block would hold ${mib(bytes)} of partials for one merge, over the limit of ${mib(limits.maxMergeBytes)} (LONGATTN_MAX_MERGE_BYTES); use a larger --block-k`,
     );
   }
 }
@@ -67,7 +105,7 @@ export function checkJobTiles(plan: Pick<Plan, 'tileCount' | 'qBlockCount'>, lim
 
 /**
  * The plan of a job within the limits, checked before anything grows with the job: block sizes
- * (integers in 1…2^20, tile area), then for the queue engine the q-block count (arithmetic,
+ * (integers in 1…2^20, tile area, merge memory), then for the queue engine the q-block count (arithmetic,
  * before planning), then its tiles (counted lazily, none generated). InputError naming the flag.
  */
 export function plannedWithinLimits(
@@ -78,6 +116,7 @@ export function plannedWithinLimits(
 ): Plan {
   resolveBlocks(blocks, blocks);
   checkTileArea(spec, blocks, limits);
+  checkMergeBytes(spec, blocks, limits);
   if (engine === 'queue') checkJobTiles({ tileCount: 0, qBlockCount: spec.B * spec.H * Math.ceil(spec.Sq / blocks.blockQ) }, limits);
   const planned = plan(spec, blocks);
   if (engine === 'queue') checkJobTiles(planned, limits);

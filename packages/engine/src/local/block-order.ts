@@ -21,14 +21,24 @@ export function* heaviestFirst(plan: Plan): Generator<number> {
   }
 }
 
-/** Consecutive runs of `size` items (the last may be shorter). */
-export function* chunked<T>(items: Iterable<T>, size: number): Generator<T[]> {
-  let run: T[] = [];
-  for (const item of items) {
-    run.push(item);
-    if (run.length === size) {
+/**
+ * Consecutive runs of q-block indices of about `flops` of kernel work or `tiles` tiles each,
+ * whichever comes first (tiny tiles cost their call, not their FLOPs); at least one q-block per
+ * run, and a q-block with no tiles counts as one tile, so masked rows still batch up.
+ */
+export function* byWork(order: Iterable<number>, plan: Plan, limit: { flops: number; tiles: number }): Generator<number[]> {
+  let run: number[] = [];
+  let flops = 0;
+  let tiles = 0;
+  for (const index of order) {
+    run.push(index);
+    flops += plan.flopsIn(index);
+    tiles += Math.max(1, plan.tilesIn(index));
+    if (flops >= limit.flops || tiles >= limit.tiles) {
       yield run;
       run = [];
+      flops = 0;
+      tiles = 0;
     }
   }
   if (run.length > 0) yield run;

@@ -10,7 +10,7 @@ import { jobResult, type JobRequest, type JobResult, type Progress } from '../jo
 import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { JobOutput } from '../output.ts';
 import { unpackPartials } from '../packed.ts';
-import { chunked, heaviestFirst } from './block-order.ts';
+import { byWork, heaviestFirst } from './block-order.ts';
 import { taskSource } from './task-source.ts';
 import type { LocalTask, TaskInputs } from './task.ts';
 
@@ -25,6 +25,15 @@ export interface LocalRunOptions {
 }
 
 const workerFile = new URL('./tile-worker.mjs', import.meta.url).href;
+
+/**
+ * Most kernel work per pool task: 4 GFLOP is ≥ 20 ms on the fastest CPU backend here (≤ 5% for
+ * the ~1 ms round trip) and a few seconds on the slowest shapes (D = 1), so progress keeps coming.
+ */
+const TASK_FLOPS = 4e9;
+
+/** Most tiles per pool task: a kernel call costs ≥ ~10 µs, so 2048 of them outweigh the round trip 20×. */
+const TASK_TILES = 2048;
 
 /** Copies a whole input tensor into shared memory as float32 so every pool thread reads it in place. */
 function loadShared(reader: TensorReader): Float32Array {
@@ -85,21 +94,27 @@ function poolRunner(
       const warm = { barrier: new SharedArrayBuffer(4), threads };
       await Promise.all(Array.from({ length: threads }, () => pool.run(task([], warm))));
     },
-    // Tasks carry several q-blocks (each round trip through the pool costs ~1 ms here), about 16
-    // tasks per thread so the pool still drains evenly; they carry indices only, and the next
-    // group is cut from the order when a lane is free, so nothing grows with the job's size.
+    // Tasks carry several q-blocks (each round trip through the pool costs ~1 ms here): about 16
+    // tasks per thread so the pool still drains evenly, and at most TASK_FLOPS / TASK_TILES each so a
+    // long job reports progress every few seconds. They carry indices only, and the next task is
+    // cut from the order when a lane is free, so nothing grows with the job's size.
     // One lane per thread pulls the next task: at most `threads` tasks are in flight, so an abort
     // or a failure stops after the running ones finish (no task is torn down mid-way — piscina
     // then reports "Unexpected message from Worker" for the result already on its way).
     async run(order, done, signal) {
-      const size = Math.max(1, Math.floor(thePlan.qBlockCount / (threads * 16)));
-      const groups = chunked(order, size);
+      const perThread = (n: number) => Math.max(1, n / (threads * 16));
+      const groups = byWork(order, thePlan, {
+        flops: Math.min(TASK_FLOPS, perThread(thePlan.flops)),
+        tiles: Math.min(TASK_TILES, perThread(thePlan.tileCount)),
+      });
       const lanes = Array.from({ length: threads }, async () => {
         for (let next = groups.next(); !next.done && !signal.aborted; next = groups.next()) {
           const group = next.value;
           const packed = (await pool.run(task(group))) as Float32Array;
           const rows = group.map((index) => ({ rows: thePlan.locate(index).rows, kStart: 0 }));
-          unpackPartials(packed, rows, spec.D).forEach((result, i) => done(group[i]!, result));
+          unpackPartials(packed, rows, spec.D).forEach((result, i) => {
+            done(group[i]!, result);
+          });
         }
       });
       const stopOnFailure = (lane: Promise<void>) =>

@@ -51,7 +51,8 @@ async function reduceBlocks(
   for (let qi = data.from; qi < data.to; qi++) {
     if (reduced[qi - data.from] === 1) continue;
     if (throttleMs) await sleep(throttleMs);
-    if (!Number.isInteger(qi) || qi < 0 || qi >= ctx.plan.qBlockCount) throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
+    if (!Number.isInteger(qi) || qi < 0 || qi >= ctx.plan.qBlockCount)
+      throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
     const block = ctx.plan.qBlock(qi);
     const names = block.tiles.map((t) => blobNames.partial(id, qi, t.kBlock));
     const bytes = packedBytes(block.rows, D);

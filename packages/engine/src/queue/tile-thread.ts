@@ -169,7 +169,10 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
       source,
       () => throttle(1),
     );
-    const stored = partials.map((p, i) => ({ name: blobNames.partial(job, task.tiles[i]!.qi, task.tiles[i]!.tile.kBlock), data: f32Bytes(packPartials([p])) }));
+    const stored = partials.map((p, i) => ({
+      name: blobNames.partial(job, task.tiles[i]!.qi, task.tiles[i]!.tile.kBlock),
+      data: f32Bytes(packPartials([p])),
+    }));
     if (stored.length > 0) track(store.putMany(stored));
   } finally {
     direct?.close();
