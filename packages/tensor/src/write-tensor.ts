@@ -4,7 +4,7 @@ import type { DType } from './dtype.ts';
 import { bytesOf } from './file.ts';
 import { f32ToBf16, f32ToF16 } from './half.ts';
 import { npyHeader } from './npy.ts';
-import { PartialFile } from './partial-file.ts';
+import { PendingFile } from './pending-file.ts';
 import { outputFormat } from './ref.ts';
 import { safetensorsHeader } from './safetensors.ts';
 
@@ -35,7 +35,7 @@ function checkData(shape: readonly number[], data: { length: number }, dtype: DT
 /** Writes header + parts at their offsets into a fresh file at `path`, atomically. */
 function writeWhole(path: string, header: Uint8Array, parts: readonly { at: number; bytes: Uint8Array }[]): void {
   const size = parts.reduce((end, p) => Math.max(end, p.at + p.bytes.length), header.length);
-  const file = new PartialFile(path, size, '--out');
+  const file = new PendingFile(path, size, '--out');
   try {
     file.write(header, 0, header.length, 0);
     for (const p of parts) file.write(p.bytes, 0, p.bytes.length, p.at);

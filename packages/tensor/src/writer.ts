@@ -3,7 +3,7 @@ import { checkShape, elementCount } from './dtype.ts';
 import { GATHER_GAP_MAX, SCRATCH_MAX, getScratch } from './decode.ts';
 import { bytesOf } from './file.ts';
 import { npyHeader } from './npy.ts';
-import { PartialFile } from './partial-file.ts';
+import { PendingFile } from './pending-file.ts';
 import { outputFormat } from './ref.ts';
 import { safetensorsHeader } from './safetensors.ts';
 
@@ -25,7 +25,7 @@ class FileTensorWriter implements TensorWriter {
   constructor(
     readonly path: string,
     shape: readonly number[],
-    private readonly file: PartialFile,
+    private readonly file: PendingFile,
     private readonly dataOffset: number,
   ) {
     this.shape = Object.freeze([...shape]);
@@ -85,7 +85,7 @@ class FileTensorWriter implements TensorWriter {
 
 /**
  * Creates a float32 output tensor file: `.npy`, or `.safetensors` (tensor name `name`, default
- * 'out'). Data goes to a temporary sibling file `<path>.partial-<pid>-<rand>` preallocated to full
+ * 'out'). Data goes to a temporary sibling file `<path>.pending-<pid>-<rand>` preallocated to full
  * size; commit() fsyncs and renames it into place; abort() deletes it. Throws
  * InputError('--out' or the given argument) when the directory does not exist.
  */
@@ -99,7 +99,7 @@ export function createTensorWriter(
   checkShape(shape, 4);
   const header =
     format === 'npy' ? npyHeader(shape, 'f32') : safetensorsHeader([{ name: options.name ?? 'out', dtype: 'f32', shape }]).bytes;
-  const file = new PartialFile(path, header.length + elementCount(shape) * 4, argument);
+  const file = new PendingFile(path, header.length + elementCount(shape) * 4, argument);
   try {
     file.write(header, 0, header.length, 0);
   } catch (err) {

@@ -16,7 +16,7 @@ for (const ext of ['npy', 'safetensors']) {
     t.false(fs.existsSync(out), 'nothing at the path before commit');
     const temp = fs.readdirSync(dir);
     t.is(temp.length, 1);
-    t.regex(temp[0]!, new RegExp(`^o\\.${ext}\\.partial-${process.pid}-[0-9a-f]+$`));
+    t.regex(temp[0]!, new RegExp(`^o\\.${ext}\\.pending-${process.pid}-[0-9a-f]+$`));
     const expectedSize = ext === 'npy' ? 128 + S * H * D * 4 : undefined;
     if (expectedSize !== undefined) t.is(fs.statSync(path.join(dir, temp[0]!)).size, expectedSize, 'preallocated');
     for (let h = H - 1; h >= 0; h--) {

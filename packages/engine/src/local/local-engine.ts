@@ -18,7 +18,7 @@ export interface LocalRunOptions {
   /** Pool threads; default = cores. Output bits never depend on it. */
   threads?: number;
   onProgress?: (progress: Progress) => void;
-  /** Aborting stops the running tasks and removes partial outputs. */
+  /** Aborting stops the running tasks and removes pending (uncommitted) outputs. */
   signal?: AbortSignal;
   /** Planning limits; default planLimits() (environment). Only maxTileArea applies here. */
   limits?: Partial<PlanLimits>;

@@ -1,6 +1,6 @@
 /**
  * A file that appears at its path only when committed: data goes to a temporary sibling
- * `<path>.partial-<pid>-<rand>`; commit() fsyncs and renames it into place; abort() deletes it.
+ * `<path>.pending-<pid>-<rand>`; commit() fsyncs and renames it into place; abort() deletes it.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { InputError } from './errors.ts';
 import { fsReason, readFully, writeFully } from './file.ts';
 
-export class PartialFile {
+export class PendingFile {
   readonly tempPath: string;
   private fd: number | undefined;
   private state: 'open' | 'committed' | 'aborted' = 'open';
@@ -32,7 +32,7 @@ export class PartialFile {
     } catch (err) {
       if (err instanceof InputError) throw err;
     }
-    this.tempPath = `${path}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.tempPath = `${path}.pending-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
       this.fd = fs.openSync(this.tempPath, 'wx+');
     } catch (err) {
