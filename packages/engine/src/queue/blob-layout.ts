@@ -9,7 +9,7 @@ import type { AttentionSpec } from '@longattn/attention';
  */
 export const blobNames = {
   input: (job: string, which: 'q' | 'k' | 'v') => `${job}/in/${which}`,
-  partial: (job: string, qBlockIndex: number, kBlock: number) => `${job}/p/${qBlockIndex}.${kBlock}`,
+  partial: (job: string, qIndex: number, kBlock: number) => `${job}/p/${qIndex}.${kBlock}`,
   out: (job: string) => `${job}/out/o`,
   lse: (job: string) => `${job}/out/lse`,
 };
