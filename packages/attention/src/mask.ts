@@ -45,23 +45,30 @@ export function isUnmasked(spec: AttentionSpec): boolean {
  * result stays below 2^53.
  */
 export function visiblePairs(rule: MaskRule, qStart: number, rows: number, kStart: number, keys: number): number {
+  if (rows <= 0 || keys <= 0) return 0;
   const qEnd = qStart + rows;
   const kEnd = kStart + keys - 1;
-  if (rows <= 0 || keys <= 0) return 0;
-  const count = (i: number) => Math.min(kEnd, keyHigh(rule, i)) - Math.max(kStart, keyLow(rule, i)) + 1;
-  // Rows ≤ hiStops: hi(i) ≤ kEnd (count grows with i); rows ≥ loStarts: lo(i) ≥ kStart (count shrinks).
+  // Rows ≤ hiStops: hi(i) ≤ kEnd (the count grows with i); rows ≥ loStarts: lo(i) ≥ kStart (it shrinks).
   const hiStops = kEnd - keyHigh(rule, 0);
   const loStarts = kStart - keyLow(rule, 0);
-  const cuts = [qStart, qEnd];
-  for (const c of [hiStops + 1, loStarts]) if (c > qStart && c < qEnd) cuts.push(c);
-  cuts.sort((a, b) => a - b);
-  let n = 0;
-  for (let s = 0; s + 1 < cuts.length; s++) {
-    const from = cuts[s]!;
-    const slope = (from <= hiStops ? 1 : 0) - (from >= loStarts ? 1 : 0);
-    n += positiveSum(count(from), slope, cuts[s + 1]! - from);
-  }
-  return n;
+  // Two cuts, clamped into the rows, split them into ≤ 3 runs on which the count is linear.
+  const c1 = Math.min(qEnd, Math.max(qStart, hiStops + 1));
+  const c2 = Math.min(qEnd, Math.max(qStart, loStarts));
+  const a = Math.min(c1, c2);
+  const b = Math.max(c1, c2);
+  return (
+    run(rule, kStart, kEnd, hiStops, loStarts, qStart, a) +
+    run(rule, kStart, kEnd, hiStops, loStarts, a, b) +
+    run(rule, kStart, kEnd, hiStops, loStarts, b, qEnd)
+  );
+}
+
+/** Visible pairs of rows [from, to), on which the count is linear (no cut inside). */
+function run(rule: MaskRule, kStart: number, kEnd: number, hiStops: number, loStarts: number, from: number, to: number): number {
+  if (to <= from) return 0;
+  const first = Math.min(kEnd, keyHigh(rule, from)) - Math.max(kStart, keyLow(rule, from)) + 1;
+  const slope = (from <= hiStops ? 1 : 0) - (from >= loStarts ? 1 : 0);
+  return positiveSum(first, slope, to - from);
 }
 
 /** Σ_{t=0}^{n−1} max(0, f0 + slope·t) for slope ∈ {−1, 0, 1}. */

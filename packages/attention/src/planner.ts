@@ -83,8 +83,6 @@ export interface Plan {
   flopsIn(index: number): number;
 }
 
-type TileShape = Omit<Tile, 'b' | 'h' | 'kvh'>;
-
 /**
  * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties,
  * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key
@@ -105,14 +103,16 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     const qStart = qb * blockQ;
     return [Math.max(0, keyLow(rule, qStart)), Math.min(spec.Sk - 1, keyHigh(rule, qStart + rowsOf(qb) - 1))];
   };
-  const shapes = (qb: number): TileShape[] => rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb));
+  const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
+    rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+  const anyHead = { b: 0, h: 0, kvh: 0 };
   const tilesOf = (qb: number): number => {
-    if (keepBlock) return shapes(qb).length;
+    if (keepBlock) return tilesAt(qb, anyHead).length;
     const [lo, hi] = keyRange(qb);
     return hi < lo ? 0 : Math.floor(hi / blockK) - Math.floor(lo / blockK) + 1;
   };
   const flopsOf = (qb: number): number => {
-    if (keepBlock) return shapes(qb).reduce((sum, t) => sum + t.flops, 0);
+    if (keepBlock) return tilesAt(qb, anyHead).reduce((sum, t) => sum + t.flops, 0);
     return 4 * visiblePairs(rule, qb * blockQ, rowsOf(qb), 0, spec.Sk) * spec.D;
   };
   let headTiles = 0;
@@ -131,8 +131,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   const group = spec.H / spec.Hk;
   const qBlock = (index: number): QBlockPlan => {
     const at = locate(index);
-    const kvh = Math.floor(at.h / group);
-    return { ...at, tiles: shapes(at.qBlock).map((t) => ({ ...t, b: at.b, h: at.h, kvh })) };
+    return { ...at, tiles: tilesAt(at.qBlock, { b: at.b, h: at.h, kvh: Math.floor(at.h / group) }) };
   };
   return {
     spec,
@@ -153,7 +152,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   };
 }
 
-/** The tiles of row block qb (any head), in key order. */
+/** The tiles of row block qb of one head, in key order. */
 function rowBlockTiles(
   spec: AttentionSpec,
   rule: MaskRule,
@@ -161,9 +160,10 @@ function rowBlockTiles(
   qb: number,
   rows: number,
   [lo, hi]: [number, number],
-): TileShape[] {
+  { b, h, kvh }: { b: number; h: number; kvh: number },
+): Tile[] {
   const qStart = qb * blockQ;
-  const tiles: TileShape[] = [];
+  const tiles: Tile[] = [];
   for (let kb = Math.floor(lo / blockK); hi >= lo && kb * blockK <= hi; kb++) {
     if (keepBlock && !keepBlock(qb, kb)) continue;
     // The block's keys, trimmed to those some row of the q-block sees (lo/hi grow with the row).
@@ -171,7 +171,19 @@ function rowBlockTiles(
     const keys = Math.min((kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
     const visible = visiblePairs(rule, qStart, rows, kStart, keys);
     if (visible === 0) continue;
-    tiles.push({ qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible === rows * keys, flops: 4 * visible * spec.D });
+    tiles.push({
+      b,
+      h,
+      kvh,
+      qBlock: qb,
+      qStart,
+      rows,
+      kBlock: kb,
+      kStart,
+      keys,
+      full: visible === rows * keys,
+      flops: 4 * visible * spec.D,
+    });
   }
   return tiles;
 }
