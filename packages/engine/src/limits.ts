@@ -28,7 +28,8 @@ export interface PlanLimits {
   /**
    * Queue engine: plan.tileCount and plan.qBlockCount at most this. The submitter batches every
    * tile into BullMQ jobs (its time and the flow's size grow with the tiles), and a q-block split
-   * across jobs stores one partial blob per tile. The local engine has no such limit: it plans
+   * across jobs stores one partial blob per tile (measured: 3.8M tiles, every q-block split, batched
+   * in 1.7 s within 144 MB). The local engine has no such limit: it plans
    * lazily and runs any tile count in bounded memory, with progress.
    */
   maxJobTiles: number;
