@@ -86,9 +86,9 @@ for (const [name, spec, blockQ, blockK] of cases) {
     t.is(p.qBlockCount, eager.length);
     t.is(p.qBlocksPerHead, Math.ceil(spec.Sq / blockQ));
     for (let i = 0; i < eager.length; i++) {
-      const block = p.qBlock(i);
+      const block = p.block(i);
       t.deepEqual(block.tiles, eager[i]!, `q-block ${i}`);
-      t.deepEqual(p.qBlock(i), block, 'the same tiles every time');
+      t.deepEqual(p.block(i), block, 'the same tiles every time');
       t.is(p.tilesIn(i), eager[i]!.length);
       t.is(
         p.flopsIn(i),
@@ -107,7 +107,7 @@ for (const [name, spec, blockQ, blockK] of cases) {
       [...p.blocks()].map((b) => b.tiles),
       eager,
     );
-    t.throws(() => p.qBlock(eager.length), { instanceOf: RangeError });
+    t.throws(() => p.block(eager.length), { instanceOf: RangeError });
   });
 }
 
@@ -117,7 +117,7 @@ test('keepBlock (block-sparse): the same tiles as the grid filtered, totals coun
   const p = plan(spec, { blockQ: 17, blockK: 23, keepBlock: keep });
   const eager = eagerTiles(spec, 17, 23).map((tiles) => tiles.filter((tile) => keep(tile.qBlock, tile.kBlock)));
   for (let i = 0; i < eager.length; i++) {
-    t.deepEqual(p.qBlock(i).tiles, eager[i]!);
+    t.deepEqual(p.block(i).tiles, eager[i]!);
     t.is(p.tilesIn(i), eager[i]!.length);
   }
   t.is(p.tileCount, eager.flat().length);
@@ -163,7 +163,7 @@ test('planning 10M causal tokens with default tiles holds no tile: ~0.1 s, a few
   t.true(grownMB < 16, `planning grew the heap by ${grownMB.toFixed(1)} MB`);
   t.log(`10M causal: ${p.tileCount} tiles in ${p.qBlockCount} q-blocks, planned in ${ms.toFixed(1)} ms, heap +${grownMB.toFixed(1)} MB`);
   // One q-block's tiles are generated on demand: the last (heaviest) one has ⌈n / 2048⌉ tiles.
-  const last = p.qBlock(p.qBlockCount - 1);
+  const last = p.block(p.qBlockCount - 1);
   t.is(last.tiles.length, Math.ceil(n / 2048));
   t.true(last.tiles.every((tile, i) => tile.kBlock === i && tile.kStart === i * 2048));
 });

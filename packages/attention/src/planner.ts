@@ -71,8 +71,8 @@ export interface Plan {
   skippedTiles: number;
   /** 4·D per visible (query, key) pair inside the kept tiles: the work actually asked of kernels. */
   flops: number;
-  /** Q-block `index` with its tiles in key order, generated now. */
-  qBlock(index: number): QBlockPlan;
+  /** Q-block `index` (its position in the plan) with its tiles in key order, generated now. */
+  block(index: number): QBlockPlan;
   /** Every q-block in plan order, each generated when reached (tests, small jobs). */
   blocks(): Generator<QBlockPlan>;
   /** Where q-block `index` sits (its rows), without generating its tiles. */
@@ -129,7 +129,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     return { index, b: Math.floor(head / spec.H), h: head % spec.H, qBlock: qb, qStart: qb * blockQ, rows: rowsOf(qb) };
   };
   const group = spec.H / spec.Hk;
-  const qBlock = (index: number): QBlockPlan => {
+  const block = (index: number): QBlockPlan => {
     const at = locate(index);
     return { ...at, tiles: tilesAt(at.qBlock, { b: at.b, h: at.h, kvh: Math.floor(at.h / group) }) };
   };
@@ -142,9 +142,9 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     tileCount: headTiles * heads,
     skippedTiles: (perHead * Math.ceil(spec.Sk / blockK) - headTiles) * heads,
     flops: headFlops * heads,
-    qBlock,
+    block,
     *blocks() {
-      for (let index = 0; index < perHead * heads; index++) yield qBlock(index);
+      for (let index = 0; index < perHead * heads; index++) yield block(index);
     },
     locate,
     tilesIn: (index) => tilesOf(locate(index).qBlock),

@@ -79,11 +79,11 @@ function poolRunner(
   stop: (reason: unknown) => void,
 ): Runner {
   const { spec, blockQ, blockK } = thePlan;
-  const task = (qBlocks: number[], warm?: LocalTask['warm']): LocalTask => ({
+  const task = (indices: number[], warm?: LocalTask['warm']): LocalTask => ({
     spec,
     blockQ,
     blockK,
-    qBlocks,
+    indices,
     ...(warm ? { warm } : {}),
     backend: selection.name,
     kernelOptions: selection.options,
@@ -140,7 +140,7 @@ async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Tas
     async run(order, done, signal) {
       for (const index of order) {
         signal.throwIfAborted();
-        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.qBlock(index), source));
+        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source));
         await new Promise(setImmediate); // let progress, signals and I/O through between blocks
       }
     },

@@ -22,7 +22,7 @@ export interface LocalTask {
   blockQ: number;
   blockK: number;
   /** Q-block indices; empty for a warm-up task: the thread only creates and warms its kernel. */
-  qBlocks: number[];
+  indices: number[];
   /**
    * Warm-up: a barrier — an Int32Array counter over shared memory that every warm-up task bumps;
    * each then holds its thread until all `threads` have arrived, so that each lands on its own thread.

@@ -18,7 +18,7 @@ function taskPlan(task: LocalTask): Plan {
 /** Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred. */
 export default async function runTask(task: LocalTask): Promise<unknown> {
   const kernel = await threadKernel(task.backend, task.kernelOptions);
-  if (task.qBlocks.length === 0) {
+  if (task.indices.length === 0) {
     await warmKernel(kernel, task.spec, task);
     if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
@@ -26,7 +26,7 @@ export default async function runTask(task: LocalTask): Promise<unknown> {
   const thePlan = taskPlan(task);
   const source = taskSource(task.spec, task.inputs);
   const results = [];
-  for (const index of task.qBlocks) results.push(await computeQBlock(kernel, task.spec, thePlan.qBlock(index), source));
+  for (const index of task.indices) results.push(await computeQBlock(kernel, task.spec, thePlan.block(index), source));
   return move(packPartials(results));
 }
 

@@ -70,7 +70,7 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
       closeJob();
       // before[t]: cost of tiles [0, t) of this q-block.
       const before = [0];
-      for (const tile of plan.qBlock(qi).tiles) before.push(before.at(-1)! + (byCount ? 1 : tile.flops));
+      for (const tile of plan.block(qi).tiles) before.push(before.at(-1)! + (byCount ? 1 : tile.flops));
       const parts = Math.min(n, Math.ceil(c / target));
       let from = 0;
       for (let p = 1; p <= parts; p++) {

@@ -53,7 +53,7 @@ async function reduceBlocks(
     if (throttleMs) await sleep(throttleMs);
     if (!Number.isInteger(qi) || qi < 0 || qi >= ctx.plan.qBlockCount)
       throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
-    const block = ctx.plan.qBlock(qi);
+    const block = ctx.plan.block(qi);
     const names = block.tiles.map((t) => blobNames.partial(id, qi, t.kBlock));
     const bytes = packedBytes(block.rows, D);
     let result: TilePartial;

@@ -102,7 +102,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       const known = Number.isInteger(qi) && qi >= 0 && qi < plan.qBlockCount;
       if (!known || from < 0 || from >= to || to > plan.tilesIn(qi))
         throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
-      const block = plan.qBlock(qi); // generated here, per run: the plan holds no tiles
+      const block = plan.block(qi); // generated here, per run: the plan holds no tiles
       if (isWholeRun(plan, run)) whole.push(block);
       else for (let t = from; t < to; t++) split.push({ qi, tile: block.tiles[t]! });
     }

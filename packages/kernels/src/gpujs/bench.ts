@@ -74,7 +74,7 @@ export async function benchGpujs(options: BenchOptions): Promise<BenchResult> {
   try {
     const rule = maskRule(spec);
     const runBlock = async (kernel: TileKernel, index: number): Promise<void> => {
-      const qb = thePlan.qBlock(index);
+      const qb = thePlan.block(index);
       const head = qb.h * n * D;
       const partials: TilePartial[] = [];
       for (const t of qb.tiles) {
