@@ -7,6 +7,12 @@ function blockSize(value: number | undefined, fallback: number, argument: string
   return value;
 }
 
+/** InputError (`--block-q` / `--block-k`) unless both are integers in 1 … 1048576 (e.g. read back from a manifest). */
+export function checkBlocks(blocks: { blockQ: number; blockK: number }): void {
+  blockSize(blocks.blockQ, 1, '--block-q');
+  blockSize(blocks.blockK, 1, '--block-k');
+}
+
 /** Tile sizes: the request's (--block-q / --block-k) or the backend's defaults. */
 export function resolveBlocks(
   request: { blockQ?: number; blockK?: number },

@@ -1,5 +1,5 @@
 import { InputError, plan, type AttentionSpec, type Plan } from '@longattn/attention';
-import { resolveBlocks } from './blocks.ts';
+import { checkBlocks } from './blocks.ts';
 
 /**
  * Planning limits (docs/limits.md, "Planning and tiles"), read once from the environment:
@@ -115,7 +115,7 @@ export function plannedWithinLimits(
   limits: PlanLimits,
   engine: 'local' | 'queue',
 ): Plan {
-  resolveBlocks(blocks, blocks);
+  checkBlocks(blocks);
   checkTileArea(spec, blocks, limits);
   checkMergeBytes(spec, blocks, limits);
   if (engine === 'queue') checkJobTiles({ tileCount: 0, qBlockCount: spec.B * spec.H * Math.ceil(spec.Sq / blocks.blockQ) }, limits);
