@@ -106,14 +106,18 @@ export function bruteWithBound(
   const ref = bruteAttention(spec, q, k, v);
   const naive = bruteAttention(spec, q, k, v, Math.fround);
   let worst = 0;
-  for (let n = 0; n < ref.out.length; n++) worst = Math.max(worst, Math.abs(naive.out[n]! - ref.out[n]!));
+  for (let n = 0; n < ref.out.length; n++) {
+    const d = Math.abs(naive.out[n]! - ref.out[n]!);
+    if (Number.isFinite(d)) worst = Math.max(worst, d); // non-finite inputs (--allow-nonfinite): finite pairs only
+  }
   return { ref, bound: 2 * worst + 1e-5 };
 }
 
 /**
- * How far `got` is from the brute-force reference: max|out − ref| and max|lse − ref| (a
- * -Infinity LSE must match exactly; NaN or a non-finite mismatch counts as Infinity), and whether
- * that meets the exactness rule: out within `bound`, LSE within 1e-4.
+ * How far `got` is from the brute-force reference: max|out − ref| and max|lse − ref|, and whether
+ * that meets the exactness rule: out within `bound`, LSE within 1e-4. Non-finite values must match
+ * exactly (−Infinity LSE of a masked row; with non-finite inputs, NaN where the reference has NaN,
+ * ±Infinity where it has them); any other non-finite mismatch counts as Infinity.
  */
 export function exactness(
   got: { out: ArrayLike<number>; lse?: ArrayLike<number> },
@@ -123,7 +127,7 @@ export function exactness(
     if (a.length !== b.length) return Infinity;
     let m = 0;
     for (let n = 0; n < a.length; n++) {
-      if (a[n] === b[n]) continue;
+      if (a[n] === b[n] || (Number.isNaN(a[n]) && Number.isNaN(b[n]))) continue;
       const d = Math.abs(a[n]! - b[n]!);
       m = Number.isFinite(d) ? Math.max(m, d) : Infinity;
     }
