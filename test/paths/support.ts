@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { QueueEngine, type QueueJobStatus } from '@longattn/engine/queue';
 import { readTensor } from '@longattn/tensor';
 import { bruteFlags, bruteShapes, writeBruteCase } from '../support/brute-cases.ts';
 import { longattn, tempDir, type CliResult } from '../support/cli.ts';
@@ -54,32 +55,26 @@ export function assertOneLine(t: ExecutionContext, r: CliResult, code: number, p
   t.regex(r.stderr, pattern);
 }
 
-export interface JobStatusJson {
-  jobId: string;
-  state: string;
-  error?: string;
-  progress: { doneTiles: number; totalTiles: number };
-  backends: string[];
-  workers: number;
-}
-
-/** `longattn status JOB --json`. */
-export async function jobStatus(id: string, redis: string): Promise<JobStatusJson> {
-  const r = await longattn(['status', id, '--redis', redis, '--json']);
-  if (r.code !== 0) throw new Error(`status ${id}: exit ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as JobStatusJson;
-}
-
-/** Polls `longattn status` until `accept` holds. */
-export function untilStatus(id: string, redis: string, accept: (s: JobStatusJson) => boolean, ms = 120_000): Promise<JobStatusJson> {
-  return until(
-    `job ${id} to reach the awaited state`,
-    async () => {
-      const s = await jobStatus(id, redis);
-      return accept(s) ? s : undefined;
-    },
-    ms,
-  );
+/** Polls a job's status in-process (cheaper than a CLI process per poll) until `accept` holds. */
+export async function untilStatus(
+  redis: string,
+  id: string,
+  accept: (s: QueueJobStatus) => boolean,
+  ms = 120_000,
+): Promise<QueueJobStatus> {
+  const engine = await QueueEngine.connect(redis);
+  try {
+    return await until(
+      `job ${id} to reach the awaited state`,
+      async () => {
+        const s = await engine.status(id);
+        return accept(s) ? s : undefined;
+      },
+      ms,
+    );
+  } finally {
+    await engine.close();
+  }
 }
 
 /** `longattn run … --engine queue --redis URL --detach`: the job id. */
