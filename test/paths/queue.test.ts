@@ -108,7 +108,8 @@ print('ok')`;
   }
 });
 
-for (const backend of ['ort', 'wasm', 'gpujs:webasm']) {
+// gpujs:headlessgl needs an X display: the suite runs under xvfb-run (scripts/test.sh); without one it fails, never skips.
+for (const backend of ['ort', 'wasm', 'gpujs:webasm', 'gpujs:headlessgl']) {
   test.serial(`queue workers on ${backend}: output exact`, async (t) => {
     const c = onDisk(SPEC);
     try {
