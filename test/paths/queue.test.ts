@@ -9,6 +9,7 @@ import test from 'ava';
 import { connectRedis } from '@longattn/engine/queue';
 import { readTensor } from '@longattn/tensor';
 import { startRedis } from '../../scripts/redis-test-server.ts';
+import { bf16FromDefinition } from '../support/bf16.ts';
 import { longattn, tempDir } from '../support/cli.ts';
 import { runNumpy } from '../support/numpy.ts';
 import { bruteWithBound, exactness, type BruteSpec } from '../support/reference64.ts';
@@ -268,9 +269,16 @@ test.serial('--blobs redis://other and an absolute path: the job’s bytes live 
           await untilStatus(redis, id, (s) => s.state === 'done');
           const out = c.path(`o-${name}.npy`);
           const lse = c.path(`lse-${name}.npy`);
-          const r = await longattn(['result', id, '--redis', redis, '--out', out, '--lse', lse]);
+          const r = await longattn(['result', id, '--redis', redis, '--out', out, '--lse', lse, '--keep']);
           t.is(r.code, 0, r.stderr);
           c.assertExact(t, out, lse);
+          // Collected again, as bfloat16: the float32 result rounded to nearest even.
+          const bf16 = c.path(`o-${name}.safetensors`);
+          const again = await longattn(['result', id, '--redis', redis, '--out', bf16, '--out-dtype', 'bf16']);
+          t.is(again.code, 0, again.stderr);
+          const raw = readFileSync(bf16);
+          const bits = raw.subarray(8 + Number(raw.readBigUInt64LE(0)));
+          t.true(bits.equals(Buffer.from(Uint16Array.from(readTensor(out).data, bf16FromDefinition).buffer)), 'result --out-dtype bf16');
         }
         t.true(
           readFileSync(c.path('o-redis.npy')).equals(readFileSync(c.path('o-path.npy'))),

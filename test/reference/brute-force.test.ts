@@ -9,6 +9,7 @@ import test from 'ava';
 import { referenceAttention, unmaskedFlops, validateSpec, type SpecOptions } from '@longattn/attention';
 import { readTensor } from '@longattn/tensor';
 import { BRUTE_CASES, bruteFlags, bruteInputs, bruteShapes, writeBruteCase } from '../support/brute-cases.ts';
+import { CASES, caseShapes } from '../support/cases.ts';
 import { longattn, tempDir } from '../support/cli.ts';
 import { bruteAttention, exactness, visible, type BruteSpec } from '../support/reference64.ts';
 
@@ -75,6 +76,26 @@ for (const c of BRUTE_CASES) {
     let pairs = 0;
     for (let i = 0; i < s.Sq; i++) for (let j = 0; j < s.Sk; j++) if (visible(s, i, j)) pairs++;
     t.is(unmaskedFlops(validateSpec(bruteShapes(s), libraryOptions(s))), 4 * pairs * s.D * s.H * s.B);
+  });
+}
+
+// The shapes the backend conformance suite (test/conformance) trusts the library's reference on.
+for (const c of CASES) {
+  test(`library reference = brute force on the conformance case ${c.name}`, (t) => {
+    const { window, layout, causal, scale } = c.options;
+    const spec: BruteSpec = {
+      layout: layout ?? 'bhsd',
+      B: c.B ?? 1,
+      ...{ H: c.H, Hk: c.Hk, Sq: c.Sq, Sk: c.Sk, D: c.D },
+      causal: causal ?? false,
+      ...(window ? { window: [window.left, window.right] as const } : {}),
+      ...(scale !== undefined ? { scale } : {}),
+    };
+    t.deepEqual(libraryOptions(spec), { ...c.options, layout: spec.layout, causal: spec.causal }, 'the case converts as written');
+    const { q, k, v } = bruteInputs(spec, 3);
+    const lib = referenceAttention(validateSpec(caseShapes(c), c.options), q, k, v);
+    const { err, lseErr } = exactness(lib, { ref: bruteAttention(spec, q, k, v), bound: 0 });
+    t.true(err <= 1e-12 && lseErr <= 1e-12, `max |out − brute| = ${err}, max |lse − brute| = ${lseErr}`);
   });
 }
 
