@@ -135,7 +135,7 @@ test('longattn run on generated flag values: done, or exit 2 with one line namin
     fc.tuple(fc.constant('--window'), numberish),
     fc.tuple(fc.constant('--scale'), numberish),
     fc.tuple(fc.constant('--block-q'), numberish),
-    fc.tuple(fc.constant('--threads'), numberish),
+    fc.tuple(fc.constant('--block-k'), numberish), // not --threads: a valid 1000 would start 1000 threads
     fc.tuple(fc.constant('--layout'), fc.constantFrom('bhsd', 'bshd', 'BHSD', '', 'x')),
     fc.tuple(fc.constant('--out-dtype'), fc.constantFrom('f32', 'f16', 'bf16', 'f64', '')),
   );
