@@ -4,6 +4,8 @@
 #     libx11-dev libglu1-mesa-dev libglew-dev pkg-config
 #   - an X server and GL for it: xvfb xauth libgl1-mesa-dri (Mesa llvmpipe where no GPU is)
 #   - redis-server (queue engine and its tests), chromium (dashboard tests)
+#   - python3-numpy: the numpy interop test and the bench's numpy peer run Debian's /usr/bin/python3
+#     with it when the python3 on PATH (e.g. a pyenv one) has no numpy; the tests fail without it
 # Idempotent: checks each package with dpkg first; runs `apt-get update` once, only when something
 # is missing. As root it installs; otherwise through `sudo -n`; if neither works it prints what to
 # install and carries on (exit 0). A package that cannot be installed is reported, never fatal:
@@ -15,6 +17,7 @@ PACKAGES=(
   libxi-dev libxext-dev libx11-dev libglu1-mesa-dev libglew-dev pkg-config
   xvfb xauth libgl1-mesa-dri
   redis-server chromium
+  python3-numpy
 )
 
 say() { printf 'setup-system: %s\n' "$*"; }

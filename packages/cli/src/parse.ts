@@ -6,7 +6,10 @@ export function parseInteger(flag: string, min: number, max = Number.MAX_SAFE_IN
   return (text: string): number => {
     const n = Number(text);
     if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InputError(flag, `expected an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '∞' : max}, got "${text}"`);
+      throw new InputError(
+        flag,
+        `expected an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '∞' : max}, got ${JSON.stringify(text)}`,
+      );
     }
     return n;
   };
@@ -15,7 +18,7 @@ export function parseInteger(flag: string, min: number, max = Number.MAX_SAFE_IN
 export function parseNumber(flag: string) {
   return (text: string): number => {
     const n = Number(text);
-    if (text.trim() === '' || !Number.isFinite(n)) throw new InputError(flag, `expected a finite number, got "${text}"`);
+    if (text.trim() === '' || !Number.isFinite(n)) throw new InputError(flag, `expected a finite number, got ${JSON.stringify(text)}`);
     return n;
   };
 }
@@ -25,13 +28,15 @@ export function parseWindow(text: string): { left: number; right: number } {
   const m = /^\s*(-?\d+)\s*,\s*(-?\d+)\s*$/.exec(text);
   const left = m ? Number(m[1]) : NaN;
   const right = m ? Number(m[2]) : NaN;
-  if (!m || left < -1 || right < -1) throw new InputError('--window', `expected L,R with integers ≥ -1, got "${text}"`);
+  if (!m || !Number.isSafeInteger(left) || !Number.isSafeInteger(right) || left < -1 || right < -1)
+    throw new InputError('--window', `expected L,R with integers ≥ -1, got ${JSON.stringify(text)}`);
   return { left, right };
 }
 
 export function parseChoice<T extends string>(flag: string, choices: readonly T[]) {
   return (text: string): T => {
-    if (!(choices as readonly string[]).includes(text)) throw new InputError(flag, `expected one of ${choices.join(', ')}, got "${text}"`);
+    if (!(choices as readonly string[]).includes(text))
+      throw new InputError(flag, `expected one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
     return text as T;
   };
 }

@@ -1,4 +1,5 @@
 import type { Plan, SpecOptions } from '@longattn/attention';
+import type { OutDType } from '@longattn/tensor';
 
 /** One attention job as the CLI, the API and services describe it (docs/contracts.md). */
 export interface JobRequest {
@@ -9,6 +10,8 @@ export interface JobRequest {
   /** Output paths (`.npy` or `.safetensors`); O has Q's shape and layout, LSE is [B,H,Sq]. */
   out: string;
   lse?: string;
+  /** O's element type (`--out-dtype`), default f32; `.npy` has no bf16. LSE is always f32. */
+  outDtype?: OutDType;
   options: SpecOptions;
   /** `auto`, `js`, `wasm`, `ort`, `gpujs[:mode]`. Default auto. */
   backend?: string;

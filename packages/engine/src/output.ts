@@ -1,9 +1,9 @@
 import { headRows, lseShape, type AttentionSpec, type TilePartial, type QBlockPlan } from '@longattn/attention';
-import { createTensorWriter, type TensorWriter } from '@longattn/tensor';
+import { createTensorWriter, type OutDType, type TensorWriter } from '@longattn/tensor';
 
 /**
- * A job's output files while it runs: O (Q's shape and layout) and optionally LSE ([B,H,Sq] with
- * Q's leading dims dropped). Written q-block by q-block in any order; nothing appears at the final
+ * A job's output files while it runs: O (Q's shape and layout, `outDtype`, default f32) and
+ * optionally LSE ([B,H,Sq] with Q's leading dims dropped, always f32). Written q-block by q-block in any order; nothing appears at the final
  * paths until commit(), and abort() removes every trace.
  */
 export class JobOutput {
@@ -15,8 +15,9 @@ export class JobOutput {
     qShape: readonly number[],
     out: string,
     lse?: string,
+    outDtype: OutDType = 'f32',
   ) {
-    this.o = createTensorWriter(out, qShape, { name: 'out', argument: '--out' });
+    this.o = createTensorWriter(out, qShape, { name: 'out', argument: '--out', dtype: outDtype });
     try {
       this.lse = lse
         ? createTensorWriter(lse, lseShape(qShape.length, spec.B, spec.H, spec.Sq), { name: 'lse', argument: '--lse' })

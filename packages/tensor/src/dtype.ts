@@ -1,4 +1,4 @@
-/** Element types accepted on input; outputs are always f32. */
+/** Element types accepted on input; outputs are f32, or f16/bf16 by choice (OutDType in encode.ts). */
 export type DType = 'f32' | 'f16' | 'bf16' | 'f64';
 
 /** Bytes per element of each dtype. */

@@ -1,5 +1,5 @@
 /**
- * @longattn/tensor: dtypes (f32, f16, bf16, f64 in; f32 out), .npy and .safetensors codecs,
+ * @longattn/tensor: dtypes (f32, f16, bf16, f64 in; f32, f16, bf16 out), .npy and .safetensors codecs,
  * positional block reads and atomic block writes that never hold a whole file in memory.
  */
 export { InputError } from './errors.ts';
@@ -7,7 +7,8 @@ export type { DType } from './dtype.ts';
 export { ITEM_SIZE, elementCount } from './dtype.ts';
 export { openTensor, readTensor } from './reader.ts';
 export type { TensorReader } from './reader.ts';
-export { createTensorWriter } from './writer.ts';
+export { checkOutDtype, createTensorWriter } from './writer.ts';
+export type { OutDType } from './encode.ts';
 export type { TensorWriter } from './writer.ts';
 export { writeSafetensors, writeTensor } from './write-tensor.ts';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half.ts';

@@ -82,7 +82,7 @@ export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
   const { descr, shape: rawShape, fortran_order: fortran } = header;
   if (typeof descr !== 'string') return bad(`dtype ${excerpt(descr)} (structured) is not supported; expected ${ACCEPTED}`);
   const order = /^[<=|]?/.exec(descr)![0];
-  const dtype = DESCR[descr.slice(order.length)];
+  const dtype = Object.hasOwn(DESCR, descr.slice(order.length)) ? DESCR[descr.slice(order.length)] : undefined; // not '<toString'
   if (dtype === undefined) {
     const why = descr.startsWith('>') ? ' (big-endian)' : '';
     return bad(`dtype ${excerpt(descr)}${why} is not supported; expected ${ACCEPTED}`);

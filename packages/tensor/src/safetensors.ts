@@ -73,7 +73,7 @@ export function readSafetensorsHeader(file: InputFile, name: string | undefined,
   const what = `tensor ${JSON.stringify(name)}`;
   if (entry === null || typeof entry !== 'object') return bad(`${what} is not an object`);
   const { dtype: code, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  const dtype = typeof code === 'string' ? DTYPES[code] : undefined;
+  const dtype = typeof code === 'string' && Object.hasOwn(DTYPES, code) ? DTYPES[code] : undefined; // not 'constructor'
   if (dtype === undefined) return bad(`${what} has dtype ${excerpt(code)}; expected ${ACCEPTED}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     return bad(`${what} has shape ${excerpt(shape)}; expected a list of non-negative integers`);

@@ -1,29 +1,11 @@
 /** Whole-tensor writes for tests, the demo and users: any input dtype, committed atomically. */
 import { ITEM_SIZE, checkShape, elementCount, formatShape } from './dtype.ts';
 import type { DType } from './dtype.ts';
-import { bytesOf } from './file.ts';
-import { f32ToBf16, f32ToF16 } from './half.ts';
+import { encode } from './encode.ts';
 import { npyHeader } from './npy.ts';
 import { PendingFile } from './pending-file.ts';
 import { outputFormat } from './ref.ts';
 import { safetensorsHeader } from './safetensors.ts';
-
-/** Little-endian bytes of `data` as `dtype` (f16/bf16 round to nearest even from float32). */
-function encode(data: Float32Array | Float64Array, dtype: DType): Uint8Array {
-  switch (dtype) {
-    case 'f32':
-      return bytesOf(data instanceof Float32Array ? data : Float32Array.from(data));
-    case 'f64':
-      return bytesOf(data instanceof Float64Array ? data : Float64Array.from(data));
-    case 'f16':
-    case 'bf16': {
-      const to = dtype === 'f16' ? f32ToF16 : f32ToBf16;
-      const out = new Uint16Array(data.length);
-      for (let i = 0; i < data.length; i++) out[i] = to(data[i]!);
-      return bytesOf(out);
-    }
-  }
-}
 
 function checkData(shape: readonly number[], data: { length: number }, dtype: DType): void {
   checkShape(shape, ITEM_SIZE[dtype]);

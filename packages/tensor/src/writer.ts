@@ -1,7 +1,8 @@
-/** createTensorWriter: a float32 output tensor written by positional runs, committed atomically. */
-import { checkShape, elementCount } from './dtype.ts';
+/** createTensorWriter: an output tensor (f32, f16 or bf16) written by positional runs, committed atomically. */
+import { ITEM_SIZE, checkShape, elementCount } from './dtype.ts';
 import { GATHER_GAP_MAX, SCRATCH_MAX, getScratch } from './decode.ts';
-import { bytesOf } from './file.ts';
+import { encode, type OutDType } from './encode.ts';
+import { InputError } from './errors.ts';
 import { npyHeader } from './npy.ts';
 import { PendingFile } from './pending-file.ts';
 import { outputFormat } from './ref.ts';
@@ -10,7 +11,7 @@ import { safetensorsHeader } from './safetensors.ts';
 export interface TensorWriter {
   readonly path: string;
   readonly shape: readonly number[];
-  /** Writes data as runs of `width` elements: run r at element first + r*stride. Positional writes. */
+  /** Writes data as runs of `width` elements: run r at element first + r*stride (converted to the file's dtype). */
   writeRuns(first: number, data: Float32Array, stride: number, width: number): void;
   /** fsync and rename into place. */
   commit(): void;
@@ -27,6 +28,7 @@ class FileTensorWriter implements TensorWriter {
     shape: readonly number[],
     private readonly file: PendingFile,
     private readonly dataOffset: number,
+    private readonly dtype: OutDType,
   ) {
     this.shape = Object.freeze([...shape]);
     this.length = elementCount(shape);
@@ -47,30 +49,31 @@ class FileTensorWriter implements TensorWriter {
     const count = data.length / width;
     const end = first + (count - 1) * stride + width;
     if (end > this.length) throw new RangeError(`writeRuns: runs reach element ${end}, the tensor has ${this.length}`);
-    const bytes = bytesOf(data);
+    const bytes = encode(data, this.dtype);
+    const size = ITEM_SIZE[this.dtype];
     if (count === 1 || stride === width) {
-      this.file.write(bytes, 0, bytes.length, this.dataOffset + first * 4);
+      this.file.write(bytes, 0, bytes.length, this.dataOffset + first * size);
       return;
     }
-    const runsPerLoad = Math.floor((SCRATCH_MAX / 4 - width) / stride) + 1;
-    if (stride > width && (stride - width) * 4 <= GATHER_GAP_MAX && runsPerLoad >= 2) {
+    const runsPerLoad = Math.floor((SCRATCH_MAX / size - width) / stride) + 1;
+    if (stride > width && (stride - width) * size <= GATHER_GAP_MAX && runsPerLoad >= 2) {
       // read-modify-write whole spans: safe because only this writer's thread touches its temp file
       for (let r0 = 0; r0 < count; r0 += runsPerLoad) {
         const n = Math.min(runsPerLoad, count - r0);
-        const spanBytes = ((n - 1) * stride + width) * 4;
-        const position = this.dataOffset + (first + r0 * stride) * 4;
+        const spanBytes = ((n - 1) * stride + width) * size;
+        const position = this.dataOffset + (first + r0 * stride) * size;
         const s = getScratch(spanBytes);
         this.file.read(s.bytes, 0, spanBytes, position);
         for (let r = 0; r < n; r++) {
-          const from = (r0 + r) * width;
-          s.f32.set(data.subarray(from, from + width), r * stride);
+          const from = (r0 + r) * width * size;
+          s.bytes.set(bytes.subarray(from, from + width * size), r * stride * size);
         }
         this.file.write(s.bytes, 0, spanBytes, position);
       }
       return;
     }
     for (let r = 0; r < count; r++) {
-      this.file.write(bytes, r * width * 4, width * 4, this.dataOffset + (first + r * stride) * 4);
+      this.file.write(bytes, r * width * size, width * size, this.dataOffset + (first + r * stride) * size);
     }
   }
 
@@ -84,27 +87,40 @@ class FileTensorWriter implements TensorWriter {
 }
 
 /**
- * Creates a float32 output tensor file: `.npy`, or `.safetensors` (tensor name `name`, default
- * 'out'). Data goes to a temporary sibling file `<path>.pending-<pid>-<rand>` preallocated to full
+ * `--out-dtype` against the output's format: .npy has no bfloat16, so `bf16` with a `.npy` path is
+ * an InputError naming `argument` (default `--out-dtype`). Call it at the boundary, before any work.
+ */
+export function checkOutDtype(path: string, dtype: OutDType, argument = '--out-dtype', pathArgument = '--out'): void {
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new InputError(argument, `expected f32, f16 or bf16, got "${dtype}"`);
+  if (dtype === 'bf16' && outputFormat(path, pathArgument) === 'npy') {
+    throw new InputError(argument, `.npy has no bfloat16 (numpy cannot load it): write ${pathArgument} as .safetensors, or use f16 or f32`);
+  }
+}
+
+/**
+ * Creates an output tensor file of `dtype` (default f32; f16 and bf16 round to nearest, ties to
+ * even): `.npy`, or `.safetensors` (tensor name `name`, default 'out'). Data goes to a temporary sibling file `<path>.pending-<pid>-<rand>` preallocated to full
  * size; commit() fsyncs and renames it into place; abort() deletes it. Throws
  * InputError('--out' or the given argument) when the directory does not exist.
  */
 export function createTensorWriter(
   path: string,
   shape: readonly number[],
-  options: { name?: string; argument?: string } = {},
+  options: { name?: string; argument?: string; dtype?: OutDType } = {},
 ): TensorWriter {
   const argument = options.argument ?? '--out';
+  const dtype = options.dtype ?? 'f32';
   const format = outputFormat(path, argument);
-  checkShape(shape, 4);
+  checkOutDtype(path, dtype, '--out-dtype', argument);
+  checkShape(shape, ITEM_SIZE[dtype]);
   const header =
-    format === 'npy' ? npyHeader(shape, 'f32') : safetensorsHeader([{ name: options.name ?? 'out', dtype: 'f32', shape }]).bytes;
-  const file = new PendingFile(path, header.length + elementCount(shape) * 4, argument);
+    format === 'npy' ? npyHeader(shape, dtype as 'f32' | 'f16') : safetensorsHeader([{ name: options.name ?? 'out', dtype, shape }]).bytes;
+  const file = new PendingFile(path, header.length + elementCount(shape) * ITEM_SIZE[dtype], argument);
   try {
     file.write(header, 0, header.length, 0);
   } catch (err) {
     file.abort();
     throw err;
   }
-  return new FileTensorWriter(path, shape, file, header.length);
+  return new FileTensorWriter(path, shape, file, header.length, dtype);
 }

@@ -1,18 +1,15 @@
 /**
  * Cross-check with numpy: numpy loads what we write (values and header bytes equal to np.save's)
- * and we load what numpy writes (versions 1.0–3.0). Needs python3 with numpy; where that is
- * absent the test says so in its log and checks nothing else. Where `import numpy` works, any
- * mismatch fails.
+ * and we load what numpy writes (versions 1.0–3.0). Needs a python3 with numpy (test/support/numpy.ts
+ * finds it); without one the test fails, naming what to install.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { InputError, f16ToF32, f32ToF16, readTensor, writeTensor } from '@longattn/tensor';
 import type { DType } from '@longattn/tensor';
+import { runNumpy } from '../../../test/support/numpy.ts';
 import { bytes, ramp, tempDir } from './helpers.ts';
-
-const numpyAvailable = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
 /** Each case: our file and the raw float32 values (`.bin`) numpy compares it with. */
 const SCRIPT = `
@@ -45,11 +42,6 @@ print("ok")
 `;
 
 test('numpy loads our .npy files and we load numpy’s', (t) => {
-  if (!numpyAvailable) {
-    t.log('python3 with numpy is not available here: numpy interop NOT checked');
-    t.pass();
-    return;
-  }
   const dir = tempDir(t);
   const cases: { name: string; shape: number[]; dtype: DType }[] = [
     { name: 'f32', shape: [3, 5, 7], dtype: 'f32' },
@@ -69,9 +61,7 @@ test('numpy loads our .npy files and we load numpy’s', (t) => {
   const base = Float32Array.from(ramp(120, 9), (x) => x * 3.1);
   fs.writeFileSync(path.join(dir, 'base.bin'), bytes(base));
 
-  const run = spawnSync('python3', ['-c', SCRIPT, dir, JSON.stringify(cases)], { encoding: 'utf8' });
-  t.is(run.status, 0, `python failed:\n${run.stderr}`);
-  t.is(run.stdout.trim(), 'ok');
+  t.is(runNumpy(SCRIPT, [dir, JSON.stringify(cases)]).trim(), 'ok');
 
   const read = (name: string) => readTensor(path.join(dir, `${name}.npy`), '--q');
   const f4 = read('np-f4');

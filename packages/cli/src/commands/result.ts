@@ -1,5 +1,9 @@
 import { Option, type Command } from 'commander';
 import { JobOutput } from '@longattn/engine';
+import { checkOutDtype, type OutDType } from '@longattn/tensor';
+import { OUT_DTYPE } from './run.ts';
+
+type ResultFlags = { redis: string; out: string; lse?: string; outDtype?: OutDType; keep?: boolean; quiet?: boolean };
 
 /** `longattn result JOB --out O [--lse LSE] --redis URL [--keep]`: collects a finished job's output. */
 export function register(program: Command): void {
@@ -10,16 +14,18 @@ export function register(program: Command): void {
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .requiredOption('--out <path>', 'output O (.npy or .safetensors)')
     .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')
+    .option('--out-dtype <dtype>', 'O’s element type: f32 | f16 | bf16 (bf16: .safetensors only); LSE stays f32', OUT_DTYPE)
     .option('--keep', 'keep the job’s result in Redis after downloading it')
     .option('--quiet', 'print nothing on success')
-    .action(async (job: string, flags: { redis: string; out: string; lse?: string; keep?: boolean; quiet?: boolean }) => {
+    .action(async (job: string, flags: ResultFlags) => {
+      if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype);
       const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {
         const status = await engine.status(job);
         if (status.state !== 'done')
           throw new Error(`job ${job} is ${status.state}${status.error ? `: ${status.error}` : ''}; no result to collect`);
-        await engine.download(job, new JobOutput(status.manifest.spec, status.manifest.qShape, flags.out, flags.lse));
+        await engine.download(job, new JobOutput(status.manifest.spec, status.manifest.qShape, flags.out, flags.lse, flags.outDtype));
         if (!flags.keep) await engine.remove(job);
         if (!flags.quiet) console.log(`${job}: O → ${flags.out}${flags.lse ? `, LSE → ${flags.lse}` : ''}`);
       } finally {

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { runLocal, type JobRequest, type JobResult } from '@longattn/engine';
+import { checkOutDtype, type OutDType } from '@longattn/tensor';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
 import { describeResult, peakRssMB } from '../summary.ts';
@@ -10,6 +11,7 @@ export interface RunFlags {
   v: string;
   out: string;
   lse?: string;
+  outDtype?: OutDType;
   layout: 'bhsd' | 'bshd';
   causal?: boolean;
   window?: { left: number; right: number };
@@ -27,6 +29,9 @@ export interface RunFlags {
   quiet?: boolean;
 }
 
+/** `--out-dtype` (run and result): O's element type. */
+export const OUT_DTYPE = parseChoice('--out-dtype', ['f32', 'f16', 'bf16'] as const);
+
 export function requestFromFlags(flags: RunFlags): JobRequest {
   return {
     q: flags.q,
@@ -34,6 +39,7 @@ export function requestFromFlags(flags: RunFlags): JobRequest {
     v: flags.v,
     out: flags.out,
     ...(flags.lse ? { lse: flags.lse } : {}),
+    ...(flags.outDtype ? { outDtype: flags.outDtype } : {}),
     options: {
       layout: flags.layout,
       causal: flags.causal ?? false,
@@ -98,6 +104,7 @@ export function register(program: Command): void {
     .requiredOption('--v <ref>', 'values')
     .requiredOption('--out <path>', 'output O (.npy or .safetensors), Q’s shape and layout')
     .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')
+    .option('--out-dtype <dtype>', 'O’s element type: f32 | f16 | bf16 (bf16: .safetensors only); LSE stays f32', OUT_DTYPE)
     .option('--layout <layout>', 'bhsd (PyTorch) | bshd (FlashAttention)', parseChoice('--layout', ['bhsd', 'bshd'] as const), 'bhsd')
     .option('--causal', 'bottom-right aligned causal mask (FlashAttention ≥ 2.1)')
     .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
@@ -105,6 +112,7 @@ export function register(program: Command): void {
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
     .option('--detach', 'with --engine queue: submit, print the job id and return');
   addEngineFlags(cmd).action(async (flags: RunFlags) => {
+    if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype); // before any work, --detach included
     const request = requestFromFlags(flags);
     if (flags.detach) {
       const { submitDetached } = await import('../queue-run.ts');

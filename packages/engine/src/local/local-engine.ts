@@ -184,7 +184,7 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     const selection = await selectBackend(request.backend ?? 'auto', { threads: 1 });
     const blocks = resolveBlocks(request, selection.backend.defaultBlocks);
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
-    const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse);
+    const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';
     const threads = onMain ? 1 : requestedThreads;
     const abort = new AbortController();

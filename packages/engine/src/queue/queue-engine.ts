@@ -124,7 +124,7 @@ export class QueueEngine {
         tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
         reduceJobs: groups.length,
       };
-      if (options.createOutput) output = new JobOutput(spec, inputs.q.shape, request.out, request.lse);
+      if (options.createOutput) output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
       const hash = jobKeys.hash(id);
       await this.redis.hset(hash, 'manifest', encodeManifest(manifest), 'state', 'uploading', 'submittedAt', String(Date.now()));
       await uploadTensor(store, blobNames.input(id, 'q'), inputs.q, spec, spec.H, spec.Sq);

@@ -6,6 +6,7 @@ import { ortModuleUrl } from '@longattn/kernels';
 import { median, type PeerSkipped } from './peer-common.ts';
 import { mhaModel } from './ort-mha.ts';
 import { numpyEnv } from './numpy-peer.ts';
+import { numpyPython } from './python.ts';
 
 /**
  * Cold runs: each peer as a user would run it once — a fresh process that loads the bench's
@@ -72,5 +73,7 @@ export async function coldNumpy(o: ColdInputs): Promise<number | PeerSkipped> {
     files: o.files,
     out: join(o.dir, 'numpy-out.npy'),
   });
-  return medianOf(o.reps, () => timed('python3', [script, args], numpyEnv(o.threads)));
+  const found = numpyPython();
+  if ('missing' in found) return { skipped: found.missing };
+  return medianOf(o.reps, () => timed(found.python, [script, args], numpyEnv(o.threads)));
 }

@@ -1,20 +1,23 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { numpyPython } from './python.ts';
 import { denseGflops, median, type PeerOptions, type PeerResult, type PeerSkipped } from './peer-common.ts';
 
 /**
- * Peer: naive attention in numpy (numpy_attention.py) in its own python3 process, timed there.
+ * Peer: naive attention in numpy (numpy_attention.py) in its own python3 process (the python3 that
+ * has numpy: python.ts), timed there.
  * OpenBLAS gets `threads` threads; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are dropped from the
  * child's environment only (with them set, OpenBLAS picks a slower kernel here). Skipped, with the
- * reason, when python3 or numpy is missing or the Sq×Sk score matrix would not fit in memory.
+ * reason, when no python3 has numpy or the Sq×Sk score matrix would not fit in memory.
  */
 export function runNumpy(opts: PeerOptions): Promise<PeerResult | PeerSkipped> {
   const script = fileURLToPath(new URL('./numpy_attention.py', import.meta.url));
   const childEnv = numpyEnv(opts.threads);
   const args = [script, JSON.stringify({ Sq: opts.Sq, Sk: opts.Sk, H: opts.H, D: opts.D, reps: opts.reps, causal: opts.causal ?? false })];
+  const found = numpyPython();
+  if ('missing' in found) return Promise.resolve({ skipped: found.missing });
   return new Promise((resolve, reject) => {
-    execFile('python3', args, { env: childEnv, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return resolve({ skipped: 'python3 is not installed' });
+    execFile(found.python, args, { env: childEnv, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`numpy peer failed: ${stderr.trim().split('\n').at(-1) ?? err.message}`));
       const got = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as
         | { ms: number[]; cpuMs: number[]; peakRssMB: number }
