@@ -31,6 +31,11 @@ export interface AttentionSpec {
   window: Window;
   /** Softmax scale; 1/√D unless given. */
   scale: number;
+  /**
+   * NaN/Inf inputs were let through (--allow-nonfinite): non-finite outputs are then expected,
+   * not a score overflow (see checkMergedRows). Absent: inputs were checked finite.
+   */
+  allowNonfinite?: boolean;
 }
 
 /** The per-row key interval rule: query i sees key j iff i + diag − left ≤ j ≤ i + diag + right. */

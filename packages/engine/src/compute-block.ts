@@ -1,4 +1,4 @@
-import { emptyPartial, maskRule, merge, type AttentionSpec, type Partial, type QBlockPlan } from '@longattn/attention';
+import { checkMergedRows, emptyPartial, maskRule, merge, type AttentionSpec, type Partial, type QBlockPlan } from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -33,6 +33,7 @@ export async function computeQBlock(kernel: TileKernel, spec: AttentionSpec, blo
   }
   const merged = merge(partials);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
+  checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
   return merged;
 }
 

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { maxAbsDiff, referenceRows, validateSpec } from '@longattn/attention';
-import { readTensor, writeTensor } from '@longattn/tensor';
+import { checkOutputPaths } from '@longattn/engine';
+import { InputError, readTensor, writeTensor } from '@longattn/tensor';
 import { parseInteger } from '../parse.ts';
 import { makeSample } from '../sample.ts';
 import { describeResult } from '../summary.ts';
@@ -14,6 +15,12 @@ interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'blo
   d: number;
   dir: string;
 }
+
+/**
+ * Largest tensor the demo makes (n·heads·D elements, 2^27 = 512 MiB of float32): it holds Q, K, V
+ * and then O whole in memory to verify rows, ~4× this. A bigger document belongs to `run`.
+ */
+export const DEMO_ELEMENTS_MAX = 2 ** 27;
 
 /** Rows checked against the float64 reference in every head: first, last and a spread between. */
 function sampleRows(n: number): number[] {
@@ -32,13 +39,26 @@ export function register(program: Command): void {
     const say = (line: string) => {
       if (!flags.json && !flags.quiet) console.log(line);
     };
+    const { n, heads: H, d: D } = flags;
+    if (n * H * D > DEMO_ELEMENTS_MAX) {
+      throw new InputError(
+        '--n',
+        `a ${n}-token demo with ${H} heads × D=${D} needs ${n * H * D} elements per tensor, more than the demo's ${DEMO_ELEMENTS_MAX} (docs/limits.md)`,
+      );
+    }
     const dir = resolve(flags.dir);
     mkdirSync(dir, { recursive: true });
-    const { n, heads: H, d: D } = flags;
     say(`longattn demo: a ${n}-token sample document, ${H} heads × D=${D}, causal self-attention`);
     const sample = makeSample({ n, H, D, seed: 7 });
     const shape = [H, n, D];
     const files = { q: `${dir}/q.npy`, k: `${dir}/k.npy`, v: `${dir}/v.npy`, out: `${dir}/out.npy`, lse: `${dir}/lse.npy` };
+    checkOutputPaths(
+      [
+        { argument: '--dir', path: files.out },
+        { argument: '--dir', path: files.lse },
+      ],
+      [files.q, files.k, files.v].map((ref) => ({ argument: '--dir', ref })),
+    );
     writeTensor(files.q, shape, sample.q);
     writeTensor(files.k, shape, sample.k);
     writeTensor(files.v, shape, sample.v);

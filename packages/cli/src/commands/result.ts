@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { JobOutput } from '@longattn/engine';
+import { checkOutputPaths, JobOutput } from '@longattn/engine';
 
 /** `longattn result JOB --out O [--lse LSE] --redis URL [--keep]`: collects a finished job's output. */
 export function register(program: Command): void {
@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .option('--keep', 'keep the job’s result in Redis after downloading it')
     .option('--quiet', 'print nothing on success')
     .action(async (job: string, flags: { redis: string; out: string; lse?: string; keep?: boolean; quiet?: boolean }) => {
+      checkOutputPaths([{ argument: '--out', path: flags.out }, ...(flags.lse ? [{ argument: '--lse', path: flags.lse }] : [])]);
       const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { emptyPartial, merge, type Partial } from '@longattn/attention';
+import { checkMergedRows, emptyPartial, merge, type Partial } from '@longattn/attention';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
@@ -71,6 +71,7 @@ async function reduceBlocks(
         return unpack(blob, block.rows, D, block.tiles[t]!.kStart);
       });
       result = merge(partials);
+      checkMergedRows(spec, block, result); // throws ScoreOverflowError: the job fails, no NaN written
     }
     const row = (block.b * H + block.h) * Sq + block.qStart;
     await Promise.all([
