@@ -78,8 +78,8 @@ export function indexJsonObject(bytes: Buffer): JsonIndex {
   const key = (): string => {
     if (bytes[i] !== QUOTE) fail('expected a string key');
     const start = i;
-    const escaped = skipString();
-    return escaped ? (JSON.parse(bytes.toString('utf8', start, i)) as string) : bytes.toString('utf8', start + 1, i - 1);
+    skipString();
+    return keyText(bytes, start, i);
   };
   const literal = (word: string): void => {
     for (let k = 0; k < word.length; k++) if (bytes[i + k] !== word.charCodeAt(k)) fail('unexpected token');
@@ -124,7 +124,7 @@ export function indexJsonObject(bytes: Buffer): JsonIndex {
    */
   const container = (isObject: boolean, depth: number, top: ((k: string, start: number, end: number) => boolean) | undefined): void => {
     const close = isObject ? 0x7d : 0x5d;
-    const seen = isObject && top === undefined ? new Set<string>() : undefined;
+    const seen = isObject && top === undefined ? new KeySet(bytes) : undefined;
     i++;
     space();
     if (bytes[i] === close) {
@@ -135,10 +135,11 @@ export function indexJsonObject(bytes: Buffer): JsonIndex {
       if (isObject) {
         space();
         const at = i;
-        const k = key();
+        const k = top ? key() : '';
         if (seen) {
-          if (seen.has(k)) throw new RepeatedKeyError(k, false, at);
-          seen.add(k);
+          if (bytes[i] !== QUOTE) fail('expected a string key');
+          skipString();
+          if (!seen.add(at, i)) throw new RepeatedKeyError(keyText(bytes, at, i), false, at);
         }
         space();
         if (bytes[i] !== 0x3a) fail("expected ':'");
@@ -196,4 +197,53 @@ const ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
 function isHex(c: number | undefined): boolean {
   return c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+}
+
+/** A JSON string's value: bytes [start, end) include the quotes. */
+function keyText(bytes: Buffer, start: number, end: number): string {
+  const raw = bytes.toString('utf8', start + 1, end - 1);
+  return raw.includes('\\') ? (JSON.parse(bytes.toString('utf8', start, end)) as string) : raw;
+}
+
+/**
+ * The keys of one nested object, for repeats: a small object (a tensor entry has 3 keys) compares
+ * its keys' raw bytes without making strings; past 16 keys, or once a key holds an escape (one
+ * key can be spelled two ways), the decoded keys go into a Set.
+ */
+class KeySet {
+  /** [start, end) of each key so far, while raw bytes are compared. */
+  private readonly spans: number[] = [];
+  private set: Set<string> | undefined;
+
+  constructor(private readonly bytes: Buffer) {}
+
+  /** Adds the key at bytes [start, end) (quotes included); false when it was there already. */
+  add(start: number, end: number): boolean {
+    const { bytes, spans } = this;
+    if (this.set === undefined) {
+      if (spans.length < 32 && !hasByte(bytes, BACKSLASH, start, end)) {
+        for (let s = 0; s < spans.length; s += 2) if (sameBytes(bytes, start, end, spans[s]!, spans[s + 1]!)) return false;
+        spans.push(start, end);
+        return true;
+      }
+      this.set = new Set();
+      for (let s = 0; s < spans.length; s += 2) this.set.add(keyText(bytes, spans[s]!, spans[s + 1]!));
+    }
+    const k = keyText(bytes, start, end);
+    if (this.set.has(k)) return false;
+    this.set.add(k);
+    return true;
+  }
+}
+
+/** Plain loops: keys are short, and a native call per key costs more than comparing a few bytes. */
+function hasByte(bytes: Buffer, byte: number, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] === byte) return true;
+  return false;
+}
+
+function sameBytes(bytes: Buffer, a: number, aEnd: number, b: number, bEnd: number): boolean {
+  if (aEnd - a !== bEnd - b) return false;
+  for (let i = 0; i < aEnd - a; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
 }

@@ -72,17 +72,12 @@ export function readSafetensorsIndex(file: InputFile, argument: string): Safeten
 export function safetensorsLayout(header: SafetensorsHeader, name: string | undefined, argument: string): TensorLayout {
   const bad = badInput(header.path, argument);
   const { index, raw, headerLength } = header;
-  const names = [...index.keys.keys()].filter((k) => k !== '__metadata__');
-  const listed =
-    names.length === 0
-      ? 'none'
-      : names
-          .slice(0, 20)
-          .map((n) => JSON.stringify(n))
-          .join(', ') + (names.length > 20 ? ', …' : '');
+  const count = index.keys.size - (index.keys.has('__metadata__') ? 1 : 0);
+  const first = tensorNames(index, 20);
+  const listed = count === 0 ? 'none' : first.map((n) => JSON.stringify(n)).join(', ') + (count > 20 ? ', …' : '');
   if (name === undefined) {
-    if (names.length !== 1) bad(`holds ${names.length} tensors, choose one with #name: ${listed}`);
-    name = names[0]!;
+    if (count !== 1) bad(`holds ${count} tensors, choose one with #name: ${listed}`);
+    name = first[0]!;
   } else if (name === '__metadata__' || !index.keys.has(name)) {
     bad(`has no tensor ${JSON.stringify(name)}; available: ${listed}`);
   }
@@ -121,6 +116,16 @@ export function safetensorsLayout(header: SafetensorsHeader, name: string | unde
 /** Reads a .safetensors header and picks tensor `name`: readSafetensorsIndex + safetensorsLayout. */
 export function readSafetensorsHeader(file: InputFile, name: string | undefined, argument: string): TensorLayout {
   return safetensorsLayout(readSafetensorsIndex(file, argument), name, argument);
+}
+
+/** The first `max` tensor names of a header, in file order (without `__metadata__`); never copies them all. */
+function tensorNames(index: JsonIndex, max: number): string[] {
+  const names: string[] = [];
+  for (const k of index.keys.keys()) {
+    if (names.length === max) break;
+    if (k !== '__metadata__') names.push(k);
+  }
+  return names;
 }
 
 function badInput(path: string, argument: string): (detail: string) => never {
