@@ -86,7 +86,8 @@ writeTensor(join(big, 'v.npy'), [H, S, D], randomTensor(H * S * D, 7));
 const bigFlags = ['--q', join(big, 'q.npy'), '--k', join(big, 'k.npy'), '--v', join(big, 'v.npy')];
 const MESSAGE = /^longattn: scores overflow float32 at --q head 1, query row 17 \(scale·q·k beyond ±3\.4e38 .*lower --scale/;
 
-for (const backend of ['js', 'wasm', 'ort', 'gpujs:cpu']) {
+// gpujs:headlessgl needs an X display: the suite runs under xvfb-run (scripts/test.sh), as the conformance suite does.
+for (const backend of ['js', 'wasm', 'ort', 'gpujs:cpu', 'gpujs:headlessgl']) {
   test(`${backend}: scores past float32 fail the job (exit 1, the row named), nothing written`, async (t) => {
     const dir = tempDir();
     const r = await longattn([

@@ -22,9 +22,9 @@ export interface LocalRunOptions {
 const workerFile = new URL('./tile-worker.mjs', import.meta.url).href;
 
 /**
- * Most pool threads a local run starts, whatever --threads asks (docs/limits.md). A run also
- * never starts more threads than it has q-blocks, nor more than the cores before it knows how many
- * q-blocks it has: each idle thread still costs ~14 MB (--threads 256 on a 16 KB input held 3.66 GB).
+ * Most pool threads a local run starts, whatever --threads asks (docs/limits.md). A run uses no
+ * more threads than it has q-blocks, and starts no more than the cores before it knows how many
+ * it has: an idle thread still costs ~14 MB (--threads 256 on a 16 KB input held 3.66 GB).
  */
 export const LOCAL_THREADS_MAX = 64;
 
