@@ -18,8 +18,16 @@ export class InterruptedError extends Error {
   }
 }
 
-/** Runs `work` with SIGINT/SIGTERM turned into an abort of the signal it gets (see above). */
+/** The interruptible section running now: a nested one shares its signal. */
+let active: AbortSignal | undefined;
+
+/**
+ * Runs `work` with SIGINT/SIGTERM turned into an abort of the signal it gets (see above). Nested
+ * calls (demo → run) share the outer signal, so a signal that came during the outer command's
+ * own steps (synchronous writes finish first: handlers run between them) still stops the job.
+ */
 export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (active) return work(active);
   const controller = new AbortController();
   let received: Handled | undefined;
   const handlers = (Object.keys(EXIT_CODE) as Handled[]).map((name) => {
@@ -31,6 +39,7 @@ export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>
     process.on(name, handler);
     return () => process.off(name, handler);
   });
+  active = controller.signal;
   try {
     return await work(controller.signal);
   } catch (error) {
@@ -38,6 +47,7 @@ export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>
     process.stderr.write(`longattn: interrupted by ${received}: the job was stopped and its partial outputs removed\n`);
     return process.exit(EXIT_CODE[received]);
   } finally {
+    active = undefined;
     for (const off of handlers) off();
   }
 }
