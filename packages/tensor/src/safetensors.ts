@@ -55,7 +55,7 @@ export function readSafetensorsIndex(file: InputFile, argument: string): Safeten
     bad(`truncated header: it says ${headerLength} bytes, the file has ${file.size - 8} after the length`);
   }
   const raw = Buffer.allocUnsafe(headerLength);
-  readFully(file.fd, raw, 0, headerLength, 8);
+  if (!readFully(file.fd, raw, 0, headerLength, 8)) bad('file shrank while reading its header');
   let index: JsonIndex;
   try {
     index = indexJsonObject(raw);
