@@ -31,4 +31,9 @@ export interface AttentionSpec {
   window: Window;
   /** Softmax scale; 1/√D unless given. */
   scale: number;
+  /**
+   * NaN/Inf inputs were let through (--allow-nonfinite): non-finite outputs are then expected,
+   * not a score overflow (see checkMergedRows). Absent: inputs were checked finite.
+   */
+  allowNonfinite?: boolean;
 }

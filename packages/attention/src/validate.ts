@@ -67,6 +67,20 @@ export function validateSpec(
     right: normaliseSide(options.window?.right ?? Infinity, 'R'),
   };
   const scale = options.scale ?? 1 / Math.sqrt(q.D);
-  if (!Number.isFinite(scale)) throw new InputError('--scale', `expected a finite number, got ${scale}`);
+  checkScale(scale);
   return { layout, B: q.B, H: q.heads, Hk: k.heads, Sq: q.S, Sk: k.S, D: q.D, causal: options.causal ?? false, window, scale };
+}
+
+/**
+ * The softmax scale must be a finite float32 (|s| ≤ 3.4e38: kernels compute scale·q·k in float32): 0 and
+ * negative scales are accepted (uniform attention; reversed preference), a nonzero scale that
+ * rounds to 0 in float32 (|s| < 1.4e-45) is not (docs/limits.md).
+ */
+function checkScale(scale: number): void {
+  if (!Number.isFinite(Math.fround(scale))) {
+    throw new InputError('--scale', `expected a finite float32 (|scale| ≤ 3.4e38), got ${scale}`);
+  }
+  if (scale !== 0 && Math.fround(scale) === 0) {
+    throw new InputError('--scale', `${scale} rounds to 0 in float32 (|scale| < 1.4e-45); give 0 or a float32-sized scale`);
+  }
 }

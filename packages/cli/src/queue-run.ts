@@ -17,8 +17,9 @@ export async function runOnQueue(
   request: JobRequest,
   flags: { redis?: string; blobs?: string },
   onProgress: (p: Progress) => void,
+  signal?: AbortSignal,
 ): Promise<JobResult> {
-  return runQueue(request, { redis: redisUrl(flags), ...blobs(flags), onProgress });
+  return runQueue(request, { redis: redisUrl(flags), ...blobs(flags), onProgress, ...(signal ? { signal } : {}) });
 }
 
 /** `run --detach`: submit and return the job id at once; collect later with `longattn result`. */

@@ -1,4 +1,13 @@
-import { emptyPartial, maskRule, merge, type AttentionSpec, type QBlockPlan, type Tile, type TilePartial } from '@longattn/attention';
+import {
+  checkMergedRows,
+  emptyPartial,
+  maskRule,
+  merge,
+  type AttentionSpec,
+  type QBlockPlan,
+  type Tile,
+  type TilePartial,
+} from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -62,6 +71,7 @@ export async function computeQBlock(
   const partials = await computeTiles(kernel, spec, block.tiles, source, before);
   const merged = merge(partials);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
+  checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
   return merged;
 }
 

@@ -1,5 +1,5 @@
 import { InputError, validateSpec, type AttentionSpec } from '@longattn/attention';
-import { openTensor, type TensorReader } from '@longattn/tensor';
+import { openTensors, type TensorReader } from '@longattn/tensor';
 import type { JobRequest } from './job.ts';
 
 /** Validated inputs of a job: open readers (headers only) and the spec they describe. */
@@ -12,20 +12,23 @@ export interface JobInputs {
 }
 
 /**
- * Opens and validates a job's inputs once, at the boundary (DESIGN §2 step 1): formats, shapes,
+ * Opens and validates a job's inputs once, at the boundary (docs/flow.md): formats, shapes,
  * head counts, options, and (unless allowNonfinite) that every value is finite — naming the tensor
- * and the flat index of the first NaN/Inf. Throws InputError; nothing is left open on failure.
+ * and the flat index of the first NaN/Inf. A file named by several refs has its header parsed once.
+ * Throws InputError; nothing is left open on failure.
  */
 export function openInputs(request: Pick<JobRequest, 'q' | 'k' | 'v' | 'options' | 'allowNonfinite'>): JobInputs {
-  const opened: TensorReader[] = [];
+  const opened = openTensors([
+    { ref: request.q, argument: '--q' },
+    { ref: request.k, argument: '--k' },
+    { ref: request.v, argument: '--v' },
+  ]);
   try {
-    const q = openTensor(request.q, '--q');
-    opened.push(q);
-    const k = openTensor(request.k, '--k');
-    opened.push(k);
-    const v = openTensor(request.v, '--v');
-    opened.push(v);
-    const spec = validateSpec({ q: q.shape, k: k.shape, v: v.shape }, request.options);
+    const [q, k, v] = opened as [TensorReader, TensorReader, TensorReader];
+    const spec: AttentionSpec = {
+      ...validateSpec({ q: q.shape, k: k.shape, v: v.shape }, request.options),
+      ...(request.allowNonfinite ? { allowNonfinite: true } : {}),
+    };
     if (!request.allowNonfinite) {
       for (const t of [q, k, v]) {
         const at = t.findNonFinite();

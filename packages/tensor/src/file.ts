@@ -25,20 +25,43 @@ export function fsReason(err: unknown): string {
   return code ?? String(err);
 }
 
-/** Opens `path` read-only; errors → InputError `argument: cannot read "path": <reason>`. */
+/**
+ * Opens `path` read-only; errors → InputError `argument: cannot read "path": <reason>`. Anything
+ * but a regular file (a FIFO, a socket, a device) is refused before it is opened: opening a FIFO
+ * blocks until a writer appears, and reading a device never ends. The open itself is
+ * non-blocking, so a file swapped for a FIFO after the check cannot hang it either.
+ */
 export function openInput(path: string, argument: string): InputFile {
-  let fd: number;
+  const cannot = (reason: string): never => {
+    throw new InputError(argument, `cannot read ${JSON.stringify(path)}: ${reason}`);
+  };
   try {
-    fd = fs.openSync(path, 'r');
+    const stat = fs.statSync(path);
+    if (!stat.isFile()) cannot(stat.isDirectory() ? 'is a directory' : `not a regular file (${fileKind(stat)})`);
   } catch (err) {
-    throw new InputError(argument, `cannot read ${JSON.stringify(path)}: ${fsReason(err)}`);
+    if (err instanceof InputError) throw err;
+    cannot(fsReason(err));
+  }
+  let fd = -1;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    cannot(fsReason(err));
   }
   const stat = fs.fstatSync(fd);
   if (!stat.isFile()) {
     fs.closeSync(fd);
-    throw new InputError(argument, `cannot read ${JSON.stringify(path)}: ${stat.isDirectory() ? 'is a directory' : 'not a regular file'}`);
+    cannot(stat.isDirectory() ? 'is a directory' : `not a regular file (${fileKind(stat)})`);
   }
   return { path, fd, size: stat.size };
+}
+
+/** What a non-regular file is, in a word, for messages. */
+function fileKind(stat: fs.Stats): string {
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
 
 /** Reads exactly `length` bytes at file `position` into `into[offset…]`; false on end of file. */

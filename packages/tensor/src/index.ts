@@ -5,7 +5,11 @@
 export { InputError } from './errors.ts';
 export type { DType } from './dtype.ts';
 export { ITEM_SIZE, elementCount } from './dtype.ts';
-export { openTensor, readTensor } from './reader.ts';
+export { openTensor, openTensorAt, openTensors, readTensor } from './reader.ts';
+export type { TensorLayout } from './npy.ts';
+export { parseRef, outputFormat } from './ref.ts';
+export { NPY_HEADER_CAP } from './npy.ts';
+export { SAFETENSORS_HEADER_CAP } from './safetensors.ts';
 export type { TensorReader } from './reader.ts';
 export { checkOutDtype, createTensorWriter } from './writer.ts';
 export type { OutDType } from './encode.ts';

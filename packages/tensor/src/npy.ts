@@ -22,6 +22,7 @@ export interface TensorLayout {
 const MAGIC = Buffer.from('\x93NUMPY', 'latin1');
 /** Longest header we read: numpy itself refuses headers over 10 000 characters by default. */
 export const NPY_HEADER_CAP = 1 << 20;
+const KEYS: readonly string[] = ['descr', 'fortran_order', 'shape'];
 const DESCR: Readonly<Record<string, DType>> = { f4: 'f32', f2: 'f16', f8: 'f64' };
 const ACCEPTED = "'<f4', '<f2' or '<f8' (little-endian float32, float16, float64)";
 const NUMPY_DESCR: Readonly<Record<'f32' | 'f16' | 'f64', string>> = { f32: '<f4', f16: '<f2', f64: '<f8' };
@@ -75,9 +76,12 @@ export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
   }
   if (dict === null || typeof dict !== 'object' || Array.isArray(dict)) bad(`header is not a dict: ${excerpt(text.trim())}`);
   const header = dict as { [key: string]: PyValue };
-  for (const key of ['descr', 'fortran_order', 'shape']) {
-    if (!(key in header)) bad(`header lacks '${key}': ${excerpt(text.trim())}`);
+  for (const key of KEYS) {
+    if (!Object.hasOwn(header, key)) bad(`header lacks '${key}': ${excerpt(text.trim())}`);
   }
+  // numpy's own reader refuses any other key too ("Header does not contain the correct keys").
+  const extra = Object.keys(header).find((key) => !KEYS.includes(key));
+  if (extra !== undefined) bad(`header has an unexpected key ${excerpt(extra)}; expected only 'descr', 'fortran_order', 'shape'`);
 
   const { descr, shape: rawShape, fortran_order: fortran } = header;
   if (typeof descr !== 'string') return bad(`dtype ${excerpt(descr)} (structured) is not supported; expected ${ACCEPTED}`);

@@ -2,7 +2,9 @@
  * A parser for the Python literals an .npy header holds:
  * `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
  * Dicts, tuples, lists, quoted strings, integers (a Python 2 `L` suffix is accepted),
- * True/False/None. Tuples and lists become arrays. Throws SyntaxError on anything else.
+ * True/False/None. Tuples and lists become arrays. Dicts are null-prototype objects (a key such
+ * as `'__proto__'` is an ordinary key, never a prototype), and a key given twice is refused
+ * (Python would keep the last one silently). Throws SyntaxError on anything else.
  */
 export type PyValue = string | number | boolean | null | PyValue[] | { [key: string]: PyValue };
 
@@ -63,7 +65,7 @@ export function parsePyLiteral(text: string): PyValue {
 
   const parseDict = (): { [key: string]: PyValue } => {
     i++;
-    const dict: { [key: string]: PyValue } = {};
+    const dict: { [key: string]: PyValue } = Object.create(null);
     for (;;) {
       skipSpace();
       if (text[i] === '}') {
@@ -71,7 +73,12 @@ export function parsePyLiteral(text: string): PyValue {
         return dict;
       }
       if (text[i] !== "'" && text[i] !== '"') fail('expected a string key');
+      const at = i;
       const key = parseString();
+      if (Object.hasOwn(dict, key)) {
+        i = at;
+        fail(`repeated key ${JSON.stringify(key)}`);
+      }
       expect(':');
       dict[key] = parseValue();
       skipSpace();

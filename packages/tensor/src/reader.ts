@@ -9,11 +9,16 @@ import type { InputFile } from './file.ts';
 import { readNpyHeader } from './npy.ts';
 import type { TensorLayout } from './npy.ts';
 import { parseRef } from './ref.ts';
-import { readSafetensorsHeader } from './safetensors.ts';
+import { readSafetensorsIndex, safetensorsLayout } from './safetensors.ts';
+import type { SafetensorsHeader } from './safetensors.ts';
 
 export interface TensorReader {
   readonly ref: string;
   readonly argument: string;
+  /** The file (the ref without `#name`). */
+  readonly path: string;
+  /** Where the tensor lies in its file: hand it to openTensorAt (e.g. in another thread) to skip the header. */
+  readonly layout: TensorLayout;
   readonly dtype: DType;
   readonly shape: readonly number[];
   /** Number of elements. */
@@ -39,6 +44,7 @@ class FileTensorReader implements TensorReader {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly length: number;
+  readonly path: string;
   private readonly itemSize: number;
   private readonly dataOffset: number;
   private fd: number | undefined;
@@ -47,8 +53,9 @@ class FileTensorReader implements TensorReader {
     readonly ref: string,
     readonly argument: string,
     private readonly file: InputFile,
-    layout: TensorLayout,
+    readonly layout: TensorLayout,
   ) {
+    this.path = file.path;
     this.dtype = layout.dtype;
     this.shape = Object.freeze([...layout.shape]);
     this.length = elementCount(layout.shape);
@@ -139,15 +146,57 @@ class FileTensorReader implements TensorReader {
  * (default: the ref), e.g. '--q'.
  */
 export function openTensor(ref: string, argument: string = ref): TensorReader {
-  const parsed = parseRef(ref, argument);
-  const file = openInput(parsed.path, argument);
+  return openTensors([{ ref, argument }])[0]!;
+}
+
+/**
+ * Opens several tensors, reading and parsing each file's header once however many refs name it
+ * (`w.safetensors#q`, `#k`, `#v`). On failure nothing is left open.
+ */
+export function openTensors(refs: readonly { ref: string; argument: string }[]): TensorReader[] {
+  const headers = new Map<string, SafetensorsHeader>();
+  const opened: TensorReader[] = [];
   try {
-    const layout = parsed.format === 'npy' ? readNpyHeader(file, argument) : readSafetensorsHeader(file, parsed.name, argument);
-    return new FileTensorReader(ref, argument, file, layout);
+    for (const { ref, argument } of refs) {
+      const parsed = parseRef(ref, argument);
+      const file = openInput(parsed.path, argument);
+      try {
+        let layout: TensorLayout;
+        if (parsed.format === 'npy') {
+          layout = readNpyHeader(file, argument);
+        } else {
+          let header = headers.get(parsed.path);
+          if (header === undefined || header.fileSize !== file.size) {
+            header = readSafetensorsIndex(file, argument);
+            headers.set(parsed.path, header);
+          }
+          layout = safetensorsLayout(header, parsed.name, argument);
+        }
+        opened.push(new FileTensorReader(ref, argument, file, layout));
+      } catch (err) {
+        fs.closeSync(file.fd);
+        throw err;
+      }
+    }
+    return opened;
   } catch (err) {
-    fs.closeSync(file.fd);
+    for (const r of opened) r.close();
     throw err;
   }
+}
+
+/**
+ * Opens a tensor whose header was already read (a reader's `layout`, e.g. sent to a pool thread):
+ * no header is read or parsed again. The file must still be a regular file long enough for it.
+ */
+export function openTensorAt(path: string, layout: TensorLayout, argument: string): TensorReader {
+  const file = openInput(path, argument);
+  const end = layout.dataOffset + elementCount(layout.shape) * ITEM_SIZE[layout.dtype];
+  if (file.size < end) {
+    fs.closeSync(file.fd);
+    throw new InputError(argument, `${JSON.stringify(path)}: file shrank to ${file.size} bytes, the tensor ends at byte ${end}`);
+  }
+  return new FileTensorReader(path, argument, file, layout);
 }
 
 /** Convenience: openTensor + readAll + close. */

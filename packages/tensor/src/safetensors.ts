@@ -9,6 +9,8 @@ import { DTYPE_NAME, ITEM_SIZE, elementCount, formatShape } from './dtype.ts';
 import type { DType } from './dtype.ts';
 import { readFully } from './file.ts';
 import type { InputFile } from './file.ts';
+import { indexJsonObject, RepeatedKeyError } from './json-index.ts';
+import type { JsonIndex } from './json-index.ts';
 import { excerpt } from './npy.ts';
 import type { TensorLayout } from './npy.ts';
 
@@ -18,21 +20,29 @@ const DTYPES: Readonly<Record<string, DType>> = { F32: 'f32', F16: 'f16', BF16: 
 const CODES: Readonly<Record<DType, string>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', f64: 'F64' };
 const ACCEPTED = 'F32, F16, BF16 or F64';
 
-/** The tensor names of a header, in file order (without `__metadata__`). */
-function tensorNames(header: Record<string, unknown>): string[] {
-  return Object.keys(header).filter((k) => k !== '__metadata__');
+/** Largest entry of one tensor we parse (a real one is ~100 bytes: dtype, shape, data_offsets). */
+const ENTRY_CAP = 64 << 10;
+
+/**
+ * A .safetensors file's header, read and checked once: the raw JSON bytes (kept outside the JS
+ * heap) and an index of its top-level entries, so that picking a tensor parses only its entry.
+ */
+export interface SafetensorsHeader {
+  readonly path: string;
+  /** Size of the file the header was read from. */
+  readonly fileSize: number;
+  readonly headerLength: number;
+  readonly raw: Buffer;
+  readonly index: JsonIndex;
 }
 
 /**
- * Reads and validates a .safetensors header and picks tensor `name` (optional when the file holds
- * exactly one). The header length is checked against the cap and the file size before any
- * allocation; every malformed case → InputError naming `argument`.
+ * Reads and checks a .safetensors header once: the length against the cap and the file size
+ * before any allocation, then the JSON's syntax in one pass (indexJsonObject, never JSON.parse of
+ * the whole), a tensor name given twice refused. Every malformed case → InputError naming `argument`.
  */
-export function readSafetensorsHeader(file: InputFile, name: string | undefined, argument: string): TensorLayout {
-  const where = JSON.stringify(file.path);
-  const bad = (detail: string): never => {
-    throw new InputError(argument, `${where}: ${detail}`);
-  };
+export function readSafetensorsIndex(file: InputFile, argument: string): SafetensorsHeader {
+  const bad = badInput(file.path, argument);
   if (file.size < 8) bad(`truncated header: ${file.size} bytes, a .safetensors file starts with an 8-byte header length`);
   const prefix = Buffer.alloc(8);
   readFully(file.fd, prefix, 0, 8, 0);
@@ -44,41 +54,46 @@ export function readSafetensorsHeader(file: InputFile, name: string | undefined,
   if (8 + headerLength > file.size) {
     bad(`truncated header: it says ${headerLength} bytes, the file has ${file.size - 8} after the length`);
   }
-  const raw = Buffer.alloc(headerLength);
-  readFully(file.fd, raw, 0, headerLength, 8);
-  let header: unknown;
+  const raw = Buffer.allocUnsafe(headerLength);
+  if (!readFully(file.fd, raw, 0, headerLength, 8)) bad('file shrank while reading its header');
+  let index: JsonIndex;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
-  } catch {
-    bad(`header is not valid JSON: ${excerpt(raw.subarray(0, 80).toString('latin1'))}`);
+    index = indexJsonObject(raw);
+  } catch (err) {
+    if (err instanceof RepeatedKeyError && err.topLevel) return bad(`tensor name ${excerpt(err.key)} appears twice in the header`);
+    const first = raw.toString('latin1', 0, Math.min(raw.length, 256)).trimStart()[0];
+    if (first !== undefined && first !== '{') return bad(`header is not a JSON object: ${excerpt(raw.subarray(0, 80).toString('latin1'))}`);
+    return bad(`header is not valid JSON: ${excerpt(raw.subarray(0, 80).toString('latin1'))} (${(err as Error).message})`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object');
-  const entries = header as Record<string, unknown>;
-  const names = tensorNames(entries);
-  const listed =
-    names.length === 0
-      ? 'none'
-      : names
-          .slice(0, 20)
-          .map((n) => JSON.stringify(n))
-          .join(', ') + (names.length > 20 ? ', …' : '');
+  return { path: file.path, fileSize: file.size, headerLength, raw, index };
+}
+
+/** Picks tensor `name` (optional when the file holds exactly one) out of a header read once. */
+export function safetensorsLayout(header: SafetensorsHeader, name: string | undefined, argument: string): TensorLayout {
+  const bad = badInput(header.path, argument);
+  const { index, raw, headerLength } = header;
+  const count = index.keys.size - (index.keys.has('__metadata__') ? 1 : 0);
+  const first = tensorNames(index, 20);
+  const listed = count === 0 ? 'none' : first.map((n) => JSON.stringify(n)).join(', ') + (count > 20 ? ', …' : '');
   if (name === undefined) {
-    if (names.length !== 1) bad(`holds ${names.length} tensors, choose one with #name: ${listed}`);
-    name = names[0]!;
-  } else if (!names.includes(name)) {
+    if (count !== 1) bad(`holds ${count} tensors, choose one with #name: ${listed}`);
+    name = first[0]!;
+  } else if (name === '__metadata__' || !index.keys.has(name)) {
     bad(`has no tensor ${JSON.stringify(name)}; available: ${listed}`);
   }
 
-  const entry = entries[name];
   const what = `tensor ${JSON.stringify(name)}`;
-  if (entry === null || typeof entry !== 'object') return bad(`${what} is not an object`);
+  const [from, to] = index.range(name)!;
+  if (to - from > ENTRY_CAP) return bad(`${what}'s header entry is ${to - from} bytes; expected a small object`);
+  const entry: unknown = JSON.parse(raw.toString('utf8', from, to));
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return bad(`${what} is not an object`);
   const { dtype: code, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   const dtype = typeof code === 'string' && Object.hasOwn(DTYPES, code) ? DTYPES[code] : undefined; // not 'constructor'
   if (dtype === undefined) return bad(`${what} has dtype ${excerpt(code)}; expected ${ACCEPTED}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     return bad(`${what} has shape ${excerpt(shape)}; expected a list of non-negative integers`);
   }
-  const dataSize = file.size - 8 - headerLength;
+  const dataSize = header.fileSize - 8 - headerLength;
   if (
     !Array.isArray(offsets) ||
     offsets.length !== 2 ||
@@ -96,6 +111,28 @@ export function readSafetensorsHeader(file: InputFile, name: string | undefined,
     );
   }
   return { dtype, shape: [...(shape as number[])], dataOffset: 8 + headerLength + begin };
+}
+
+/** Reads a .safetensors header and picks tensor `name`: readSafetensorsIndex + safetensorsLayout. */
+export function readSafetensorsHeader(file: InputFile, name: string | undefined, argument: string): TensorLayout {
+  return safetensorsLayout(readSafetensorsIndex(file, argument), name, argument);
+}
+
+/** The first `max` tensor names of a header, in file order (without `__metadata__`); never copies them all. */
+function tensorNames(index: JsonIndex, max: number): string[] {
+  const names: string[] = [];
+  for (const k of index.keys.keys()) {
+    if (names.length === max) break;
+    if (k !== '__metadata__') names.push(k);
+  }
+  return names;
+}
+
+function badInput(path: string, argument: string): (detail: string) => never {
+  const where = JSON.stringify(path);
+  return (detail) => {
+    throw new InputError(argument, `${where}: ${detail}`);
+  };
 }
 
 /** One tensor's entry for `safetensorsHeader`. */

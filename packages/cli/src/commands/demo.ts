@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { maxAbsDiff, referenceRows, validateSpec } from '@longattn/attention';
-import { readTensor, writeTensor } from '@longattn/tensor';
+import { checkOutputPaths } from '@longattn/engine';
+import { InputError, readTensor, writeTensor } from '@longattn/tensor';
 import { parseInteger } from '../parse.ts';
 import { makeSample } from '../sample.ts';
 import { describeResult } from '../summary.ts';
+import { interruptible } from '../signals.ts';
 import { addEngineFlags, execute, type RunFlags } from './run.ts';
 
 interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'blobs' | 'threads' | 'blockQ' | 'blockK' | 'json' | 'quiet'> {
@@ -14,6 +16,12 @@ interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'blo
   d: number;
   dir: string;
 }
+
+/**
+ * Largest tensor the demo makes (n·heads·D elements, 2^27 = 512 MiB of float32): it holds Q, K, V
+ * and then O whole in memory to verify rows, ~4× this. A bigger document belongs to `run`.
+ */
+export const DEMO_ELEMENTS_MAX = 2 ** 27;
 
 /** Rows checked against the float64 reference in every head: first, last and a spread between. */
 function sampleRows(n: number): number[] {
@@ -28,68 +36,85 @@ export function register(program: Command): void {
     .option('--heads <H>', 'attention heads', parseInteger('--heads', 1, 256), 8)
     .option('--d <D>', 'head dim', parseInteger('--d', 1, 1024), 64)
     .option('--dir <dir>', 'where inputs and outputs go', 'longattn-demo');
-  addEngineFlags(cmd).action(async (flags: DemoFlags) => {
-    const say = (line: string) => {
-      if (!flags.json && !flags.quiet) console.log(line);
-    };
-    const dir = resolve(flags.dir);
-    mkdirSync(dir, { recursive: true });
-    const { n, heads: H, d: D } = flags;
-    say(`longattn demo: a ${n}-token sample document, ${H} heads × D=${D}, causal self-attention`);
-    const sample = makeSample({ n, H, D, seed: 7 });
-    const shape = [H, n, D];
-    const files = { q: `${dir}/q.npy`, k: `${dir}/k.npy`, v: `${dir}/v.npy`, out: `${dir}/out.npy`, lse: `${dir}/lse.npy` };
-    writeTensor(files.q, shape, sample.q);
-    writeTensor(files.k, shape, sample.k);
-    writeTensor(files.v, shape, sample.v);
-    say(`  inputs   ${files.q}, k.npy, v.npy  [${shape.join(', ')}] float32`);
-    const result = await execute(
-      {
-        q: files.q,
-        k: files.k,
-        v: files.v,
-        out: files.out,
-        lse: files.lse,
-        options: { causal: true },
-        backend: flags.backend,
-        ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
-        ...(flags.blockK ? { blockK: flags.blockK } : {}),
-      },
-      flags,
-      'demo',
+  addEngineFlags(cmd).action((flags: DemoFlags) => interruptible((signal) => demo(flags, signal)));
+}
+
+/** The demo: sample inputs, the job, the check; a signal stops it between steps (signals.ts). */
+async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
+  const say = (line: string) => {
+    if (!flags.json && !flags.quiet) console.log(line);
+  };
+  const { n, heads: H, d: D } = flags;
+  if (n * H * D > DEMO_ELEMENTS_MAX) {
+    throw new InputError(
+      '--n',
+      `a ${n}-token demo with ${H} heads × D=${D} needs ${n * H * D} elements per tensor, more than the demo's ${DEMO_ELEMENTS_MAX} (docs/limits.md)`,
     );
-    // Spot-check sampled rows of every head against the float64 reference (exactness rule, DESIGN §1).
-    const spec = validateSpec({ q: shape, k: shape, v: shape }, { causal: true });
-    const out = readTensor(files.out).data;
-    const lse = readTensor(files.lse).data;
-    const rows = sampleRows(n);
-    let worst = 0;
-    let bound = Infinity;
-    let lseErr = 0;
-    for (let h = 0; h < H; h++) {
-      const { ref, naive } = referenceRows(spec, sample.q, sample.k, sample.v, 0, h, rows);
-      const ours = new Float32Array(rows.length * D);
-      const oursLse = new Float32Array(rows.length);
-      rows.forEach((i, r) => {
-        ours.set(out.subarray((h * n + i) * D, (h * n + i + 1) * D), r * D);
-        oursLse[r] = lse[h * n + i]!;
-      });
-      worst = Math.max(worst, maxAbsDiff(ours, ref.out));
-      bound = Math.min(bound, 2 * maxAbsDiff(naive.out, ref.out) + 1e-5);
-      lseErr = Math.max(lseErr, maxAbsDiff(oursLse, ref.lse));
-    }
-    const exact = worst <= bound && lseErr <= 1e-4;
-    if (flags.json) {
-      console.log(
-        JSON.stringify({ ...result, verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact }, dir }),
-      );
-    } else if (!flags.quiet) {
-      console.log(describeResult(result));
-      console.log(
-        `  verified ${rows.length * H} sampled rows against the float64 reference: max |err| ${worst.toExponential(2)} (bound ${bound.toExponential(2)}), LSE ${lseErr.toExponential(2)} → ${exact ? 'exact' : 'NOT EXACT'}`,
-      );
-      console.log(`  outputs  ${files.out} [${shape.join(', ')}], ${files.lse} [${H}, ${n}]`);
-    }
-    if (!exact) throw new Error(`demo output failed verification: max |err| ${worst} > bound ${bound} or LSE error ${lseErr} > 1e-4`);
-  });
+  }
+  const dir = resolve(flags.dir);
+  mkdirSync(dir, { recursive: true });
+  say(`longattn demo: a ${n}-token sample document, ${H} heads × D=${D}, causal self-attention`);
+  const sample = makeSample({ n, H, D, seed: 7 });
+  const shape = [H, n, D];
+  const files = { q: `${dir}/q.npy`, k: `${dir}/k.npy`, v: `${dir}/v.npy`, out: `${dir}/out.npy`, lse: `${dir}/lse.npy` };
+  checkOutputPaths(
+    [
+      { argument: '--dir', path: files.out },
+      { argument: '--dir', path: files.lse },
+    ],
+    [files.q, files.k, files.v].map((ref) => ({ argument: '--dir', ref })),
+  );
+  writeTensor(files.q, shape, sample.q);
+  writeTensor(files.k, shape, sample.k);
+  writeTensor(files.v, shape, sample.v);
+  signal.throwIfAborted();
+  say(`  inputs   ${files.q}, k.npy, v.npy  [${shape.join(', ')}] float32`);
+  const result = await execute(
+    {
+      q: files.q,
+      k: files.k,
+      v: files.v,
+      out: files.out,
+      lse: files.lse,
+      options: { causal: true },
+      backend: flags.backend,
+      ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
+      ...(flags.blockK ? { blockK: flags.blockK } : {}),
+    },
+    flags,
+    'demo',
+  );
+  // Spot-check sampled rows of every head against the float64 reference (exactness rule, DESIGN §1).
+  const spec = validateSpec({ q: shape, k: shape, v: shape }, { causal: true });
+  const out = readTensor(files.out).data;
+  const lse = readTensor(files.lse).data;
+  const rows = sampleRows(n);
+  let worst = 0;
+  let bound = Infinity;
+  let lseErr = 0;
+  for (let h = 0; h < H; h++) {
+    const { ref, naive } = referenceRows(spec, sample.q, sample.k, sample.v, 0, h, rows);
+    const ours = new Float32Array(rows.length * D);
+    const oursLse = new Float32Array(rows.length);
+    rows.forEach((i, r) => {
+      ours.set(out.subarray((h * n + i) * D, (h * n + i + 1) * D), r * D);
+      oursLse[r] = lse[h * n + i]!;
+    });
+    worst = Math.max(worst, maxAbsDiff(ours, ref.out));
+    bound = Math.min(bound, 2 * maxAbsDiff(naive.out, ref.out) + 1e-5);
+    lseErr = Math.max(lseErr, maxAbsDiff(oursLse, ref.lse));
+  }
+  const exact = worst <= bound && lseErr <= 1e-4;
+  if (flags.json) {
+    console.log(
+      JSON.stringify({ ...result, verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact }, dir }),
+    );
+  } else if (!flags.quiet) {
+    console.log(describeResult(result));
+    console.log(
+      `  verified ${rows.length * H} sampled rows against the float64 reference: max |err| ${worst.toExponential(2)} (bound ${bound.toExponential(2)}), LSE ${lseErr.toExponential(2)} → ${exact ? 'exact' : 'NOT EXACT'}`,
+    );
+    console.log(`  outputs  ${files.out} [${shape.join(', ')}], ${files.lse} [${H}, ${n}]`);
+  }
+  if (!exact) throw new Error(`demo output failed verification: max |err| ${worst} > bound ${bound} or LSE error ${lseErr} > 1e-4`);
 }

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { JobOutput } from '@longattn/engine';
+import { checkOutputPaths, JobOutput } from '@longattn/engine';
 import { checkOutDtype, type OutDType } from '@longattn/tensor';
 import { OUT_DTYPE } from './run.ts';
 
@@ -19,6 +19,7 @@ export function register(program: Command): void {
     .option('--quiet', 'print nothing on success')
     .action(async (job: string, flags: ResultFlags) => {
       if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype);
+      checkOutputPaths([{ argument: '--out', path: flags.out }, ...(flags.lse ? [{ argument: '--lse', path: flags.lse }] : [])]);
       const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {

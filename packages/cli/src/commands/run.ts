@@ -1,8 +1,9 @@
 import { Option, type Command } from 'commander';
-import { runLocal, type JobRequest, type JobResult } from '@longattn/engine';
+import { checkOutputPaths, runLocal, type InputRef, type JobRequest, type JobResult, type OutputPath } from '@longattn/engine';
 import { checkOutDtype, type OutDType } from '@longattn/tensor';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
+import { interruptible } from '../signals.ts';
 import { describeResult, peakRssMB } from '../summary.ts';
 
 export interface RunFlags {
@@ -77,19 +78,37 @@ export function addEngineFlags(cmd: Command): Command {
     .option('--quiet', 'print nothing on success');
 }
 
-/** Runs a request on the chosen engine with a progress bar; returns the result. */
+/** The outputs and inputs of a request, for checkOutputPaths. */
+export function requestPaths(request: JobRequest): [OutputPath[], InputRef[]] {
+  return [
+    [{ argument: '--out', path: request.out }, ...(request.lse ? [{ argument: '--lse', path: request.lse }] : [])],
+    [
+      { argument: '--q', ref: request.q },
+      { argument: '--k', ref: request.k },
+      { argument: '--v', ref: request.v },
+    ],
+  ];
+}
+
+/**
+ * Runs a request on the chosen engine with a progress bar; returns the result. Outputs that would
+ * overwrite an input or each other are refused first; Ctrl-C / SIGTERM stop the job (signals.ts).
+ */
 export async function execute(
   request: JobRequest,
   flags: Pick<RunFlags, 'engine' | 'redis' | 'blobs' | 'threads' | 'json' | 'quiet'>,
   label: string,
 ): Promise<JobResult> {
+  checkOutputPaths(...requestPaths(request));
   const bar = progressBar(!flags.json && !flags.quiet, label);
   try {
-    if (flags.engine === 'queue') {
-      const { runOnQueue } = await import('../queue-run.ts');
-      return await runOnQueue(request, flags, bar.update);
-    }
-    return await runLocal(request, { ...(flags.threads ? { threads: flags.threads } : {}), onProgress: bar.update });
+    return await interruptible(async (signal) => {
+      if (flags.engine === 'queue') {
+        const { runOnQueue } = await import('../queue-run.ts');
+        return await runOnQueue(request, flags, bar.update, signal);
+      }
+      return await runLocal(request, { ...(flags.threads ? { threads: flags.threads } : {}), onProgress: bar.update, signal });
+    });
   } finally {
     bar.stop();
   }
@@ -115,6 +134,7 @@ export function register(program: Command): void {
     if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype); // before any work, --detach included
     const request = requestFromFlags(flags);
     if (flags.detach) {
+      checkOutputPaths(...requestPaths(request)); // nothing is written now, but a bad --out is said at once
       const { submitDetached } = await import('../queue-run.ts');
       const jobId = await submitDetached(request, flags);
       console.log(flags.json ? JSON.stringify({ jobId }) : jobId);

@@ -35,6 +35,13 @@ const TASK_FLOPS = 4e9;
 /** Most tiles per pool task: a kernel call costs ≥ ~10 µs, so 2048 of them outweigh the round trip 20×. */
 const TASK_TILES = 2048;
 
+/**
+ * Most pool threads a local run starts, whatever --threads asks (docs/limits.md). A run uses no
+ * more threads than it has q-blocks, and starts no more than the cores before it knows how many
+ * it has: an idle thread still costs ~14 MB (--threads 256 on a 16 KB input held 3.66 GB).
+ */
+export const LOCAL_THREADS_MAX = 64;
+
 /** Copies a whole input tensor into shared memory as float32 so every pool thread reads it in place. */
 function loadShared(reader: TensorReader): Float32Array {
   const shared = new Float32Array(new SharedArrayBuffer(reader.length * 4));
@@ -47,7 +54,8 @@ function loadShared(reader: TensorReader): Float32Array {
  */
 function taskInputs(inputs: JobInputs): TaskInputs {
   const { q, k, v } = inputs;
-  if ([q, k, v].every((t) => t.dtype === 'f32')) return { kind: 'files', q: q.ref, k: k.ref, v: v.ref };
+  const file = (t: TensorReader) => ({ path: t.path, argument: t.argument, layout: t.layout });
+  if ([q, k, v].every((t) => t.dtype === 'f32')) return { kind: 'files', q: file(q), k: file(k), v: file(v) };
   return { kind: 'shared', q: loadShared(q), k: loadShared(k), v: loadShared(v) };
 }
 
@@ -171,7 +179,8 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     throw new InputError('--threads', `expected an integer ≥ 1, got ${requestedThreads}`);
   // Pool threads start loading their code now, in parallel with validation and the backend's
   // probe (~0.2–0.3 s less per run); a backend that runs on the main thread drops them unused.
-  let pool: Piscina | undefined = namedOnMain(request.backend) ? undefined : startPool(requestedThreads);
+  const earlyThreads = Math.min(requestedThreads, LOCAL_THREADS_MAX, availableParallelism());
+  let pool: Piscina | undefined = namedOnMain(request.backend) ? undefined : startPool(earlyThreads);
   let inputs: JobInputs;
   try {
     inputs = openInputs(request);
@@ -186,10 +195,11 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
     const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';
-    const threads = onMain ? 1 : requestedThreads;
+    const threads = onMain ? 1 : Math.min(requestedThreads, LOCAL_THREADS_MAX, Math.max(1, thePlan.qBlockCount));
     const abort = new AbortController();
     const forward = () => abort.abort(new Error('job aborted', { cause: options.signal?.reason }));
     options.signal?.addEventListener('abort', forward, { once: true });
+    if (options.signal?.aborted) forward(); // aborted while the inputs were being validated
     let runner: Runner | undefined;
     try {
       const source = taskInputs(inputs);
@@ -198,6 +208,10 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
         pool = undefined;
         runner = await mainThreadRunner(thePlan, selection, source);
       } else {
+        if (pool && threads > earlyThreads) {
+          await pool.destroy(); // more threads asked than cores, and the work can use them
+          pool = undefined;
+        }
         pool ??= startPool(threads);
         runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason));
         pool = undefined; // the runner owns it now

@@ -1,17 +1,19 @@
 import type { AttentionSpec } from '@longattn/attention';
-import { openTensor, type TensorReader } from '@longattn/tensor';
+import { openTensorAt, type TensorReader } from '@longattn/tensor';
 import { arraySource, readerSource, type BlockSource } from '../block-source.ts';
-import type { TaskInputs } from './task.ts';
+import type { FileTensor, TaskInputs } from './task.ts';
 
-/** Open readers of this thread, by path (a thread serves one job at a time, so a few at most). */
+/** Open readers of this thread, by file and layout (a thread serves one job at a time, so a few at most). */
 const readers = new Map<string, TensorReader>();
 
-function reader(ref: string): TensorReader {
-  let r = readers.get(ref);
+/** Opens at the layout the main thread parsed: a thread never reads or parses a header. */
+function reader(t: FileTensor): TensorReader {
+  const key = JSON.stringify([t.path, t.layout]);
+  let r = readers.get(key);
   if (!r) {
     if (readers.size >= 6) closeReaders(); // another job: drop the last one's files
-    r = openTensor(ref);
-    readers.set(ref, r);
+    r = openTensorAt(t.path, t.layout, t.argument);
+    readers.set(key, r);
   }
   return r;
 }

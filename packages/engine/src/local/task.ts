@@ -1,5 +1,13 @@
 import type { AttentionSpec } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
+import type { TensorLayout } from '@longattn/tensor';
+
+/** A tensor in a file whose header the main thread parsed once: threads open it at `layout`, never re-reading the header. */
+export interface FileTensor {
+  path: string;
+  argument: string;
+  layout: TensorLayout;
+}
 
 /**
  * Where a pool thread finds the inputs: the files themselves (float32 inputs: each thread reads
@@ -8,7 +16,7 @@ import type { KernelOptions } from '@longattn/kernels';
  * shared, never copied per thread). Both in the spec's layout.
  */
 export type TaskInputs =
-  | { kind: 'files'; q: string; k: string; v: string }
+  | { kind: 'files'; q: FileTensor; k: FileTensor; v: FileTensor }
   | { kind: 'shared'; q: Float32Array; k: Float32Array; v: Float32Array };
 
 /**

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { emptyPartial, merge, type TilePartial } from '@longattn/attention';
+import { checkMergedRows, emptyPartial, merge, type TilePartial } from '@longattn/attention';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
 import { planLimits, type PlanLimits } from '../limits.ts';
@@ -69,6 +69,7 @@ async function reduceBlocks(
         return unpackPartials(bytesToF32(blob), [block.tiles[t]!], D)[0]!;
       });
       result = merge(partials);
+      checkMergedRows(spec, block, result); // throws ScoreOverflowError: the job fails, no NaN written
     }
     const row = (block.b * H + block.h) * Sq + block.qStart;
     await Promise.all([

@@ -1,0 +1,43 @@
+import { keyHigh, keyLow, maskRule } from './mask.ts';
+import type { TilePartial } from './partial.ts';
+import type { AttentionSpec } from './spec.ts';
+
+/**
+ * Scores past float32's range: finite inputs whose scaled dot products s·q·k overflow (inputs
+ * around 1e20, a huge --scale) make a row's max score +Infinity, and from there O turns NaN and
+ * LSE NaN or ±Infinity, differently per backend (wasm and gpujs:cpu gave such a row O = 0 and
+ * LSE -Infinity, as if masked). The job must fail, not write them (docs/limits.md).
+ */
+export class ScoreOverflowError extends Error {
+  override readonly name = 'ScoreOverflowError';
+}
+
+/**
+ * Checks a q-block's merged rows before they are written; every engine passes its merged rows
+ * through here. o: [rows, D], lse: [rows] — a row is fine when its O is finite and its LSE
+ * finite, or -Infinity for a row the mask leaves without keys (O = 0). Skipped when the job let
+ * NaN/Inf inputs through (spec.allowNonfinite). Throws ScoreOverflowError naming the first bad row of Q.
+ */
+export function checkMergedRows(
+  spec: AttentionSpec,
+  block: { readonly b: number; readonly h: number; readonly qStart: number },
+  partial: Pick<TilePartial, 'rows' | 'D' | 'o' | 'lse'>,
+): void {
+  if (spec.allowNonfinite) return;
+  const { rows, D, o, lse } = partial;
+  const rule = maskRule(spec);
+  for (let r = 0; r < rows; r++) {
+    const l = lse[r]!;
+    const i = block.qStart + r;
+    // -Infinity is right only for a row the mask leaves without keys; one that sees keys got it from scores at -Infinity
+    let bad = l === -Infinity ? Math.max(0, keyLow(rule, i)) <= Math.min(spec.Sk - 1, keyHigh(rule, i)) : !Number.isFinite(l);
+    for (let d = r * D, end = d + D; !bad && d < end; d++) bad = o[d]! - o[d]! !== 0;
+    if (bad) {
+      const where = `${spec.B > 1 ? `batch ${block.b}, ` : ''}head ${block.h}, query row ${i}`;
+      throw new ScoreOverflowError(
+        `scores overflow float32 at --q ${where} (scale·q·k beyond ±3.4e38 with scale ${spec.scale}): ` +
+          'scale Q or K down, or lower --scale (docs/limits.md)',
+      );
+    }
+  }
+}
