@@ -1,6 +1,6 @@
 import type { SpecOptions } from '@longattn/attention';
 
-/** One attention job as the CLI, the API and services describe it (DESIGN §3). */
+/** One attention job as the CLI, the API and services describe it (docs/contracts.md). */
 export interface JobRequest {
   /** Input refs: `file.npy` or `file.safetensors#name`. */
   q: string;
