@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { MachineInfo } from './machine.ts';
 import { plotSvg, renderPng } from './plot.ts';
 import type { BenchOptions, BenchRow } from './rows.ts';
-import { formatRow, TABLE_HEADER } from './table.ts';
+import { alignedTable } from './table.ts';
 
 /** One bench run as BENCHMARKS.md needs it: the rows and where, when and how they were measured. */
 export interface BenchReport {
@@ -69,7 +69,7 @@ const COLUMNS = [
 
 /** BENCHMARKS.md's text for one run; the plot it links is `plotPath(file)`. */
 export function benchmarksMarkdown(r: BenchReport, file: string): string {
-  return [...header(r, plotPath(file)), ...COLUMNS, '## Results', '', TABLE_HEADER, ...r.rows.map(formatRow), ''].join('\n');
+  return [...header(r, plotPath(file)), ...COLUMNS, '## Results', '', alignedTable(r.rows), ''].join('\n');
 }
 
 /** Writes the markdown file and its PNG plot, each through a temporary name and a rename. */
