@@ -67,9 +67,28 @@ const COLUMNS = [
   '',
 ];
 
+/**
+ * A peer's warm runs and its cold processes are separate measurements: on a loaded machine a cold
+ * process can take less than the warm median. Such rows are kept as measured and named here.
+ */
+export function invertedRows(rows: readonly BenchRow[]): BenchRow[] {
+  return rows.filter((r) => !r.skipped && r.processMs !== undefined && r.processMs <= r.ms!);
+}
+
+function inversionNote(rows: readonly BenchRow[]): string[] {
+  const inverted = invertedRows(rows);
+  if (inverted.length === 0) return [];
+  const names = inverted.map((r) => `${r.who} n = ${r.n} H = ${r.H} ${r.causal ? 'causal' : 'dense'}`);
+  return [
+    '',
+    `Noise: in ${names.join('; ')}, the cold process took no longer than the warm median: the two are separate runs, and`,
+    'other work on the machine slowed the warm ones.',
+  ];
+}
+
 /** BENCHMARKS.md's text for one run; the plot it links is `plotPath(file)`. */
 export function benchmarksMarkdown(r: BenchReport, file: string): string {
-  return [...header(r, plotPath(file)), ...COLUMNS, '## Results', '', alignedTable(r.rows), ''].join('\n');
+  return [...header(r, plotPath(file)), ...COLUMNS, '## Results', '', alignedTable(r.rows), ...inversionNote(r.rows), ''].join('\n');
 }
 
 /** Writes the markdown file and its PNG plot, each through a temporary name and a rename. */
