@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, release, totalmem, type } from 'node:os';
+import { availableParallelism, cpus, release, totalmem, type } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ortModuleUrl } from '@longattn/kernels';
@@ -20,8 +20,6 @@ export interface MachineInfo {
   numpy: string;
   /** The checkout's commit (`+ local changes` when the tree differs from it), or 'unknown'. */
   commit: string;
-  /** 1-minute load average when asked. */
-  load1: number;
 }
 
 const FLAGS = /^(sse4_2|avx|avx2|fma|f16c|avx512\w*|avx_vnni|amx\w*)$/;
@@ -83,6 +81,5 @@ export function machineInfo(threads: number): MachineInfo {
     onnxruntime: packageVersion(ortModuleUrl()),
     numpy: numpy ?? 'not available (python3 or numpy missing)',
     commit: commit ? `${commit}${dirty ? ' + local changes' : ''}` : 'unknown',
-    load1: loadavg()[0]!,
   };
 }

@@ -1,8 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '@longattn/tensor';
 import type { Command } from 'commander';
+import { sampleLoad } from '../bench/load.ts';
 import { machineInfo } from '../bench/machine.ts';
 import { writeBenchmarks } from '../bench/markdown.ts';
 import type { BenchOptions } from '../bench/rows.ts';
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     )
     .action(async (flags: BenchFlags) => {
       const started = new Date();
+      const load = sampleLoad();
       const machine = machineInfo(flags.threads);
       if (!flags.json) console.log(TABLE_HEADER);
       const options: BenchOptions = {
@@ -77,7 +79,7 @@ export function register(program: Command): void {
       if (flags.markdown) {
         const command = `longattn ${process.argv.slice(2).join(' ')}`;
         const seconds = (Date.now() - started.getTime()) / 1000;
-        const report = { rows, machine, loadEnd: loadavg()[0]!, command, options, started, seconds };
+        const report = { rows, machine, load: load.stop(), command, options, started, seconds };
         const written = await writeBenchmarks(report, flags.markdown);
         if (!flags.json) console.log(`# wrote ${written.markdown} and ${written.png}`);
       }
