@@ -39,6 +39,9 @@ function logTicks([lo, hi]: [number, number]): number[] {
 
 const tickLabel = (t: number): string => (t >= 1e4 ? `${t / 1e3}k` : t >= 1 ? String(t) : t.toPrecision(1));
 
+/** Sizes as people say them: 16384 → 16K, 1000 → 1000. */
+const sizeLabel = (n: number): string => (n >= 1024 && n % 1024 === 0 ? `${n / 1024}K` : String(n));
+
 function panel(x0: number, y0: number, title: string, series: Series[], colour: (who: string) => string, ns: number[]): string {
   const plotW = PANEL.w - PANEL.left - PANEL.right;
   const plotH = PANEL.h - PANEL.top - PANEL.bottom;
@@ -53,7 +56,7 @@ function panel(x0: number, y0: number, title: string, series: Series[], colour: 
   ];
   for (const n of [...new Set(ns)]) {
     out.push(`<line x1="${x(n)}" x2="${x(n)}" y1="${y0 + PANEL.top}" y2="${y0 + PANEL.top + plotH}" stroke="#ddd"/>`);
-    out.push(`<text x="${x(n)}" y="${y0 + PANEL.top + plotH + 16}" text-anchor="middle" font-size="11" ${FONT}>${tickLabel(n)}</text>`);
+    out.push(`<text x="${x(n)}" y="${y0 + PANEL.top + plotH + 16}" text-anchor="middle" font-size="11" ${FONT}>${sizeLabel(n)}</text>`);
   }
   for (const t of logTicks(yd)) {
     out.push(`<line x1="${x0 + PANEL.left}" x2="${x0 + PANEL.left + plotW}" y1="${y(t)}" y2="${y(t)}" stroke="#ddd"/>`);
