@@ -67,7 +67,7 @@ if [[ -z ${DISPLAY:-} ]]; then
 fi
 
 # What GL really renders with.
-GL=$(node --import tsx packages/kernels/src/gpujs/bench-main.ts --detect 2>&1 | tail -n 1)
+GL=$(node --import tsx packages/cli/src/bench/gpujs-main.ts --detect 2>&1 | tail -n 1)
 say "GL renderer: $GL"
 BENCH=1
 if [[ $NVIDIA == 1 && ( $GL == null || $GL == *'"software":true'* ) ]]; then
@@ -87,7 +87,7 @@ fi
 # 4. Benchmark.
 if ((BENCH)); then
   say "benchmark: dense n=$N D=$D H=$H through gpujs tiles"
-  node --import tsx packages/kernels/src/gpujs/bench-main.ts --n "$N" --d "$D" --h "$H" ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"} || status=1
+  node --import tsx packages/cli/src/bench/gpujs-main.ts --n "$N" --d "$D" --h "$H" ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"} || status=1
 fi
 
 if ((status == 0)); then say "all checks passed"; else say "SOME CHECKS FAILED (see above)"; fi

@@ -7,7 +7,7 @@ import { randomTensor } from '../support/random.ts';
 
 /**
  * Bad input: exit code 2, exactly one line on stderr naming the argument, no stack trace, and no
- * output file left behind (DESIGN §3).
+ * output file left behind (docs/contracts.md).
  */
 const dir = tempDir();
 const H = 2;

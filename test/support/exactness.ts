@@ -40,7 +40,7 @@ export function prepare(c: Case): Prepared {
   return p;
 }
 
-/** Asserts out/lse meet the exactness rule (DESIGN §1) and hold no NaN. */
+/** Asserts out/lse meet the exactness rule (docs/math.md) and hold no NaN. */
 export function assertExact(t: ExecutionContext, p: Prepared, out: ArrayLike<number>, lse: ArrayLike<number>): void {
   const err = maxAbsDiff(out, p.ref.out);
   t.true(err <= p.bound, `max |out − ref| = ${err} exceeds the FA bound ${p.bound}`);

@@ -15,7 +15,7 @@ export function maxAbsDiff(a: Numbers, b: Numbers): number {
 }
 
 /**
- * FlashAttention's exactness rule (DESIGN §1): ours may be at most twice as far from the float64
+ * FlashAttention's exactness rule (docs/math.md): ours may be at most twice as far from the float64
  * reference as a naive float32 implementation is, plus 1e-5 of slack for near-zero baselines.
  */
 export function exactnessBound(naiveF32: Numbers, reference: Numbers): number {

@@ -1,7 +1,7 @@
 import type { TilePartial } from './partial.ts';
 
 /**
- * Merges partials of the same query rows into one (DESIGN §1):
+ * Merges partials of the same query rows into one (docs/math.md):
  *   M = max_t lse_t (0 when every lse is -∞), w_t = exp(lse_t − M), Z = Σ w_t,
  *   lse = M + log Z, O = Σ (w_t / Z) · O_t;  Z = 0 → O = 0, lse = -∞.
  * Partials are taken in ascending kStart order whatever order they come in, and sums run in

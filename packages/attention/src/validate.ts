@@ -16,7 +16,7 @@ interface Dims {
   D: number;
 }
 
-/** Reads [B,heads,S,D] out of a shape per layout and rank (DESIGN §3). */
+/** Reads [B,heads,S,D] out of a shape per layout and rank (docs/contracts.md). */
 function dims(name: string, shape: readonly number[], layout: Layout): Dims {
   const ranks = layout === 'bhsd' ? [2, 3, 4] : [3, 4];
   if (!ranks.includes(shape.length)) {

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '@longattn/tensor';
 import { commands } from './commands/index.ts';
 
-/** Exit codes (DESIGN §3): 0 done; 2 bad input or usage, one line naming the argument; 1 anything else. */
+/** Exit codes (docs/contracts.md): 0 done; 2 bad input or usage, one line naming the argument; 1 anything else. */
 function fail(code: 1 | 2, message: string): never {
   process.stderr.write(`longattn: ${message.split('\n')[0]}\n`);
   if (code === 1 && process.env.LONGATTN_DEBUG) process.stderr.write(`${new Error().stack}\n`);

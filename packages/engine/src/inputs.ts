@@ -12,7 +12,7 @@ export interface JobInputs {
 }
 
 /**
- * Opens and validates a job's inputs once, at the boundary (docs/flow.md): formats, shapes,
+ * Opens and validates a job's inputs once, at the boundary (docs/flow.md, step 1): formats, shapes,
  * head counts, options, and (unless allowNonfinite) that every value is finite — naming the tensor
  * and the flat index of the first NaN/Inf. A file named by several refs has its header parsed once.
  * Throws InputError; nothing is left open on failure.

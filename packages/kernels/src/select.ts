@@ -2,7 +2,7 @@ import { InputError } from '@longattn/attention';
 import { getBackend, listBackends, parseBackendName } from './registry.ts';
 import type { Backend, KernelOptions } from './tile.ts';
 
-/** Auto-selection order after accelerated backends on real hardware (DESIGN, CPU-kernels issue). */
+/** Auto-selection order after accelerated backends on real hardware (docs/flow.md, backends). */
 export const CPU_PREFERENCE = ['ort', 'wasm', 'js'] as const;
 
 export interface Selection {

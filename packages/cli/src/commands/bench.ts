@@ -1,6 +1,14 @@
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { InputError } from '@longattn/tensor';
 import type { Command } from 'commander';
-import { runBench, TABLE_HEADER } from '../bench/bench.ts';
+import { sampleLoad } from '../bench/load.ts';
+import { machineInfo } from '../bench/machine.ts';
+import { writeBenchmarks } from '../bench/markdown.ts';
+import type { BenchOptions } from '../bench/rows.ts';
+import { runBench } from '../bench/run-bench.ts';
+import { TABLE_HEADER } from '../bench/table.ts';
 import { parseChoice, parseInteger, parseIntegerList } from '../parse.ts';
 
 interface BenchFlags {
@@ -15,6 +23,17 @@ interface BenchFlags {
   budget: number;
   long?: number;
   json?: boolean;
+  markdown?: string;
+}
+
+/** `--markdown FILE`: a .md path in a folder that exists (the PNG goes next to it). */
+function parseMarkdownPath(text: string): string {
+  const file = resolve(text);
+  if (!/\.md$/i.test(file)) throw new InputError('--markdown', `expected a .md file, got "${text}"`);
+  if (!existsSync(dirname(file)) || !statSync(dirname(file)).isDirectory()) {
+    throw new InputError('--markdown', `expected a file in an existing folder, got "${text}"`);
+  }
+  return file;
 }
 
 export function register(program: Command): void {
@@ -32,9 +51,17 @@ export function register(program: Command): void {
     .option('--budget <seconds>', 'skip rows estimated to take longer', parseInteger('--budget', 1), 60)
     .option('--long <n>', 'also run n tokens, 1 head, causal, on the first backend (memory bound)', parseInteger('--long', 2))
     .option('--json', 'print the rows as one JSON array')
+    .option(
+      '--markdown <file>',
+      'also write FILE (e.g. BENCHMARKS.md): machine, versions, every row; and its plot FILE.png',
+      parseMarkdownPath,
+    )
     .action(async (flags: BenchFlags) => {
+      const started = new Date();
+      const load = sampleLoad();
+      const machine = machineInfo(flags.threads);
       if (!flags.json) console.log(TABLE_HEADER);
-      const rows = await runBench({
+      const options: BenchOptions = {
         backends: flags.backends ? flags.backends.split(',') : [],
         sizes: flags.sizes,
         heads: flags.heads,
@@ -46,7 +73,15 @@ export function register(program: Command): void {
         budgetS: flags.budget,
         ...(flags.long ? { long: flags.long } : {}),
         log: flags.json ? () => {} : (line) => console.log(line),
-      });
+      };
+      const rows = await runBench(options);
       if (flags.json) console.log(JSON.stringify(rows));
+      if (flags.markdown) {
+        const command = `longattn ${process.argv.slice(2).join(' ')}`;
+        const seconds = (Date.now() - started.getTime()) / 1000;
+        const report = { rows, machine, load: load.stop(), command, options, started, seconds };
+        const written = await writeBenchmarks(report, flags.markdown);
+        if (!flags.json) console.log(`# wrote ${written.markdown} and ${written.png}`);
+      }
     });
 }

@@ -84,7 +84,7 @@ async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
     flags,
     'demo',
   );
-  // Spot-check sampled rows of every head against the float64 reference (exactness rule, DESIGN §1).
+  // Spot-check sampled rows of every head against the float64 reference (exactness rule, docs/math.md).
   const spec = validateSpec({ q: shape, k: shape, v: shape }, { causal: true });
   const out = readTensor(files.out).data;
   const lse = readTensor(files.lse).data;

@@ -1,5 +1,5 @@
 /**
- * Queue engine defaults, each documented once (BullMQ values verified in DESIGN §4).
+ * Queue engine defaults, each documented once (BullMQ values verified here: docs/flow.md, queue settings).
  */
 export const QUEUE_DEFAULTS = {
   /** A worker's lock on a job; a killed worker's jobs return to the queue about this long after. */

@@ -40,7 +40,7 @@ def main():
         k = rng.uniform(-2, 2, (h, sk, d)).astype(np.float32)
         v = rng.uniform(-2, 2, (h, sk, d)).astype(np.float32)
     scale = np.float32(1 / np.sqrt(d))
-    # Bottom-right causal (DESIGN §1): query i sees key j iff j <= i + sk - sq.
+    # Bottom-right causal (docs/math.md): query i sees key j iff j <= i + sk - sq.
     mask = np.triu(np.ones((sq, sk), dtype=bool), k=sk - sq + 1) if causal else None
 
     def attend():

@@ -3,12 +3,12 @@
  * Prints one JSON line: a PeerResult (with this process's peak RSS) or {skipped}.
  */
 import { measureOrtMha } from './ort-mha.ts';
-import { measureOrtTiles, type OrtTilesOptions } from './ort-tiles.ts';
+import type { PeerOptions } from './peer-common.ts';
 
 const [name, json] = process.argv.slice(2);
-const opts = JSON.parse(json ?? '{}') as OrtTilesOptions;
-const peers = { 'ort-mha': measureOrtMha, 'ort-tiles': measureOrtTiles } as const;
+const opts = JSON.parse(json ?? '{}') as PeerOptions;
+const peers = { 'ort-mha': measureOrtMha } as const;
 const peer = peers[name as keyof typeof peers];
 if (!peer) throw new Error(`unknown peer "${name}"; known: ${Object.keys(peers).join(', ')}`);
 console.log(JSON.stringify(await peer(opts)));
-process.exit(0); // worker threads and ORT's pool would otherwise keep the process alive
+process.exit(0); // ORT's thread pool would otherwise keep the process alive

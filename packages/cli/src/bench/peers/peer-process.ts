@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { PeerOptions, PeerResult, PeerSkipped } from './peer-common.ts';
 
 /** Peers runnable in a child process (peer-main.ts), so the peak RSS they report is their own. */
-export type PeerName = 'ort-mha' | 'ort-tiles';
+export type PeerName = 'ort-mha';
 
 /** Runs peer `name` in a fresh Node process and returns the JSON it prints on its last line. */
 export function runPeer<O extends PeerOptions>(name: PeerName, opts: O): Promise<PeerResult | PeerSkipped> {

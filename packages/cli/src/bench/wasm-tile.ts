@@ -1,4 +1,4 @@
-// One-thread GFLOP/s of the wasm tile: `npx tsx packages/kernels/scripts/bench-wasm.ts [rows keys D reps causal]`.
+// One-thread GFLOP/s of the wasm tile: `npx tsx packages/cli/src/bench/wasm-tile.ts [rows keys D reps causal]`.
 // FLOPs = 4·rows·keys·D per dense tile (the planner's count); prints the median over reps.
 import { getBackend } from '@longattn/kernels';
 

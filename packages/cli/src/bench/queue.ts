@@ -1,9 +1,9 @@
 /**
  * Queue engine vs local engine on this machine, plus the queue's own costs.
  *
- *   node --import tsx scripts/bench-queue.ts throughput --n 32768 --heads 8 --d 64 --backend ort --workers 2
- *   node --import tsx scripts/bench-queue.ts overhead  [--tiles 4096] [--workers 1]
- *   node --import tsx scripts/bench-queue.ts memory    [--tiles 4096]
+ *   node --import tsx packages/cli/src/bench/queue.ts throughput --n 32768 --heads 8 --d 64 --backend ort --workers 2
+ *   node --import tsx packages/cli/src/bench/queue.ts overhead  [--tiles 4096] [--workers 1]
+ *   node --import tsx packages/cli/src/bench/queue.ts memory    [--tiles 4096]
  *
  * Everything runs against its own redis-server; workers and the reducer are real processes.
  * CPU seconds are summed over the submitter, workers, reducer and redis-server.
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { runLocal, type JobRequest } from '@longattn/engine';
 import { connectRedis, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
-import { startRedis, type RedisTestServer } from './redis-test-server.ts';
+import { startRedis, type RedisTestServer } from '../../../../scripts/redis-test-server.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -38,7 +38,7 @@ const { positionals, values } = parseArgs({
     'local-only': { type: 'boolean', default: false },
   },
 });
-const root = new URL('..', import.meta.url).pathname;
+const root = new URL('../../../../', import.meta.url).pathname;
 const int = (s: string | undefined) => (s === undefined ? undefined : Number(s));
 
 /** utime + stime of a process in seconds (Linux /proc). */

@@ -1,19 +1,8 @@
-import {
-  emptyPartial,
-  exactnessBound,
-  maxAbsDiff,
-  merge,
-  naiveFloat32Attention,
-  plan,
-  referenceAttention,
-  validateSpec,
-  maskRule,
-  type TilePartial,
-} from '@longattn/attention';
-import type { TileKernel } from '../tile.ts';
-import { gpujsBackend } from './backend.ts';
+import { exactnessBound, maxAbsDiff, naiveFloat32Attention, plan, referenceAttention, validateSpec } from '@longattn/attention';
+import { arraySource, computeQBlock } from '@longattn/engine';
+import { gpujsBackend } from '@longattn/kernels';
 
-export interface BenchOptions {
+export interface GpujsBenchOptions {
   /** Sq = Sk = n. */
   n: number;
   D: number;
@@ -26,7 +15,7 @@ export interface BenchOptions {
   reps?: number;
 }
 
-export interface BenchResult {
+export interface GpujsBenchResult {
   backend: string;
   device: string;
   n: number;
@@ -55,11 +44,11 @@ function fill(n: number, seed: number): Float32Array {
 }
 
 /**
- * Dense self-attention of H heads of n×D through the gpujs backend, tile by tile as the engine
- * runs it (planner tiles, partials merged per q-block in key order), timed; then a few rows of
- * the first and last head are checked against the float64 reference.
+ * Dense self-attention of H heads of n×D through the gpujs backend, q-block by q-block through the
+ * engine's own computeQBlock (planner tiles, partials merged in key order), timed; then a few rows
+ * of the first and last head are checked against the float64 reference.
  */
-export async function benchGpujs(options: BenchOptions): Promise<BenchResult> {
+export async function benchGpujs(options: GpujsBenchOptions): Promise<GpujsBenchResult> {
   const { n, D, H } = options;
   const blockQ = options.blockQ ?? gpujsBackend.defaultBlocks.blockQ;
   const blockK = options.blockK ?? gpujsBackend.defaultBlocks.blockK;
@@ -71,40 +60,21 @@ export async function benchGpujs(options: BenchOptions): Promise<BenchResult> {
   const lse = new Float32Array(H * n);
   const thePlan = plan(spec, { blockQ, blockK });
   const kernel = await gpujsBackend.create(options.mode ? { mode: options.mode } : {});
+  const source = arraySource(spec, q, k, v);
   try {
-    const rule = maskRule(spec);
-    const runBlock = async (kernel: TileKernel, index: number): Promise<void> => {
+    const runBlock = async (index: number): Promise<void> => {
       const qb = thePlan.block(index);
-      const head = qb.h * n * D;
-      const partials: TilePartial[] = [];
-      for (const t of qb.tiles) {
-        partials.push(
-          await kernel.run({
-            rows: t.rows,
-            keys: t.keys,
-            D,
-            scale: spec.scale,
-            qStart: t.qStart,
-            kStart: t.kStart,
-            rule,
-            full: t.full,
-            q: q.subarray(head + t.qStart * D, head + (t.qStart + t.rows) * D),
-            k: k.subarray(head + t.kStart * D, head + (t.kStart + t.keys) * D),
-            v: v.subarray(head + t.kStart * D, head + (t.kStart + t.keys) * D),
-          }),
-        );
-      }
-      const m = partials.length ? merge(partials) : emptyPartial(qb.rows, D);
-      out.set(m.o, head + qb.qStart * D);
+      const m = await computeQBlock(kernel, spec, qb, source);
+      out.set(m.o, (qb.h * n + qb.qStart) * D);
       lse.set(m.lse, qb.h * n + qb.qStart);
     };
     // Warm-up: builds the kernels of every tile shape (the last q-block has the ragged ones).
-    await runBlock(kernel, 0);
-    await runBlock(kernel, thePlan.qBlockCount - 1);
+    await runBlock(0);
+    await runBlock(thePlan.qBlockCount - 1);
     const times: number[] = [];
     for (let rep = 0; rep < Math.max(1, options.reps ?? 1); rep++) {
       const t0 = performance.now();
-      for (let i = 0; i < thePlan.qBlockCount; i++) await runBlock(kernel, i);
+      for (let i = 0; i < thePlan.qBlockCount; i++) await runBlock(i);
       times.push((performance.now() - t0) / 1000);
     }
     times.sort((a, b) => a - b);
@@ -137,7 +107,7 @@ function checkRows(
   v: Float32Array,
   out: Float32Array,
   lse: Float32Array,
-): BenchResult['check'] {
+): GpujsBenchResult['check'] {
   const take = Math.min(4, n);
   let err = 0;
   let bound = Infinity;

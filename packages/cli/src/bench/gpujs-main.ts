@@ -1,12 +1,12 @@
 /**
- * `node --import tsx packages/kernels/src/gpujs/bench-main.ts [--n 16384] [--d 64] [--h 8]
+ * `node --import tsx packages/cli/src/bench/gpujs-main.ts [--n 16384] [--d 64] [--h 8]
  *   [--mode headlessgl|webasm|cpu|webgpu] [--block-q N] [--block-k N] [--reps N]`
  * Prints one summary line and a JSON line; exits 1 when the sampled rows miss the exactness rule.
  * `--detect` prints detectGpu()'s JSON (null without a GL context) and exits (scripts/gpu-check.sh).
  */
 import { parseArgs } from 'node:util';
-import { benchGpujs } from './bench.ts';
-import { detectGpu } from './detect.ts';
+import { detectGpu } from '@longattn/kernels';
+import { benchGpujs } from './gpujs.ts';
 
 const { values } = parseArgs({
   options: {
