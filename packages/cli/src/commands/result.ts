@@ -8,13 +8,19 @@ export function register(program: Command): void {
     .description('download a finished job’s O (Q’s shape and layout) and LSE, then remove the job')
     .argument('<job>', 'job id')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(
+      new Option('--blobs <where>', 'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)').env(
+        'LONGATTN_BLOBS',
+      ),
+    )
     .requiredOption('--out <path>', 'output O (.npy or .safetensors)')
     .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')
     .option('--keep', 'keep the job’s result in Redis after downloading it')
     .option('--quiet', 'print nothing on success')
-    .action(async (job: string, flags: { redis: string; out: string; lse?: string; keep?: boolean; quiet?: boolean }) => {
-      const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
-      const engine = await QueueEngine.connect(flags.redis);
+    .action(async (job: string, flags: { redis: string; blobs?: string; out: string; lse?: string; keep?: boolean; quiet?: boolean }) => {
+      const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
+      checkJobId(job);
+      const engine = await QueueEngine.connect(flags.redis, { blobs: parseLocations(flags.blobs) });
       try {
         const status = await engine.status(job);
         if (status.state !== 'done')

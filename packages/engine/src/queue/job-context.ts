@@ -1,10 +1,11 @@
 import { plan, type Plan } from '@longattn/attention';
-import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
+import type { BlobLocations } from '../blobs/locations.ts';
 import { openBlobStore } from '../blobs/open.ts';
+import { JobGoneError } from '../errors.ts';
 import { decodeManifest, type JobManifest } from './manifest.ts';
-import { jobKeys } from './names.ts';
+import { checkJobId, jobKeys } from './names.ts';
 
 /** A job as a worker or reducer sees it: its manifest, the plan rebuilt from it, its blob store. */
 export interface JobContext {
@@ -24,6 +25,8 @@ export class JobContexts {
   constructor(
     private readonly redis: Redis,
     private readonly redisUrl: string,
+    /** The stores this process may open (its --blobs): a manifest naming another is refused. */
+    private readonly locations: BlobLocations,
     private readonly keep = 8,
   ) {}
 
@@ -41,14 +44,17 @@ export class JobContexts {
     return context;
   }
 
+  /** Job ids, manifests and store locations are all checked before anything is opened or planned. */
   private async load(id: string): Promise<JobContext> {
+    checkJobId(id, 'job');
     const text = await this.redis.hget(jobKeys.hash(id), 'manifest');
-    if (text === null) throw new UnrecoverableError(`job ${id} no longer exists (cancelled or removed)`);
-    const manifest = decodeManifest(text);
-    let store = this.stores.get(manifest.blobs);
+    if (text === null) throw new JobGoneError(`job ${id} no longer exists (cancelled or removed)`);
+    const manifest = decodeManifest(text, id);
+    const location = this.locations.check(manifest.blobs, id);
+    let store = this.stores.get(location);
     if (!store) {
-      store = openBlobStore(manifest.blobs, this.redisUrl);
-      this.stores.set(manifest.blobs, store);
+      store = openBlobStore(location, this.redisUrl);
+      this.stores.set(location, store);
     }
     return { manifest, plan: plan(manifest.spec, { blockQ: manifest.blockQ, blockK: manifest.blockK }), store };
   }
