@@ -57,10 +57,10 @@ test('a worker killed with SIGKILL after writing a whole q-block’s rows, befor
   const client = connectRedis(redis.url);
   try {
     const local = await localBytes(inputs);
-    services.push(await startService('reducer', redis.url));
+    services.push(await startService('reducer', redis.url, ['--blobs', `fs:${blobs}`]));
     // 8 tiles per job: every q-block whole, two per job (3+3, 4+4 tiles, then 5); the victim
     // sleeps 300 ms before each tile, so it writes a job's first q-block, then sleeps again.
-    const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300']);
+    const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300', '--blobs', `fs:${blobs}`]);
     const request = inputs.request('queue');
     const job = await submit(redis.url, request, 8, `fs:${blobs}`);
     await until('the victim to write a first q-block’s rows', async () =>
@@ -68,7 +68,7 @@ test('a worker killed with SIGKILL after writing a whole q-block’s rows, befor
     );
     await victim.kill();
     t.is(await client.scard(jobKeys.reduced(job.id)), 0, 'killed before it recorded any q-block');
-    services.push(await startService('worker', redis.url, ['--backend', 'js']));
+    services.push(await startService('worker', redis.url, ['--backend', 'js', '--blobs', `fs:${blobs}`]));
     const status = await job.finish();
     t.true(inputs.read(request.out).equals(local.out), 'O');
     t.true(inputs.read(request.lse!).equals(local.lse), 'LSE');

@@ -8,9 +8,10 @@ export function register(program: Command): void {
     .argument('<job>', 'job id')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .addOption(
-      new Option('--blobs <where>', 'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)').env(
-        'LONGATTN_BLOBS',
-      ),
+      new Option(
+        '--blobs <where>',
+        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
+      ).env('LONGATTN_BLOBS'),
     )
     .option('--quiet', 'print nothing')
     .action(async (job: string, flags: { redis: string; blobs?: string; quiet?: boolean }) => {

@@ -9,9 +9,10 @@ export function register(program: Command): void {
     .argument('<job>', 'job id')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .addOption(
-      new Option('--blobs <where>', 'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)').env(
-        'LONGATTN_BLOBS',
-      ),
+      new Option(
+        '--blobs <where>',
+        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
+      ).env('LONGATTN_BLOBS'),
     )
     .requiredOption('--out <path>', 'output O (.npy or .safetensors)')
     .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')

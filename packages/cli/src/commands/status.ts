@@ -23,9 +23,10 @@ export function register(program: Command): void {
     .argument('<job>', 'job id (printed by run --detach)')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .addOption(
-      new Option('--blobs <where>', 'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)').env(
-        'LONGATTN_BLOBS',
-      ),
+      new Option(
+        '--blobs <where>',
+        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
+      ).env('LONGATTN_BLOBS'),
     )
     .option('--json', 'print one JSON object')
     .action(async (job: string, flags: { redis: string; blobs?: string; json?: boolean }) => {

@@ -30,7 +30,10 @@ export function register(program: Command): void {
         .default(1),
     )
     .addOption(
-      new Option('--backend <name>', 'jobs to compute: auto (any backend that runs here) | js | wasm | ort | gpujs[:MODE] (jobs on it only)')
+      new Option(
+        '--backend <name>',
+        'jobs to compute: auto (any backend that runs here) | js | wasm | ort | gpujs[:MODE] (jobs on it only)',
+      )
         .env('LONGATTN_BACKEND')
         .default('auto'),
     )

@@ -40,7 +40,10 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
 }
 
 /** BullMQ connection options for the same URL (clients: with a command timeout; never for blocking readers). */
-export function bullConnection(url: string, commandTimeoutMs?: number): { url: string; maxRetriesPerRequest: null; connectTimeout: number } {
+export function bullConnection(
+  url: string,
+  commandTimeoutMs?: number,
+): { url: string; maxRetriesPerRequest: null; connectTimeout: number } {
   return {
     url: checkRedisUrl(url),
     maxRetriesPerRequest: null,
@@ -64,14 +67,21 @@ export function isRedisFault(error: unknown): boolean {
 export function redisFault(error: unknown, url: string, argument = '--redis'): unknown {
   if (!isRedisFault(error)) return error;
   const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  return new InputError(argument, `Redis at ${url} stopped answering (${reason}; commands time out after ${QUEUE_DEFAULTS.commandTimeoutMs / 1000} s)`);
+  return new InputError(
+    argument,
+    `Redis at ${url} stopped answering (${reason}; commands time out after ${QUEUE_DEFAULTS.commandTimeoutMs / 1000} s)`,
+  );
 }
 
 /**
  * Fails fast, before anything is created, when Redis cannot be reached or does not answer PING
  * within timeoutMs: InputError `--redis: cannot reach Redis at URL: <reason>` (exit code 2).
  */
-export async function checkReachable(url: string, argument = '--redis', timeoutMs: number = QUEUE_DEFAULTS.connectTimeoutMs): Promise<void> {
+export async function checkReachable(
+  url: string,
+  argument = '--redis',
+  timeoutMs: number = QUEUE_DEFAULTS.connectTimeoutMs,
+): Promise<void> {
   checkRedisUrl(url, argument);
   const redis = new Redis(url, {
     lazyConnect: true,

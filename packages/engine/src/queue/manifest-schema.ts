@@ -10,10 +10,19 @@ import { isJobId } from './job-id.ts';
  */
 type Check = (value: unknown) => boolean;
 
-const int = (min: number, max = 2 ** 31 - 1): Check => (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
-const oneOf = (...values: unknown[]): Check => (v) => values.includes(v);
+const int =
+  (min: number, max = 2 ** 31 - 1): Check =>
+  (v) =>
+    Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+const oneOf =
+  (...values: unknown[]): Check =>
+  (v) =>
+    values.includes(v);
 const finite: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const shortString = (pattern: RegExp, max = 256): Check => (v) => typeof v === 'string' && v.length <= max && pattern.test(v);
+const shortString =
+  (pattern: RegExp, max = 256): Check =>
+  (v) =>
+    typeof v === 'string' && v.length <= max && pattern.test(v);
 
 const SPEC: Record<string, Check> = {
   layout: oneOf('bhsd', 'bshd'),
@@ -54,11 +63,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function checkManifest(value: unknown, id: string): Record<string, unknown> {
   const bad = (what: string) => new BadManifestError(`job ${id}: its record in Redis is not a valid manifest (${what})`);
   if (!isObject(value)) throw bad('not an object');
-  for (const [field, check] of Object.entries(TOP)) if (!check(value[field])) throw bad(`field ${field}: ${excerpt(String(value[field]), 40)}`);
+  for (const [field, check] of Object.entries(TOP))
+    if (!check(value[field])) throw bad(`field ${field}: ${excerpt(String(value[field]), 40)}`);
   if (value.id !== id) throw bad(`its id ${excerpt(String(value.id), 40)} is not the key's`);
   const spec = value.spec;
   if (!isObject(spec)) throw bad('field spec');
-  for (const [field, check] of Object.entries(SPEC)) if (!check(spec[field])) throw bad(`field spec.${field}: ${excerpt(String(spec[field]), 40)}`);
+  for (const [field, check] of Object.entries(SPEC))
+    if (!check(spec[field])) throw bad(`field spec.${field}: ${excerpt(String(spec[field]), 40)}`);
   const window = spec.window;
   if (!isObject(window) || !int(-1)(window.left) || !int(-1)(window.right)) throw bad('field spec.window');
   const { B, H, Hk, Sq } = spec as Record<string, number>;

@@ -98,7 +98,10 @@ export class QueueEngine {
 
   private get root(): Queue {
     if (!this.rootQueue) {
-      this.rootQueue = new Queue(QUEUES.jobs, { connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs), prefix: QUEUE_PREFIX });
+      this.rootQueue = new Queue(QUEUES.jobs, {
+        connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs),
+        prefix: QUEUE_PREFIX,
+      });
       this.rootQueue.on('error', () => {}); // faults reach the caller through the failing command
     }
     return this.rootQueue;

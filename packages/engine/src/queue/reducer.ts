@@ -45,18 +45,21 @@ function unpack(bytes: Uint8Array, rows: number, D: number, kStart: number): Par
  * deleted. A retried job skips reduced q-blocks and redoes the others (their partials are
  * deleted only once they are marked).
  */
-async function reduceBlocks(
-  ctx: JobContext,
-  data: ReduceJobData,
-  redis: Redis,
-  throttleMs: number,
-): Promise<number> {
+async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, throttleMs: number): Promise<number> {
   const { id, spec } = ctx.manifest;
   const { D, H, Sq } = spec;
   const reducedKey = jobKeys.reduced(id);
   const state = await redis.hget(jobKeys.hash(id), 'state');
   if (state !== 'queued') throw new JobCancelledError(`job ${id} is ${state ?? 'gone'}`);
-  if (!(Number.isSafeInteger(data.from) && Number.isSafeInteger(data.to) && data.from >= 0 && data.from <= data.to && data.to <= ctx.plan.qBlocks.length))
+  if (
+    !(
+      Number.isSafeInteger(data.from) &&
+      Number.isSafeInteger(data.to) &&
+      data.from >= 0 &&
+      data.from <= data.to &&
+      data.to <= ctx.plan.qBlocks.length
+    )
+  )
     throw new StrayJobError(`reduce job for q-blocks [${String(data.from)}, ${String(data.to)}) is not part of job ${id}`);
   const range = Array.from({ length: data.to - data.from }, (_, i) => String(data.from + i));
   const reduced = range.length > 0 ? await redis.smismember(reducedKey, ...range) : [];
@@ -167,7 +170,8 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
     QUEUES.jobs,
     recordingFailures(redis, async (job: Job<RootJobData>, token) => {
       const ctx = await contextOr(job, token);
-      if (job.id !== flowIds.root(ctx.manifest.id)) throw new StrayJobError(`finalise job ${String(job.id).slice(0, 80)} is not job ${ctx.manifest.id}'s`);
+      if (job.id !== flowIds.root(ctx.manifest.id))
+        throw new StrayJobError(`finalise job ${String(job.id).slice(0, 80)} is not job ${ctx.manifest.id}'s`);
       return finalise(ctx, redis);
     }),
     { ...common, concurrency: 1 },

@@ -70,7 +70,13 @@ export function closeOnSignals(service: RunningService, log: (line: string) => v
  * QUEUE_DEFAULTS.declineDelayMs. `status` shows the reason (field `d:<service>`) while nobody
  * computes the job.
  */
-export async function decline(redis: Redis, job: Job<{ job: string }>, token: string | undefined, service: string, why: string): Promise<never> {
+export async function decline(
+  redis: Redis,
+  job: Job<{ job: string }>,
+  token: string | undefined,
+  service: string,
+  why: string,
+): Promise<never> {
   await redis.eval(
     `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end return 0`,
     1,

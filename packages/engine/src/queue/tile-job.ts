@@ -24,7 +24,8 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
   const { id, tileJobs } = ctx.manifest;
   const stray = (why: string) => new StrayJobError(`tile job ${String(job.id).slice(0, 80)} is not part of job ${id}: ${why}`);
   const n = /^(.*)-t(\d+)$/.exec(String(job.id));
-  if (!n || n[1] !== id || Number(n[2]) >= tileJobs || flowIds.tile(id, Number(n[2])) !== job.id) throw stray('not one of its tile-job ids');
+  if (!n || n[1] !== id || Number(n[2]) >= tileJobs || flowIds.tile(id, Number(n[2])) !== job.id)
+    throw stray('not one of its tile-job ids');
   const runs = job.data.tiles;
   if (!Array.isArray(runs) || runs.length === 0) throw stray('no tile runs');
   const plan: Plan = ctx.plan;

@@ -62,7 +62,11 @@ interface WorkerParts {
  * then what a previous attempt left is computed by a kernel thread, recorded, and — if the job
  * ended meanwhile — its late blobs deleted.
  */
-async function processTileJob(w: WorkerParts, job: Job<TileJobData>, token: string | undefined): Promise<{ tiles: number; computed: number }> {
+async function processTileJob(
+  w: WorkerParts,
+  job: Job<TileJobData>,
+  token: string | undefined,
+): Promise<{ tiles: number; computed: number }> {
   const jobId = checkJobId(job.data?.job, 'job');
   let ctx: JobContext;
   try {
@@ -111,7 +115,8 @@ async function processTileJob(w: WorkerParts, job: Job<TileJobData>, token: stri
   const backend = `${selection.name}|${selection.device}`;
   const split = tiles.map(({ tile }) => tile);
   await recordDone(w.redis, jobId, `w:${w.id}`, backend, blocks, split);
-  if (await cleanUpAfterEnd(w.redis, ctx)) throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
+  if (await cleanUpAfterEnd(w.redis, ctx))
+    throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
   return { tiles: work.tileCount, computed };
 }
 
@@ -133,7 +138,13 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
-  const pool = new Piscina({ filename: threadFile, minThreads: threads, maxThreads: threads, idleTimeout: Infinity, concurrentTasksPerWorker: 2 });
+  const pool = new Piscina({
+    filename: threadFile,
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: 2,
+  });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const parts: WorkerParts = {
@@ -170,7 +181,10 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   worker.on('failed', (job, error) => log(`${id}: tile job ${String(job?.id ?? '?').slice(0, 80)} failed: ${error.message}`));
   await worker.waitUntilReady();
 
-  const serves = choice.flag === 'auto' ? `backend ${choice.own.name} on ${choice.own.device} (any job's backend that runs here)` : `backend ${choice.own.name} on ${choice.own.device} (its jobs only)`;
+  const serves =
+    choice.flag === 'auto'
+      ? `backend ${choice.own.name} on ${choice.own.device} (any job's backend that runs here)`
+      : `backend ${choice.own.name} on ${choice.own.device} (its jobs only)`;
   const description = `${id}: ${serves}, ${threads} thread${threads === 1 ? '' : 's'}, blobs ${locations.list().join(', ')}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
   log(description);
   let closing: Promise<void> | undefined;
