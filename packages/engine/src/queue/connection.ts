@@ -54,6 +54,7 @@ export function bullConnection(
 
 /** Whether an error is Redis not answering (refused, reset, timed out, closed) rather than a reply. */
 export function isRedisFault(error: unknown): boolean {
+  if (error instanceof InputError) return false; // already says which argument
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string } | null)?.code ?? '';
   return (

@@ -333,6 +333,7 @@ export class QueueEngine {
     return this.guard(async () => {
       const status = await this.readStatus(jobId);
       const store = this.store(status.manifest.blobs, jobId); // refused before anything changes
+      await store.ready(); // a blob server that does not answer: InputError(--blobs) now, not a hang later
       if (!isFinished(status.state as JobState)) {
         await this.redis.hset(jobKeys.hash(jobId), 'state', 'cancelled', 'finishedAt', String(Date.now()));
       }
