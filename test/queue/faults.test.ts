@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { connectRedis, jobKeys, queueKey, QueueEngine, runQueue } from '@longattn/engine/queue';
@@ -161,16 +161,23 @@ test('Redis unreachable at submit: one-line InputError naming --redis, nothing c
 test('a tile that fails on every attempt fails the whole job (no parent waits forever): one-line error, no output', async (t) => {
   const redis = await startRedis();
   const inputs = oddInputs({ H: 1, Hk: 1, Sq: 40, Sk: 40, D: 8 });
+  const blobs = join(inputs.dir, 'blobs');
   const services: Service[] = [];
   try {
-    services.push(await startService('reducer', redis.url), await startService('worker', redis.url, ['--backend', 'js']));
-    // The submitter knows gpujs; this worker cannot run its webgpu mode, so every attempt fails.
-    const request = inputs.request('queue', { backend: 'gpujs:webgpu', blockQ: 16, blockK: 16 });
-    const error = await t.throwsAsync(runQueue(request, { redis: redis.url, tilesPerJob: 2 }));
-    t.regex(error!.message, /^job la-\S+ failed: tile la-\S+-t\d+: .*gpujs:webgpu cannot run here/);
+    const request = inputs.request('queue', { blockQ: 16, blockK: 16 });
+    const engine = await QueueEngine.connect(redis.url);
+    const { manifest, output } = await engine.submit(request, { tilesPerJob: 2, blobs: `fs:${blobs}`, createOutput: true });
+    // A file where the job's output directory goes: every attempt to write its rows fails (ENOTDIR/EEXIST).
+    writeFileSync(join(blobs, manifest.id, 'out'), 'in the way');
+    const given = ['--blobs', `fs:${blobs}`];
+    services.push(await startService('reducer', redis.url, given), await startService('worker', redis.url, ['--backend', 'js', ...given]));
+    const error = await t.throwsAsync(engine.wait(manifest.id));
+    output!.abort();
+    await engine.close();
+    t.regex(error!.message, /^job la-\S+ failed: tile la-\S+-t\d+: .*(ENOTDIR|EEXIST)/);
     t.false(error!.message.includes('\n'));
     t.false(existsSync(request.out));
-    t.deepEqual(readdirSync(inputs.dir).sort(), ['k.npy', 'q.npy', 'v.npy']);
+    t.deepEqual(readdirSync(inputs.dir).sort(), ['blobs', 'k.npy', 'q.npy', 'v.npy']);
   } finally {
     await Promise.all(services.map((s) => s.kill()));
     await redis.close();
