@@ -1,5 +1,6 @@
 /**
- * Queue engine defaults, each documented once (BullMQ values verified in DESIGN §4).
+ * Queue engine defaults, each documented once here; the limits, timeouts and TTLs users see are
+ * listed in docs/limits.md ("Queue and Redis").
  */
 export const QUEUE_DEFAULTS = {
   /** A worker's lock on a job; a killed worker's jobs return to the queue about this long after. */
