@@ -41,7 +41,7 @@ function victimTree(root: string, id: string): string[] {
   return files;
 }
 
-test('cancel/status/result refuse ids that are not job ids (planted `victim`, `J:reduced`, 100 KB): exit 2, one short line, nothing deleted', async (t) => {
+test('status/cancel/result refuse non-ids (planted `victim`, `J:reduced`, 100 KB): exit 2, one short line, nothing deleted', async (t) => {
   const redis = await startRedis();
   const client = connectRedis(redis.url);
   const victim = tempDir('longattn-victim-');
@@ -73,7 +73,7 @@ test('cancel/status/result refuse ids that are not job ids (planted `victim`, `J
   }
 });
 
-test('a planted record with a job id and a foreign blob store: cancel refuses (exit 2, --blobs), a planted finalise job deletes and writes nothing', async (t) => {
+test('a planted record naming a foreign blob store: cancel refuses (exit 2, --blobs), a planted finalise touches nothing', async (t) => {
   const redis = await startRedis();
   const client = connectRedis(redis.url);
   const victim = tempDir('longattn-victim-');

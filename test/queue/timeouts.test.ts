@@ -33,7 +33,7 @@ function jobFlags(r: { q: string; k: string; v: string; out: string }): string[]
   return ['--q', r.q, '--k', r.k, '--v', r.v, '--out', r.out, '--causal', '--backend', 'js', '--block-q', '64', '--block-k', '128'];
 }
 
-test('a Redis that accepts and never answers: run, status, cancel, worker and reducer exit 2 in seconds, one line naming --redis', async (t) => {
+test('a Redis that accepts and never answers: run, status, cancel, worker, reducer exit 2 in seconds, one line', async (t) => {
   const silent = await silentServer();
   const inputs = oddInputs();
   try {
@@ -64,7 +64,7 @@ test('a Redis that accepts and never answers: run, status, cancel, worker and re
   }
 });
 
-test('--blobs redis://127.0.0.1:1 (nothing there): run exits 2 naming --blobs, no record left; cancel of such a job does not hang', async (t) => {
+test('--blobs redis://127.0.0.1:1 (nothing there): run exits 2 naming --blobs, no record left; cancel does not hang', async (t) => {
   const redis = await startRedis();
   const inputs = oddInputs();
   const client = connectRedis(redis.url);

@@ -7,7 +7,8 @@ export function describeStatus(s: QueueJobStatus): string {
   const pct = totalFlops > 0 ? (100 * doneFlops) / totalFlops : 100;
   const { B, H, Sq, Sk, D } = s.manifest.spec;
   const lines = [
-    `${s.jobId}  ${s.state}  ${doneTiles}/${totalTiles} tiles (${pct.toFixed(1)}%)  B=${B} H=${H} Sq=${Sq} Sk=${Sk} D=${D}  backend ${s.manifest.backend}` +
+    `${s.jobId}  ${s.state}  ${doneTiles}/${totalTiles} tiles (${pct.toFixed(1)}%)  B=${B} H=${H} Sq=${Sq} Sk=${Sk} D=${D}` +
+      `  backend ${s.manifest.backend}` +
       (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')})` : ''),
   ];
   if (s.error) lines.push(`  error: ${s.error}`);

@@ -57,11 +57,9 @@ export function isRedisFault(error: unknown): boolean {
   if (error instanceof InputError) return false; // already says which argument
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string } | null)?.code ?? '';
-  return (
-    /Command timed out|Connection is closed|Stream isn't writeable|max retries per request|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|EPIPE/.test(
-      message,
-    ) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND)$/.test(code)
-  );
+  const faults =
+    /Command timed out|Connection is closed|Stream isn't writeable|max retries per request|ETIMEDOUT|ECONNREFUSED|ECONNRESET|EPIPE/;
+  return faults.test(message) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND)$/.test(code);
 }
 
 /** InputError(`argument`) for Redis at `url` not answering; other errors unchanged. */

@@ -183,7 +183,10 @@ export class QueueEngine {
     }
   }
 
-  /** The job's state and progress; InputError(`JOB`) for a malformed or unknown id, BadManifestError for a record this build did not write. */
+  /**
+   * The job's state and progress; InputError(`JOB`) for a malformed or unknown id,
+   * BadManifestError for a record this build did not write.
+   */
   async status(jobId: string): Promise<QueueJobStatus> {
     return this.guard(() => this.readStatus(jobId));
   }

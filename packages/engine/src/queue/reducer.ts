@@ -182,7 +182,8 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
   }
   await Promise.all([reduceWorker.waitUntilReady(), rootWorker.waitUntilReady()]);
   const sweeper = startSweeper(redis, options.redis, locations, options.sweepIntervalMs ?? QUEUE_DEFAULTS.sweepIntervalMs, log, id);
-  const description = `${id}: blobs ${locations.list().join(', ')}, queues ${QUEUE_PREFIX}:${QUEUES.reduce} and ${QUEUE_PREFIX}:${QUEUES.jobs}`;
+  const queues = `${QUEUE_PREFIX}:${QUEUES.reduce} and ${QUEUE_PREFIX}:${QUEUES.jobs}`;
+  const description = `${id}: blobs ${locations.list().join(', ')}, queues ${queues}`;
   log(description);
   let closing: Promise<void> | undefined;
   return {

@@ -185,7 +185,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     choice.flag === 'auto'
       ? `backend ${choice.own.name} on ${choice.own.device} (any job's backend that runs here)`
       : `backend ${choice.own.name} on ${choice.own.device} (its jobs only)`;
-  const description = `${id}: ${serves}, ${threads} thread${threads === 1 ? '' : 's'}, blobs ${locations.list().join(', ')}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
+  const threadCount = `${threads} thread${threads === 1 ? '' : 's'}`;
+  const description = `${id}: ${serves}, ${threadCount}, blobs ${locations.list().join(', ')}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
   log(description);
   let closing: Promise<void> | undefined;
   return {
