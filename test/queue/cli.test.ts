@@ -110,9 +110,12 @@ test('CLI: run --engine queue --blobs fs:DIR (or LONGATTN_BLOBS) keeps the jobâ€
   const services: Service[] = [];
   try {
     const local = await localBytes(inputs);
-    services.push(await startService('worker', redis.url, ['--backend', 'js']), await startService('reducer', redis.url));
-    const request = inputs.request('flag');
     const dir = join(inputs.dir, 'by-flag');
+    const envDir = join(inputs.dir, 'by-env');
+    // Services open only the blob stores they are given (a job's manifest cannot choose a directory).
+    const given = ['--blobs', `fs:${dir},fs:${envDir}`];
+    services.push(await startService('worker', redis.url, ['--backend', 'js', ...given]), await startService('reducer', redis.url, given));
+    const request = inputs.request('flag');
     const byFlag = await longattn([
       'run',
       ...jobFlags(request),
@@ -134,7 +137,6 @@ test('CLI: run --engine queue --blobs fs:DIR (or LONGATTN_BLOBS) keeps the jobâ€
     t.deepEqual(readdirSync(dir), [], 'the store was used, and emptied when the result was collected');
 
     const byEnv = inputs.request('env');
-    const envDir = join(inputs.dir, 'by-env');
     const r = await longattn(['run', ...jobFlags(byEnv), '--out', byEnv.out, '--engine', 'queue', '--redis', redis.url, '--quiet'], {
       env: { LONGATTN_BLOBS: `fs:${envDir}` },
     });

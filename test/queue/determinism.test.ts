@@ -66,10 +66,11 @@ test('bshd, a sliding window, GQA, B=2 and the fs blob store: bit-identical too 
     const local = { ...base, out: join(dir, 'local.npy'), lse: join(dir, 'local-lse.npy') };
     const queued = { ...base, out: join(dir, 'queue.npy'), lse: join(dir, 'queue-lse.npy') };
     await runLocal(local, { threads: 2 });
+    const blobs = ['--blobs', `fs:${join(dir, 'blobs')}`]; // services open only the stores they are given
     services.push(
-      await startService('reducer', redis.url),
-      await startService('worker', redis.url, ['--backend', 'js']),
-      await startService('worker', redis.url, ['--backend', 'js']),
+      await startService('reducer', redis.url, blobs),
+      await startService('worker', redis.url, ['--backend', 'js', ...blobs]),
+      await startService('worker', redis.url, ['--backend', 'js', ...blobs]),
     );
     const result = await runQueue(queued, { redis: redis.url, blobs: `fs:${join(dir, 'blobs')}` });
     t.true(readFileSync(queued.out).equals(readFileSync(local.out)), 'O');

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { connectRedis, jobKeys, queueKey, QueueEngine, runQueue } from '@longattn/engine/queue';
@@ -57,10 +57,10 @@ test('a worker killed with SIGKILL after writing a whole q-block’s rows, befor
   const client = connectRedis(redis.url);
   try {
     const local = await localBytes(inputs);
-    services.push(await startService('reducer', redis.url));
+    services.push(await startService('reducer', redis.url, ['--blobs', `fs:${blobs}`]));
     // 8 tiles per job: every q-block whole, two per job (3+3, 4+4 tiles, then 5); the victim
     // sleeps 300 ms before each tile, so it writes a job's first q-block, then sleeps again.
-    const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300']);
+    const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300', '--blobs', `fs:${blobs}`]);
     const request = inputs.request('queue');
     const job = await submit(redis.url, request, 8, `fs:${blobs}`);
     await until('the victim to write a first q-block’s rows', async () =>
@@ -68,7 +68,7 @@ test('a worker killed with SIGKILL after writing a whole q-block’s rows, befor
     );
     await victim.kill();
     t.is(await client.scard(jobKeys.reduced(job.id)), 0, 'killed before it recorded any q-block');
-    services.push(await startService('worker', redis.url, ['--backend', 'js']));
+    services.push(await startService('worker', redis.url, ['--backend', 'js', '--blobs', `fs:${blobs}`]));
     const status = await job.finish();
     t.true(inputs.read(request.out).equals(local.out), 'O');
     t.true(inputs.read(request.lse!).equals(local.lse), 'LSE');
@@ -161,16 +161,23 @@ test('Redis unreachable at submit: one-line InputError naming --redis, nothing c
 test('a tile that fails on every attempt fails the whole job (no parent waits forever): one-line error, no output', async (t) => {
   const redis = await startRedis();
   const inputs = oddInputs({ H: 1, Hk: 1, Sq: 40, Sk: 40, D: 8 });
+  const blobs = join(inputs.dir, 'blobs');
   const services: Service[] = [];
   try {
-    services.push(await startService('reducer', redis.url), await startService('worker', redis.url, ['--backend', 'js']));
-    // The submitter knows gpujs; this worker cannot run its webgpu mode, so every attempt fails.
-    const request = inputs.request('queue', { backend: 'gpujs:webgpu', blockQ: 16, blockK: 16 });
-    const error = await t.throwsAsync(runQueue(request, { redis: redis.url, tilesPerJob: 2 }));
-    t.regex(error!.message, /^job la-\S+ failed: tile la-\S+-t\d+: .*gpujs:webgpu cannot run here/);
+    const request = inputs.request('queue', { blockQ: 16, blockK: 16 });
+    const engine = await QueueEngine.connect(redis.url);
+    const { manifest, output } = await engine.submit(request, { tilesPerJob: 2, blobs: `fs:${blobs}`, createOutput: true });
+    // A file where the job's output directory goes: every attempt to write its rows fails (ENOTDIR/EEXIST).
+    writeFileSync(join(blobs, manifest.id, 'out'), 'in the way');
+    const given = ['--blobs', `fs:${blobs}`];
+    services.push(await startService('reducer', redis.url, given), await startService('worker', redis.url, ['--backend', 'js', ...given]));
+    const error = await t.throwsAsync(engine.wait(manifest.id));
+    output!.abort();
+    await engine.close();
+    t.regex(error!.message, /^job la-\S+ failed: tile la-\S+-t\d+: .*(ENOTDIR|EEXIST)/);
     t.false(error!.message.includes('\n'));
     t.false(existsSync(request.out));
-    t.deepEqual(readdirSync(inputs.dir).sort(), ['k.npy', 'q.npy', 'v.npy']);
+    t.deepEqual(readdirSync(inputs.dir).sort(), ['blobs', 'k.npy', 'q.npy', 'v.npy']);
   } finally {
     await Promise.all(services.map((s) => s.kill()));
     await redis.close();

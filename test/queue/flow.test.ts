@@ -140,8 +140,23 @@ test('the flow: finalise ← reduce ← tile, failParentOnFailure, attempts with
 
 test('manifests survive JSON with unbounded windows', (t) => {
   const windowed = validateSpec({ q: [10, 8], k: [12, 8], v: [12, 8] }, { window: { left: -1, right: 3 } });
-  const manifest = { version: 1, id: 'la-a-1', spec: windowed } as unknown as JobManifest;
-  const back = decodeManifest(encodeManifest(manifest));
+  const manifest: JobManifest = {
+    version: 1,
+    id: 'la-a-1',
+    spec: windowed,
+    qShape: [10, 8],
+    blockQ: 4,
+    blockK: 4,
+    backend: 'js',
+    blobs: 'redis',
+    tileCount: 9,
+    skippedTiles: 0,
+    qBlockCount: 3,
+    flops: 1,
+    tileJobs: 1,
+    reduceJobs: 1,
+  };
+  const back = decodeManifest(encodeManifest(manifest), 'la-a-1');
   t.deepEqual(back.spec, windowed);
   t.is(back.spec.window.left, Infinity);
 });

@@ -9,7 +9,7 @@ export type { HeadRows } from './layout.ts';
 export { emptyPartial } from './partial.ts';
 export type { TilePartial } from './partial.ts';
 export { merge } from './merge.ts';
-export { checkMergedRows, ScoreOverflowError } from './overflow.ts';
+export { checkMergedRows, SCORE_OVERFLOW_PREFIX, ScoreOverflowError } from './overflow.ts';
 export { naiveFloat32Attention, referenceAttention, referenceRows } from './reference.ts';
 export type { Numbers } from './reference.ts';
 export { plan } from './planner.ts';

@@ -8,6 +8,9 @@ import type { AttentionSpec } from './spec.ts';
  * LSE NaN or ±Infinity, differently per backend (wasm and gpujs:cpu gave such a row O = 0 and
  * LSE -Infinity, as if masked). The job must fail, not write them (docs/limits.md).
  */
+/** How every ScoreOverflowError message begins (the queue recognises it after a thread boundary). */
+export const SCORE_OVERFLOW_PREFIX = 'scores overflow float32';
+
 export class ScoreOverflowError extends Error {
   override readonly name = 'ScoreOverflowError';
 }
@@ -35,7 +38,7 @@ export function checkMergedRows(
     if (bad) {
       const where = `${spec.B > 1 ? `batch ${block.b}, ` : ''}head ${block.h}, query row ${i}`;
       throw new ScoreOverflowError(
-        `scores overflow float32 at --q ${where} (scale·q·k beyond ±3.4e38 with scale ${spec.scale}): ` +
+        `${SCORE_OVERFLOW_PREFIX} at --q ${where} (scale·q·k beyond ±3.4e38 with scale ${spec.scale}): ` +
           'scale Q or K down, or lower --scale (docs/limits.md)',
       );
     }

@@ -44,7 +44,12 @@ export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>
     return await work(controller.signal);
   } catch (error) {
     if (received === undefined) throw error;
-    process.stderr.write(`longattn: interrupted by ${received}: the job was stopped and its partial outputs removed\n`);
+    // The queue engine says which job it cancelled (JobCancelledError); the local engine stopped in-process.
+    const said =
+      error instanceof Error && error.name === 'JobCancelledError'
+        ? `${error.message} (${received})`
+        : `interrupted by ${received}: the job was stopped and its partial outputs removed`;
+    process.stderr.write(`longattn: ${said}\n`);
     return process.exit(EXIT_CODE[received]);
   } finally {
     active = undefined;

@@ -7,10 +7,17 @@ export function register(program: Command): void {
     .description('cancel a queued job and delete its data (on a finished job: discard its result)')
     .argument('<job>', 'job id')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(
+      new Option(
+        '--blobs <where>',
+        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
+      ).env('LONGATTN_BLOBS'),
+    )
     .option('--quiet', 'print nothing')
-    .action(async (job: string, flags: { redis: string; quiet?: boolean }) => {
-      const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
-      const engine = await QueueEngine.connect(flags.redis);
+    .action(async (job: string, flags: { redis: string; blobs?: string; quiet?: boolean }) => {
+      const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
+      checkJobId(job);
+      const engine = await QueueEngine.connect(flags.redis, { blobs: parseLocations(flags.blobs) });
       try {
         const was = await engine.cancel(job);
         if (!flags.quiet) console.log(`${job}: cancelled (was ${was})`);

@@ -3,8 +3,10 @@ import { parseInteger } from '../parse.ts';
 
 interface ReducerFlags {
   redis: string;
+  blobs?: string;
   concurrency: number;
   throttleMs?: number;
+  sweepMs?: number;
 }
 
 const log = (line: string) => process.stderr.write(`longattn ${line}\n`);
@@ -16,6 +18,11 @@ export function register(program: Command): void {
     .description('merge tiles’ partials in key order, write output rows, finalise jobs, until SIGTERM')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .addOption(
+      new Option('--blobs <where>', 'blob stores jobs may use besides the queue’s Redis: fs:DIR or redis://… (comma-separated)').env(
+        'LONGATTN_BLOBS',
+      ),
+    )
+    .addOption(
       new Option('--concurrency <n>', 'reduce jobs at once')
         .argParser(parseInteger('--concurrency', 1, 1024))
         .env('LONGATTN_CONCURRENCY')
@@ -26,12 +33,19 @@ export function register(program: Command): void {
         .argParser(parseInteger('--throttle-ms', 0))
         .hideHelp(),
     )
+    .addOption(
+      new Option('--sweep-ms <ms>', 'delete the blobs of expired, failed and cancelled jobs this often (default 10 min)')
+        .argParser(parseInteger('--sweep-ms', 100))
+        .hideHelp(),
+    )
     .action(async (flags: ReducerFlags) => {
-      const { closeOnSignals, startReducer } = await import('@longattn/engine/queue'); // bullmq loads only for this command
+      const { closeOnSignals, parseLocations, startReducer } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const service = await startReducer({
         redis: flags.redis,
+        blobs: parseLocations(flags.blobs),
         concurrency: flags.concurrency,
         ...(flags.throttleMs !== undefined ? { throttleMs: flags.throttleMs } : {}),
+        ...(flags.sweepMs !== undefined ? { sweepIntervalMs: flags.sweepMs } : {}),
         log,
       });
       await closeOnSignals(service, log);

@@ -3,7 +3,7 @@ import { checkOutputPaths, JobOutput } from '@longattn/engine';
 import { checkOutDtype, type OutDType } from '@longattn/tensor';
 import { OUT_DTYPE } from './run.ts';
 
-type ResultFlags = { redis: string; out: string; lse?: string; outDtype?: OutDType; keep?: boolean; quiet?: boolean };
+type ResultFlags = { redis: string; blobs?: string; out: string; lse?: string; outDtype?: OutDType; keep?: boolean; quiet?: boolean };
 
 /** `longattn result JOB --out O [--lse LSE] --redis URL [--keep]`: collects a finished job's output. */
 export function register(program: Command): void {
@@ -12,6 +12,12 @@ export function register(program: Command): void {
     .description('download a finished job’s O (Q’s shape and layout) and LSE, then remove the job')
     .argument('<job>', 'job id')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(
+      new Option(
+        '--blobs <where>',
+        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
+      ).env('LONGATTN_BLOBS'),
+    )
     .requiredOption('--out <path>', 'output O (.npy or .safetensors)')
     .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')
     .option('--out-dtype <dtype>', 'O’s element type: f32 | f16 | bf16 (bf16: .safetensors only); LSE stays f32', OUT_DTYPE)
@@ -20,8 +26,9 @@ export function register(program: Command): void {
     .action(async (job: string, flags: ResultFlags) => {
       if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype);
       checkOutputPaths([{ argument: '--out', path: flags.out }, ...(flags.lse ? [{ argument: '--lse', path: flags.lse }] : [])]);
-      const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
-      const engine = await QueueEngine.connect(flags.redis);
+      const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
+      checkJobId(job);
+      const engine = await QueueEngine.connect(flags.redis, { blobs: parseLocations(flags.blobs) });
       try {
         const status = await engine.status(job);
         if (status.state !== 'done')

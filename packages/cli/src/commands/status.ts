@@ -8,9 +8,11 @@ export function describeStatus(s: QueueJobStatus): string {
   const { B, H, Sq, Sk, D } = s.manifest.spec;
   const lines = [
     `${s.jobId}  ${s.state}  ${doneTiles}/${totalTiles} tiles (${pct.toFixed(1)}%)  B=${B} H=${H} Sq=${Sq} Sk=${Sk} D=${D}` +
+      `  backend ${s.manifest.backend}` +
       (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')})` : ''),
   ];
   if (s.error) lines.push(`  error: ${s.error}`);
+  if (s.waiting) lines.push(`  waiting: ${s.waiting}`);
   return lines.join('\n');
 }
 
@@ -21,10 +23,17 @@ export function register(program: Command): void {
     .description('state and progress of a queued job')
     .argument('<job>', 'job id (printed by run --detach)')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(
+      new Option(
+        '--blobs <where>',
+        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
+      ).env('LONGATTN_BLOBS'),
+    )
     .option('--json', 'print one JSON object')
-    .action(async (job: string, flags: { redis: string; json?: boolean }) => {
-      const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
-      const engine = await QueueEngine.connect(flags.redis);
+    .action(async (job: string, flags: { redis: string; blobs?: string; json?: boolean }) => {
+      const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
+      checkJobId(job);
+      const engine = await QueueEngine.connect(flags.redis, { blobs: parseLocations(flags.blobs) });
       try {
         const status = await engine.status(job);
         if (flags.json) {

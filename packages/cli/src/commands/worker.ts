@@ -3,6 +3,7 @@ import { parseInteger } from '../parse.ts';
 
 interface WorkerFlags {
   redis: string;
+  blobs?: string;
   concurrency: number;
   backend: string;
   throttleMs?: number;
@@ -18,13 +19,21 @@ export function register(program: Command): void {
     .description('compute tile jobs from the Redis queue until SIGTERM (run any number, on any machine)')
     .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
     .addOption(
+      new Option('--blobs <where>', 'blob stores jobs may use besides the queue’s Redis: fs:DIR or redis://… (comma-separated)').env(
+        'LONGATTN_BLOBS',
+      ),
+    )
+    .addOption(
       new Option('--concurrency <n>', 'kernel threads (tiles at once)')
         .argParser(parseInteger('--concurrency', 1, 1024))
         .env('LONGATTN_CONCURRENCY')
         .default(1),
     )
     .addOption(
-      new Option('--backend <name>', 'backend for jobs submitted with auto: auto | js | wasm | ort | gpujs[:MODE]')
+      new Option(
+        '--backend <name>',
+        'jobs to compute: auto (any backend that runs here) | js | wasm | ort | gpujs[:MODE] (jobs on it only)',
+      )
         .env('LONGATTN_BACKEND')
         .default('auto'),
     )
@@ -39,9 +48,10 @@ export function register(program: Command): void {
         .hideHelp(),
     )
     .action(async (flags: WorkerFlags) => {
-      const { closeOnSignals, startWorker } = await import('@longattn/engine/queue'); // bullmq loads only for this command
+      const { closeOnSignals, parseLocations, startWorker } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const service = await startWorker({
         redis: flags.redis,
+        blobs: parseLocations(flags.blobs),
         concurrency: flags.concurrency,
         backend: flags.backend,
         ...(flags.graceMs !== undefined ? { graceMs: flags.graceMs } : {}),

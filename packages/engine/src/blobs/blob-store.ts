@@ -39,6 +39,10 @@ export interface BlobStore {
   delete(names: readonly string[], sizes?: readonly number[]): Promise<void>;
   /** Deletes every blob whose name starts with `prefix` (e.g. a job's `jobId/`). */
   deletePrefix(prefix: string): Promise<void>;
+  /** The first segments of the names it holds (job ids, for the reducer's sweep of expired jobs). */
+  topNames(): Promise<string[]>;
+  /** Checks the store can be used now (a creatable directory, a Redis that answers): InputError(`--blobs`) if not. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -13,7 +13,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
+import { InputError } from '@longattn/tensor';
 import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts';
 
 /**
@@ -31,13 +32,19 @@ export class FsBlobStore implements BlobStore {
   /** Directories known to exist (saves a mkdir per blob). */
   private readonly dirs = new Set<string>();
 
-  constructor(private readonly root: string) {
-    this.location = `fs:${root}`;
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.location = `fs:${this.root}`;
   }
 
+  /** `root/name`, refused unless it resolves strictly inside the root (names are checked too; this is the last word). */
   private path(name: string): string {
     checkBlobName(name);
-    return join(this.root, name);
+    const path = resolve(this.root, name);
+    if (!path.startsWith(this.root + sep)) throw new RangeError(`blob name ${JSON.stringify(name)} leaves the store's root ${this.root}`);
+    return path;
   }
 
   private mkdirFor(path: string): void {
@@ -160,12 +167,26 @@ export class FsBlobStore implements BlobStore {
   async deletePrefix(prefix: string): Promise<void> {
     checkBlobName(prefix);
     this.dirs.clear();
-    const path = join(this.root, prefix);
+    const path = this.path(prefix);
     if (prefix.endsWith('/')) return rmSync(path, { recursive: true, force: true });
     const dir = dirname(path);
     const base = path.slice(dir.length + 1);
     const entries = ifExists(() => readdirSync(dir)) ?? [];
     for (const e of entries.filter((e) => e.startsWith(base))) rmSync(join(dir, e), { recursive: true, force: true });
+  }
+
+  async topNames(): Promise<string[]> {
+    return (ifExists(() => readdirSync(this.root)) ?? []).filter((name) => !name.includes('.tmp-'));
+  }
+
+  async ready(): Promise<void> {
+    try {
+      mkdirSync(this.root, { recursive: true });
+      if (!statSync(this.root).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new InputError('--blobs', `cannot keep blobs in ${this.location}: ${code ?? message}`);
+    }
   }
 
   async close(): Promise<void> {}

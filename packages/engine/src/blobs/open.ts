@@ -1,20 +1,26 @@
-import { isAbsolute, resolve } from 'node:path';
 import { InputError } from '@longattn/tensor';
 import { connectRedis } from '../queue/connection.ts';
+import { QUEUE_DEFAULTS } from '../queue/config.ts';
 import type { BlobStore } from './blob-store.ts';
 import { FsBlobStore } from './fs-store.ts';
+import { canonicalLocation } from './locations.ts';
 import { RedisBlobStore } from './redis-store.ts';
 
 /**
- * Opens a blob store by location:
+ * Opens a blob store by location (canonicalLocation's forms):
  *   `redis`            — the queue's own Redis (`queueRedis`), the default;
  *   `redis://host:port` — another Redis;
  *   `fs:/dir` or `/dir` — a directory (a shared volume at the same path on every machine).
+ * Redis stores' commands time out after QUEUE_DEFAULTS.commandTimeoutMs (a silent server is an
+ * error, not a hang). Which locations a job may name is BlobLocations' call, made before this.
  */
 export function openBlobStore(location: string, queueRedis: string, argument = '--blobs'): BlobStore {
-  if (location === 'redis') return new RedisBlobStore(connectRedis(queueRedis), 'redis', { ownsConnection: true });
-  if (/^rediss?:\/\//.test(location)) return new RedisBlobStore(connectRedis(location), location, { ownsConnection: true });
-  if (location.startsWith('fs:') && location.length > 3) return new FsBlobStore(resolve(location.slice(3)));
-  if (isAbsolute(location)) return new FsBlobStore(location);
-  throw new InputError(argument, `expected redis, redis://host:port, fs:DIR or an absolute path, got ${JSON.stringify(location)}`);
+  const canonical = canonicalLocation(location, argument);
+  const timeouts = { commandTimeoutMs: QUEUE_DEFAULTS.commandTimeoutMs };
+  if (canonical === 'redis') return new RedisBlobStore(connectRedis(queueRedis, timeouts), 'redis', { ownsConnection: true });
+  if (canonical.startsWith('fs:')) return new FsBlobStore(canonical.slice(3));
+  if (/^rediss?:\/\//.test(canonical)) {
+    return new RedisBlobStore(connectRedis(canonical, { ...timeouts, argument }), canonical, { ownsConnection: true, url: canonical });
+  }
+  throw new InputError(argument, `cannot open ${canonical}`);
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { checkReachable } from '../queue/connection.ts';
 import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts';
 
 /** Default chunk: 1 MiB values keep GETRANGE/SETRANGE cheap and spread big tensors over many keys. */
@@ -14,7 +15,8 @@ export class RedisBlobStore implements BlobStore {
   constructor(
     private readonly redis: Redis,
     readonly location: string,
-    private readonly options: { chunk?: number; namespace?: string; ownsConnection?: boolean } = {},
+    /** url: the server's, when it is not the queue's (ready() checks it answers). */
+    private readonly options: { chunk?: number; namespace?: string; ownsConnection?: boolean; url?: string } = {},
   ) {}
 
   private get chunk(): number {
@@ -167,6 +169,22 @@ export class RedisBlobStore implements BlobStore {
   async deletePrefix(prefix: string): Promise<void> {
     checkBlobName(prefix);
     await this.unlinkMatching(`${this.options.namespace ?? 'longattn:blob:'}{${prefix}*`);
+  }
+
+  async topNames(): Promise<string[]> {
+    const ns = this.options.namespace ?? 'longattn:blob:';
+    const names = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${ns}{*`, 'COUNT', 1000);
+      for (const key of keys) names.add(key.slice(ns.length + 1).split(/[/}]/)[0]!);
+      cursor = next;
+    } while (cursor !== '0');
+    return [...names];
+  }
+
+  async ready(): Promise<void> {
+    if (this.options.url) await checkReachable(this.options.url, '--blobs');
   }
 
   private async unlinkMatching(pattern: string): Promise<void> {

@@ -1,5 +1,6 @@
 /**
- * Queue engine defaults, each documented once (BullMQ values verified here: docs/flow.md, queue settings).
+ * Queue engine defaults, each documented once here (BullMQ values verified here: docs/flow.md, queue
+ * settings); the limits, timeouts and TTLs users see are listed in docs/limits.md ("Queue and Redis").
  */
 export const QUEUE_DEFAULTS = {
   /** A worker's lock on a job; a killed worker's jobs return to the queue about this long after. */
@@ -35,4 +36,19 @@ export const QUEUE_DEFAULTS = {
   keepFinishedSeconds: 7 * 24 * 3600,
   /** SIGTERM: in-flight tiles may finish for this long, then they are handed back to the queue. */
   graceMs: 20_000,
+  /** Connecting to Redis (TCP and first PING) gives up after this: `--redis: cannot reach Redis …`, exit 2. */
+  connectTimeoutMs: 3000,
+  /**
+   * A client's (run, status, cancel, result) and a blob store's Redis command gives up after this
+   * (a server that accepts connections and never answers is an error, not a hang).
+   */
+  commandTimeoutMs: 10_000,
+  /** A waiting `run --engine queue` rides out a Redis restart up to this long, then exits 2 naming --redis. */
+  outageMs: 30_000,
+  /** A job's record (and so its blobs, see sweepIntervalMs) expires this long after submission until it finishes. */
+  keepUnfinishedSeconds: 7 * 24 * 3600,
+  /** Reducers delete the blobs of jobs whose record is gone, failed or cancelled this often (and at start). */
+  sweepIntervalMs: 10 * 60_000,
+  /** A worker that cannot run a job's backend hands its tile job back for this long (another worker may take it). */
+  declineDelayMs: 1000,
 } as const;

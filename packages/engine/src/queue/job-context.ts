@@ -1,11 +1,12 @@
 import { InputError, type Plan } from '@longattn/attention';
-import { UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
+import type { BlobLocations } from '../blobs/locations.ts';
 import { openBlobStore } from '../blobs/open.ts';
+import { BadManifestError, JobGoneError } from '../errors.ts';
 import { plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { decodeManifest, type JobManifest } from './manifest.ts';
-import { jobKeys } from './names.ts';
+import { checkJobId, jobKeys } from './names.ts';
 
 /** A job as a worker or reducer sees it: its manifest, the (lazy) plan rebuilt from it, its blob store. */
 export interface JobContext {
@@ -26,6 +27,8 @@ export class JobContexts {
   constructor(
     private readonly redis: Redis,
     private readonly redisUrl: string,
+    /** The stores this process may open (its --blobs): a manifest naming another is refused. */
+    private readonly locations: BlobLocations,
     private readonly limits: PlanLimits,
     private readonly keep = 8,
   ) {}
@@ -44,21 +47,24 @@ export class JobContexts {
     return context;
   }
 
+  /** Job ids, manifests and store locations are all checked before anything is opened or planned. */
   private async load(id: string): Promise<JobContext> {
+    checkJobId(id, 'job');
     const text = await this.redis.hget(jobKeys.hash(id), 'manifest');
-    if (text === null) throw new UnrecoverableError(`job ${id} no longer exists (cancelled or removed)`);
-    const manifest = decodeManifest(text);
+    if (text === null) throw new JobGoneError(`job ${id} no longer exists (cancelled or removed)`);
+    const manifest = decodeManifest(text, id);
+    const location = this.locations.check(manifest.blobs, id);
     let thePlan: Plan;
     try {
       thePlan = plannedWithinLimits(manifest.spec, { blockQ: manifest.blockQ, blockK: manifest.blockK }, this.limits, 'queue');
     } catch (error) {
       if (!(error instanceof InputError || error instanceof RangeError)) throw error;
-      throw new UnrecoverableError(`job ${id}: its manifest is refused: ${error.message}`);
+      throw new BadManifestError(`job ${id}: its manifest is refused: ${error.message}`);
     }
-    let store = this.stores.get(manifest.blobs);
+    let store = this.stores.get(location);
     if (!store) {
-      store = openBlobStore(manifest.blobs, this.redisUrl);
-      this.stores.set(manifest.blobs, store);
+      store = openBlobStore(location, this.redisUrl);
+      this.stores.set(location, store);
     }
     return { manifest, plan: thePlan, store };
   }

@@ -1,4 +1,6 @@
 import type { AttentionSpec } from '@longattn/attention';
+import { BadManifestError } from '../errors.ts';
+import { checkManifest } from './manifest-schema.ts';
 
 /**
  * What every process needs to know about a queued job, stored once in its hash (field
@@ -13,7 +15,11 @@ export interface JobManifest {
   qShape: number[];
   blockQ: number;
   blockK: number;
-  /** As requested: `auto` lets each worker use its own (--backend), a name forces that backend. */
+  /**
+   * The backend every tile runs on: a name (`ort`, `gpujs:headlessgl`), never `auto` — submit
+   * resolves `auto` once per job (what the submitter's machine picks), so a job's bits never
+   * depend on which worker took which tile.
+   */
   backend: string;
   /** Blob store location (see openBlobStore). */
   blobs: string;
@@ -31,10 +37,19 @@ export function encodeManifest(m: JobManifest): string {
   return JSON.stringify({ ...m, spec: { ...m.spec, window: { left: side(m.spec.window.left), right: side(m.spec.window.right) } } });
 }
 
-export function decodeManifest(text: string): JobManifest {
-  const m = JSON.parse(text) as JobManifest;
+/**
+ * The manifest of job `id` as stored in its hash, checked against the schema (manifest-schema.ts):
+ * BadManifestError for anything this build did not write for that id.
+ */
+export function decodeManifest(text: string, id: string): JobManifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new BadManifestError(`job ${id}: its record in Redis is not a valid manifest (not JSON)`);
+  }
+  const m = checkManifest(parsed, id) as unknown as JobManifest;
   const side = (x: number) => (x === -1 ? Infinity : x);
-  if (m.version !== 1) throw new Error(`job ${m.id}: manifest version ${String(m.version)} is not supported by this build`);
   return { ...m, spec: { ...m.spec, window: { left: side(m.spec.window.left), right: side(m.spec.window.right) } } };
 }
 

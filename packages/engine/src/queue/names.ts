@@ -22,10 +22,7 @@ export function newJobId(): string {
   return `la-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
 }
 
-/** Job ids as users type them: the shape newJobId makes. */
-export function isJobId(id: string): boolean {
-  return /^la-[0-9a-z]+-[0-9a-f]+$/.test(id);
-}
+export { checkJobId, isJobId, MAX_JOB_ID_LENGTH } from './job-id.ts';
 
 /** The BullMQ ids of a job's flow nodes: derived, so re-adding is a no-op and cancel can find them. */
 export const flowIds = {

@@ -3,19 +3,21 @@ import { InputError } from '@longattn/tensor';
 import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
+import { BlobLocations } from '../blobs/locations.ts';
 import { openBlobStore } from '../blobs/open.ts';
 import { resolveBlocks } from '../blocks.ts';
 import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { openInputs } from '../inputs.ts';
 import type { JobRequest, Progress } from '../job.ts';
+import { JobCancelledError, JobFailedError, JobGoneError } from '../errors.ts';
 import { JobOutput } from '../output.ts';
 import { batchPlan, type BatchOptions } from './batching.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
-import { bullConnection, checkReachable, connectRedis } from './connection.ts';
+import { bullConnection, checkReachable, closeWithin, connectRedis, isRedisFault, redisFault } from './connection.ts';
 import { buildFlow } from './flow.ts';
 import { readRecord, type JobRecord } from './job-record.ts';
 import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobState } from './manifest.ts';
-import { blobNames, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
+import { blobNames, checkJobId, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { sleep } from './service.ts';
 import { downloadOutputs, uploadTensor } from './transfer.ts';
 
@@ -41,10 +43,15 @@ export interface QueueJobStatus {
   submittedAt?: number;
   startedAt?: number;
   finishedAt?: number;
-  /** Backends and devices the workers that computed tiles reported. */
+  /** Backends and devices the workers that computed tiles reported (one backend: the job's). */
   backends: string[];
   devices: string[];
   workers: number;
+  /**
+   * While nothing was computed and workers handed the job back: why, e.g. `needs backend ort;
+   * declined by 1 worker (worker-a-12: serves wasm only)`.
+   */
+  waiting?: string;
 }
 
 /** How often wait() reads progress between events. */
@@ -67,26 +74,48 @@ export class QueueEngine {
   private constructor(
     readonly url: string,
     private readonly redis: Redis,
+    private readonly locations: BlobLocations,
   ) {}
 
-  /** Connects, failing fast with InputError(`--redis`) when Redis cannot be reached. */
-  static async connect(url: string): Promise<QueueEngine> {
+  /**
+   * Connects, failing fast with InputError(`--redis`) when Redis cannot be reached or does not
+   * answer. `blobs`: stores this client may open for jobs it did not submit itself (`--blobs`,
+   * LONGATTN_BLOBS) besides the queue's own Redis; see BlobLocations.
+   */
+  static async connect(url: string, options: { blobs?: readonly string[] } = {}): Promise<QueueEngine> {
     await checkReachable(url);
-    return new QueueEngine(url, connectRedis(url));
+    return new QueueEngine(url, connectRedis(url, { commandTimeoutMs: QUEUE_DEFAULTS.commandTimeoutMs }), new BlobLocations(options.blobs));
   }
 
-  private store(location: string): BlobStore {
-    let store = this.stores.get(location);
+  /** The store of job `jobId` at `location`, only if this client may open it (InputError `--blobs` if not). */
+  private store(location: string, jobId: string): BlobStore {
+    const allowed = this.locations.check(location, jobId);
+    let store = this.stores.get(allowed);
     if (!store) {
-      store = openBlobStore(location, this.url);
-      this.stores.set(location, store);
+      store = openBlobStore(allowed, this.url);
+      this.stores.set(allowed, store);
     }
     return store;
   }
 
   private get root(): Queue {
-    this.rootQueue ??= new Queue(QUEUES.jobs, { connection: bullConnection(this.url), prefix: QUEUE_PREFIX });
+    if (!this.rootQueue) {
+      this.rootQueue = new Queue(QUEUES.jobs, {
+        connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs),
+        prefix: QUEUE_PREFIX,
+      });
+      this.rootQueue.on('error', () => {}); // faults reach the caller through the failing command
+    }
     return this.rootQueue;
+  }
+
+  /** Runs a public operation: Redis not answering becomes one line naming --redis (exit 2). */
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw redisFault(error, this.url);
+    }
   }
 
   /**
@@ -95,6 +124,10 @@ export class QueueEngine {
    * nothing of the job is left in Redis or the blob store.
    */
   async submit(request: JobRequest, options: SubmitOptions = {}): Promise<{ manifest: JobManifest; output?: JobOutput }> {
+    return this.guard(() => this.submitJob(request, options));
+  }
+
+  private async submitJob(request: JobRequest, options: SubmitOptions): Promise<{ manifest: JobManifest; output?: JobOutput }> {
     const inputs = openInputs(request);
     let output: JobOutput | undefined;
     const id = newJobId();
@@ -102,12 +135,13 @@ export class QueueEngine {
     let store: BlobStore | undefined;
     try {
       const { spec } = inputs;
-      const backend = request.backend ?? 'auto';
-      const defaults = await defaultBlocks(backend);
+      const { backend, blocks: defaults } = await resolveBackend(request.backend ?? 'auto');
       const blocks = resolveBlocks(request, defaults);
       const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
       const groups = batchPlan(thePlan, options);
-      store = this.store(location);
+      this.locations.add(location);
+      store = this.store(location, id);
+      await store.ready();
       const manifest: JobManifest = {
         version: 1,
         id,
@@ -126,12 +160,19 @@ export class QueueEngine {
       };
       if (options.createOutput) output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
       const hash = jobKeys.hash(id);
-      await this.redis.hset(hash, 'manifest', encodeManifest(manifest), 'state', 'uploading', 'submittedAt', String(Date.now()));
+      await this.redis
+        .multi()
+        .hset(hash, 'manifest', encodeManifest(manifest), 'state', 'uploading', 'submittedAt', String(Date.now()))
+        .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
+        .exec();
       await uploadTensor(store, blobNames.input(id, 'q'), inputs.q, spec, spec.H, spec.Sq);
       await uploadTensor(store, blobNames.input(id, 'k'), inputs.k, spec, spec.Hk, spec.Sk);
       await uploadTensor(store, blobNames.input(id, 'v'), inputs.v, spec, spec.Hk, spec.Sk);
       await this.redis.hset(hash, 'state', 'queued');
-      this.flows ??= new FlowProducer({ connection: bullConnection(this.url), prefix: QUEUE_PREFIX });
+      if (!this.flows) {
+        this.flows = new FlowProducer({ connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs), prefix: QUEUE_PREFIX });
+        this.flows.on('error', () => {});
+      }
       await this.flows.add(buildFlow(id, groups));
       return { manifest, ...(output ? { output } : {}) };
     } catch (error) {
@@ -144,15 +185,23 @@ export class QueueEngine {
     }
   }
 
-  /** The job's state and progress; InputError(`JOB`) for an unknown id. */
+  /**
+   * The job's state and progress; InputError(`JOB`) for a malformed or unknown id,
+   * BadManifestError for a record this build did not write.
+   */
   async status(jobId: string): Promise<QueueJobStatus> {
+    return this.guard(() => this.readStatus(jobId));
+  }
+
+  private async readStatus(jobId: string): Promise<QueueJobStatus> {
+    checkJobId(jobId);
     const record = await readRecord(this.redis, jobId);
     if (!record?.manifest)
       throw new InputError(
         'JOB',
         `no job ${JSON.stringify(jobId)} in this Redis (finished jobs are kept ${QUEUE_DEFAULTS.keepFinishedSeconds / 86400} days)`,
       );
-    const manifest = decodeManifest(record.manifest);
+    const manifest = decodeManifest(record.manifest, jobId);
     let state = (record.state ?? 'queued') as QueueJobStatus['state'];
     let error = record.error;
     if (state === 'queued') {
@@ -165,7 +214,16 @@ export class QueueEngine {
       }
     }
     const workers = Object.entries(record).filter(([field]) => field.startsWith('w:'));
+    const declined = Object.entries(record).filter(([field]) => field.startsWith('d:'));
     const unique = (values: string[]) => [...new Set(values)].sort();
+    const waiting =
+      !isFinished(state as JobState) && workers.length === 0 && declined.length > 0
+        ? `needs backend ${manifest.backend}; declined by ${declined.length} worker${declined.length === 1 ? '' : 's'} ` +
+          `(${declined
+            .slice(0, 3)
+            .map(([field, why]) => `${field.slice(2)}: ${why}`)
+            .join('; ')})`
+        : undefined;
     return {
       jobId,
       state,
@@ -184,6 +242,7 @@ export class QueueEngine {
       backends: unique(workers.map(([, v]) => v.split('|')[0]!)),
       devices: unique(workers.map(([, v]) => v.split('|').slice(1).join('|'))),
       workers: workers.length,
+      ...(waiting ? { waiting } : {}),
     };
   }
 
@@ -193,12 +252,14 @@ export class QueueEngine {
    * once. Throws when the job failed or was cancelled. Aborting the signal cancels the job.
    */
   async wait(jobId: string, options: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<QueueJobStatus> {
+    checkJobId(jobId);
     let wake: (() => void) | undefined;
     const kick = () => wake?.();
-    const connection = bullConnection(this.url);
+    const connection = bullConnection(this.url); // blocking reads: no command timeout
     // Reduce completions (a few per job, not one per tile) and the root's end wake the loop.
     const reduceEvents = new QueueEvents(QUEUES.reduce, { connection, prefix: QUEUE_PREFIX });
     const rootEvents = new QueueEvents(QUEUES.jobs, { connection, prefix: QUEUE_PREFIX });
+    for (const events of [reduceEvents, rootEvents]) events.on('error', () => {}); // the poll below notices a dead Redis
     reduceEvents.on('completed', ({ jobId: child }) => {
       if (child.startsWith(`${jobId}-`)) kick();
     });
@@ -211,37 +272,54 @@ export class QueueEngine {
     const onAbort = () => kick();
     options.signal?.addEventListener('abort', onAbort);
     try {
-      await Promise.all([reduceEvents.waitUntilReady(), rootEvents.waitUntilReady()]);
       let last = '';
+      let answered = Date.now();
       for (;;) {
         if (options.signal?.aborted) {
           await this.cancel(jobId);
-          throw new Error(`job ${jobId} cancelled`);
+          throw new JobCancelledError(`job ${jobId} cancelled`);
         }
-        const status = await this.status(jobId);
+        let status: QueueJobStatus;
+        try {
+          status = await this.readStatus(jobId);
+          answered = Date.now();
+        } catch (error) {
+          // A Redis restart is ridden out (connections reconnect); a longer silence ends the wait.
+          if (!isRedisFault(error) || Date.now() - answered > QUEUE_DEFAULTS.outageMs) throw redisFault(error, this.url);
+          await sleep(PROGRESS_POLL_MS);
+          continue;
+        }
         const seen = `${status.progress.doneTiles}/${status.progress.doneFlops}`;
         if (seen !== last) {
           options.onProgress?.({ ...status.progress });
           last = seen;
         }
         if (status.state === 'done') return status;
-        if (status.state === 'failed') throw new Error(`job ${jobId} failed: ${status.error ?? 'unknown error'}`);
-        if (status.state === 'cancelled') throw new Error(`job ${jobId} was cancelled`);
+        if (status.state === 'failed') throw new JobFailedError(`job ${jobId} failed: ${status.error ?? 'unknown error'}`);
+        if (status.state === 'cancelled') throw new JobCancelledError(`job ${jobId} was cancelled`);
         await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(PROGRESS_POLL_MS)]);
       }
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
-      await Promise.all([reduceEvents.close(), rootEvents.close()]);
+      const force = () => {
+        void reduceEvents.disconnect().catch(() => {});
+        void rootEvents.disconnect().catch(() => {});
+      };
+      await closeWithin(2000, () => Promise.all([reduceEvents.close(), rootEvents.close()]), force);
     }
   }
 
   /** Writes a done job's O and LSE through `output` (atomic files), then commits it. */
   async download(jobId: string, output: JobOutput): Promise<void> {
-    const status = await this.status(jobId);
+    return this.guard(() => this.downloadJob(jobId, output));
+  }
+
+  private async downloadJob(jobId: string, output: JobOutput): Promise<void> {
+    const status = await this.readStatus(jobId);
     if (status.state !== 'done')
-      throw new Error(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
-    const store = this.store(status.manifest.blobs);
-    if (!(await store.header(blobNames.out(jobId)))) throw new Error(`job ${jobId}: its result was already collected or removed`);
+      throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
+    const store = this.store(status.manifest.blobs, jobId);
+    if (!(await store.header(blobNames.out(jobId)))) throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
     try {
       await downloadOutputs(store, { out: blobNames.out(jobId), lse: blobNames.lse(jobId) }, status.manifest.spec, output);
       output.commit();
@@ -257,20 +335,26 @@ export class QueueEngine {
    * Returns the state it had.
    */
   async cancel(jobId: string): Promise<QueueJobStatus['state']> {
-    const status = await this.status(jobId);
-    if (!isFinished(status.state as JobState)) {
-      await this.redis.hset(jobKeys.hash(jobId), 'state', 'cancelled', 'finishedAt', String(Date.now()));
-    }
-    await this.discard(jobId, this.store(status.manifest.blobs));
-    await this.redis.expire(jobKeys.hash(jobId), QUEUE_DEFAULTS.keepFinishedSeconds);
-    return status.state;
+    return this.guard(async () => {
+      const status = await this.readStatus(jobId);
+      const store = this.store(status.manifest.blobs, jobId); // refused before anything changes
+      await store.ready(); // a blob server that does not answer: InputError(--blobs) now, not a hang later
+      if (!isFinished(status.state as JobState)) {
+        await this.redis.hset(jobKeys.hash(jobId), 'state', 'cancelled', 'finishedAt', String(Date.now()));
+      }
+      await this.redis.expire(jobKeys.hash(jobId), QUEUE_DEFAULTS.keepFinishedSeconds);
+      await this.discard(jobId, store);
+      return status.state;
+    });
   }
 
   /** Removes everything of a job: flow, blobs, record (after its result was collected). */
   async remove(jobId: string): Promise<void> {
-    const status = await this.status(jobId);
-    await this.discard(jobId, this.store(status.manifest.blobs));
-    await this.redis.del(jobKeys.hash(jobId));
+    return this.guard(async () => {
+      const status = await this.readStatus(jobId);
+      await this.discard(jobId, this.store(status.manifest.blobs, jobId));
+      await this.redis.del(jobKeys.hash(jobId));
+    });
   }
 
   /** Removes a job's flow and blobs, keeping its record. A locked (in-flight) job is retried until released. */
@@ -286,24 +370,44 @@ export class QueueEngine {
     await this.redis.del(jobKeys.reduced(jobId), jobKeys.records(jobId));
   }
 
+  /** Closes every connection; within 2 s even when Redis is gone (then they are dropped). */
   async close(): Promise<void> {
-    await Promise.all([this.flows?.close(), this.rootQueue?.close(), ...[...this.stores.values()].map((s) => s.close())]);
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    const force = () => {
+      this.redis.disconnect();
+      void this.flows?.disconnect().catch(() => {});
+      void this.rootQueue?.disconnect().catch(() => {});
+    };
+    await closeWithin(
+      2000,
+      async () => {
+        await Promise.all([this.flows?.close(), this.rootQueue?.close(), ...[...this.stores.values()].map((s) => s.close())]);
+        await this.redis.quit();
+      },
+      force,
+    );
   }
 }
 
-/** The queue's default tiles for a backend name: its defaults scaled by QUEUE_DEFAULTS.blockScale. */
-async function defaultBlocks(backend: string): Promise<{ blockQ: number; blockK: number }> {
+/**
+ * A job's backend, resolved once at submit: `auto` becomes what this (the submitter's) machine
+ * picks, so every worker computes the job on the same backend and its bits equal the local
+ * engine's there; a name is checked to exist (it need not run here: workers run it). Default
+ * tiles: the backend's, scaled by QUEUE_DEFAULTS.blockScale.
+ */
+async function resolveBackend(requested: string): Promise<{ backend: string; blocks: { blockQ: number; blockK: number } }> {
+  let backend = requested;
   let blocks: { blockQ: number; blockK: number };
-  if (backend === 'auto') {
-    blocks = (await selectBackend('auto', { threads: 1 })).backend.defaultBlocks;
+  if (requested === 'auto') {
+    const selection = await selectBackend('auto', { threads: 1 });
+    backend = selection.name;
+    blocks = selection.backend.defaultBlocks;
   } else {
     try {
-      blocks = getBackend(parseBackendName(backend).name).defaultBlocks;
+      blocks = getBackend(parseBackendName(requested).name).defaultBlocks;
     } catch (error) {
       throw new InputError('--backend', (error as Error).message);
     }
   }
   const { rows, keys } = QUEUE_DEFAULTS.blockScale;
-  return { blockQ: blocks.blockQ * rows, blockK: blocks.blockK * keys };
+  return { backend, blocks: { blockQ: blocks.blockQ * rows, blockK: blocks.blockK * keys } };
 }

@@ -1,20 +1,29 @@
 import { hostname } from 'node:os';
 import { checkMergedRows, emptyPartial, merge, type TilePartial } from '@longattn/attention';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { InputError } from '@longattn/tensor';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
+import { BlobLocations } from '../blobs/locations.ts';
+import { JobCancelledError, RetryableJobError, StrayJobError } from '../errors.ts';
 import { planLimits, type PlanLimits } from '../limits.ts';
 import { packedBytes, unpackPartials } from '../packed.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { ReduceJobData, RootJobData } from './flow.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
-import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
-import { recordingFailures, sleep, type RunningService } from './service.ts';
+import { blobNames, checkJobId, flowIds, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
+import { decline, recordingFailures, sleep, type RunningService } from './service.ts';
+import { startSweeper } from './sweep.ts';
 
 export interface ReducerServiceOptions {
   redis: string;
   /** Reduce jobs handled at once (merges are short; more overlaps their I/O). Default 2. */
   concurrency?: number;
+  /** Blob stores it may open besides the queue's Redis (`--blobs`, LONGATTN_BLOBS); it also sweeps them. */
+  blobs?: readonly string[];
+  /** How often it deletes the blobs of expired, failed and cancelled jobs (QUEUE_DEFAULTS.sweepIntervalMs). */
+  sweepIntervalMs?: number;
   /** Sleep before each q-block merge (fault tests and demos). */
   throttleMs?: number;
   lockDurationMs?: number;
@@ -33,17 +42,22 @@ export interface ReducerServiceOptions {
  * deleted. A retried job skips reduced q-blocks and redoes the others (their partials are
  * deleted only once they are marked).
  */
-async function reduceBlocks(
-  ctx: JobContext,
-  data: ReduceJobData,
-  redis: ReturnType<typeof connectRedis>,
-  throttleMs: number,
-): Promise<number> {
+async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, throttleMs: number): Promise<number> {
   const { id, spec } = ctx.manifest;
   const { D, H, Sq } = spec;
   const reducedKey = jobKeys.reduced(id);
   const state = await redis.hget(jobKeys.hash(id), 'state');
-  if (state !== 'queued') throw new UnrecoverableError(`job ${id} is ${state ?? 'gone'}`);
+  if (state !== 'queued') throw new JobCancelledError(`job ${id} is ${state ?? 'gone'}`);
+  if (
+    !(
+      Number.isSafeInteger(data.from) &&
+      Number.isSafeInteger(data.to) &&
+      data.from >= 0 &&
+      data.from <= data.to &&
+      data.to <= ctx.plan.qBlockCount
+    )
+  )
+    throw new StrayJobError(`reduce job for q-blocks [${String(data.from)}, ${String(data.to)}) is not part of job ${id}`);
   const range = Array.from({ length: data.to - data.from }, (_, i) => String(data.from + i));
   const reduced = range.length > 0 ? await redis.smismember(reducedKey, ...range) : [];
   const done: number[] = [];
@@ -52,7 +66,7 @@ async function reduceBlocks(
     if (reduced[qi - data.from] === 1) continue;
     if (throttleMs) await sleep(throttleMs);
     if (!Number.isInteger(qi) || qi < 0 || qi >= ctx.plan.qBlockCount)
-      throw new UnrecoverableError(`job ${id}: q-block ${qi} is not in its plan`);
+      throw new StrayJobError(`job ${id}: q-block ${qi} is not in its plan`);
     const block = ctx.plan.block(qi);
     const names = block.tiles.map((t) => blobNames.partial(id, qi, t.kBlock));
     const bytes = packedBytes(block.rows, D);
@@ -65,7 +79,9 @@ async function reduceBlocks(
         names.map(() => bytes),
       );
       const partials = blobs.map((blob, t) => {
-        if (!blob) throw new Error(`job ${id}: partial ${names[t]} is missing`);
+        if (!blob) throw new RetryableJobError(`job ${id}: partial ${names[t]} is missing`);
+        if (blob.byteLength !== bytes)
+          throw new RetryableJobError(`job ${id}: partial ${names[t]} holds ${blob.byteLength} bytes, expected ${bytes}`);
         return unpackPartials(bytesToF32(blob), [block.tiles[t]!], D)[0]!;
       });
       result = merge(partials);
@@ -93,20 +109,26 @@ async function reduceBlocks(
  * Finalise: every q-block reduced → seal O ([B,H,Sq,D] bhsd float32; downloads give it Q's
  * shape and layout) and LSE ([B,H,Sq]), delete the inputs, mark the job done.
  */
-async function finalise(ctx: JobContext, redis: ReturnType<typeof connectRedis>): Promise<{ done: true }> {
+async function finalise(ctx: JobContext, redis: Redis): Promise<{ done: true }> {
   const { id, spec, qBlockCount } = ctx.manifest;
   const hash = jobKeys.hash(id);
   const state = await redis.hget(hash, 'state');
   if (state === 'done') return { done: true };
-  if (state !== 'queued') throw new UnrecoverableError(`job ${id} is ${state ?? 'gone'}`);
+  if (state !== 'queued') throw new JobCancelledError(`job ${id} is ${state ?? 'gone'}`);
   const reduced = await redis.scard(jobKeys.reduced(id));
-  if (reduced !== qBlockCount) throw new Error(`job ${id}: ${reduced} of ${qBlockCount} q-blocks reduced`);
+  if (reduced !== qBlockCount) throw new RetryableJobError(`job ${id}: ${reduced} of ${qBlockCount} q-blocks reduced`);
   const { B, H, Sq, D } = spec;
   await ctx.store.seal(blobNames.out(id), { size: B * H * Sq * D * 4, meta: { dtype: 'f32', shape: [B, H, Sq, D], layout: 'bhsd' } });
   await ctx.store.seal(blobNames.lse(id), { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } });
   await ctx.store.deletePrefix(`${id}/in/`);
   await ctx.store.deletePrefix(`${id}/p/`);
-  await redis.multi().hset(hash, 'state', 'done', 'finishedAt', String(Date.now())).del(jobKeys.reduced(id), jobKeys.records(id)).exec();
+  // The record (and with it the result's blobs, see sweep.ts) now lives keepFinishedSeconds.
+  await redis
+    .multi()
+    .hset(hash, 'state', 'done', 'finishedAt', String(Date.now()))
+    .expire(hash, QUEUE_DEFAULTS.keepFinishedSeconds)
+    .del(jobKeys.reduced(id), jobKeys.records(id))
+    .exec();
   return { done: true };
 }
 
@@ -116,7 +138,17 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
   const log = options.log ?? (() => {});
   const id = `reducer-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
-  const contexts = new JobContexts(redis, options.redis, planLimits(options.limits));
+  const locations = new BlobLocations(options.blobs);
+  const contexts = new JobContexts(redis, options.redis, locations, planLimits(options.limits));
+  /** The job's context, or a decline when its blob store is not one this reducer was given. */
+  const contextOr = async (job: Job<{ job: string }>, token: string | undefined) => {
+    try {
+      return await contexts.get(checkJobId(job.data?.job, 'job'));
+    } catch (error) {
+      if (error instanceof InputError && error.argument === '--blobs') return decline(redis, job, token, id, error.message.slice(9));
+      throw error;
+    }
+  };
   const common = {
     connection: bullConnection(options.redis),
     prefix: QUEUE_PREFIX,
@@ -127,14 +159,22 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
   };
   const reduceWorker = new Worker<ReduceJobData>(
     QUEUES.reduce,
-    recordingFailures(redis, async (job: Job<ReduceJobData>) => ({
-      merged: await reduceBlocks(await contexts.get(job.data.job), job.data, redis, options.throttleMs ?? 0),
-    })),
+    recordingFailures(redis, async (job: Job<ReduceJobData>, token) => {
+      const ctx = await contextOr(job, token);
+      if (job.id !== flowIds.reduce(ctx.manifest.id, Number(/-r(\d+)$/.exec(String(job.id))?.[1] ?? -1)))
+        throw new StrayJobError(`reduce job ${String(job.id).slice(0, 80)} is not part of job ${ctx.manifest.id}`);
+      return { merged: await reduceBlocks(ctx, job.data, redis, options.throttleMs ?? 0) };
+    }),
     { ...common, concurrency: options.concurrency ?? 2 },
   );
   const rootWorker = new Worker<RootJobData>(
     QUEUES.jobs,
-    recordingFailures(redis, async (job: Job<RootJobData>) => finalise(await contexts.get(job.data.job), redis)),
+    recordingFailures(redis, async (job: Job<RootJobData>, token) => {
+      const ctx = await contextOr(job, token);
+      if (job.id !== flowIds.root(ctx.manifest.id))
+        throw new StrayJobError(`finalise job ${String(job.id).slice(0, 80)} is not job ${ctx.manifest.id}'s`);
+      return finalise(ctx, redis);
+    }),
     { ...common, concurrency: 1 },
   );
   for (const w of [reduceWorker, rootWorker]) {
@@ -142,7 +182,9 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
     w.on('failed', (job, error) => log(`${id}: ${job?.name ?? 'job'} ${job?.id ?? '?'} failed: ${error.message}`));
   }
   await Promise.all([reduceWorker.waitUntilReady(), rootWorker.waitUntilReady()]);
-  const description = `${id}: queues ${QUEUE_PREFIX}:${QUEUES.reduce} and ${QUEUE_PREFIX}:${QUEUES.jobs}`;
+  const sweeper = startSweeper(redis, options.redis, locations, options.sweepIntervalMs ?? QUEUE_DEFAULTS.sweepIntervalMs, log, id);
+  const queues = `${QUEUE_PREFIX}:${QUEUES.reduce} and ${QUEUE_PREFIX}:${QUEUES.jobs}`;
+  const description = `${id}: blobs ${locations.list().join(', ')}, queues ${queues}`;
   log(description);
   let closing: Promise<void> | undefined;
   return {
@@ -151,6 +193,7 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
     close() {
       closing ??= (async () => {
         try {
+          await sweeper.stop();
           await Promise.all([reduceWorker.close(), rootWorker.close()]);
         } finally {
           await contexts.close();

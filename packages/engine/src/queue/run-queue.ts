@@ -1,11 +1,12 @@
 import { jobResult, type JobRequest, type JobResult, type Progress } from '../job.ts';
+import { JobCancelledError } from '../errors.ts';
 import { QueueEngine, type SubmitOptions } from './queue-engine.ts';
 
 export interface QueueRunOptions extends Omit<SubmitOptions, 'createOutput'> {
   /** Redis URL of the queue (`--redis`). */
   redis: string;
   onProgress?: (progress: Progress) => void;
-  /** Aborting cancels the job and removes its outputs. */
+  /** Aborting cancels the job and removes its outputs (also while it is being submitted, and with detach). */
   signal?: AbortSignal;
   /** Submit and return { jobId } at once; collect later with `longattn result`. */
   detach?: boolean;
@@ -27,6 +28,12 @@ export async function runQueue(request: JobRequest, options: QueueRunOptions): P
   try {
     const { redis: _redis, onProgress, signal, detach, ...submitOptions } = options;
     const { manifest, output } = await engine.submit(request, { ...submitOptions, createOutput: !detach });
+    if (signal?.aborted) {
+      // Interrupted while uploading: the job this call owns goes, whether detached or not.
+      output?.abort();
+      await engine.cancel(manifest.id);
+      throw new JobCancelledError(`job ${manifest.id} cancelled`);
+    }
     if (detach || !output) return { jobId: manifest.id };
     const queued = performance.now();
     let status: Awaited<ReturnType<QueueEngine['wait']>>;
@@ -40,7 +47,7 @@ export async function runQueue(request: JobRequest, options: QueueRunOptions): P
     await engine.download(manifest.id, output);
     await engine.remove(manifest.id);
     return jobResult(request, manifest, {
-      backend: status.backends.join(',') || manifest.backend,
+      backend: manifest.backend,
       device: status.devices.join('; '),
       engine: 'queue',
       threads: status.workers,

@@ -1,26 +1,32 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { QBlockPlan, Tile } from '@longattn/attention';
-import { selectBackend, type Selection } from '@longattn/kernels';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { Piscina } from 'piscina';
+import { InputError } from '@longattn/tensor';
+import { BlobLocations } from '../blobs/locations.ts';
+import { JobCancelledError } from '../errors.ts';
+import { BackendChoice } from './backend-choice.ts';
 import { planLimits, type PlanLimits } from '../limits.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { TileJobData } from './flow.ts';
-import { JobContexts } from './job-context.ts';
-import { blobNames, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
-import { recordingFailures, type RunningService } from './service.ts';
-import { isWholeRun } from './batching.ts';
+import { JobContexts, type JobContext } from './job-context.ts';
+import { LiveStates } from './live-state.ts';
+import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
+import { decline, recordingFailures, type RunningService } from './service.ts';
+import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
 import type { TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
   redis: string;
   /** Kernel threads, i.e. tiles computed at once. Default 1. */
   concurrency?: number;
-  /** Backend for jobs submitted with `auto`. Default auto (a GPU backend on real GPU hardware, else the fastest CPU one). */
+  /** Jobs it computes: `auto` (default) any backend that runs here; a name, jobs on that backend only (BackendChoice). */
   backend?: string;
+  /** Blob stores it may open besides the queue's Redis (`--blobs`, LONGATTN_BLOBS); jobs elsewhere are declined. */
+  blobs?: readonly string[];
   /** Input-block LRU cache size, split between the kernel threads. */
   cacheBytes?: number;
   /** Sleep before each tile, in the kernel thread (fault tests and demos). */
@@ -34,8 +40,95 @@ export interface WorkerServiceOptions {
   log?: (line: string) => void;
 }
 
-const STATE_TTL_MS = 500;
 const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
+
+/** What a tile job needs from its worker. */
+interface WorkerParts {
+  id: string;
+  options: WorkerServiceOptions;
+  threads: number;
+  redis: Redis;
+  contexts: JobContexts;
+  locations: BlobLocations;
+  choice: BackendChoice;
+  states: LiveStates;
+  pool: Piscina;
+  handBack: AbortController;
+  started: Set<string>;
+  bytesRead: { total: number };
+  log: (line: string) => void;
+}
+
+/**
+ * One tile job: checked against its job (id, blob store, plan: a stray is rejected without
+ * failing the job), declined when this worker cannot run the job's backend or open its store,
+ * then what a previous attempt left is computed by a kernel thread, recorded, and — if the job
+ * ended meanwhile — its late blobs deleted.
+ */
+async function processTileJob(
+  w: WorkerParts,
+  job: Job<TileJobData>,
+  token: string | undefined,
+): Promise<{ tiles: number; computed: number }> {
+  const jobId = checkJobId(job.data?.job, 'job');
+  let ctx: JobContext;
+  try {
+    ctx = await w.contexts.get(jobId);
+  } catch (error) {
+    // Not this worker's blob store: leave the job to one that was given it (nothing was opened).
+    if (error instanceof InputError && error.argument === '--blobs') return decline(w.redis, job, token, w.id, error.message.slice(9));
+    throw error;
+  }
+  const work = checkTileJob(job, ctx);
+  const state = await w.states.get(jobId);
+  if (state !== 'queued') throw new JobCancelledError(`job ${jobId} is ${state ?? 'gone'}`);
+  const choice = await w.choice.forJob(ctx.manifest.backend);
+  if ('declined' in choice) return decline(w.redis, job, token, w.id, choice.declined);
+  const { selection } = choice;
+  const { blocks, tiles } = await remainingWork(w.redis, ctx, work);
+  const computed = blocks.reduce((n, { block }) => n + block.tiles.length, 0) + tiles.length;
+  if (computed === 0) return { tiles: work.tileCount, computed: 0 };
+  if (!w.started.has(jobId)) {
+    await w.redis.hsetnx(jobKeys.hash(jobId), 'startedAt', String(Date.now()));
+    w.started.add(jobId);
+  }
+  const task: TileTask = {
+    backend: selection.name,
+    kernelOptions: selection.options,
+    job: jobId,
+    spec: ctx.manifest.spec,
+    blockK: ctx.manifest.blockK,
+    store: ctx.store.location,
+    redis: w.options.redis,
+    cacheBytes: Math.floor((w.options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes) / w.threads),
+    blocks: blocks.map(({ block }) => block),
+    tiles,
+    throttleMs: w.options.throttleMs ?? 0,
+  };
+  try {
+    const reply = (await w.pool.run(task, { signal: w.handBack.signal })) as { missBytes: number };
+    w.bytesRead.total += reply.missBytes;
+  } catch (error) {
+    if (!w.handBack.signal.aborted) throw error;
+    // Shutting down past the grace period: hand the job back without spending an attempt.
+    await job.moveToDelayed(Date.now(), token);
+    w.log(`${w.id}: handed back tile job ${job.id}`);
+    throw new DelayedError();
+  }
+  const backend = `${selection.name}|${selection.device}`;
+  const split = tiles.map(({ tile }) => tile);
+  await recordDone(
+    w.redis,
+    jobId,
+    `w:${w.id}`,
+    backend,
+    blocks.map(({ block }) => block),
+    split,
+  );
+  if (await cleanUpAfterEnd(w.redis, ctx))
+    throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
+  return { tiles: work.tileCount, computed };
+}
 
 /**
  * A tile worker: takes tile jobs and hands each to a kernel thread, which reads only the job's
@@ -48,12 +141,12 @@ const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
 export async function startWorker(options: WorkerServiceOptions): Promise<RunningService> {
   await checkReachable(options.redis);
   const log = options.log ?? (() => {});
-  const own = await selectBackend(options.backend ?? 'auto', { threads: 1 });
+  const locations = new BlobLocations(options.blobs);
+  const choice = await BackendChoice.start(options.backend ?? 'auto');
   // A backend whose kernels bind to one thread per process (gpujs: the gl addon) gets one kernel thread.
-  const threads = own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
+  const threads = choice.own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
-  const contexts = new JobContexts(redis, options.redis, planLimits(options.limits));
   // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
   const pool = new Piscina({
     filename: threadFile,
@@ -64,112 +157,46 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
-  const selections = new Map<string, Promise<Selection>>([['auto', Promise.resolve(own)]]);
-  const selectionFor = (backend: string) => {
-    let selection = selections.get(backend);
-    if (!selection) {
-      selection = selectBackend(backend, { threads: 1 });
-      selections.set(backend, selection);
-    }
-    return selection;
+  const parts: WorkerParts = {
+    id,
+    options,
+    threads,
+    redis,
+    contexts: new JobContexts(redis, options.redis, locations, planLimits(options.limits)),
+    locations,
+    choice,
+    states: new LiveStates(redis),
+    pool,
+    handBack,
+    started: new Set(),
+    bytesRead: { total: 0 },
+    log,
   };
 
-  // A job's state, re-read at most every STATE_TTL_MS: a cancel reaches workers within that.
-  const states = new Map<string, { state: string | null; at: number }>();
-  const liveState = async (jobId: string) => {
-    const known = states.get(jobId);
-    if (known && Date.now() - known.at < STATE_TTL_MS) return known.state;
-    const state = await redis.hget(jobKeys.hash(jobId), 'state');
-    states.delete(jobId);
-    states.set(jobId, { state, at: Date.now() });
-    if (states.size > 64) states.delete(states.keys().next().value!);
-    return state;
-  };
-  const started = new Set<string>();
-
-  let bytesRead = 0;
-
-  const processTiles = async (job: Job<TileJobData>, token: string | undefined): Promise<{ tiles: number; computed: number }> => {
-    const { job: jobId, tiles: runs } = job.data;
-    const ctx = await contexts.get(jobId);
-    const { plan } = ctx;
-    const state = await liveState(jobId);
-    if (state !== 'queued') throw new UnrecoverableError(`job ${jobId} is ${state ?? 'gone'}`);
-    const whole: QBlockPlan[] = [];
-    const split: { qi: number; tile: Tile }[] = [];
-    for (const run of runs) {
-      const [qi, from, to] = run;
-      const known = Number.isInteger(qi) && qi >= 0 && qi < plan.qBlockCount;
-      if (!known || from < 0 || from >= to || to > plan.tilesIn(qi))
-        throw new UnrecoverableError(`job ${jobId}: tile run [${qi}, ${from}, ${to}) is not in its plan`);
-      const block = plan.block(qi); // generated here, per run: the plan holds no tiles
-      if (isWholeRun(plan, run)) whole.push(block);
-      else for (let t = from; t < to; t++) split.push({ qi, tile: block.tiles[t]! });
-    }
-    const tileCount = runs.reduce((n, [, from, to]) => n + to - from, 0);
-    // Skip what a previous attempt finished: whole q-blocks marked reduced, partials stored.
-    const [reduced, stored] = await Promise.all([
-      whole.length > 0 ? redis.smismember(jobKeys.reduced(jobId), ...whole.map((block) => String(block.index))) : [],
-      ctx.store.existsMany(split.map(({ qi, tile }) => blobNames.partial(jobId, qi, tile.kBlock))),
-    ]);
-    const blocks = whole.filter((_, i) => reduced[i] !== 1);
-    const tiles = split.filter((_, i) => !stored[i]);
-    const computed = blocks.reduce((n, block) => n + block.tiles.length, 0) + tiles.length;
-    if (computed === 0) return { tiles: tileCount, computed: 0 };
-    if (!started.has(jobId)) {
-      await redis.hsetnx(jobKeys.hash(jobId), 'startedAt', String(Date.now()));
-      started.add(jobId);
-    }
-    const selection = await selectionFor(ctx.manifest.backend);
-    const task: TileTask = {
-      backend: selection.name,
-      kernelOptions: selection.options,
-      job: jobId,
-      spec: ctx.manifest.spec,
-      blockK: ctx.manifest.blockK,
-      store: ctx.manifest.blobs,
-      redis: options.redis,
-      cacheBytes: Math.floor((options.cacheBytes ?? QUEUE_DEFAULTS.cacheBytes) / threads),
-      blocks,
-      tiles,
-      throttleMs: options.throttleMs ?? 0,
-    };
-    try {
-      const reply = (await pool.run(task, { signal: handBack.signal })) as { missBytes: number };
-      bytesRead += reply.missBytes;
-    } catch (error) {
-      if (!handBack.signal.aborted) throw error;
-      // Shutting down past the grace period: hand the job back without spending an attempt.
-      await job.moveToDelayed(Date.now(), token);
-      log(`${id}: handed back tile job ${job.id}`);
-      throw new DelayedError();
-    }
-    await recordDone(
-      redis,
-      jobId,
-      `w:${id}`,
-      `${selection.name}|${selection.device}`,
-      blocks,
-      tiles.map(({ tile }) => tile),
-    );
-    return { tiles: tileCount, computed };
-  };
-
-  const worker = new Worker<TileJobData>(QUEUES.tiles, recordingFailures(redis, processTiles), {
-    connection: bullConnection(options.redis),
-    prefix: QUEUE_PREFIX,
-    name: id,
-    // Two jobs per thread: the next job's queue round trips and reads overlap the running one's compute.
-    concurrency: 2 * threads,
-    lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
-    stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
-    maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
-  });
+  const worker = new Worker<TileJobData>(
+    QUEUES.tiles,
+    recordingFailures(redis, (job: Job<TileJobData>, token) => processTileJob(parts, job, token)),
+    {
+      connection: bullConnection(options.redis),
+      prefix: QUEUE_PREFIX,
+      name: id,
+      // Two jobs per thread: the next job's queue round trips and reads overlap the running one's compute.
+      concurrency: 2 * threads,
+      lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
+      maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
+    },
+  );
   worker.on('error', (error) => log(`${id}: ${error.message}`));
-  worker.on('failed', (job, error) => log(`${id}: tile job ${job?.id ?? '?'} failed: ${error.message}`));
+  worker.on('failed', (job, error) => log(`${id}: tile job ${String(job?.id ?? '?').slice(0, 80)} failed: ${error.message}`));
   await worker.waitUntilReady();
 
-  const description = `${id}: backend ${own.name} on ${own.device}, ${threads} thread${threads === 1 ? '' : 's'}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
+  const serves =
+    choice.flag === 'auto'
+      ? `backend ${choice.own.name} on ${choice.own.device} (any job's backend that runs here)`
+      : `backend ${choice.own.name} on ${choice.own.device} (its jobs only)`;
+  const threadCount = `${threads} thread${threads === 1 ? '' : 's'}`;
+  const description = `${id}: ${serves}, ${threadCount}, blobs ${locations.list().join(', ')}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
   log(description);
   let closing: Promise<void> | undefined;
   return {
@@ -180,11 +207,11 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
         const timer = setTimeout(() => handBack.abort(), options.graceMs ?? QUEUE_DEFAULTS.graceMs);
         try {
           await worker.close();
-          log(`${id}: ${(bytesRead / 2 ** 20).toFixed(1)} MiB of input blocks read`);
+          log(`${id}: ${(parts.bytesRead.total / 2 ** 20).toFixed(1)} MiB of input blocks read`);
         } finally {
           clearTimeout(timer);
           await pool.destroy();
-          await contexts.close();
+          await parts.contexts.close();
           await redis.quit().catch(() => redis.disconnect());
         }
       })();

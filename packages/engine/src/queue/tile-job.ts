@@ -1,0 +1,75 @@
+import type { Plan, QBlockPlan, Tile } from '@longattn/attention';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { StrayJobError } from '../errors.ts';
+import { isWholeRun } from './batching.ts';
+import type { TileJobData } from './flow.ts';
+import type { JobContext } from './job-context.ts';
+import { blobNames, flowIds, jobKeys } from './names.ts';
+
+/** A tile job's work, checked against its job's plan: whole q-blocks and split tiles. */
+export interface TileWork {
+  whole: number[];
+  split: { qi: number; tile: Tile }[];
+  tileCount: number;
+}
+
+/**
+ * Checks that a tile job belongs to the job it names: its id is one of that job's tile-job ids
+ * (`JOB-tN`, N < manifest.tileJobs) and every run [qBlock, from, to) lies inside the plan.
+ * Anything else is a stray (planted, or from another build): StrayJobError, which rejects the
+ * queue job without failing the job it names.
+ */
+export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
+  const { id, tileJobs } = ctx.manifest;
+  const stray = (why: string) => new StrayJobError(`tile job ${String(job.id).slice(0, 80)} is not part of job ${id}: ${why}`);
+  const n = /^(.*)-t(\d+)$/.exec(String(job.id));
+  if (!n || n[1] !== id || Number(n[2]) >= tileJobs || flowIds.tile(id, Number(n[2])) !== job.id)
+    throw stray('not one of its tile-job ids');
+  const runs = job.data.tiles;
+  if (!Array.isArray(runs) || runs.length === 0) throw stray('no tile runs');
+  const plan: Plan = ctx.plan;
+  const work: TileWork = { whole: [], split: [], tileCount: 0 };
+  for (const run of runs) {
+    const [qi, from, to] = Array.isArray(run) ? run : [];
+    const known = Number.isSafeInteger(qi) && qi! >= 0 && qi! < plan.qBlockCount;
+    const fits = known && Number.isSafeInteger(from) && Number.isSafeInteger(to) && from! >= 0 && from! < to! && to! <= plan.tilesIn(qi!);
+    if (!fits) throw stray(`tile run ${JSON.stringify(run).slice(0, 80)} is not in its plan`);
+    if (isWholeRun(plan, run)) work.whole.push(qi!);
+    else {
+      const block = plan.block(qi!); // generated here, per run: the plan holds no tiles
+      for (let t = from!; t < to!; t++) work.split.push({ qi: qi!, tile: block.tiles[t]! });
+    }
+    work.tileCount += to! - from!;
+  }
+  return work;
+}
+
+/** What is left of a tile job after a previous attempt: whole q-blocks not marked reduced, tiles whose partial is not stored. */
+export async function remainingWork(
+  redis: Redis,
+  ctx: JobContext,
+  work: TileWork,
+): Promise<{ blocks: { qi: number; block: QBlockPlan }[]; tiles: { qi: number; tile: Tile }[] }> {
+  const id = ctx.manifest.id;
+  const [reduced, stored] = await Promise.all([
+    work.whole.length > 0 ? redis.smismember(jobKeys.reduced(id), ...work.whole.map(String)) : [],
+    ctx.store.existsMany(work.split.map(({ qi, tile }) => blobNames.partial(id, qi, tile.kBlock))),
+  ]);
+  return {
+    blocks: work.whole.filter((_, i) => reduced[i] !== 1).map((qi) => ({ qi, block: ctx.plan.block(qi) })),
+    tiles: work.split.filter((_, i) => !stored[i]),
+  };
+}
+
+/**
+ * After a tile job's writes: when its job was cancelled, failed or removed meanwhile, the
+ * worker deletes the job's blobs itself (cancel deleted them before these late writes landed),
+ * so a cancel leaves nothing once in-flight tiles have stopped.
+ */
+export async function cleanUpAfterEnd(redis: Redis, ctx: JobContext): Promise<boolean> {
+  const state = await redis.hget(jobKeys.hash(ctx.manifest.id), 'state');
+  if (state === 'queued' || state === 'done') return false;
+  await ctx.store.deletePrefix(`${ctx.manifest.id}/`);
+  return true;
+}
