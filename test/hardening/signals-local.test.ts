@@ -22,7 +22,7 @@ async function interrupt(t: ExecutionContext, args: string[], dir: string, signa
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   // The partial outputs appear once the inputs are validated; compute starts right after.
   const deadline = Date.now() + 60_000;
-  while (!readdirSync(dir).some((f) => f.includes('.partial-'))) {
+  while (!readdirSync(dir).some((f) => f.includes('.pending-'))) {
     if (Date.now() > deadline || child.exitCode !== null) t.fail(`no partial output appeared: ${stderr}`);
     await sleep(20);
   }

@@ -12,8 +12,9 @@ test('a crafted manifest with absurd blocks fails its job with a clear error; th
   try {
     // Queued jobs (no worker yet) whose manifests are then rewritten in Redis as an attacker could.
     const crafted: [string, RegExp][] = [];
+    // (Blocks outside 1 … 2^20 never get this far: the manifest schema refuses the record itself,
+    // without touching the job it names — test/queue/security.test.ts.)
     for (const [blockQ, blockK, why] of [
-      [2 ** 40, 64, /--block-q: expected an integer in 1\.\.1048576, got 1099511627776/],
       [1 << 20, 1 << 20, /--block-k: tiles of 300×517 exceed the limit of 65536 rows×keys per tile/],
       [1, 1, /--block-k: 441000 tiles exceed the queue engine's limit of 2000 per job/],
     ] as const) {
