@@ -1,9 +1,9 @@
 import test from 'ava';
-import { plan, validateSpec, type AttentionSpec, type SpecOptions } from '@longattn/attention';
+import { plan, referenceAttention, validateSpec, type AttentionSpec, type SpecOptions } from '@longattn/attention';
 import { arraySource, computeQBlock, JobOutputMemory } from '@longattn/engine';
 import { listBackends, type TileKernel } from '@longattn/kernels';
 import { uniformF32 } from '@longattn/tensor';
-import { visible } from '../support/reference64.ts';
+import { bruteAttention, visible } from '../support/reference64.ts';
 
 /**
  * Non-finite inputs (--allow-nonfinite) on every backend and mode, tiled several ways, against
@@ -113,6 +113,28 @@ function mismatch(got: ArrayLike<number>, want: Float64Array, bound: number, wha
     if (!ok) return `${what} [row ${Math.floor(n / D)}, col ${n % D}]: got ${a}, want ${b}`;
   }
   return null;
+}
+
+for (const make of [causalCase, windowCase]) {
+  const c = make();
+  test(`the library reference and the brute force follow docs/nonfinite.md too, ${c.name}`, (t) => {
+    const want = formula(c, (x) => x);
+    const { Sq, Sk, D, scale, causal, window } = c.spec;
+    const brute = bruteAttention(
+      { layout: 'bhsd', B: 1, H: 1, Hk: 1, Sq, Sk, D, causal, window: [toCli(window.left), toCli(window.right)], scale },
+      c.q,
+      c.k,
+      c.v,
+    );
+    const library = referenceAttention(c.spec, c.q, c.k, c.v);
+    for (const [name, got] of [
+      ['brute force', brute],
+      ['referenceAttention', library],
+    ] as const) {
+      t.is(mismatch(got.out, want.out, 1e-12, `${name} O`, D), null);
+      t.is(mismatch(got.lse, want.lse, 1e-12, `${name} LSE`, 1), null);
+    }
+  });
 }
 
 const targets = listBackends().flatMap((backend) => (backend.testedModes ?? [undefined]).map((mode) => ({ backend, mode })));
