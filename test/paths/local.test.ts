@@ -49,11 +49,9 @@ function nonfiniteCase(dir: string) {
 }
 
 for (const backend of ['js', 'ort', 'wasm']) {
-  // Known defects, reported; `failing` flags the day each is fixed. wasm writes a NaN row as a fully
-  // masked one (0, LSE −∞) and finite values where IEEE gives NaN; ort writes NaN into rows of a tile
-  // that cannot see the non-finite value (a −∞ in V times a masked key's 0 weight is NaN).
-  const declare = backend === 'js' ? test : test.failing;
-  declare(`--allow-nonfinite on ${backend}: NaN and ±Infinity propagate as IEEE arithmetic on the definition says`, async (t) => {
+  // Once known defects (docs/nonfinite.md): wasm wrote a NaN row as a fully masked one; ort wrote NaN
+  // into rows that cannot see the non-finite value (a −∞ in V times a masked key's 0 weight).
+  test(`--allow-nonfinite on ${backend}: NaN and ±Infinity propagate as IEEE arithmetic on the definition says`, async (t) => {
     const c = onDisk({ ...GQA_BSHD, B: 1 }); // only for its temp dir
     try {
       const want = nonfiniteCase(c.dir);

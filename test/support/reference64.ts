@@ -81,14 +81,18 @@ export function bruteAttention(
           lse[lseAt] = -Infinity; // outputs stay 0
           continue;
         }
-        const m = Math.max(...scores);
+        // Non-finite inputs (docs/nonfinite.md): a row whose visible scores are all −∞ takes its max
+        // at the lowest finite float, so p = 0, Z = 0, O = Σ 0·v undivided and LSE = −∞ (IEEE alone
+        // would give exp(−∞ + ∞) = NaN). NaN and +∞ scores still give NaN through exp.
+        let m = Math.max(...scores);
+        if (m === -Infinity) m = -3.4028234663852886e38;
         const p = scores.map((s) => round(Math.exp(s - m)));
         const z = p.reduce((a, x) => round(a + x), 0);
         lse[lseAt] = round(m + Math.log(z));
         for (let d = 0; d < D; d++) {
           let acc = 0;
           for (let n = 0; n < keys.length; n++) acc = round(acc + round(p[n]! * v[at(layout, b, kvHead, keys[n]!, d, Hk, Sk, D)]!));
-          out[at(layout, b, h, i, d, H, Sq, D)] = round(acc / z);
+          out[at(layout, b, h, i, d, H, Sq, D)] = z === 0 ? acc : round(acc / z);
         }
       }
     }

@@ -5,7 +5,8 @@ import type { TilePartial } from './partial.ts';
  *   M = max_t lse_t (0 when every lse is -∞), w_t = exp(lse_t − M), Z = Σ w_t,
  *   lse = M + log Z, O = Σ (w_t / Z) · O_t;  Z = 0 → O = 0, lse = -∞.
  * Partials are taken in ascending kStart order whatever order they come in, and sums run in
- * float64, so the bits depend only on the set of partials. Never NaN for finite inputs.
+ * float64, so the bits depend only on the set of partials. Never NaN for finite inputs; NaN and ±∞
+ * partials (--allow-nonfinite) combine as IEEE arithmetic on this formula does (docs/nonfinite.md).
  */
 export function merge(partials: readonly TilePartial[]): TilePartial {
   if (partials.length === 0) throw new Error('merge: no partials');
@@ -30,16 +31,14 @@ export function merge(partials: readonly TilePartial[]): TilePartial {
       weights[t] = w;
       z += w;
     }
-    if (z === 0) {
-      lse[r] = -Infinity;
-      continue; // o stays 0
-    }
-    lse[r] = m + Math.log(z);
+    // Z = 0: every weight is 0 and O = Σ 0·O_t, which is 0 unless a partial carries NaN or ±∞ from
+    // non-finite inputs; a zero weight is not skipped, so 0·∞ = NaN stays (docs/nonfinite.md).
+    lse[r] = z === 0 ? -Infinity : m + Math.log(z);
+    const zd = z === 0 ? 1 : z;
     acc.fill(0);
     const base = r * D;
     for (let t = 0; t < n; t++) {
-      const w = weights[t] / z;
-      if (w === 0) continue;
+      const w = weights[t] / zd;
       const src = ordered[t].o;
       for (let d = 0; d < D; d++) acc[d] += w * src[base + d];
     }

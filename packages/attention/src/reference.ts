@@ -119,6 +119,9 @@ function attendRow(
     scores[j] = s;
     if (s > m) m = s;
   }
+  // Every visible score −∞ (non-finite inputs, docs/nonfinite.md): max at the lowest finite float,
+  // so p = 0, Z = 0, O = Σ 0·v undivided and lse = −∞, not exp(−∞ + ∞) = NaN.
+  if (m === -Infinity) m = -3.4028234663852886e38;
   let z = 0;
   for (let j = lo; j <= hi; j++) {
     const p = round(Math.exp(scores[j]! - m));
@@ -130,6 +133,6 @@ function attendRow(
     const vBase = kr.first + j * kr.stride;
     for (let d = 0; d < D; d++) row[d] = round(row[d]! + round(p * v[vBase + d]!));
   }
-  for (let d = 0; d < D; d++) row[d] = round(row[d]! / z);
+  if (z !== 0) for (let d = 0; d < D; d++) row[d] = round(row[d]! / z);
   return round(m + Math.log(z));
 }

@@ -17,6 +17,8 @@
 // mask to each row's [lo, hi] with -Infinity, row max, p = exp(s − max) (a Cephes-style
 // polynomial, ~1 ulp), P·V (8 rows × 4 dims in registers, keys in chunks that stay in L1),
 // then o = acc / Σp and lse = max + log Σp. Fixed summation order: bitwise deterministic.
+// Non-finite inputs (--allow-nonfinite) follow docs/nonfinite.md: NaN and +∞ scores make the row NaN
+// through exp, and a tile whose v holds NaN/±∞ takes pvMasked so masked keys stay out of every row.
 
 /** Bytes of values one P·V key chunk may touch, so it stays in L1 across the D/4 passes. */
 const CHUNK_BYTES: i32 = 32768;
@@ -47,7 +49,8 @@ const EXP_CONSTANTS = memory.data<f32>([
 /**
  * exp(x) lane-wise for x ≤ 0: x clamped to ≥ −87, x = n·ln2 + r (n by the 1.5·2²³ rounding
  * trick, ln2 in two parts), e^r by Cephes' expf polynomial (~1 ulp), 2ⁿ added to the exponent
- * bits; 0 where x < −87, so −Infinity gives exactly 0. Constants come in as locals (see above).
+ * bits; 0 where x < −87, so −Infinity gives exactly 0; NaN where x is NaN (s = NaN, or s = +∞ = max).
+ * Constants come in as locals (see above).
  */
 // @ts-ignore: decorator
 @inline
@@ -66,7 +69,8 @@ function expNeg(
   y = f32x4.add(f32x4.mul(y, r), p4);
   y = f32x4.add(f32x4.mul(y, r), p5);
   y = f32x4.add(f32x4.add(f32x4.mul(y, f32x4.mul(r, r)), r), one);
-  return v128.and(i32x4.add(y, i32x4.shl(t, 23)), f32x4.ge(x, cMin));
+  const e = v128.and(i32x4.add(y, i32x4.shl(t, 23)), f32x4.ge(x, cMin));
+  return v128.or(e, f32x4.ne(x, x)); // NaN in, NaN out (all ones): IEEE's exp, never a silent 0
 }
 
 /**
@@ -100,8 +104,11 @@ function softmaxExp(sc: usize, c0: i32, c1: i32, m0: v128, m1: v128, st: usize):
   v128.store(st, z1, 48);
 }
 
-/** Rearranges q and k into panels and zeroes v's tail (see the shapes above). */
-function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, keys: i32, D: i32): void {
+/**
+ * Rearranges q and k into panels and zeroes v's tail (see the shapes above). Returns whether v holds
+ * a NaN or ±Infinity (x − x is NaN exactly then): such a tile takes pvMasked (see there).
+ */
+function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, keys: i32, D: i32): bool {
   const R8 = (rows + 7) & ~7;
   const K4 = (keys + 3) & ~3;
   for (let r = 0; r < R8; r++) {
@@ -123,6 +130,14 @@ function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, 
     }
   }
   memory.fill(v + (<usize>(keys * D) << 2), 0, (<usize>((K4 - keys) * D + 4)) << 2);
+  let bad = i32x4.splat(0);
+  const vEnd = v + (<usize>(keys * D) << 2);
+  for (let p = v; p < vEnd; p += 16) {
+    const x = v128.load(p);
+    const d = f32x4.sub(x, x);
+    bad = v128.or(bad, f32x4.ne(d, d));
+  }
+  return v128.any_true(bad);
 }
 
 /** S[c0, c1) = scale · Q_block Kᵀ into sc, key-major: sc[c] = (rows 0–3, rows 4–7). */
@@ -210,6 +225,57 @@ function pv(sc: usize, v: usize, acc: usize, c0: i32, c1: i32, D: i32): void {
 }
 
 /**
+ * pv for a tile whose v holds NaN or ±Infinity: a row's product p·v is kept only where the row
+ * sees the key (lo ≤ c ≤ hi, lanes as in sc), so a masked key's 0 weight times ±∞ (NaN) never
+ * reaches a row that cannot see it (docs/nonfinite.md). Visible keys keep IEEE's p·v, 0·∞ = NaN
+ * included. No key chunking: only tiles with non-finite values come here.
+ */
+function pvMasked(sc: usize, v: usize, acc: usize, c0: i32, c1: i32, D: i32, lob: usize, hib: usize): void {
+  const D4 = (D + 3) & ~3;
+  const rowBytes = <usize>D << 2;
+  const lo0 = v128.load(lob), lo1 = v128.load(lob, 16);
+  const hi0 = v128.load(hib), hi1 = v128.load(hib, 16);
+  for (let dc = 0; dc < D4; dc += 4) {
+    const ap = acc + (<usize>dc << 5);
+    let a0 = v128.load(ap), b0 = v128.load(ap, 16);
+    let a1 = v128.load(ap, 32), b1 = v128.load(ap, 48);
+    let a2 = v128.load(ap, 64), b2 = v128.load(ap, 80);
+    let a3 = v128.load(ap, 96), b3 = v128.load(ap, 112);
+    let pp = sc + (<usize>c0 << 5);
+    let vv = v + (<usize>(c0 * D + dc) << 2);
+    for (let c = c0; c < c1; c++) {
+      const cv = i32x4.splat(c);
+      const s0 = v128.and(i32x4.ge_s(cv, lo0), i32x4.le_s(cv, hi0));
+      const s1 = v128.and(i32x4.ge_s(cv, lo1), i32x4.le_s(cv, hi1));
+      const lo = v128.load(pp);
+      const hi = v128.load(pp, 16);
+      let t = v128.load32_splat(vv);
+      a0 = f32x4.add(a0, v128.and(f32x4.mul(lo, t), s0));
+      b0 = f32x4.add(b0, v128.and(f32x4.mul(hi, t), s1));
+      t = v128.load32_splat(vv, 4);
+      a1 = f32x4.add(a1, v128.and(f32x4.mul(lo, t), s0));
+      b1 = f32x4.add(b1, v128.and(f32x4.mul(hi, t), s1));
+      t = v128.load32_splat(vv, 8);
+      a2 = f32x4.add(a2, v128.and(f32x4.mul(lo, t), s0));
+      b2 = f32x4.add(b2, v128.and(f32x4.mul(hi, t), s1));
+      t = v128.load32_splat(vv, 12);
+      a3 = f32x4.add(a3, v128.and(f32x4.mul(lo, t), s0));
+      b3 = f32x4.add(b3, v128.and(f32x4.mul(hi, t), s1));
+      pp += 32;
+      vv += rowBytes;
+    }
+    v128.store(ap, a0);
+    v128.store(ap, b0, 16);
+    v128.store(ap, a1, 32);
+    v128.store(ap, b1, 48);
+    v128.store(ap, a2, 64);
+    v128.store(ap, b2, 80);
+    v128.store(ap, a3, 96);
+    v128.store(ap, b3, 112);
+  }
+}
+
+/**
  * One tile (see the shapes at the top). Pointers are byte offsets into this instance's memory.
  * Rows past `rows` in the last block are padding with empty ranges and are never written out.
  */
@@ -218,7 +284,7 @@ export function tile(
   sc: usize, acc: usize, st: usize, o: usize, lse: usize,
   rows: i32, keys: i32, D: i32, scale: f32,
 ): void {
-  prepare(q, qp, k, kp, v, rows, keys, D);
+  const nonfinite = prepare(q, qp, k, kp, v, rows, keys, D);
   const D4 = (D + 3) & ~3;
   const blocks = (rows + 7) >> 3;
   for (let b = 0; b < blocks; b++) {
@@ -257,7 +323,8 @@ export function tile(
       for (let c = h + 1; c < c1; c++) store<f32>(lane + (<usize>c << 5), -Infinity);
     }
 
-    // Row max (an empty row's max -Infinity becomes -FLT_MAX so its p stays 0, never NaN).
+    // Row max (an empty row's max -Infinity becomes -FLT_MAX so its p stays 0, never NaN; pmax skips
+    // a NaN score, whose exp is NaN all the same).
     let m0 = f32x4.splat(-3.4028234663852886e38), m1 = m0;
     for (let c = c0; c < c1; c++) {
       const p = sc + (<usize>c << 5);
@@ -269,21 +336,19 @@ export function tile(
     softmaxExp(sc, c0, c1, m0, m1, st);
 
     memory.fill(acc, 0, <usize>(D4 * 8) << 2);
-    pv(sc, v, acc, c0, c1, D);
+    if (nonfinite) pvMasked(sc, v, acc, c0, c1, D, lo + (<usize>(b * 8) << 2), hi + (<usize>(b * 8) << 2));
+    else pv(sc, v, acc, c0, c1, D);
 
     for (let r = 0; r < last; r++) {
       const row = b * 8 + r;
       const out = o + (<usize>(row * D) << 2);
       const z = load<f32>(st + (<usize>r << 2), 32);
-      if (z == 0) {
-        memory.fill(out, 0, <usize>D << 2);
-        store<f32>(lse + (<usize>row << 2), -Infinity);
-        continue;
-      }
+      // Σp = 0 (every visible score −∞): o = Σ 0·v, 0 or NaN from a ±∞ value; lse = −FLT_MAX + log 0 = −∞.
+      const zd: f32 = z == 0 ? 1 : z;
       const m = load<f32>(st + (<usize>r << 2));
       for (let d = 0; d < D; d++) {
         const a = load<f32>(acc + (<usize>(((d >> 2) << 3) + ((d & 3) << 1) + (r >> 2)) << 4) + (<usize>(r & 3) << 2));
-        store<f32>(out + (<usize>d << 2), a / z);
+        store<f32>(out + (<usize>d << 2), a / zd);
       }
       store<f32>(lse + (<usize>row << 2), <f32>(<f64>m + Math.log(<f64>z)));
     }

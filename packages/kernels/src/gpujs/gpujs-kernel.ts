@@ -1,4 +1,6 @@
 import { emptyPartial, merge, type TilePartial } from '@longattn/attention';
+import { jsTile } from '../js/js-kernel.ts';
+import { hasNonFinite } from '../nonfinite.ts';
 import { rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
 import { loadGpuJs, type Gpu, type KernelClass } from './lib.ts';
 import { createShapeKernels, destroyShapeKernels, type ShapeKernels } from './shape-kernels.ts';
@@ -68,6 +70,15 @@ export class GpujsTileKernel implements TileKernel {
 
   private async runTile(job: TileJob): Promise<TilePartial> {
     const { rows, keys, D } = job;
+    // Shaders promise nothing about NaN and ±∞, and pv multiplies masked keys' 0 weights by v: a tile
+    // holding NaN/±∞ (--allow-nonfinite only) runs on jsTile, exact by docs/nonfinite.md.
+    if (
+      hasNonFinite(job.q.subarray(0, rows * D)) ||
+      hasNonFinite(job.k.subarray(0, keys * D)) ||
+      hasNonFinite(job.v.subarray(0, keys * D))
+    ) {
+      return jsTile(job);
+    }
     const side = Math.min(this.config.maxSide, MAX_SIDE);
     if (D > side) throw new Error(`${this.backend}: head dim ${D} exceeds the device's texture size ${side}`);
     const pad = Math.min(PAD, side);

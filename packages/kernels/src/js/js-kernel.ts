@@ -28,6 +28,9 @@ export function jsTile(job: TileJob): TilePartial {
       scores[c] = s;
       if (s > m) m = s;
     }
+    // Every visible score −∞: max at the lowest finite value, so p = 0 (not exp(−∞ + ∞) = NaN) and
+    // the tile reads as masked for this row (docs/nonfinite.md). A NaN score stays NaN through exp.
+    if (m === -Infinity) m = -Number.MAX_VALUE;
     let z = 0;
     acc.fill(0);
     for (let c = lo; c <= hi; c++) {
@@ -36,7 +39,7 @@ export function jsTile(job: TileJob): TilePartial {
       const vBase = c * D;
       for (let d = 0; d < D; d++) acc[d] += p * v[vBase + d];
     }
-    const inv = 1 / z;
+    const inv = z === 0 ? 1 : 1 / z; // Σp = 0: o = Σ 0·v (0, or NaN from a ±∞ value), lse −∞
     for (let d = 0; d < D; d++) o[qBase + d] = acc[d] * inv;
     lse[r] = m + Math.log(z);
   }

@@ -1,4 +1,6 @@
 import { merge, type TilePartial } from '@longattn/attention';
+import { jsTile } from '../js/js-kernel.ts';
+import { hasNonFinite } from '../nonfinite.ts';
 import { rowKeyRange, type Backend, type KernelOptions, type TileJob, type TileKernel } from '../tile.ts';
 import { OrtGraph } from './runtime.ts';
 import { tileModel } from './tile-graph.ts';
@@ -61,6 +63,11 @@ export class OrtTileKernel implements TileKernel {
   private async runPart(job: TileJob): Promise<TilePartial> {
     const { rows, keys, D } = job;
     const masked = !job.full;
+    // The masked graph lets masked keys reach the arithmetic: s + mask is +∞ − ∞ = NaN for a ±∞ in q
+    // or k, and MatMul(P, V) adds a masked key's 0·±∞ = NaN. A masked part holding NaN/±∞
+    // (--allow-nonfinite only) runs on jsTile, which visits visible keys only. The scan reads
+    // (rows + 2·keys)·D values against the part's 4·rows·keys·D FLOP (docs/nonfinite.md).
+    if (masked && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return jsTile(job);
     const graph = await this.graph(D, job.scale, masked);
     const out = await graph.run({
       q: { data: this.plain('q', job.q), dims: [rows, D] },
