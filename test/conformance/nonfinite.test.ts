@@ -23,7 +23,8 @@ interface Case {
 }
 
 function head(Sq: number, Sk: number, D: number, options: SpecOptions, seed: number) {
-  const spec = validateSpec({ q: [Sq, D], k: [Sk, D], v: [Sk, D] }, options);
+  // NaN and ±∞ are let through here, as `--allow-nonfinite` does (else the overflow check refuses the rows).
+  const spec: AttentionSpec = { ...validateSpec({ q: [Sq, D], k: [Sk, D], v: [Sk, D] }, options), allowNonfinite: true };
   return { spec, q: uniformF32(Sq * D, seed), k: uniformF32(Sk * D, seed + 1), v: uniformF32(Sk * D, seed + 2) };
 }
 
