@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { BlobLocations } from '../blobs/locations.ts';
 import { openBlobStore } from '../blobs/open.ts';
-import { BadManifestError, JobGoneError } from '../errors.ts';
+import { JobFailedError, JobGoneError } from '../errors.ts';
 import { plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { decodeManifest, type JobManifest } from './manifest.ts';
 import { checkJobId, jobKeys } from './names.ts';
@@ -59,7 +59,7 @@ export class JobContexts {
       thePlan = plannedWithinLimits(manifest.spec, { blockQ: manifest.blockQ, blockK: manifest.blockK }, this.limits, 'queue');
     } catch (error) {
       if (!(error instanceof InputError || error instanceof RangeError)) throw error;
-      throw new BadManifestError(`job ${id}: its manifest is refused: ${error.message}`);
+      throw new JobFailedError(`job ${id}: its manifest is refused: ${error.message}`); // recorded: status says why
     }
     let store = this.stores.get(location);
     if (!store) {
