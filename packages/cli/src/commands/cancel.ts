@@ -6,9 +6,11 @@ export function register(program: Command): void {
     .command('cancel')
     .description('cancel a queued job and delete its data (on a finished job: discard its result)')
     .argument('<job>', 'job id')
-    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue (or --api)').env('LONGATTN_REDIS'))
+    .option('--api <url>', 'the HTTP API instead of Redis (key from LONGATTN_API_KEY)')
     .option('--quiet', 'print nothing')
-    .action(async (job: string, flags: { redis: string; quiet?: boolean }) => {
+    .action(async (job: string, flags: { redis: string; api?: string; quiet?: boolean }) => {
+      if (flags.api) return (await import('../api-run.ts')).cancelViaApi(job, { ...flags, api: flags.api });
       const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {

@@ -7,12 +7,14 @@ export function register(program: Command): void {
     .command('result')
     .description('download a finished job’s O (Q’s shape and layout) and LSE, then remove the job')
     .argument('<job>', 'job id')
-    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue (or --api)').env('LONGATTN_REDIS'))
+    .option('--api <url>', 'the HTTP API instead of Redis (key from LONGATTN_API_KEY)')
     .requiredOption('--out <path>', 'output O (.npy or .safetensors)')
     .option('--lse <path>', 'output log-sum-exp [B,H,Sq]')
     .option('--keep', 'keep the job’s result in Redis after downloading it')
     .option('--quiet', 'print nothing on success')
-    .action(async (job: string, flags: { redis: string; out: string; lse?: string; keep?: boolean; quiet?: boolean }) => {
+    .action(async (job: string, flags: { redis: string; api?: string; out: string; lse?: string; keep?: boolean; quiet?: boolean }) => {
+      if (flags.api) return (await import('../api-run.ts')).resultViaApi(job, { ...flags, api: flags.api });
       const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {

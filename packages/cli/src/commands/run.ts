@@ -17,6 +17,7 @@ export interface RunFlags {
   backend: string;
   engine: 'local' | 'queue';
   redis?: string;
+  api?: string;
   blobs?: string;
   threads?: number;
   blockQ?: number;
@@ -103,9 +104,11 @@ export function register(program: Command): void {
     .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
     .option('--scale <s>', 'softmax scale (default 1/√D)', parseNumber('--scale'))
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
-    .option('--detach', 'with --engine queue: submit, print the job id and return');
+    .option('--detach', 'with --engine queue: submit, print the job id and return')
+    .option('--api <url>', 'with --engine queue: submit through the HTTP API (key from LONGATTN_API_KEY)');
   addEngineFlags(cmd).action(async (flags: RunFlags) => {
     const request = requestFromFlags(flags);
+    if (flags.api) return (await import('../api-run.ts')).runViaApi(request, { ...flags, api: flags.api });
     if (flags.detach) {
       const { submitDetached } = await import('../queue-run.ts');
       const jobId = await submitDetached(request, flags);

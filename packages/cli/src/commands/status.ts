@@ -20,9 +20,11 @@ export function register(program: Command): void {
     .command('status')
     .description('state and progress of a queued job')
     .argument('<job>', 'job id (printed by run --detach)')
-    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue (or --api)').env('LONGATTN_REDIS'))
+    .option('--api <url>', 'the HTTP API instead of Redis (key from LONGATTN_API_KEY)')
     .option('--json', 'print one JSON object')
-    .action(async (job: string, flags: { redis: string; json?: boolean }) => {
+    .action(async (job: string, flags: { redis: string; api?: string; json?: boolean }) => {
+      if (flags.api) return (await import('../api-run.ts')).statusViaApi(job, { ...flags, api: flags.api });
       const { QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const engine = await QueueEngine.connect(flags.redis);
       try {
