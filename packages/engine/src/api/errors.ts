@@ -45,6 +45,8 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
       message: scrub(error.message.split('\n')[0]!),
     };
   }
+  // A refused upload may leave body bytes unread: close the connection rather than reuse it.
+  if (request.isMultipart()) void reply.header('connection', 'close');
   void reply.code(body.statusCode).send(body);
 }
 

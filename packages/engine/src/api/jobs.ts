@@ -39,6 +39,9 @@ type ApiRecord = Record<string, string>;
  * several) serves any job. Ownership is checked on every read: another tenant's job is "not found".
  */
 export class ApiJobs {
+  /** Called once per job when a finished state is first recorded (metrics). */
+  onFinished: (view: { state: ApiState; gflops?: number }) => void = () => {};
+
   constructor(
     private readonly redis: Redis,
     readonly engine: QueueEngine,
@@ -116,6 +119,8 @@ export class ApiJobs {
   private async remember(id: string, record: ApiRecord, state: ApiState, status: QueueJobStatus): Promise<void> {
     if (record.state === state) return;
     record.state = state;
+    const seconds = status.startedAt && status.finishedAt ? (status.finishedAt - status.startedAt) / 1000 : 0;
+    this.onFinished({ state, ...(seconds > 0 ? { gflops: status.progress.doneFlops / 1e9 / seconds } : {}) });
     await this.redis.hset(
       apiKeys.job(id),
       'state',

@@ -63,6 +63,9 @@ export class ApiMetrics {
     const jobFailures = new Counter({ name: 'longattn_job_failures_total', help: 'Jobs that failed', registers });
     this.uploadBytes = new Counter({ name: 'longattn_upload_bytes_total', help: 'Bytes of tensors uploaded', registers });
     this.jobGflops = new Gauge({ name: 'longattn_job_gflops', help: 'GFLOP/s of the most recently finished job', registers });
+    jobs.onFinished = ({ state, gflops }) => {
+      if (state === 'done' && gflops !== undefined) this.jobGflops.set(gflops);
+    };
 
     this.tileEvents = new QueueEvents(QUEUES.tiles, { connection, prefix: QUEUE_PREFIX });
     const started = new Map<string, number>();

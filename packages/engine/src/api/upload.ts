@@ -85,6 +85,37 @@ export async function receiveUpload(request: FastifyRequest, tmp: string, capByt
     return { dir, options, refs: refs as Record<TensorPart, string>, bytes, remove };
   } catch (error) {
     await remove();
+    const tooLarge = error instanceof UploadTooLargeError || (error as { statusCode?: number }).statusCode === 413;
+    if (!tooLarge) await drain(request.raw, capBytes - bytes);
     throw error;
   }
+}
+
+/** Longest wait for the rest of a refused upload's body. */
+const DRAIN_MS = 30_000;
+
+/**
+ * Reads and discards the rest of a refused request's body (at most `limit` bytes), so the client,
+ * still sending, gets the 400 instead of a reset connection. Past the limit the connection closes.
+ */
+function drain(raw: FastifyRequest['raw'], limit: number): Promise<void> {
+  if (raw.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    let left = limit;
+    const done = () => {
+      clearTimeout(timer);
+      raw.off('data', count);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      left -= chunk.length;
+      if (left < 0) done();
+    };
+    const timer = setTimeout(done, DRAIN_MS);
+    raw.unpipe();
+    raw.on('data', count);
+    raw.once('end', done);
+    raw.once('close', done);
+    raw.resume();
+  });
 }
