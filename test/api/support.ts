@@ -149,4 +149,4 @@ export async function jobForm(parts: Record<string, string | Blob>): Promise<For
 }
 
 /** The options of the queue tests' odd request (js backend, 64×128 tiles, causal): the queue's bits equal runLocal's. */
-export const ODD_OPTIONS = { kind: 'attention', causal: true, backend: 'js', blockQ: 64, blockK: 128 };
+export const ODD_OPTIONS = { kind: 'attention' as const, causal: true, backend: 'js', blockQ: 64, blockK: 128 };
