@@ -25,7 +25,8 @@ async function calling<T>(what: () => Promise<T>): Promise<T> {
   } catch (error) {
     const e = error as { name?: string; status?: number; field?: string; message: string };
     if (e.name === 'ApiError' && e.status !== undefined && e.status < 500 && e.status !== 409) {
-      throw new InputError(e.status === 401 ? 'LONGATTN_API_KEY' : e.field ? e.field : '--api', e.message.replace(/^[^:]*: /, ''));
+      const argument = e.status === 401 ? 'LONGATTN_API_KEY' : e.status === 404 ? 'JOB' : (e.field ?? '--api');
+      throw new InputError(argument, e.field ? e.message.slice(e.field.length + 2) : e.message);
     }
     if (e.name === 'TypeError' && /fetch failed/.test(e.message)) throw new InputError('--api', `cannot reach the API: ${e.message}`);
     throw error;
