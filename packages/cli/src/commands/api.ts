@@ -38,6 +38,7 @@ export function register(program: Command): void {
         'LONGATTN_API_KEYS_FILE',
       ),
     )
+    .addHelpText('after', '\nEnvironment: LONGATTN_API_KEYS="tenant=key,…" (Bearer keys), LONGATTN_ADMIN_KEY (bull-board at /admin/queues)')
     .addOption(
       new Option('--upload-cap <bytes>', 'largest upload, all parts together (413 past it)').argParser(parseInteger('--upload-cap', 1)),
     )

@@ -117,11 +117,14 @@ async function follow(id) {
   $('job-id').textContent = id;
   setState(job.state);
   const grid = $('grid');
+  // q-blocks are numbered batch, head, block: one row per (batch, head).
+  const perHead = job.shape && job.blockQ ? Math.ceil(job.shape.Sq / job.blockQ) : 0;
+  grid.style.gridTemplateColumns = perHead ? `repeat(${perHead}, 12px)` : '';
   grid.replaceChildren(
     ...Array.from({ length: job.qBlocks ?? 0 }, (_, i) => {
       const cell = document.createElement('span');
       cell.className = 'cell';
-      cell.title = `q-block ${i}`;
+      cell.title = perHead ? `batch·head ${Math.floor(i / perHead)}, rows ${(i % perHead) * job.blockQ}…` : `q-block ${i}`;
       return cell;
     }),
   );
