@@ -9,7 +9,14 @@ import { KEYS, ODD_OPTIONS, startCluster } from './support.ts';
 
 /** Debian's chromium (scripts/setup-system.sh installs it): missing means a broken setup, so the test fails. */
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 test('dashboard in headless Chromium: sign in, see the job, watch its q-block grid fill from SSE until done', async (t) => {
   t.true(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/setup-system.sh`);
@@ -19,7 +26,10 @@ test('dashboard in headless Chromium: sign in, see the job, watch its q-block gr
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   try {
     const client = new LongattnClient({ url: cluster.api.url, key: KEYS.acme });
-    const { id } = await client.submit({ q: join(inputs.dir, 'q.npy'), k: join(inputs.dir, 'k.npy'), v: join(inputs.dir, 'v.npy') }, ODD_OPTIONS);
+    const { id } = await client.submit(
+      { q: join(inputs.dir, 'q.npy'), k: join(inputs.dir, 'k.npy'), v: join(inputs.dir, 'v.npy') },
+      ODD_OPTIONS,
+    );
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));

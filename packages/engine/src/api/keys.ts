@@ -16,19 +16,20 @@ export class ApiKeys {
 
   static parse(text: string, argument: string): ApiKeys {
     const entries: { tenant: string; digest: Buffer }[] = [];
-    for (const raw of text.split(/[,\n]/)) {
+    const raws = text.split(/[,\n]/);
+    for (const [n, raw] of raws.entries()) {
       const entry = raw.replace(/#.*/, '').trim();
       if (!entry) continue;
       const at = entry.indexOf('=');
-      const tenant = entry.slice(0, at).trim();
-      const key = entry.slice(at + 1).trim();
-      if (at < 0 || !isTenant(tenant) || key.length < 8) {
-        throw new InputError(
-          argument,
-          `expected tenant=key entries (tenant [A-Za-z0-9_-], key ≥ 8 characters), got an entry for "${tenant}"`,
-        );
+      const tenant = at < 0 ? '' : entry.slice(0, at).trim();
+      const key = at < 0 ? '' : entry.slice(at + 1).trim();
+      if (!isTenant(tenant) || key.length < 8) {
+        // The entry itself is never printed: it may hold a key.
+        throw new InputError(argument, `entry ${n + 1}: expected tenant=key (tenant of [A-Za-z0-9_-], key of ≥ 8 characters)`);
       }
-      entries.push({ tenant, digest: digest(key) });
+      const d = digest(key);
+      if (entries.some((e) => e.digest.equals(d))) throw new InputError(argument, `entry ${n + 1}: the same key is given twice`);
+      entries.push({ tenant, digest: d });
     }
     return new ApiKeys(entries);
   }
