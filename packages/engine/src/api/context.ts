@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { QueueEngine } from '../queue/queue-engine.ts';
 import type { ApiJobs } from './jobs.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { JobSignals } from './signals.ts';
 
 /** What every route of the API shares. */
 export interface ApiContext {
@@ -9,6 +10,7 @@ export interface ApiContext {
   engine: QueueEngine;
   jobs: ApiJobs;
   metrics: ApiMetrics;
+  signals: JobSignals;
   /** Blob store location for uploaded jobs (see openBlobStore). */
   blobs: string;
   /** Parent of the per-upload and per-download temp dirs. */

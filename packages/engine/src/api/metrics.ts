@@ -1,8 +1,9 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { bullConnection } from '../queue/connection.ts';
 import { QUEUE_PREFIX, QUEUES } from '../queue/names.ts';
 import type { ApiJobs } from './jobs.ts';
+import type { JobSignals } from './signals.ts';
 
 /** Queue job states counted as depth. */
 const DEPTH_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed'] as const;
@@ -21,10 +22,8 @@ export class ApiMetrics {
   readonly uploadBytes: Counter;
   readonly jobGflops: Gauge;
   private readonly queues: Queue[];
-  private readonly tileEvents: QueueEvents;
-  private readonly rootEvents: QueueEvents;
 
-  constructor(redisUrl: string, jobs: ApiJobs) {
+  constructor(redisUrl: string, jobs: ApiJobs, signals: JobSignals) {
     const connection = bullConnection(redisUrl);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'longattn_api_' });
@@ -67,32 +66,26 @@ export class ApiMetrics {
       if (state === 'done' && gflops !== undefined) this.jobGflops.set(gflops);
     };
 
-    this.tileEvents = new QueueEvents(QUEUES.tiles, { connection, prefix: QUEUE_PREFIX });
     const started = new Map<string, number>();
     const at = (eventId: string) => Number(eventId.split('-')[0]);
-    this.tileEvents.on('active', ({ jobId }, id) => {
+    signals.tiles.on('active', ({ jobId }, id) => {
       if (started.size >= MAX_ACTIVE_TRACKED) started.clear();
       started.set(jobId, at(id));
     });
-    this.tileEvents.on('completed', ({ jobId }, id) => {
+    signals.tiles.on('completed', ({ jobId }, id) => {
       const from = started.get(jobId);
       started.delete(jobId);
       if (from !== undefined) latency.observe((at(id) - from) / 1000);
     });
-    this.tileEvents.on('failed', ({ jobId }) => {
+    signals.tiles.on('failed', ({ jobId }) => {
       started.delete(jobId);
       failures.inc();
     });
-    this.tileEvents.on('delayed', () => retries.inc());
-    this.rootEvents = new QueueEvents(QUEUES.jobs, { connection, prefix: QUEUE_PREFIX });
-    this.rootEvents.on('failed', () => jobFailures.inc());
-  }
-
-  async ready(): Promise<void> {
-    await Promise.all([this.tileEvents.waitUntilReady(), this.rootEvents.waitUntilReady()]);
+    signals.tiles.on('delayed', () => retries.inc());
+    signals.root.on('failed', () => jobFailures.inc());
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.tileEvents.close(), this.rootEvents.close(), ...this.queues.map((q) => q.close())]);
+    await Promise.all(this.queues.map((q) => q.close()));
   }
 }

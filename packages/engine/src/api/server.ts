@@ -14,6 +14,7 @@ import { errorHandler } from './errors.ts';
 import { ApiJobs } from './jobs.ts';
 import { bearerKey, type ApiKeys } from './keys.ts';
 import { ApiMetrics } from './metrics.ts';
+import { JobSignals } from './signals.ts';
 import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -46,12 +47,14 @@ export async function buildApi(options: ApiOptions): Promise<ApiServer> {
   const engine = await QueueEngine.connect(options.redis);
   const redis = connectRedis(options.redis);
   const jobs = new ApiJobs(redis, engine);
-  const metrics = new ApiMetrics(options.redis, jobs);
+  const signals = new JobSignals(options.redis);
+  const metrics = new ApiMetrics(options.redis, jobs, signals);
   const ctx: ApiContext = {
     redis,
     engine,
     jobs,
     metrics,
+    signals,
     blobs: options.blobs ?? 'redis',
     tmp: options.tmp ?? tmpdir(),
     uploadCapBytes: options.uploadCapBytes ?? API_DEFAULTS.uploadCapBytes,
@@ -98,12 +101,12 @@ export async function buildApi(options: ApiOptions): Promise<ApiServer> {
     eventRoutes(v1, ctx);
     resultRoutes(v1, ctx);
   });
-  await metrics.ready();
+  await signals.ready();
   return {
     app,
     async close() {
       await app.close();
-      await Promise.all([metrics.close(), engine.close(), ...adminQueues.map((q) => q.close())]);
+      await Promise.all([metrics.close(), signals.close(), engine.close(), ...adminQueues.map((q) => q.close())]);
       await redis.quit().catch(() => redis.disconnect());
     },
   };

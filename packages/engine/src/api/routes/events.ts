@@ -8,6 +8,9 @@ import { notFound } from './jobs.ts';
 /** Comment line this often, so proxies keep an idle stream open. */
 const HEARTBEAT_MS = 15_000;
 
+/** A stream reads the job at most this often, however fast its tiles complete. */
+const MIN_READ_MS = 20;
+
 /** The `progress` event's data: the job's numbers, and the q-blocks written since the last event (all of them in the first). */
 export interface ProgressEvent {
   state: JobView['state'];
@@ -85,7 +88,9 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
             out.write(': keep-alive\n\n');
             beat = Date.now();
           }
-          await sleep(ctx.eventPollMs);
+          const woke = Date.now();
+          await ctx.signals.next(id, ctx.eventPollMs);
+          if (Date.now() - woke < MIN_READ_MS) await sleep(MIN_READ_MS - (Date.now() - woke));
         }
       } catch (error) {
         request.log.error({ err: error }, 'event stream failed');

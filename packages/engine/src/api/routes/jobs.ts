@@ -30,6 +30,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request, reply) => {
       const createdAt = Date.now();
       const upload = await receiveUpload(request, ctx.tmp, ctx.uploadCapBytes, (n) => ctx.metrics.uploadBytes.inc(n));
+      const received = Date.now();
       try {
         const { options } = upload;
         const job: JobRequest = {
@@ -43,8 +44,12 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
         };
         const { manifest } = await ctx.engine.submit(job, { blobs: ctx.blobs });
         await ctx.jobs.create(request.tenant, manifest.id, options, createdAt);
-        request.log.info({ job: manifest.id, tenant: request.tenant, bytes: upload.bytes }, 'job submitted');
-        return reply.code(201).send({ id: manifest.id, state: 'queued' });
+        const timing = { receive: received - createdAt, submit: Date.now() - received };
+        request.log.info({ job: manifest.id, tenant: request.tenant, bytes: upload.bytes, ms: timing }, 'job submitted');
+        return reply
+          .code(201)
+          .header('server-timing', `receive;dur=${timing.receive}, submit;dur=${timing.submit}`)
+          .send({ id: manifest.id, state: 'queued' });
       } finally {
         await upload.remove();
       }
