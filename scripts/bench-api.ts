@@ -9,7 +9,7 @@
  * started from the CLI bin, the client is @longattn/client on Node's fetch over loopback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openAsBlob, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -137,10 +137,24 @@ async function main(): Promise<void> {
         writeTensor(join(dir, `${p}.npy`), [8, 1024, 64], random(8 * 1024 * 64, seed));
       const files = { q: join(dir, 'q.npy'), k: join(dir, 'k.npy'), v: join(dir, 'v.npy') };
       const rows: Record<string, number>[] = [];
+      let apiCpu0 = 0;
       for (let run = 0; run < Number(values.runs) + 2; run++) {
+        if (run === 2) apiCpu0 = cpuOf(api.pid!);
         const t0 = performance.now();
-        const { id } = await client.submit(files, { causal: true });
+        const form = new FormData();
+        form.append('options', JSON.stringify({ causal: true }));
+        for (const p of ['q', 'k', 'v'] as const) form.append(p, await openAsBlob(files[p]), `${p}.npy`);
+        const response = await fetch(`http://127.0.0.1:${port}/v1/jobs`, {
+          method: 'POST',
+          body: form,
+          headers: { authorization: `Bearer ${KEY}` },
+        });
+        const { id } = (await response.json()) as { id: string };
         const t1 = performance.now();
+        // Server-Timing: receive (multipart to temp files), submit (validation, blob upload, flow).
+        const timing = Object.fromEntries(
+          [...(response.headers.get('server-timing') ?? '').matchAll(/(\w+);dur=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]),
+        );
         const job = await client.wait(id);
         const t2 = performance.now();
         await client.result(id, 'out', join(dir, 'o.npy'));
@@ -149,7 +163,17 @@ async function main(): Promise<void> {
         if (job.state !== 'done') throw new Error(`job ${id} ${job.state}: ${job.error}`);
         const queueMs = job.finishedAt! - job.createdAt; // accepted (upload started) → finalised, by the cluster's clocks
         const computeMs = job.finishedAt! - job.startedAt!;
-        if (run >= 2) rows.push({ total: t3 - t0, upload: t1 - t0, wait: t2 - t1, download: t3 - t2, compute: computeMs, queued: queueMs });
+        if (run >= 2)
+          rows.push({
+            total: t3 - t0,
+            upload: t1 - t0,
+            receive: timing.receive ?? 0,
+            submit: timing.submit ?? 0,
+            wait: t2 - t1,
+            download: t3 - t2,
+            compute: computeMs,
+            queued: queueMs,
+          });
       }
       const summary = Object.fromEntries(Object.keys(rows[0]!).map((k) => [k, median(rows.map((r) => r[k as keyof typeof r]))]));
       // The API's own share: upload handling (to 201), done → client notified, download; compute and queue waits are the cluster's.
@@ -164,6 +188,7 @@ async function main(): Promise<void> {
             0.9,
           ),
           apiShareMs: apiShare,
+          apiCpuMsPerJob: ((cpuOf(api.pid!) - apiCpu0) * 1000) / rows.length,
         }),
       );
     } else if (mode === 'status') {
@@ -180,6 +205,7 @@ async function main(): Promise<void> {
       const rate = Number(values.rate);
       const total = rate * Number(values.seconds);
       const latencies: number[] = [];
+      const apiCpu0 = cpuOf(api.pid!);
       const states = new Set<string>();
       const t0 = performance.now();
       const inFlight: Promise<void>[] = [];
@@ -198,6 +224,7 @@ async function main(): Promise<void> {
       }
       await Promise.all(inFlight);
       const achieved = total / ((performance.now() - t0) / 1000);
+      const apiCpuMsPerRequest = ((cpuOf(api.pid!) - apiCpu0) * 1000) / total;
       console.log(
         JSON.stringify({
           mode,
@@ -206,6 +233,7 @@ async function main(): Promise<void> {
           medianMs: median(latencies),
           p95Ms: pct(latencies, 0.95),
           p99Ms: pct(latencies, 0.99),
+          apiCpuMsPerRequest,
           states: [...states],
         }),
       );
