@@ -3,7 +3,7 @@
  *
  *   node --import tsx scripts/bench-api.ts upload  [--mb 200]            # q/k/v upload to fs blobs: MB/s, api peak RSS
  *   node --import tsx scripts/bench-api.ts small   [--runs 20]           # n=1024, 8 heads, D=64, 2 warm workers: end to end
- *   node --import tsx scripts/bench-api.ts status  [--rate 100 --seconds 10]  # GET /v1/jobs/:id while a job runs
+ *   node --import tsx scripts/bench-api.ts status  [--rate 100 --seconds 10 --workers 2]  # GET /v1/jobs/:id while a job runs
  *
  * Everything runs against its own redis-server; the api, workers and reducer are real processes
  * started from the CLI bin, the client is @longattn/client on Node's fetch over loopback.
@@ -25,6 +25,7 @@ const { positionals, values } = parseArgs({
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '10' },
     backend: { type: 'string', default: 'auto' },
+    workers: { type: 'string', default: '2' },
   },
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
@@ -192,7 +193,7 @@ async function main(): Promise<void> {
         }),
       );
     } else if (mode === 'status') {
-      children.push(await worker(), await worker());
+      for (let i = 0; i < Number(values.workers); i++) children.push(await worker());
       children.push(await start(['reducer', '--redis', redis.url], /queues? bull:/));
       const S = 16384;
       for (const [p, seed] of [

@@ -95,7 +95,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const { id } = request.params as { id: string };
       const record = await ctx.jobs.owned(request.tenant, id);
       if (!record) throw notFound();
-      return ctx.jobs.view(id, record);
+      return ctx.jobs.cachedView(id, record);
     },
   );
 
