@@ -12,7 +12,7 @@ const test = anyTest as TestFn<{ cluster: Cluster; inputs: Inputs; job: string }
 /** An .npy file of int32 zeros: a dtype the API must refuse. */
 function int32Npy(path: string, shape: number[]): void {
   let header = `{'descr': '<i4', 'fortran_order': False, 'shape': (${shape.join(', ')},), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  header += `${' '.repeat(63 - ((10 + header.length) % 64))}\n`;
   const prefix = Buffer.from([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
   writeFileSync(path, Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.alloc(shape.reduce((a, b) => a * b) * 4)]));
 }
@@ -151,4 +151,48 @@ test.serial('admin board behind the admin key; keys never logged', async (t) => 
   const log = cluster.api.log();
   t.regex(log, /incoming request/, 'requests were logged');
   for (const key of [KEYS.acme, KEYS.other, ADMIN_KEY]) t.false(log.includes(key), 'no key in the log');
+});
+
+test.serial('a wrong dtype fails fast: the 400 comes while the client is still sending', async (t) => {
+  const { cluster } = t.context;
+  const { request } = await import('node:http');
+  const boundary = 'longattn-test-boundary';
+  let header = "{'descr': '<i8', 'fortran_order': False, 'shape': (1000000, 64), }";
+  header += `${' '.repeat(63 - ((10 + header.length) % 64))}\n`;
+  const npyHead = Buffer.concat([
+    Buffer.from([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]),
+    Buffer.from(header),
+  ]);
+  const head = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${JSON.stringify(ODD_OPTIONS)}\r\n`),
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="q"; filename="q.npy"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    npyHead,
+    Buffer.alloc(1 << 20),
+  ]);
+  const url = new URL(`${cluster.api.url}/v1/jobs`);
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEYS.acme}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode!, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.write(head); // 512 MB announced, 1 MB sent, the request never ends: only a fast failure answers
+  });
+  t.is(answer.status, 400);
+  t.regex(JSON.parse(answer.body).message, /^q: dtype '<i8' is not supported/);
 });

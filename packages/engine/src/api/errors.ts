@@ -45,8 +45,8 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
       message: scrub(error.message.split('\n')[0]!),
     };
   }
-  // A refused upload may leave body bytes unread: close the connection rather than reuse it.
-  if (request.isMultipart()) void reply.header('connection', 'close');
+  // Past the cap the rest of the body is never read: close the connection rather than reuse it.
+  if (body.statusCode === 413) void reply.header('connection', 'close');
   void reply.code(body.statusCode).send(body);
 }
 

@@ -86,7 +86,8 @@ export async function receiveUpload(request: FastifyRequest, tmp: string, capByt
   } catch (error) {
     await remove();
     const tooLarge = error instanceof UploadTooLargeError || (error as { statusCode?: number }).statusCode === 413;
-    if (!tooLarge) await drain(request.raw, capBytes - bytes);
+    // The answer goes out now (a wrong dtype fails fast); the rest of the body is read and dropped meanwhile.
+    if (!tooLarge) void drain(request.raw, capBytes - bytes);
     throw error;
   }
 }
@@ -95,8 +96,9 @@ export async function receiveUpload(request: FastifyRequest, tmp: string, capByt
 const DRAIN_MS = 30_000;
 
 /**
- * Reads and discards the rest of a refused request's body (at most `limit` bytes), so the client,
- * still sending, gets the 400 instead of a reset connection. Past the limit the connection closes.
+ * Reads and discards the rest of a refused request's body (at most `limit` bytes, for at most
+ * DRAIN_MS), so a client still sending gets the 400 instead of a reset connection, and the
+ * connection stays usable. Past either limit the rest is left unread.
  */
 function drain(raw: FastifyRequest['raw'], limit: number): Promise<void> {
   if (raw.readableEnded) return Promise.resolve();
