@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { connectRedis } from '@longattn/engine/queue';
-import { writeTensor } from '@longattn/tensor';
+import { writeSafetensors, writeTensor } from '@longattn/tensor';
 import { oddInputs, type Inputs } from '../queue/support.ts';
 import { randomTensor } from '../support/random.ts';
 import { ADMIN_KEY, authed, jobForm, KEYS, ODD_OPTIONS, startApi, startCluster, type Cluster } from './support.ts';
@@ -119,7 +119,9 @@ test.serial('413 past the upload cap, with nothing left in the blob store or Red
   const capped = await startApi(cluster.redis.url, cluster.blobs, ['--log-level', 'warn', '--upload-cap', '100000']);
   const redis = connectRedis(cluster.redis.url);
   try {
-    const before = { blobs: cluster.blobFiles().length, keys: (await redis.keys('*')).length };
+    // The job of test.before may still be running: count only what a new job would add.
+    const jobKeys = async () => (await redis.keys('{longattn}:job:*')).concat(await redis.keys('{longattn}:api:job:*')).sort();
+    const before = { blobs: new Set(cluster.blobFiles().map((f) => f.split('/')[0])), keys: await jobKeys() };
     const big = join(inputs.dir, 'big.npy');
     writeTensor(big, [4, 3000, 24], randomTensor(4 * 3000 * 24, 9)); // 1.15 MB
     const response = await fetch(
@@ -131,8 +133,16 @@ test.serial('413 past the upload cap, with nothing left in the blob store or Red
     );
     t.is(response.status, 413);
     t.regex(((await response.json()) as { message: string }).message, /100000-byte cap/);
-    t.is(cluster.blobFiles().length, before.blobs);
-    t.is((await redis.keys('*')).length, before.keys);
+    t.deepEqual(
+      cluster.blobFiles().filter((f) => !before.blobs.has(f.split('/')[0])),
+      [],
+      'no blob of a new job',
+    );
+    t.deepEqual(
+      (await jobKeys()).filter((k) => !before.keys.includes(k)),
+      [],
+      'no record of a new job',
+    );
   } finally {
     redis.disconnect();
     await capped.stop();
@@ -196,3 +206,34 @@ test.serial('a wrong dtype fails fast: the 400 comes while the client is still s
   t.is(answer.status, 400);
   t.regex(JSON.parse(answer.body).message, /^q: dtype '<i8' is not supported/);
 });
+
+test.serial(
+  '.safetensors parts: the tensor named in options.tensors (bf16 here); several tensors and no name → 400 naming the part',
+  async (t) => {
+    const { cluster, inputs } = t.context;
+    const st = join(inputs.dir, 'qk.safetensors');
+    writeSafetensors(st, {
+      'layers.0.q': { shape: [4, 300, 24], data: randomTensor(4 * 300 * 24, 31), dtype: 'bf16' },
+      'layers.0.k': { shape: [2, 517, 24], data: randomTensor(2 * 517 * 24, 32) },
+    });
+    const named = JSON.stringify({ ...ODD_OPTIONS, tensors: { q: 'layers.0.q', k: 'layers.0.k' } });
+    const ok = await fetch(
+      `${cluster.api.url}/v1/jobs`,
+      authed(KEYS.acme, { method: 'POST', body: await jobForm({ options: named, q: st, k: st, v: files(inputs).v }) }),
+    );
+    t.is(ok.status, 201, await ok.clone().text());
+    const { id } = (await ok.json()) as { id: string };
+    const view = (await (await fetch(`${cluster.api.url}/v1/jobs/${id}`, authed(KEYS.acme))).json()) as { shape: object };
+    t.deepEqual(view.shape, { B: 1, H: 4, Hk: 2, Sq: 300, Sk: 517, D: 24 });
+    const unnamed = await fetch(
+      `${cluster.api.url}/v1/jobs`,
+      authed(KEYS.acme, {
+        method: 'POST',
+        body: await jobForm({ options: JSON.stringify(ODD_OPTIONS), q: st, k: files(inputs).k, v: files(inputs).v }),
+      }),
+    );
+    t.is(unnamed.status, 400);
+    t.regex(((await unnamed.json()) as { message: string }).message, /^q: \.safetensors holds 2 tensors; name one in options\.tensors\.q/);
+    await fetch(`${cluster.api.url}/v1/jobs/${id}`, authed(KEYS.acme, { method: 'DELETE' }));
+  },
+);
