@@ -207,6 +207,7 @@ async function main(): Promise<void> {
       const total = rate * Number(values.seconds);
       const latencies: number[] = [];
       const apiCpu0 = cpuOf(api.pid!);
+      const clientCpu0 = process.cpuUsage();
       const states = new Set<string>();
       const t0 = performance.now();
       const inFlight: Promise<void>[] = [];
@@ -225,6 +226,14 @@ async function main(): Promise<void> {
       }
       await Promise.all(inFlight);
       const achieved = total / ((performance.now() - t0) / 1000);
+      // Closed loop (one request at a time), for comparison: what one client sees with no queueing of its own.
+      const sequential: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const s = performance.now();
+        const view = await client.get(id);
+        sequential.push(performance.now() - s);
+        states.add(view.state);
+      }
       const apiCpuMsPerRequest = ((cpuOf(api.pid!) - apiCpu0) * 1000) / total;
       console.log(
         JSON.stringify({
@@ -234,7 +243,11 @@ async function main(): Promise<void> {
           medianMs: median(latencies),
           p95Ms: pct(latencies, 0.95),
           p99Ms: pct(latencies, 0.99),
+          sequentialMedianMs: median(sequential),
+          sequentialP95Ms: pct(sequential, 0.95),
           apiCpuMsPerRequest,
+          clientCpuSeconds: (process.cpuUsage(clientCpu0).user + process.cpuUsage(clientCpu0).system) / 1e6,
+          wallSeconds: (performance.now() - t0) / 1000,
           states: [...states],
         }),
       );
