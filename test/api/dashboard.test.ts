@@ -44,6 +44,8 @@ test('dashboard in headless Chromium: sign in, see the job, watch its q-block gr
     t.is(await page.textContent('#job-id'), id);
     const cells = await page.locator('#grid .cell').count();
     t.is(cells, (await client.get(id)).qBlocks!, 'one cell per q-block');
+    const tops = await page.locator('#grid .cell').evaluateAll((all) => new Set(all.map((c) => c.getBoundingClientRect().top)).size);
+    t.is(tops, 4, 'one row per head (H = 4, B = 1)');
 
     // Watch the grid: some cells written while others wait, then all written.
     let partial = false;
