@@ -8,7 +8,7 @@
  * Everything runs against its own redis-server; the api, workers and reducer are real processes
  * started from the CLI bin, the client is @longattn/client on Node's fetch over loopback.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openAsBlob, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +127,30 @@ async function main(): Promise<void> {
         }),
       );
       await client.cancel(id);
+      // The same upload from curl (a C client: the SDK's fetch FormData costs about as much CPU as the api).
+      const curl = spawnSync('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{time_total} %{http_code}',
+        '-H',
+        `Authorization: Bearer ${KEY}`,
+        '-F',
+        'options={"backend":"ort"}',
+        ...['q', 'k', 'v'].flatMap((p) => ['-F', `${p}=@${join(dir, `${p}.npy`)}`]),
+        `http://127.0.0.1:${port}/v1/jobs`,
+      ]);
+      const [curlSeconds, code] = curl.stdout.toString().split(' ');
+      if (code === '201')
+        console.log(
+          JSON.stringify({
+            mode: 'upload (curl)',
+            seconds: Number(curlSeconds),
+            MBps: bytes / 1e6 / Number(curlSeconds),
+            apiPeakRssMB: peakRss(api.pid!),
+          }),
+        );
     } else if (mode === 'small') {
       children.push(await worker(), await worker());
       children.push(await start(['reducer', '--redis', redis.url], /queues? bull:/));
