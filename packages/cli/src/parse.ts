@@ -45,3 +45,9 @@ export function parseChoice<T extends string>(flag: string, choices: readonly T[
 export function parseIntegerList(flag: string) {
   return (text: string): number[] => text.split(',').map((part) => parseInteger(flag, 1)(part));
 }
+
+/** `--redis` for commands that take `--redis URL` or `--api URL`: one of them is needed. */
+export function requireRedis(url: string | undefined): string {
+  if (!url) throw new InputError('--redis', 'required (a Redis URL, or LONGATTN_REDIS), unless --api URL is given');
+  return url;
+}

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as api } from './api.ts';
 import { register as bench } from './bench.ts';
 import { register as cancel } from './cancel.ts';
 import { register as demo } from './demo.ts';
@@ -9,4 +10,4 @@ import { register as status } from './status.ts';
 import { register as worker } from './worker.ts';
 
 /** Every subcommand; each file registers one. */
-export const commands: ((program: Command) => void)[] = [run, demo, bench, worker, reducer, status, cancel, result];
+export const commands: ((program: Command) => void)[] = [run, demo, bench, worker, reducer, status, cancel, result, api];

@@ -1,9 +1,19 @@
 import { Option, type Command } from 'commander';
+import { requireRedis } from '../parse.ts';
 import { checkOutputPaths, JobOutput } from '@longattn/engine';
-import { checkOutDtype, type OutDType } from '@longattn/tensor';
+import { checkOutDtype, InputError, type OutDType } from '@longattn/tensor';
 import { OUT_DTYPE } from './run.ts';
 
-type ResultFlags = { redis: string; blobs?: string; out: string; lse?: string; outDtype?: OutDType; keep?: boolean; quiet?: boolean };
+type ResultFlags = {
+  redis?: string;
+  api?: string;
+  blobs?: string;
+  out: string;
+  lse?: string;
+  outDtype?: OutDType;
+  keep?: boolean;
+  quiet?: boolean;
+};
 
 /** `longattn result JOB --out O [--lse LSE] --redis URL [--keep]`: collects a finished job's output. */
 export function register(program: Command): void {
@@ -11,7 +21,8 @@ export function register(program: Command): void {
     .command('result')
     .description('download a finished job’s O (Q’s shape and layout) and LSE, then remove the job')
     .argument('<job>', 'job id')
-    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue (or --api)').env('LONGATTN_REDIS'))
+    .option('--api <url>', 'the HTTP API instead of Redis (key from LONGATTN_API_KEY)')
     .addOption(
       new Option(
         '--blobs <where>',
@@ -26,9 +37,12 @@ export function register(program: Command): void {
     .action(async (job: string, flags: ResultFlags) => {
       if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype);
       checkOutputPaths([{ argument: '--out', path: flags.out }, ...(flags.lse ? [{ argument: '--lse', path: flags.lse }] : [])]);
+      if (flags.api && (flags.outDtype ?? 'f32') !== 'f32')
+        throw new InputError('--out-dtype', 'not available with --api: the API returns float32 .npy');
+      if (flags.api) return (await import('../api-run.ts')).resultViaApi(job, { ...flags, api: flags.api });
       const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       checkJobId(job);
-      const engine = await QueueEngine.connect(flags.redis, { blobs: parseLocations(flags.blobs) });
+      const engine = await QueueEngine.connect(requireRedis(flags.redis), { blobs: parseLocations(flags.blobs) });
       try {
         const status = await engine.status(job);
         if (status.state !== 'done')

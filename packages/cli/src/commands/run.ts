@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { checkOutputPaths, runLocal, type InputRef, type JobRequest, type JobResult, type OutputPath } from '@longattn/engine';
-import { checkOutDtype, type OutDType } from '@longattn/tensor';
+import { checkOutDtype, InputError, type OutDType } from '@longattn/tensor';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
 import { interruptible } from '../signals.ts';
@@ -20,6 +20,7 @@ export interface RunFlags {
   backend: string;
   engine: 'local' | 'queue';
   redis?: string;
+  api?: string;
   blobs?: string;
   threads?: number;
   blockQ?: number;
@@ -129,12 +130,18 @@ export function register(program: Command): void {
     .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
     .option('--scale <s>', 'softmax scale (default 1/√D)', parseNumber('--scale'))
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
-    .option('--detach', 'with --engine queue: submit, print the job id and return');
+    .option('--detach', 'with --engine queue: submit, print the job id and return')
+    .option('--api <url>', 'with --engine queue: submit through the HTTP API (key from LONGATTN_API_KEY)');
   addEngineFlags(cmd).action(async (flags: RunFlags) => {
     if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype); // before any work, --detach included
     const request = requestFromFlags(flags);
+    if (flags.api || flags.detach) checkOutputPaths(...requestPaths(request)); // nothing written yet, but a bad --out is said at once
+    if (flags.api) {
+      if ((flags.outDtype ?? 'f32') !== 'f32')
+        throw new InputError('--out-dtype', 'not available with --api: the API returns float32 .npy');
+      return (await import('../api-run.ts')).runViaApi(request, { ...flags, api: flags.api });
+    }
     if (flags.detach) {
-      checkOutputPaths(...requestPaths(request)); // nothing is written now, but a bad --out is said at once
       const { submitDetached } = await import('../queue-run.ts');
       const jobId = await submitDetached(request, flags);
       console.log(flags.json ? JSON.stringify({ jobId }) : jobId);

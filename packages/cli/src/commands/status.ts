@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { requireRedis } from '../parse.ts';
 import type { QueueJobStatus } from '@longattn/engine/queue';
 
 /** One human line (or two, with an error) about a queued job. */
@@ -22,7 +23,8 @@ export function register(program: Command): void {
     .command('status')
     .description('state and progress of a queued job')
     .argument('<job>', 'job id (printed by run --detach)')
-    .addOption(new Option('--redis <url>', 'Redis URL of the queue').env('LONGATTN_REDIS').makeOptionMandatory())
+    .addOption(new Option('--redis <url>', 'Redis URL of the queue (or --api)').env('LONGATTN_REDIS'))
+    .option('--api <url>', 'the HTTP API instead of Redis (key from LONGATTN_API_KEY)')
     .addOption(
       new Option(
         '--blobs <where>',
@@ -30,10 +32,11 @@ export function register(program: Command): void {
       ).env('LONGATTN_BLOBS'),
     )
     .option('--json', 'print one JSON object')
-    .action(async (job: string, flags: { redis: string; blobs?: string; json?: boolean }) => {
+    .action(async (job: string, flags: { redis?: string; api?: string; blobs?: string; json?: boolean }) => {
+      if (flags.api) return (await import('../api-run.ts')).statusViaApi(job, { ...flags, api: flags.api });
       const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       checkJobId(job);
-      const engine = await QueueEngine.connect(flags.redis, { blobs: parseLocations(flags.blobs) });
+      const engine = await QueueEngine.connect(requireRedis(flags.redis), { blobs: parseLocations(flags.blobs) });
       try {
         const status = await engine.status(job);
         if (flags.json) {

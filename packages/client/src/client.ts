@@ -1,0 +1,106 @@
+import { createWriteStream, openAsBlob } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { JobOptions, JobView, ProgressEvent } from '@longattn/engine/api';
+import { ensureOk } from './errors.ts';
+import { parseEvents } from './sse.ts';
+
+/** A tensor to upload: a file path (.npy / .safetensors, streamed from disk) or bytes/Blob already in memory. */
+export type TensorInput = string | Blob | Uint8Array;
+
+/** The events of a job: `progress` events in order, then one `done` or `failed` (cancelled jobs too) with the job. */
+export type JobEvent = { event: 'progress'; data: ProgressEvent } | { event: 'done' | 'failed'; data: JobView };
+
+export interface ClientOptions {
+  /** Base URL of the API, e.g. http://localhost:8080. */
+  url: string;
+  /** The tenant's API key (sent as `Authorization: Bearer KEY`). */
+  key: string;
+}
+
+/**
+ * Typed client of the longattn HTTP API (docs/contracts.md), on Node's own fetch. Every method
+ * throws ApiError for a non-2xx answer (status, one-line message, field).
+ */
+export class LongattnClient {
+  private readonly base: string;
+
+  constructor(private readonly options: ClientOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+  }
+
+  private fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.options.key}` };
+    return fetch(`${this.base}${path}`, { ...init, headers }).then(ensureOk);
+  }
+
+  private async json<T>(path: string, init?: RequestInit): Promise<T> {
+    return (await (await this.fetch(path, init)).json()) as T;
+  }
+
+  /** Submits an attention job: uploads Q, K, V (files are streamed, never read whole) with its options. */
+  async submit(
+    tensors: { q: TensorInput; k: TensorInput; v: TensorInput },
+    options: Partial<JobOptions> = {},
+  ): Promise<{ id: string; state: string }> {
+    const form = new FormData();
+    form.append('options', JSON.stringify({ kind: 'attention', ...options }));
+    for (const part of ['q', 'k', 'v'] as const) {
+      const input = tensors[part];
+      if (typeof input === 'string') form.append(part, await openAsBlob(input), basename(input));
+      else form.append(part, input instanceof Blob ? input : new Blob([input]), `${part}.npy`);
+    }
+    return this.json('/v1/jobs', { method: 'POST', body: form });
+  }
+
+  get(id: string): Promise<JobView> {
+    return this.json(`/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** This tenant's jobs, newest first; `next` is the offset of the next page when there is one. */
+  list(page: { limit?: number; offset?: number } = {}): Promise<{ jobs: JobView[]; total: number; next?: number }> {
+    const query = new URLSearchParams(Object.entries(page).map(([k, v]) => [k, String(v)] as [string, string]));
+    return this.json(`/v1/jobs${query.size ? `?${query}` : ''}`);
+  }
+
+  /** The job's events as they happen; a late caller gets the current state first. Ends after done/failed. */
+  async *events(id: string, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    const response = await this.fetch(`/v1/jobs/${encodeURIComponent(id)}/events`, signal ? { signal } : {});
+    for await (const e of parseEvents(response.body!)) yield e as JobEvent;
+  }
+
+  /** Follows the job until it ends: its final view (state done, failed or cancelled). */
+  async wait(id: string, onProgress?: (p: ProgressEvent) => void): Promise<JobView> {
+    for await (const e of this.events(id)) {
+      if (e.event === 'progress') onProgress?.(e.data);
+      else return e.data;
+    }
+    return this.get(id);
+  }
+
+  /** Cancels a job: tiles stop, its data is deleted (a done job's result too). */
+  cancel(id: string): Promise<{ id: string; state: string; was: string }> {
+    return this.json(`/v1/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  /** A done job's O or LSE as a stream of .npy bytes (ApiError 409 until done). */
+  async resultStream(id: string, which: 'out' | 'lse'): Promise<Readable> {
+    const response = await this.fetch(`/v1/jobs/${encodeURIComponent(id)}/result/${which}`);
+    return Readable.fromWeb(response.body! as WebReadableStream<Uint8Array>);
+  }
+
+  /** Writes a done job's O or LSE (.npy) to `path`, through a temporary name so a failure leaves nothing there. */
+  async result(id: string, which: 'out' | 'lse', path: string): Promise<void> {
+    const partial = `${path}.${process.pid}.part`;
+    try {
+      await pipeline(await this.resultStream(id, which), createWriteStream(partial));
+      await rename(partial, path);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+  }
+}

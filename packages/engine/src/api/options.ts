@@ -1,0 +1,95 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import type { SpecOptions } from '@longattn/attention';
+import { InputError } from '@longattn/tensor';
+
+/** Job kinds the options' `kind` names; only `attention` is served so far (layer, inspect join later). */
+export const JOB_KINDS = ['attention', 'layer', 'inspect'] as const;
+export const SERVED_KINDS: readonly string[] = ['attention'];
+
+/**
+ * The `options` part of POST /v1/jobs: the CLI's `run` options in camelCase (docs/contracts.md).
+ * One schema: it validates the part here and documents it in /openapi.json.
+ */
+export const jobOptionsSchema = {
+  $id: 'JobOptions',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    kind: { type: 'string', enum: [...JOB_KINDS], default: 'attention', description: 'attention (served now); layer and inspect later' },
+    layout: { type: 'string', enum: ['bhsd', 'bshd'], default: 'bhsd' },
+    causal: { type: 'boolean', default: false, description: 'bottom-right aligned (FlashAttention ≥ 2.1)' },
+    window: {
+      type: 'array',
+      items: { type: 'integer', minimum: -1 },
+      minItems: 2,
+      maxItems: 2,
+      description: '[left, right], inclusive; -1 = unbounded side',
+    },
+    scale: { type: 'number', description: 'softmax scale (default 1/√D)' },
+    backend: { type: 'string', pattern: '^(auto|js|wasm|ort|gpujs(:[a-z0-9]+)?)$', default: 'auto' },
+    blockQ: { type: 'integer', minimum: 1, maximum: 1 << 20 },
+    blockK: { type: 'integer', minimum: 1, maximum: 1 << 20 },
+    allowNonfinite: { type: 'boolean', default: false },
+    tensors: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'tensor names inside .safetensors parts (like file.safetensors#name)',
+      properties: Object.fromEntries(['q', 'k', 'v'].map((p) => [p, { type: 'string', pattern: '^[A-Za-z0-9._/-]{1,200}$' }])),
+    },
+  },
+} as const;
+
+/** Validated job options. */
+export interface JobOptions {
+  kind: (typeof JOB_KINDS)[number];
+  layout: 'bhsd' | 'bshd';
+  causal: boolean;
+  window?: [number, number];
+  scale?: number;
+  backend: string;
+  blockQ?: number;
+  blockK?: number;
+  allowNonfinite: boolean;
+  tensors?: { q?: string; k?: string; v?: string };
+}
+
+const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
+const check = ajv.compile(jobOptionsSchema);
+
+/** `options.window: must have at most 2 items`-style message naming the field. */
+function describe(error: ErrorObject): string {
+  const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const field = error.keyword === 'additionalProperties' ? `${path ? `${path}.` : ''}${error.params.additionalProperty}` : path;
+  const what = error.keyword === 'additionalProperties' ? 'unknown option' : error.message;
+  return `${field ? `options.${field}` : 'options'}: ${what}`;
+}
+
+/** Parses and validates the options part; InputError('options…') naming the field. */
+export function parseJobOptions(text: string | undefined): JobOptions {
+  if (text === undefined) throw new InputError('options', 'missing part (a JSON object, e.g. {"kind":"attention"})');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InputError('options', `not valid JSON (${(error as Error).message})`);
+  }
+  if (!check(value)) {
+    const message = describe(check.errors![0]!);
+    throw new InputError(message.slice(0, message.indexOf(':')), message.slice(message.indexOf(':') + 2));
+  }
+  const options = value as JobOptions;
+  if (!SERVED_KINDS.includes(options.kind))
+    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention`);
+  if (options.scale !== undefined && !Number.isFinite(options.scale)) throw new InputError('options.scale', 'expected a finite number');
+  return options;
+}
+
+/** The SpecOptions the engine validates (the same as `longattn run`'s). */
+export function specOptions(options: JobOptions): SpecOptions {
+  return {
+    layout: options.layout,
+    causal: options.causal,
+    ...(options.window ? { window: { left: options.window[0], right: options.window[1] } } : {}),
+    ...(options.scale !== undefined ? { scale: options.scale } : {}),
+  };
+}

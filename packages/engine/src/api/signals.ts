@@ -1,0 +1,52 @@
+import { EventEmitter } from 'node:events';
+import { QueueEvents } from 'bullmq';
+import { bullConnection } from '../queue/connection.ts';
+import { QUEUE_PREFIX, QUEUES } from '../queue/names.ts';
+
+/** The job a flow node's BullMQ id belongs to: `JOB` (root), `JOB-r3` (reduce), `JOB-t17` (tile); see flowIds. */
+const jobOf = (bullId: string) => bullId.replace(/-[rt]\d+$/, '');
+
+/**
+ * One QueueEvents reader per queue for the whole api process: SSE streams wake on their job's
+ * events (a tile or reduce done, the root done or failed) instead of waiting out a poll, so a
+ * finished job is reported within milliseconds. Metrics listen on the same readers.
+ */
+export class JobSignals {
+  readonly tiles: QueueEvents;
+  readonly reduce: QueueEvents;
+  readonly root: QueueEvents;
+  private readonly emitter = new EventEmitter();
+
+  constructor(redisUrl: string) {
+    const connection = bullConnection(redisUrl);
+    this.tiles = new QueueEvents(QUEUES.tiles, { connection, prefix: QUEUE_PREFIX });
+    this.reduce = new QueueEvents(QUEUES.reduce, { connection, prefix: QUEUE_PREFIX });
+    this.root = new QueueEvents(QUEUES.jobs, { connection, prefix: QUEUE_PREFIX });
+    this.emitter.setMaxListeners(0);
+    const kick = ({ jobId }: { jobId: string }) => this.emitter.emit(jobOf(jobId));
+    for (const events of [this.tiles, this.reduce]) events.on('completed', kick);
+    this.root.on('completed', kick);
+    this.root.on('failed', kick);
+  }
+
+  /** Resolves at the job's next event or after `ms`, whichever comes first. */
+  next(job: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.emitter.off(job, done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.emitter.on(job, done);
+    });
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all([this.tiles.waitUntilReady(), this.reduce.waitUntilReady(), this.root.waitUntilReady()]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.tiles.close(), this.reduce.close(), this.root.close()]);
+  }
+}
