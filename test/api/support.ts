@@ -94,11 +94,12 @@ export async function startCluster(
   try {
     const workers = await Promise.all(
       Array.from({ length: options.workers ?? 1 }, () =>
-        startService('worker', redis.url, ['--backend', 'js', ...(options.workerArgs ?? [])]),
+        startService('worker', redis.url, ['--backend', 'js', '--blobs', `fs:${blobs}`, ...(options.workerArgs ?? [])]),
       ),
     );
     started.push(...workers);
-    const reducer = await startService('reducer', redis.url, options.reducerArgs ?? []);
+    // Services open only the stores they are given (docs/limits.md): the api's fs blobs.
+    const reducer = await startService('reducer', redis.url, ['--blobs', `fs:${blobs}`, ...(options.reducerArgs ?? [])]);
     started.push(reducer);
     const api = await startApi(redis.url, blobs, ['--log-level', 'warn', ...(options.apiArgs ?? [])]);
     const cluster: Cluster = {
