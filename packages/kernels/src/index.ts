@@ -10,6 +10,8 @@ export { jsTile } from './js/js-kernel.ts';
 export { encodeModel, float, OrtGraph, ortBackend, ortModuleUrl, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
 export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
 export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend
+export { webgpuBackend, DAWN_MODES, openAdapter, type DawnAdapter, type DawnMode } from './webgpu/index.ts'; // registers the webgpu backend
+export { deviceKind, isSoftwareRenderer } from './device.ts';
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);
