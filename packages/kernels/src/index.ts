@@ -4,7 +4,7 @@ import { registerBackend } from './registry.ts';
 export type { Backend, KernelOptions, TileJob, TileKernel } from './tile.ts';
 export { rowKeyRange } from './tile.ts';
 export { getBackend, listBackends, parseBackendName, registerBackend } from './registry.ts';
-export { CPU_PREFERENCE, selectBackend } from './select.ts';
+export { CPU_PREFERENCE, onSoftware, refuseSoftware, selectBackend } from './select.ts';
 export type { Selection } from './select.ts';
 export { jsTile } from './js/js-kernel.ts';
 export { encodeModel, float, OrtGraph, ortBackend, ortModuleUrl, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend

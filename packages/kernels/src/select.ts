@@ -1,4 +1,5 @@
 import { InputError } from '@longattn/attention';
+import { isSoftwareRenderer } from './device.ts';
 import { getBackend, listBackends, parseBackendName } from './registry.ts';
 import type { Backend, KernelOptions } from './tile.ts';
 
@@ -57,4 +58,21 @@ export async function selectBackend(requested: string, options: KernelOptions = 
 
 async function describe(backend: Backend, options: KernelOptions): Promise<string> {
   return backend.describe ? backend.describe(options) : backend.summary;
+}
+
+/**
+ * True when an accelerated backend (gpujs, webgpu) would run on a software renderer (llvmpipe,
+ * lavapipe, SwiftShader) or on the CPU (gpujs:webasm / cpu): no GPU does the work.
+ */
+export function onSoftware(selection: Pick<Selection, 'backend' | 'device'>): boolean {
+  return selection.backend.accelerated === true && (isSoftwareRenderer(selection.device) || /^cpu\b/.test(selection.device));
+}
+
+/** A GPU worker refuses a software device unless told `--allow-software` (InputError, exit 2). */
+export function refuseSoftware(selection: Selection, allowSoftware: boolean): void {
+  if (allowSoftware || !onSoftware(selection)) return;
+  throw new InputError(
+    '--backend',
+    `${selection.name} reaches only ${selection.device} here, no GPU; pass --allow-software to run on it anyway`,
+  );
 }

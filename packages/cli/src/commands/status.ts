@@ -8,7 +8,7 @@ export function describeStatus(s: QueueJobStatus): string {
   const { B, H, Sq, Sk, D } = s.manifest.spec;
   const lines = [
     `${s.jobId}  ${s.state}  ${doneTiles}/${totalTiles} tiles (${pct.toFixed(1)}%)  B=${B} H=${H} Sq=${Sq} Sk=${Sk} D=${D}` +
-      (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')})` : ''),
+      (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')} on ${s.devices.join('; ')})` : ''),
   ];
   if (s.error) lines.push(`  error: ${s.error}`);
   return lines.join('\n');

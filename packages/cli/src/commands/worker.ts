@@ -7,6 +7,7 @@ interface WorkerFlags {
   backend: string;
   throttleMs?: number;
   graceMs?: number;
+  allowSoftware?: boolean;
 }
 
 const log = (line: string) => process.stderr.write(`longattn ${line}\n`);
@@ -24,10 +25,11 @@ export function register(program: Command): void {
         .default(1),
     )
     .addOption(
-      new Option('--backend <name>', 'backend for jobs submitted with auto: auto | js | wasm | ort | gpujs[:MODE]')
+      new Option('--backend <name>', 'backend for jobs submitted with auto: auto | js | wasm | ort | gpujs[:MODE] | webgpu[:MODE]')
         .env('LONGATTN_BACKEND')
         .default('auto'),
     )
+    .addOption(new Option('--allow-software', 'let gpujs/webgpu run on a software renderer (llvmpipe, lavapipe) or the CPU'))
     .addOption(
       new Option('--grace-ms <ms>', 'on SIGTERM, let in-flight tiles finish this long, then hand them back').argParser(
         parseInteger('--grace-ms', 0),
@@ -45,6 +47,7 @@ export function register(program: Command): void {
         concurrency: flags.concurrency,
         backend: flags.backend,
         ...(flags.graceMs !== undefined ? { graceMs: flags.graceMs } : {}),
+        ...(flags.allowSoftware ? { allowSoftware: true } : {}),
         ...(flags.throttleMs !== undefined ? { throttleMs: flags.throttleMs } : {}),
         log,
       });

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Tile } from '@longattn/attention';
-import { selectBackend, type Selection } from '@longattn/kernels';
+import { refuseSoftware, selectBackend, type Selection } from '@longattn/kernels';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Piscina } from 'piscina';
 import { QUEUE_DEFAULTS } from './config.ts';
@@ -28,6 +28,8 @@ export interface WorkerServiceOptions {
   stalledIntervalMs?: number;
   /** SIGTERM: how long in-flight tiles may finish before they are handed back. */
   graceMs?: number;
+  /** Let an accelerated backend run on a software renderer or the CPU (else startWorker refuses: InputError). */
+  allowSoftware?: boolean;
   log?: (line: string) => void;
 }
 
@@ -46,6 +48,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   await checkReachable(options.redis);
   const log = options.log ?? (() => {});
   const own = await selectBackend(options.backend ?? 'auto', { threads: 1 });
+  refuseSoftware(own, options.allowSoftware === true);
   // A backend whose kernels bind to one thread per process (gpujs: the gl addon) gets one kernel thread.
   const threads = own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;
