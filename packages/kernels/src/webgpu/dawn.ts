@@ -59,14 +59,14 @@ export function loadDawn(): Promise<DawnModule | string> {
 const instances = new Map<DawnMode, GPU>();
 
 /**
- * Asks Dawn's `mode` backend for an adapter (compatibility level, which GL needs). Without a
- * DISPLAY, EGL is pointed at Mesa's surfaceless platform. Returns the adapter or a one-line reason.
- * Dawn prints its own discovery warnings to stderr.
+ * Asks Dawn's `mode` backend for an adapter (compatibility level, which GL needs); GL goes through
+ * Mesa's surfaceless EGL platform (no display needed). Returns the adapter or a one-line reason.
  */
 export async function openAdapter(mode: DawnMode): Promise<DawnAdapter | string> {
   const dawn = await loadDawn();
   if (typeof dawn === 'string') return dawn;
-  if (mode !== 'vulkan' && !process.env.DISPLAY) process.env.EGL_PLATFORM ??= 'surfaceless';
+  // Surfaceless EGL needs no display (with an X display present, EGL on X failed under the gl addon).
+  if (mode !== 'vulkan') process.env.EGL_PLATFORM ??= 'surfaceless';
   let gpu = instances.get(mode);
   if (!gpu) {
     gpu = dawn.create([`backend=${mode}`]);
