@@ -72,3 +72,18 @@ test('worker: gpujs/webgpu on a software renderer refuse to start without --allo
   t.regex(json.devices[0]!, SOFT_WEBGPU);
   rmSync(request.out, { force: true });
 });
+
+test('the GPU check fails, never skips, when a GPU is required and a path reaches only software or nothing', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/gpu/check.ts', '--paths', 'webgpu:vulkan,webgpu:opengl', '--require-hardware', '--skip-bench'],
+    { encoding: 'utf8', timeout: 240_000 },
+  );
+  t.is(run.status, 1, run.stderr);
+  const last = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { ok: boolean; failures: string[]; summary: { conformance: string }[] };
+  t.false(last.ok);
+  t.regex(last.failures.join('\n'), /^webgpu:vulkan: cannot run: /m, 'no Vulkan driver here: a failure, not a skip');
+  t.regex(last.failures.join('\n'), /^webgpu:opengl: reached llvmpipe\S* \(WebGPU opengl, software\), a software renderer, not the GPU$/m);
+  t.is(last.summary[0]!.conformance, '13/13', 'the cases still ran, and passed, on the software renderer');
+});
