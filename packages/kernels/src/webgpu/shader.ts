@@ -1,7 +1,7 @@
 /**
  * WGSL for one attention tile in two compute passes (FlashAttention-2 with split keys):
  *   attend:  workgroup (rowGroup, split) — WG threads, one query row each (q row and o row in
- *            registers); keys of its split staged BK at a time in workgroup memory; per key block
+ *            registers, as vec4 lanes: D is padded to a multiple of 4 with zeros); keys of its split staged BK at a time in workgroup memory; per key block
  *            scores s = scale·q·k, block max, one rescale of (o, l), then P·V. Writes unnormalised
  *            o, running max m and sum l per (split, row).
  *   combine: thread per row — merges the splits in split order (M = max m, w = exp(m − M),
@@ -11,7 +11,7 @@
  * lse (−Infinity) is set by the caller (WGSL has no infinity literal). See docs/math.md.
  */
 
-/** Compile-time sizes of one pipeline pair: D head dim, BK keys per staged block, WG rows per workgroup. */
+/** Compile-time sizes of one pipeline pair: D head dim (padded to a multiple of 4), BK keys per staged block, WG rows per workgroup. */
 export interface ShaderSizes {
   D: number;
   BK: number;
@@ -31,15 +31,16 @@ struct Params { rows: u32, keys: u32, qStart: i32, kStart: i32, diag: i32, left:
 const NEG = -3.0e38; // below any finite score; WGSL has no -inf literal
 `;
 
-/** attend: bindings 0 params, 1 q, 2 kv, 3 part (read_write). */
+/** attend: bindings 0 params, 1 q, 2 kv, 3 part (read_write). D must be a multiple of 4 (vec4 lanes). */
 export function attendShader({ D, BK, WG }: ShaderSizes): string {
   const W = D + 2;
+  const D4 = D / 4;
   return `${PARAMS}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kv: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> kv: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
-var<workgroup> ks: array<f32, ${BK * D}>;
-var<workgroup> vs: array<f32, ${BK * D}>;
+var<workgroup> ks: array<vec4<f32>, ${BK * D4}>;
+var<workgroup> vs: array<vec4<f32>, ${BK * D4}>;
 
 // Visible keys of a row, relative to kStart, clipped to the tile: [lo, hi] (empty when hi < lo).
 fn keyRange(row: u32) -> vec2<i32> {
@@ -64,25 +65,25 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   let c1 = min(s1, keyRange(lastRow).y);
   var lo = 1;
   var hi = 0;
-  var qr: array<f32, ${D}>;
-  var o: array<f32, ${D}>;
+  var qr: array<vec4<f32>, ${D4}>;
+  var o: array<vec4<f32>, ${D4}>;
   var sc: array<f32, ${BK}>;
   if (live) {
     let r = keyRange(row);
     lo = r.x;
     hi = r.y;
-    for (var d = 0u; d < ${D}u; d++) { qr[d] = q[row * ${D}u + d]; }
+    for (var d = 0u; d < ${D4}u; d++) { qr[d] = q[row * ${D4}u + d]; }
   }
   var m = NEG;
   var l = 0.0;
-  let vOff = p.keys * ${D}u;
+  let vOff = p.keys * ${D4}u;
   for (var cb = c0; cb <= c1; cb += ${BK}) {
-    for (var e = t; e < ${BK * D}u; e += ${WG}u) {
-      let c = cb + i32(e / ${D}u);
-      var kx = 0.0;
-      var vx = 0.0;
+    for (var e = t; e < ${BK * D4}u; e += ${WG}u) {
+      let c = cb + i32(e / ${D4}u);
+      var kx = vec4<f32>(0.0);
+      var vx = vec4<f32>(0.0);
       if (c <= c1) {
-        let at = u32(c) * ${D}u + e % ${D}u;
+        let at = u32(c) * ${D4}u + e % ${D4}u;
         kx = kv[at];
         vx = kv[vOff + at];
       }
@@ -96,8 +97,8 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
       let c = cb + j;
       if (c >= lo && c <= hi) {
         var s = 0.0;
-        let kb = u32(j) * ${D}u;
-        for (var d = 0u; d < ${D}u; d++) { s = s + qr[d] * ks[kb + d]; }
+        let kb = u32(j) * ${D4}u;
+        for (var d = 0u; d < ${D4}u; d++) { s = s + dot(qr[d], ks[kb + d]); }
         s = s * p.scale;
         sc[j] = s;
         bm = max(bm, s);
@@ -105,14 +106,14 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     }
     let a = exp(m - bm);
     l = l * a;
-    for (var d = 0u; d < ${D}u; d++) { o[d] = o[d] * a; }
+    for (var d = 0u; d < ${D4}u; d++) { o[d] = o[d] * a; }
     for (var j = 0; j < n; j++) {
       let c = cb + j;
       if (c >= lo && c <= hi) {
         let pj = exp(sc[j] - bm);
         l = l + pj;
-        let vb = u32(j) * ${D}u;
-        for (var d = 0u; d < ${D}u; d++) { o[d] = o[d] + pj * vs[vb + d]; }
+        let vb = u32(j) * ${D4}u;
+        for (var d = 0u; d < ${D4}u; d++) { o[d] = o[d] + pj * vs[vb + d]; }
       }
     }
     m = bm;
@@ -120,7 +121,13 @@ fn attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
   }
   if (live) {
     let base = (wg.y * p.rows + row) * ${W}u;
-    for (var d = 0u; d < ${D}u; d++) { part[base + d] = o[d]; }
+    for (var d = 0u; d < ${D4}u; d++) {
+      let x = o[d];
+      part[base + 4u * d] = x.x;
+      part[base + 4u * d + 1u] = x.y;
+      part[base + 4u * d + 2u] = x.z;
+      part[base + 4u * d + 3u] = x.w;
+    }
     part[base + ${D}u] = m;
     part[base + ${D + 1}u] = l;
   }

@@ -77,9 +77,10 @@ export class WebGpuTileKernel implements TileKernel {
   }
 
   private async runTile(job: TileJob): Promise<Partial> {
-    const { rows, keys, D } = job;
-    if (D > MAX_D) throw new Error(`${this.backend}: head dim ${D} is above ${MAX_D}, the most this kernel keeps in registers`);
+    const { rows, keys } = job;
+    if (job.D > MAX_D) throw new Error(`${this.backend}: head dim ${job.D} is above ${MAX_D}, the most this kernel keeps in registers`);
     const gpu = this.gpu;
+    const D = Math.ceil(job.D / 4) * 4; // vec4 lanes; the padding columns are zeros in q, k, v and dropped from o
     gpu.pushErrorScope('validation');
     gpu.pushErrorScope('out-of-memory');
     const { sizes, attend, combine } = this.pipelinesFor(D);
@@ -120,9 +121,9 @@ export class WebGpuTileKernel implements TileKernel {
     const bRead = buffer(outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     try {
       gpu.queue.writeBuffer(bParams, 0, params);
-      gpu.queue.writeBuffer(bQ, 0, job.q, 0, rows * D);
-      gpu.queue.writeBuffer(bKV, 0, job.k, 0, keys * D);
-      gpu.queue.writeBuffer(bKV, keys * D * 4, job.v, 0, keys * D);
+      gpu.queue.writeBuffer(bQ, 0, padColumns(job.q, rows, job.D, D));
+      gpu.queue.writeBuffer(bKV, 0, padColumns(job.k, keys, job.D, D));
+      gpu.queue.writeBuffer(bKV, keys * D * 4, padColumns(job.v, keys, job.D, D));
       const enc = gpu.createCommandEncoder();
       const bind = (pipeline: GPUComputePipeline, buffers: GPUBuffer[]) =>
         gpu.createBindGroup({
@@ -148,15 +149,24 @@ export class WebGpuTileKernel implements TileKernel {
       await bRead.mapAsync(GPUMapMode.READ);
       const all = new Float32Array(bRead.getMappedRange().slice(0));
       bRead.unmap();
-      const o = all.subarray(0, rows * D);
+      const o = padColumns(all.subarray(0, rows * D), rows, D, job.D);
       const lse = all.slice(rows * D, rows * D + rows);
       for (let r = 0; r < rows; r++) {
         const [lo, hi] = rowKeyRange(job, r);
         if (hi < lo) lse[r] = -Infinity; // the row sees no key of this tile: o is already 0
       }
-      return { rows, D, kStart: job.kStart, o, lse };
+      return { rows, D: job.D, kStart: job.kStart, o, lse };
     } finally {
       for (const b of [bParams, bQ, bKV, bPart, bOut, bRead]) b.destroy();
     }
   }
+}
+
+/** [n, from] row-major → [n, to] (zeros added or columns dropped); the same array when from = to (at most n·to elements). */
+function padColumns(x: Float32Array, n: number, from: number, to: number): Float32Array {
+  if (from === to) return x.length === n * to ? x : x.subarray(0, n * to);
+  const out = new Float32Array(n * to);
+  const w = Math.min(from, to);
+  for (let r = 0; r < n; r++) out.set(x.subarray(r * from, r * from + w), r * to);
+  return out;
 }
