@@ -15,7 +15,7 @@ function files(r: { q: string; k: string; v: string; out: string }): string[] {
   return ['--q', r.q, '--k', r.k, '--v', r.v, '--out', r.out, '--causal'];
 }
 
-test('run: --json and the summary name the renderer; auto does not take llvmpipe for a GPU', async (t) => {
+test.serial('run: --json and the summary name the renderer; auto does not take llvmpipe for a GPU', async (t) => {
   t.truthy(process.env.DISPLAY, 'run this file under xvfb-run (gpujs:headlessgl needs an X display)');
   const inputs = oddInputs({ H: 2, Hk: 1, Sq: 100, Sk: 130, D: 16 });
   t.teardown(() => inputs.cleanup());
@@ -34,7 +34,7 @@ test('run: --json and the summary name the renderer; auto does not take llvmpipe
   t.regex(chosen.device, /^cpu/);
 });
 
-test('worker: gpujs/webgpu on a software renderer refuse to start without --allow-software; with it, log and status name the device', async (t) => {
+test.serial('worker: gpujs/webgpu on a software renderer refuse to start without --allow-software; with it, log and status name the device', async (t) => {
   t.truthy(process.env.DISPLAY, 'run this file under xvfb-run');
   const redis = await startRedis();
   const inputs = oddInputs({ H: 2, Hk: 1, Sq: 90, Sk: 120, D: 8 });
@@ -73,7 +73,7 @@ test('worker: gpujs/webgpu on a software renderer refuse to start without --allo
   rmSync(request.out, { force: true });
 });
 
-test('the GPU check fails, never skips, when a GPU is required and a path reaches only software or nothing', async (t) => {
+test.serial('the GPU check fails, never skips, when a GPU is required and a path reaches only software or nothing', async (t) => {
   const { spawnSync } = await import('node:child_process');
   const run = spawnSync(
     process.execPath,
