@@ -41,5 +41,5 @@ test('webgpu here: the adapter Dawn reaches through EGL is llvmpipe, reported as
   const webgpu = getBackend('webgpu');
   t.is(await webgpu.probe({ mode: 'opengl' }), null, 'Dawn GL on Mesa answers (the conformance suite runs it)');
   t.regex(await webgpu.describe!({ mode: 'opengl' }), /llvmpipe.*\(WebGPU opengl, software\)$/);
-  t.is(await webgpu.probeHardware!(), null, 'auto never takes a software adapter');
+  t.is(await webgpu.probeHardware!(), null, 'auto never takes a software adapter (here: no GPU device node at all)');
 });

@@ -1,4 +1,5 @@
 import { InputError } from '@longattn/attention';
+import { gpuDeviceNodes } from '../gpujs/detect.ts';
 import type { Backend, KernelOptions, TileKernel } from '../tile.ts';
 import { DAWN_MODES, openAdapter, type DawnAdapter, type DawnMode } from './dawn.ts';
 import { WebGpuTileKernel } from './webgpu-kernel.ts';
@@ -35,7 +36,9 @@ export const webgpuBackend: Backend = {
   accelerated: true,
   threading: 'main', // one Dawn device per process; the GPU does the parallel work
 
+  /** A hardware adapter of Dawn's; a Linux host with no GPU device node settles it without loading Dawn. */
   async probeHardware() {
+    if (process.platform === 'linux' && gpuDeviceNodes().length === 0) return null;
     for (const mode of DAWN_MODES) {
       const a = await openAdapter(mode);
       if (typeof a !== 'string' && !a.software) return { options: { mode }, device: a.device };
