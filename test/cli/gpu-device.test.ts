@@ -34,44 +34,57 @@ test.serial('run: --json and the summary name the renderer; auto does not take l
   t.regex(chosen.device, /^cpu/);
 });
 
-test.serial('worker: gpujs/webgpu on a software renderer refuse to start without --allow-software; with it, log and status name the device', async (t) => {
-  t.truthy(process.env.DISPLAY, 'run this file under xvfb-run');
-  const redis = await startRedis();
-  const inputs = oddInputs({ H: 2, Hk: 1, Sq: 90, Sk: 120, D: 8 });
-  const services: Service[] = [];
-  t.teardown(async () => {
-    await Promise.all(services.map((s) => s.kill()));
-    await redis.close();
-    inputs.cleanup();
-  });
-  for (const backend of ['gpujs:headlessgl', 'gpujs', 'webgpu:opengl', 'webgpu']) {
-    const refused = await longattn(['worker', '--redis', redis.url, '--backend', backend], { timeoutMs: 60_000 });
-    t.is(refused.code, 2, `${backend}: ${refused.stderr}`);
-    // Dawn's native discovery warnings ("Warning: …") may come first; ours is the one longattn line, and the last.
-    const ours = refused.stderr.trim().split('\n').at(-1)!;
-    t.regex(ours, /^longattn: --backend: \S+ reaches only .+ here, no GPU; pass --allow-software to run on it anyway$/, backend);
-    t.is(refused.stderr.match(/^longattn:/gm)?.length, 1, backend);
-  }
-  services.push(
-    await startService('worker', redis.url, ['--backend', 'webgpu:opengl', '--allow-software'], 'cli'),
-    await startService('reducer', redis.url, [], 'cli'),
-  );
-  t.regex(services[0]!.log(), new RegExp(`backend webgpu:opengl on ${SOFT_WEBGPU.source}`), 'the worker log');
-  const request = inputs.request('q');
-  const submitted = await longattn(['run', ...files(request), '--backend', 'auto', '--engine', 'queue', '--redis', redis.url, '--detach']);
-  t.is(submitted.code, 0, submitted.stderr);
-  const id = submitted.stdout.trim();
-  await until('the job to finish', async () => {
-    const r = await longattn(['status', id, '--redis', redis.url, '--json']);
-    return (JSON.parse(r.stdout) as { state: string }).state === 'done' ? true : undefined;
-  });
-  const human = await longattn(['status', id, '--redis', redis.url]);
-  t.regex(human.stdout, new RegExp(`on 1 worker \\(webgpu:opengl on ${SOFT_WEBGPU.source}\\)`));
-  const json = JSON.parse((await longattn(['status', id, '--redis', redis.url, '--json'])).stdout) as { devices: string[] };
-  t.is(json.devices.length, 1);
-  t.regex(json.devices[0]!, SOFT_WEBGPU);
-  rmSync(request.out, { force: true });
-});
+test.serial(
+  'worker: gpujs/webgpu on a software renderer refuse to start without --allow-software; with it, log and status name the device',
+  async (t) => {
+    t.truthy(process.env.DISPLAY, 'run this file under xvfb-run');
+    const redis = await startRedis();
+    const inputs = oddInputs({ H: 2, Hk: 1, Sq: 90, Sk: 120, D: 8 });
+    const services: Service[] = [];
+    t.teardown(async () => {
+      await Promise.all(services.map((s) => s.kill()));
+      await redis.close();
+      inputs.cleanup();
+    });
+    for (const backend of ['gpujs:headlessgl', 'gpujs', 'webgpu:opengl', 'webgpu']) {
+      const refused = await longattn(['worker', '--redis', redis.url, '--backend', backend], { timeoutMs: 60_000 });
+      t.is(refused.code, 2, `${backend}: ${refused.stderr}`);
+      // Dawn's native discovery warnings ("Warning: …") may come first; ours is the one longattn line, and the last.
+      const ours = refused.stderr.trim().split('\n').at(-1)!;
+      t.regex(ours, /^longattn: --backend: \S+ reaches only .+ here, no GPU; pass --allow-software to run on it anyway$/, backend);
+      t.is(refused.stderr.match(/^longattn:/gm)?.length, 1, backend);
+    }
+    services.push(
+      await startService('worker', redis.url, ['--backend', 'webgpu:opengl', '--allow-software'], 'cli'),
+      await startService('reducer', redis.url, [], 'cli'),
+    );
+    t.regex(services[0]!.log(), new RegExp(`backend webgpu:opengl on ${SOFT_WEBGPU.source}`), 'the worker log');
+    const request = inputs.request('q');
+    const submitted = await longattn([
+      'run',
+      ...files(request),
+      '--backend',
+      'auto',
+      '--engine',
+      'queue',
+      '--redis',
+      redis.url,
+      '--detach',
+    ]);
+    t.is(submitted.code, 0, submitted.stderr);
+    const id = submitted.stdout.trim();
+    await until('the job to finish', async () => {
+      const r = await longattn(['status', id, '--redis', redis.url, '--json']);
+      return (JSON.parse(r.stdout) as { state: string }).state === 'done' ? true : undefined;
+    });
+    const human = await longattn(['status', id, '--redis', redis.url]);
+    t.regex(human.stdout, new RegExp(`on 1 worker \\(webgpu:opengl on ${SOFT_WEBGPU.source}\\)`));
+    const json = JSON.parse((await longattn(['status', id, '--redis', redis.url, '--json'])).stdout) as { devices: string[] };
+    t.is(json.devices.length, 1);
+    t.regex(json.devices[0]!, SOFT_WEBGPU);
+    rmSync(request.out, { force: true });
+  },
+);
 
 test.serial('the GPU check fails, never skips, when a GPU is required and a path reaches only software or nothing', async (t) => {
   const { spawnSync } = await import('node:child_process');
