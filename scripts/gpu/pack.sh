@@ -37,7 +37,10 @@ packages/cli/node_modules/.bin/esbuild scripts/gpu/check.ts --bundle --platform=
 
 # 3. Native pieces and their JS dependencies.
 node scripts/gpu/copy-modules.mjs "$STAGE/app" packages/kernels gl webgpu
-[[ -f $STAGE/app/node_modules/gl/build/Release/webgl.node ]] || { say "the gl addon is not built (scripts/setup-system.sh, then reinstall)"; exit 1; }
+if [[ ! -f $STAGE/app/node_modules/gl/build/Release/webgl.node ]]; then
+  say "the gl addon is not built (scripts/setup-system.sh, then reinstall)"
+  exit 1
+fi
 
 # 4. Loaders, unpacked (run.sh puts them on LD_LIBRARY_PATH; nothing touches the machine's /).
 for p in "${LOADERS[@]}"; do
