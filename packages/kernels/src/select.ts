@@ -6,6 +6,12 @@ import type { Backend, KernelOptions } from './tile.ts';
 /** Auto-selection order after accelerated backends on real hardware (DESIGN, CPU-kernels issue). */
 export const CPU_PREFERENCE = ['ort', 'wasm', 'js'] as const;
 
+/**
+ * Accelerated backends in auto's order: compute shaders (webgpu) before gpu.js's fragment shaders
+ * (one test's arithmetic ran ~30× slower in fragment than in compute shaders on the lent H200s).
+ */
+export const ACCELERATED_PREFERENCE = ['webgpu', 'gpujs'] as const;
+
 export interface Selection {
   backend: Backend;
   /** The name as the CLI spells it, with its mode: `ort`, `gpujs:headlessgl`. */
@@ -33,7 +39,13 @@ export async function selectBackend(requested: string, options: KernelOptions = 
     return { backend, name: requested, options: opts, device: await describe(backend, opts), skipped: [] };
   }
   const skipped: string[] = [];
-  for (const backend of listBackends().filter((b) => b.accelerated)) {
+  const rank = (name: string) => {
+    const i = (ACCELERATED_PREFERENCE as readonly string[]).indexOf(name);
+    return i < 0 ? ACCELERATED_PREFERENCE.length : i;
+  };
+  for (const backend of listBackends()
+    .filter((b) => b.accelerated)
+    .sort((a, b) => rank(a.name) - rank(b.name))) {
     const hardware = await backend.probeHardware?.();
     if (!hardware) {
       skipped.push(`${backend.name}: no GPU hardware`);

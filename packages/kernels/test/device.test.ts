@@ -1,5 +1,5 @@
 import test from 'ava';
-import { deviceKind, getBackend, isSoftwareRenderer, onSoftware } from '@longattn/kernels';
+import { deviceKind, getBackend, isSoftwareRenderer, onSoftware, selectBackend } from '@longattn/kernels';
 
 // Renderer and adapter strings as GL (GL_RENDERER through ANGLE) and Dawn (adapter info) print them.
 const SOFTWARE = [
@@ -42,4 +42,10 @@ test('webgpu here: the adapter Dawn reaches through EGL is llvmpipe, reported as
   t.is(await webgpu.probe({ mode: 'opengl' }), null, 'Dawn GL on Mesa answers (the conformance suite runs it)');
   t.regex(await webgpu.describe!({ mode: 'opengl' }), /llvmpipe.*\(WebGPU opengl, software\)$/);
   t.is(await webgpu.probeHardware!(), null, 'auto never takes a software adapter (here: no GPU device node at all)');
+});
+
+test('auto asks compute shaders (webgpu) before fragment shaders (gpujs), and here takes neither', async (t) => {
+  const chosen = await selectBackend('auto');
+  t.deepEqual(chosen.skipped.slice(0, 2), ['webgpu: no GPU hardware', 'gpujs: no GPU hardware']);
+  t.false(chosen.backend.accelerated === true, `auto chose ${chosen.name} on ${chosen.device}`);
 });
