@@ -14,6 +14,10 @@
 # Assumes node and an installed workspace (pnpm install, with the optional gl addon built;
 # scripts/setup-system.sh installs its build deps). Without an NVIDIA GPU it still runs, on
 # whatever GL there is (Mesa llvmpipe: a correctness path, not a speed claim), and says so.
+# 5. runs the compute-shader path (the webgpu backend: WGSL on Dawn, Vulkan then GL through EGL)
+#    through scripts/gpu/check.ts: device reached, conformance, benchmark, dense and causal.
+# On a machine without Node.js, carry the packaged check instead: scripts/gpu/pack.sh, then
+# scripts/gpu/run.sh from the unpacked folder (docs/limits.md).
 # Exit status: 0 all good; 1 a check failed, or an NVIDIA GPU is present but GL did not reach it.
 set -u
 cd "$(dirname "$0")/.."
@@ -89,6 +93,14 @@ if ((BENCH)); then
   say "benchmark: dense n=$N D=$D H=$H through gpujs tiles"
   node --import tsx packages/cli/src/bench/gpujs-main.ts --n "$N" --d "$D" --h "$H" ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"} || status=1
 fi
+
+# 5. The compute path (webgpu), each Dawn backend in its own process; a GPU present → software fails.
+REQUIRE=()
+((NVIDIA)) && REQUIRE=(--require-hardware)
+for path in webgpu:vulkan webgpu:opengl; do
+  say "compute path $path: device, conformance, benchmark n=$N D=$D H=$H dense and causal"
+  node --import tsx scripts/gpu/check.ts --paths "$path" --n "$N" --d "$D" --h "$H" ${REQUIRE[@]+"${REQUIRE[@]}"} || status=1
+done
 
 if ((status == 0)); then say "all checks passed"; else say "SOME CHECKS FAILED (see above)"; fi
 exit $status

@@ -4,12 +4,14 @@ import { registerBackend } from './registry.ts';
 export type { Backend, KernelOptions, TileJob, TileKernel } from './tile.ts';
 export { rowKeyRange } from './tile.ts';
 export { getBackend, listBackends, parseBackendName, registerBackend } from './registry.ts';
-export { CPU_PREFERENCE, selectBackend } from './select.ts';
+export { CPU_PREFERENCE, onSoftware, refuseSoftware, selectBackend } from './select.ts';
 export type { Selection } from './select.ts';
 export { jsTile } from './js/js-kernel.ts';
 export { encodeModel, float, OrtGraph, ortBackend, ortModuleUrl, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
 export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
 export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend
+export { webgpuBackend, DAWN_MODES, openAdapter, type DawnAdapter, type DawnMode } from './webgpu/index.ts'; // registers the webgpu backend
+export { deviceKind, isSoftwareRenderer } from './device.ts';
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);

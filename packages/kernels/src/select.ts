@@ -1,9 +1,16 @@
 import { InputError } from '@longattn/attention';
+import { isSoftwareRenderer } from './device.ts';
 import { getBackend, listBackends, parseBackendName } from './registry.ts';
 import type { Backend, KernelOptions } from './tile.ts';
 
 /** Auto-selection order after accelerated backends on real hardware (docs/flow.md, backends). */
 export const CPU_PREFERENCE = ['ort', 'wasm', 'js'] as const;
+
+/**
+ * Accelerated backends in auto's order: compute shaders (webgpu) before gpu.js's fragment shaders
+ * (one test's arithmetic ran ~30× slower in fragment than in compute shaders on the lent H200s).
+ */
+export const ACCELERATED_PREFERENCE = ['webgpu', 'gpujs'] as const;
 
 export interface Selection {
   backend: Backend;
@@ -32,7 +39,13 @@ export async function selectBackend(requested: string, options: KernelOptions = 
     return { backend, name: requested, options: opts, device: await describe(backend, opts), skipped: [] };
   }
   const skipped: string[] = [];
-  for (const backend of listBackends().filter((b) => b.accelerated)) {
+  const rank = (name: string) => {
+    const i = (ACCELERATED_PREFERENCE as readonly string[]).indexOf(name);
+    return i < 0 ? ACCELERATED_PREFERENCE.length : i;
+  };
+  for (const backend of listBackends()
+    .filter((b) => b.accelerated)
+    .sort((a, b) => rank(a.name) - rank(b.name))) {
     const hardware = await backend.probeHardware?.();
     if (!hardware) {
       skipped.push(`${backend.name}: no GPU hardware`);
@@ -57,4 +70,21 @@ export async function selectBackend(requested: string, options: KernelOptions = 
 
 async function describe(backend: Backend, options: KernelOptions): Promise<string> {
   return backend.describe ? backend.describe(options) : backend.summary;
+}
+
+/**
+ * True when an accelerated backend (gpujs, webgpu) would run on a software renderer (llvmpipe,
+ * lavapipe, SwiftShader) or on the CPU (gpujs:webasm / cpu): no GPU does the work.
+ */
+export function onSoftware(selection: Pick<Selection, 'backend' | 'device'>): boolean {
+  return selection.backend.accelerated === true && (isSoftwareRenderer(selection.device) || /^cpu\b/.test(selection.device));
+}
+
+/** A GPU worker refuses a software device unless told `--allow-software` (InputError, exit 2). */
+export function refuseSoftware(selection: Selection, allowSoftware: boolean): void {
+  if (allowSoftware || !onSoftware(selection)) return;
+  throw new InputError(
+    '--backend',
+    `${selection.name} reaches only ${selection.device} here, no GPU; pass --allow-software to run on it anyway`,
+  );
 }

@@ -58,7 +58,7 @@ export function requestFromFlags(flags: RunFlags): JobRequest {
 /** Adds the job flags shared by `run` and `demo`-like commands. */
 export function addEngineFlags(cmd: Command): Command {
   return cmd
-    .option('--backend <name>', 'auto | js | wasm | ort | gpujs[:MODE]', 'auto')
+    .option('--backend <name>', 'auto | js | wasm | ort | gpujs[:MODE] | webgpu[:MODE]', 'auto')
     .option(
       '--engine <engine>',
       'local (embedded thread pool) | queue (Redis workers)',

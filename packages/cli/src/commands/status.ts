@@ -10,7 +10,7 @@ export function describeStatus(s: QueueJobStatus): string {
   const lines = [
     `${s.jobId}  ${s.state}  ${doneTiles}/${totalTiles} tiles (${pct.toFixed(1)}%)  B=${B} H=${H} Sq=${Sq} Sk=${Sk} D=${D}` +
       `  backend ${s.manifest.backend}` +
-      (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')})` : ''),
+      (s.workers > 0 ? `  on ${s.workers} worker${s.workers === 1 ? '' : 's'} (${s.backends.join(', ')} on ${s.devices.join('; ')})` : ''),
   ];
   if (s.error) lines.push(`  error: ${s.error}`);
   if (s.waiting) lines.push(`  waiting: ${s.waiting}`);

@@ -8,6 +8,7 @@ interface WorkerFlags {
   backend: string;
   throttleMs?: number;
   graceMs?: number;
+  allowSoftware?: boolean;
 }
 
 const log = (line: string) => process.stderr.write(`longattn ${line}\n`);
@@ -32,11 +33,12 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         '--backend <name>',
-        'jobs to compute: auto (any backend that runs here) | js | wasm | ort | gpujs[:MODE] (jobs on it only)',
+        'jobs to compute: auto (any backend that runs here) | js | wasm | ort | gpujs[:MODE] | webgpu[:MODE] (jobs on it only)',
       )
         .env('LONGATTN_BACKEND')
         .default('auto'),
     )
+    .addOption(new Option('--allow-software', 'let gpujs/webgpu run on a software renderer (llvmpipe, lavapipe) or the CPU'))
     .addOption(
       new Option('--grace-ms <ms>', 'on SIGTERM, let in-flight tiles finish this long, then hand them back').argParser(
         parseInteger('--grace-ms', 0),
@@ -55,6 +57,7 @@ export function register(program: Command): void {
         concurrency: flags.concurrency,
         backend: flags.backend,
         ...(flags.graceMs !== undefined ? { graceMs: flags.graceMs } : {}),
+        ...(flags.allowSoftware ? { allowSoftware: true } : {}),
         ...(flags.throttleMs !== undefined ? { throttleMs: flags.throttleMs } : {}),
         log,
       });

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { refuseSoftware } from '@longattn/kernels';
 import { Piscina } from 'piscina';
 import { InputError } from '@longattn/tensor';
 import { BlobLocations } from '../blobs/locations.ts';
@@ -37,6 +38,8 @@ export interface WorkerServiceOptions {
   graceMs?: number;
   /** Planning limits a manifest must keep (docs/limits.md); default planLimits() (environment). */
   limits?: Partial<PlanLimits>;
+  /** Let an accelerated backend run on a software renderer or the CPU (else startWorker refuses: InputError). */
+  allowSoftware?: boolean;
   log?: (line: string) => void;
 }
 
@@ -143,6 +146,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const log = options.log ?? (() => {});
   const locations = new BlobLocations(options.blobs);
   const choice = await BackendChoice.start(options.backend ?? 'auto');
+  refuseSoftware(choice.own, options.allowSoftware === true);
   // A backend whose kernels bind to one thread per process (gpujs: the gl addon) gets one kernel thread.
   const threads = choice.own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;

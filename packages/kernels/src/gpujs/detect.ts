@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { isSoftwareRenderer } from '../device.ts';
 import type { GlContext } from './gl-addon.ts';
 import { probeGl } from './gl-probe.ts';
 
@@ -13,7 +14,6 @@ export interface GpuInfo {
   software: boolean;
 }
 
-const SOFTWARE = /llvmpipe|softpipe|swrast|lavapipe|software rasterizer|swiftshader/i;
 const VENDORS: [RegExp, string][] = [
   [/nvidia/i, 'NVIDIA'],
   [/\bamd\b|radeon|\bati\b/i, 'AMD'],
@@ -38,7 +38,7 @@ function rendererString(context: GlContext): string {
 /** Vendor and software flag of a native renderer string. */
 export function rendererInfo(renderer: string): GpuInfo {
   const vendor = VENDORS.find(([re]) => re.test(renderer))?.[1] ?? renderer.split(/\s/)[0] ?? '';
-  return { renderer, vendor, software: SOFTWARE.test(renderer) };
+  return { renderer, vendor, software: isSoftwareRenderer(renderer) };
 }
 
 /** Renderer, vendor and software flag of a context open in this thread. */
