@@ -16,7 +16,7 @@ export interface Tile {
   /** Key-block index: tiles of a q-block are merged in this order. */
   kBlock: number;
   /**
-   * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK) trimmed to those some row
+   * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK, or cut from the band's start under a window) trimmed to those some row
    * of the q-block can see, so a diagonal or window-edge tile computes no key every row masks.
    */
   kStart: number;
@@ -43,7 +43,7 @@ export interface QBlockPlan {
 export interface PlanOptions {
   /** Query rows per tile. */
   blockQ: number;
-  /** Keys per tile (tiles are aligned to multiples of blockK). */
+  /** Keys per tile (tiles are aligned to multiples of blockK; under a left-bounded window, cut from each band's start). */
   blockK: number;
   /**
    * Block-sparse layout: return false to drop tile (qBlock, kBlock) entirely. The tile's keys are
@@ -86,7 +86,7 @@ export interface Plan {
 /**
  * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties,
  * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key
- * blocks are aligned to blockK, so every tile has equal size except at edges, which keeps work
+ * blocks are aligned to blockK (a window's band: cut from its first key, keyOrigin), so every tile has equal size except at edges, which keeps work
  * balanced however the engine spreads tiles. Limits on block sizes and tile counts are the
  * engines' (docs/limits.md); this only requires integers ≥ 1.
  */
@@ -109,7 +109,8 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   const tilesOf = (qb: number): number => {
     if (keepBlock) return tilesAt(qb, anyHead).length;
     const [lo, hi] = keyRange(qb);
-    return hi < lo ? 0 : Math.floor(hi / blockK) - Math.floor(lo / blockK) + 1;
+    const origin = keyOrigin(rule, lo, keepBlock);
+    return hi < lo ? 0 : Math.floor((hi - origin) / blockK) - Math.floor((lo - origin) / blockK) + 1;
   };
   const flopsOf = (qb: number): number => {
     if (keepBlock) return tilesAt(qb, anyHead).reduce((sum, t) => sum + t.flops, 0);
@@ -152,6 +153,17 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   };
 }
 
+/**
+ * Where key blocks start counting for a row block whose visible keys are [lo, …]: 0 (blocks
+ * aligned to blockK) unless the window bounds the left side, in which case a row block's band
+ * starts at lo and is cut from there. A band of ≤ blockK keys then runs as one tile wherever it
+ * falls: aligned cutting split half the bands of a (1023, 0) window at n = 32768 in two tiles,
+ * each call paying its fixed cost for half the work (docs/math.md, "Cost follows the pattern").
+ */
+function keyOrigin(rule: MaskRule, lo: number, keepBlock: PlanOptions['keepBlock']): number {
+  return rule.left === Infinity || keepBlock ? 0 : lo;
+}
+
 /** The tiles of row block qb of one head, in key order. */
 function rowBlockTiles(
   spec: AttentionSpec,
@@ -164,11 +176,12 @@ function rowBlockTiles(
 ): Tile[] {
   const qStart = qb * blockQ;
   const tiles: Tile[] = [];
-  for (let kb = Math.floor(lo / blockK); hi >= lo && kb * blockK <= hi; kb++) {
+  const origin = keyOrigin(rule, lo, keepBlock);
+  for (let kb = Math.floor((lo - origin) / blockK); hi >= lo && origin + kb * blockK <= hi; kb++) {
     if (keepBlock && !keepBlock(qb, kb)) continue;
     // The block's keys, trimmed to those some row of the q-block sees (lo/hi grow with the row).
-    const kStart = Math.max(kb * blockK, lo);
-    const keys = Math.min((kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
+    const kStart = Math.max(origin + kb * blockK, lo);
+    const keys = Math.min(origin + (kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
     const visible = visiblePairs(rule, qStart, rows, kStart, keys);
     if (visible === 0) continue;
     tiles.push({
