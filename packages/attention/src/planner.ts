@@ -1,4 +1,5 @@
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
+import { hasPattern, rowRule, rowVisibleCount } from './pattern.ts';
 import type { AttentionSpec } from './spec.ts';
 
 /**
@@ -103,25 +104,35 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     const qStart = qb * blockQ;
     return [Math.max(0, keyLow(rule, qStart)), Math.min(spec.Sk - 1, keyHigh(rule, qStart + rowsOf(qb) - 1))];
   };
+  const patterned = hasPattern(spec);
+  // A per-head block mask gives each head its own tiles; every other rule the same tiles per head.
+  const headsDiffer = patterned && (spec.pattern?.blockMask?.heads ?? 1) > 1;
   const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
-    rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
-  const anyHead = { b: 0, h: 0, kvh: 0 };
-  const tilesOf = (qb: number): number => {
-    if (keepBlock) return tilesAt(qb, anyHead).length;
+    patterned
+      ? patternTiles(spec, options, qb, rowsOf(qb), head)
+      : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+  const group = spec.H / spec.Hk;
+  const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
+  const tilesOf = (qb: number, h = 0): number => {
+    if (keepBlock || patterned) return tilesAt(qb, headOf(h)).length;
     const [lo, hi] = keyRange(qb);
     const origin = keyOrigin(rule, lo, keepBlock);
     return hi < lo ? 0 : Math.floor((hi - origin) / blockK) - Math.floor((lo - origin) / blockK) + 1;
   };
-  const flopsOf = (qb: number): number => {
-    if (keepBlock) return tilesAt(qb, anyHead).reduce((sum, t) => sum + t.flops, 0);
+  const flopsOf = (qb: number, h = 0): number => {
+    if (keepBlock || patterned) return tilesAt(qb, headOf(h)).reduce((sum, t) => sum + t.flops, 0);
     return 4 * visiblePairs(rule, qb * blockQ, rowsOf(qb), 0, spec.Sk) * spec.D;
   };
+  // Totals over one head (times B·H), or over each head when their tiles differ (times B).
   let headTiles = 0;
   let headFlops = 0;
-  for (let qb = 0; qb < perHead; qb++) {
-    headTiles += tilesOf(qb);
-    headFlops += flopsOf(qb);
+  for (let h = 0; h < (headsDiffer ? spec.H : 1); h++) {
+    for (let qb = 0; qb < perHead; qb++) {
+      headTiles += tilesOf(qb, h);
+      headFlops += flopsOf(qb, h);
+    }
   }
+  const repeat = headsDiffer ? spec.B : heads;
   const locate = (index: number): Omit<QBlockPlan, 'tiles'> => {
     if (!Number.isInteger(index) || index < 0 || index >= perHead * heads)
       throw new RangeError(`q-block ${index} is not in this plan (0 … ${perHead * heads - 1})`);
@@ -129,7 +140,6 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     const qb = index % perHead;
     return { index, b: Math.floor(head / spec.H), h: head % spec.H, qBlock: qb, qStart: qb * blockQ, rows: rowsOf(qb) };
   };
-  const group = spec.H / spec.Hk;
   const block = (index: number): QBlockPlan => {
     const at = locate(index);
     return { ...at, tiles: tilesAt(at.qBlock, { b: at.b, h: at.h, kvh: Math.floor(at.h / group) }) };
@@ -140,17 +150,48 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     blockK,
     qBlocksPerHead: perHead,
     qBlockCount: perHead * heads,
-    tileCount: headTiles * heads,
-    skippedTiles: (perHead * Math.ceil(spec.Sk / blockK) - headTiles) * heads,
-    flops: headFlops * heads,
+    tileCount: headTiles * repeat,
+    skippedTiles: perHead * Math.ceil(spec.Sk / blockK) * heads - headTiles * repeat,
+    flops: headFlops * repeat,
     block,
     *blocks() {
       for (let index = 0; index < perHead * heads; index++) yield block(index);
     },
     locate,
-    tilesIn: (index) => tilesOf(locate(index).qBlock),
-    flopsIn: (index) => flopsOf(locate(index).qBlock),
+    tilesIn: (index) => tilesOf(locate(index).qBlock, locate(index).h),
+    flopsIn: (index) => flopsOf(locate(index).qBlock, locate(index).h),
   };
+}
+
+/**
+ * The tiles of row block qb of head h under a sparse pattern (pattern.ts): key blocks aligned to
+ * blockK, each counted row by row from the rule's intervals (O(rows · key blocks · intervals)), then
+ * dropped when nothing is visible (empty), or marked full when everything is; the rest are
+ * partial and their kernels get the tile's mask (docs/math.md, "Patterns").
+ */
+function patternTiles(
+  spec: AttentionSpec,
+  { blockQ, blockK }: PlanOptions,
+  qb: number,
+  rows: number,
+  { b, h, kvh }: { b: number; h: number; kvh: number },
+): Tile[] {
+  const rule = rowRule(spec, h);
+  const qStart = qb * blockQ;
+  const nK = Math.ceil(spec.Sk / blockK);
+  const visible = new Float64Array(nK);
+  for (let i = qStart; i < qStart + rows; i++) {
+    const intervals = rule.rowIntervals(i);
+    for (let kb = 0; kb < nK; kb++) visible[kb]! += rowVisibleCount(rule, i, intervals, kb * blockK, Math.min(spec.Sk, (kb + 1) * blockK));
+  }
+  const tiles: Tile[] = [];
+  for (let kb = 0; kb < nK; kb++) {
+    if (visible[kb] === 0) continue;
+    const keys = Math.min(blockK, spec.Sk - kb * blockK);
+    const kStart = kb * blockK;
+    tiles.push({ b, h, kvh, qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible[kb] === rows * keys, flops: 4 * visible[kb]! * spec.D });
+  }
+  return tiles;
 }
 
 /**

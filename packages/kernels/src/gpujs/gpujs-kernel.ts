@@ -1,5 +1,5 @@
 import { emptyPartial, merge, type TilePartial } from '@longattn/attention';
-import { rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
+import { byIntervals, rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
 import { loadGpuJs, type Gpu, type KernelClass } from './lib.ts';
 import { createShapeKernels, destroyShapeKernels, type ShapeKernels } from './shape-kernels.ts';
 
@@ -48,7 +48,8 @@ export class GpujsTileKernel implements TileKernel {
   }
 
   run(job: TileJob): Promise<TilePartial> {
-    const result = this.queue.then(() => this.runTile(job));
+    // A sparse pattern's mask runs as interval pieces (byIntervals): the shaders take one key interval per row.
+    const result = this.queue.then(() => byIntervals(job, (piece) => this.runTile(piece)));
     this.queue = result.catch(() => undefined);
     return result;
   }

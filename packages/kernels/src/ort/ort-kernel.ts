@@ -85,6 +85,12 @@ export class OrtTileKernel implements TileKernel {
   /** [rows, keys] additive mask: 0 where row r sees key c, −∞ elsewhere. */
   private mask(job: TileJob): Float32Array {
     const { rows, keys, rule } = job;
+    if (job.visible) {
+      // A sparse pattern's tile mask: its own per tile, not cached.
+      const mask = new Float32Array(rows * keys);
+      for (let x = 0; x < rows * keys; x++) if (!job.visible[x]) mask[x] = -Infinity;
+      return mask;
+    }
     const key = `${rows}x${keys}:${job.qStart + rule.diag - job.kStart}:${rule.left}:${rule.right}`;
     const hit = this.masks.get(key);
     if (hit) return hit;
