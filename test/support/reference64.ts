@@ -41,7 +41,10 @@ export function visible(spec: Omit<BruteSpec, 'layout' | 'B' | 'H' | 'Hk' | 'D'>
   const patterned = spec.sinks !== undefined || spec.global !== undefined || spec.stride !== undefined || spec.blockMask !== undefined;
   if (patterned) {
     // Pattern rule: the union of the given patterns (the window is one of them), causal applied above.
-    const inWindow = spec.window !== undefined && (spec.window[0] === -1 || j >= pos - spec.window[0]) && (spec.window[1] === -1 || j <= pos + spec.window[1]);
+    const inWindow =
+      spec.window !== undefined &&
+      (spec.window[0] === -1 || j >= pos - spec.window[0]) &&
+      (spec.window[1] === -1 || j <= pos + spec.window[1]);
     const inSinks = spec.sinks !== undefined && j < spec.sinks;
     const inGlobal = spec.global !== undefined && (spec.global.includes(i) || spec.global.includes(j));
     const inStride = spec.stride !== undefined && (((pos - j) % spec.stride) + spec.stride) % spec.stride === 0;

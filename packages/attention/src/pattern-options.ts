@@ -18,7 +18,8 @@ export interface PatternOptions {
 }
 
 function positiveInt(flag: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new InputError(flag, `expected an integer ≥ ${min}, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
+    throw new InputError(flag, `expected an integer ≥ ${min}, got ${String(v)}`);
   return v;
 }
 
@@ -29,7 +30,8 @@ export function checkPattern(options: PatternOptions, dims: { H: number; Sq: num
   if (options.stride !== undefined) out.stride = positiveInt('--stride', options.stride, 1);
   if (options.global !== undefined) {
     if (!Array.isArray(options.global)) throw new InputError('--global', 'expected a list of positions I,J,…');
-    if (options.global.length > MAX_GLOBALS) throw new InputError('--global', `at most ${MAX_GLOBALS} positions, got ${options.global.length}`);
+    if (options.global.length > MAX_GLOBALS)
+      throw new InputError('--global', `at most ${MAX_GLOBALS} positions, got ${options.global.length}`);
     const bound = Math.max(dims.Sq, dims.Sk);
     for (const g of options.global) {
       if (typeof g !== 'number' || !Number.isInteger(g) || g < 0 || g >= bound) {

@@ -108,9 +108,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   // A per-head block mask gives each head its own tiles; every other rule the same tiles per head.
   const headsDiffer = patterned && (spec.pattern?.blockMask?.heads ?? 1) > 1;
   const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
-    patterned
-      ? patternTiles(spec, options, qb, rowsOf(qb), head)
-      : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+    patterned ? patternTiles(spec, options, qb, rowsOf(qb), head) : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
   const tilesOf = (qb: number, h = 0): number => {
@@ -189,7 +187,19 @@ function patternTiles(
     if (visible[kb] === 0) continue;
     const keys = Math.min(blockK, spec.Sk - kb * blockK);
     const kStart = kb * blockK;
-    tiles.push({ b, h, kvh, qBlock: qb, qStart, rows, kBlock: kb, kStart, keys, full: visible[kb] === rows * keys, flops: 4 * visible[kb]! * spec.D });
+    tiles.push({
+      b,
+      h,
+      kvh,
+      qBlock: qb,
+      qStart,
+      rows,
+      kBlock: kb,
+      kStart,
+      keys,
+      full: visible[kb] === rows * keys,
+      flops: 4 * visible[kb]! * spec.D,
+    });
   }
   return tiles;
 }

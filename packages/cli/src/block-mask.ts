@@ -40,7 +40,8 @@ export function readBlockMask(path: string): { shape: number[]; cells: Uint8Arra
   const header = file.toString('latin1', start, start + headerLen);
   const descr = /'descr':\s*'([<|=]?)([a-z]\d)'/.exec(header);
   const dtype = descr && DTYPES[descr[2]!];
-  if (!descr || !dtype || (dtype.size > 1 && descr[1] === '>')) bad(`dtype ${descr?.[0] ?? '?'}: expected bool, (u)int or float, little-endian`);
+  if (!descr || !dtype || (dtype.size > 1 && descr[1] === '>'))
+    bad(`dtype ${descr?.[0] ?? '?'}: expected bool, (u)int or float, little-endian`);
   if (!/'fortran_order':\s*False/.test(header)) bad('Fortran order is not supported');
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (shapeText === undefined) bad('no shape in the header');
@@ -69,7 +70,7 @@ export function readBlockMask(path: string): { shape: number[]; cells: Uint8Arra
 export function writeBlockMask(path: string, shape: readonly number[], cells: Uint8Array): void {
   let dict = `{'descr': '|u1', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const total = 10 + dict.length + 1;
-  dict += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  dict += `${' '.repeat((64 - (total % 64)) % 64)}\n`;
   const head = Buffer.alloc(10);
   head.write('\x93NUMPY', 0, 'latin1');
   head[6] = 1;

@@ -95,10 +95,7 @@ export function rowKeyRange(
  * in piece order, so the bits never depend on anything but the tile. Pieces ≈ the most runs in a
  * row: few for sinks, globals, windows and block masks; keys/stride for a stride.
  */
-export async function byIntervals(
-  job: TileJob,
-  run: (piece: TileJob) => TilePartial | Promise<TilePartial>,
-): Promise<TilePartial> {
+export async function byIntervals(job: TileJob, run: (piece: TileJob) => TilePartial | Promise<TilePartial>): Promise<TilePartial> {
   const { rows, keys, D, visible } = job;
   if (!visible) return run(job);
   const runs: number[][] = [];

@@ -66,9 +66,14 @@ export function requestFromFlags(flags: RunFlags): JobRequest {
  * The pattern flags as spec options (docs/contracts.md, "Pattern flags"); a block mask is read
  * here, whole (it is small: docs/limits.md), and checked against Q/K's shapes by validateSpec.
  */
-export function patternOptions(flags: Pick<RunFlags, 'sinks' | 'global' | 'stride' | 'blockMask' | 'maskBlock'>): { pattern?: PatternOptions } {
+export function patternOptions(flags: Pick<RunFlags, 'sinks' | 'global' | 'stride' | 'blockMask' | 'maskBlock'>): {
+  pattern?: PatternOptions;
+} {
   if ((flags.blockMask === undefined) !== (flags.maskBlock === undefined)) {
-    throw new InputError(flags.blockMask === undefined ? '--mask-block' : '--block-mask', 'needs --block-mask M.npy and --mask-block B together');
+    throw new InputError(
+      flags.blockMask === undefined ? '--mask-block' : '--block-mask',
+      'needs --block-mask M.npy and --mask-block B together',
+    );
   }
   const pattern: PatternOptions = {
     ...(flags.sinks !== undefined ? { sinks: flags.sinks } : {}),
