@@ -128,7 +128,7 @@ function specOf(c: PatternCase) {
 }
 
 for (const c of CASES) {
-  test(`planner: ${c.name} — tiles empty/full/partial and their flops match the rule pair by pair`, (t) => {
+  test(`planner: ${c.name} — tiles empty/full/partial, trimmed, and their flops match the rule pair by pair`, (t) => {
     const spec = specOf(c);
     const brute = bruteSpec(c);
     const p = plan(spec, { blockQ: 13, blockK: 17 });
@@ -138,15 +138,24 @@ for (const c of CASES) {
       const kept = new Map(block.tiles.map((tile) => [tile.kBlock, tile]));
       for (let kb = 0; kb * 17 < c.Sk; kb++) {
         let seen = 0;
+        let first = Infinity;
+        let last = -Infinity;
         const keys = Math.min(17, c.Sk - kb * 17);
         for (let i = block.qStart; i < block.qStart + block.rows; i++) {
-          for (let j = kb * 17; j < kb * 17 + keys; j++) if (visible(brute, i, j, block.h)) seen++;
+          for (let j = kb * 17; j < kb * 17 + keys; j++) {
+            if (!visible(brute, i, j, block.h)) continue;
+            seen++;
+            first = Math.min(first, j);
+            last = Math.max(last, j);
+          }
         }
         const tile = kept.get(kb);
         if (seen === 0) t.is(tile, undefined, `q-block ${block.index} key block ${kb}: empty, never dispatched`);
         else {
           t.truthy(tile, `q-block ${block.index} key block ${kb}: ${seen} visible pairs`);
-          t.is(tile?.full, seen === block.rows * keys);
+          t.is(tile?.kStart, first, 'trimmed to the first key a row sees');
+          t.is(tile?.keys, last - first + 1, 'and to the last');
+          t.is(tile?.full, seen === block.rows * (last - first + 1));
           t.is(tile?.flops, 4 * seen * c.D);
         }
       }

@@ -138,6 +138,31 @@ export function rowVisibleCount(rule: RowRule, i: number, intervals: number[], k
   return S ? n + strideCount(rule.pos(i), S, kStart, end) - inside : n;
 }
 
+/** First and last key of [kStart, kEnd) row i sees ([Infinity, -Infinity] when none). */
+export function rowVisibleSpan(rule: RowRule, i: number, intervals: number[], kStart: number, kEnd: number): [number, number] {
+  const end = Math.min(kEnd, rule.limit(i));
+  let first = Infinity;
+  let last = -Infinity;
+  for (let x = 0; x < intervals.length; x += 2) {
+    const a = Math.max(kStart, intervals[x]!);
+    const b = Math.min(end, intervals[x + 1]!);
+    if (b <= a) continue;
+    first = Math.min(first, a);
+    last = Math.max(last, b - 1);
+  }
+  const S = rule.stride;
+  if (S && end > kStart) {
+    const pos = rule.pos(i);
+    const lo = kStart + ((((pos - kStart) % S) + S) % S);
+    const hi = end - 1 - ((((end - 1 - pos) % S) + S) % S);
+    if (lo <= hi) {
+      first = Math.min(first, lo);
+      last = Math.max(last, hi);
+    }
+  }
+  return [first, last];
+}
+
 /**
  * Marks in `out` ([rows, keys], row-major, 1 = visible) which keys [kStart, kStart+keys) each query
  * row [qStart, qStart+rows) of head h sees under the spec's rule (window, causal and patterns):

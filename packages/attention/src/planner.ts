@@ -1,5 +1,5 @@
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
-import { hasPattern, rowRule, rowVisibleCount } from './pattern.ts';
+import { hasPattern, rowRule, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
 import type { AttentionSpec } from './spec.ts';
 
 /**
@@ -163,7 +163,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
 
 /**
  * The tiles of row block qb of head h under a sparse pattern (pattern.ts): key blocks aligned to
- * blockK, each counted row by row from the rule's intervals (O(rows · key blocks · intervals)), then
+ * blockK and trimmed to the keys some row sees, each counted row by row from the rule's intervals (O(rows · key blocks · intervals)), then
  * dropped when nothing is visible (empty), or marked full when everything is; the rest are
  * partial and their kernels get the tile's mask (docs/math.md, "Patterns").
  */
@@ -178,15 +178,27 @@ function patternTiles(
   const qStart = qb * blockQ;
   const nK = Math.ceil(spec.Sk / blockK);
   const visible = new Float64Array(nK);
+  const first = new Float64Array(nK).fill(Infinity);
+  const last = new Float64Array(nK).fill(-Infinity);
   for (let i = qStart; i < qStart + rows; i++) {
     const intervals = rule.rowIntervals(i);
-    for (let kb = 0; kb < nK; kb++) visible[kb]! += rowVisibleCount(rule, i, intervals, kb * blockK, Math.min(spec.Sk, (kb + 1) * blockK));
+    for (let kb = 0; kb < nK; kb++) {
+      const from = kb * blockK;
+      const to = Math.min(spec.Sk, from + blockK);
+      const n = rowVisibleCount(rule, i, intervals, from, to);
+      if (n === 0) continue;
+      visible[kb]! += n;
+      const [a, b] = rowVisibleSpan(rule, i, intervals, from, to);
+      first[kb] = Math.min(first[kb]!, a);
+      last[kb] = Math.max(last[kb]!, b);
+    }
   }
   const tiles: Tile[] = [];
   for (let kb = 0; kb < nK; kb++) {
     if (visible[kb] === 0) continue;
-    const keys = Math.min(blockK, spec.Sk - kb * blockK);
-    const kStart = kb * blockK;
+    // Trimmed to the keys some row sees (4 sinks: a 4-key tile, not a block of blockK).
+    const kStart = first[kb]!;
+    const keys = last[kb]! - kStart + 1;
     tiles.push({
       b,
       h,
