@@ -111,14 +111,32 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     patterned ? patternTiles(spec, options, qb, rowsOf(qb), head) : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
+  // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).
+  const memo = patterned
+    ? {
+        tiles: new Float64Array(perHead * (headsDiffer ? spec.H : 1)).fill(-1),
+        flops: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
+      }
+    : undefined;
+  const counted = (qb: number, h: number): number => {
+    const at = (headsDiffer ? h : 0) * perHead + qb;
+    if (memo!.tiles[at]! < 0) {
+      const tiles = tilesAt(qb, headOf(h));
+      memo!.tiles[at] = tiles.length;
+      memo!.flops[at] = tiles.reduce((sum, t) => sum + t.flops, 0);
+    }
+    return at;
+  };
   const tilesOf = (qb: number, h = 0): number => {
-    if (keepBlock || patterned) return tilesAt(qb, headOf(h)).length;
+    if (memo) return memo.tiles[counted(qb, h)]!;
+    if (keepBlock) return tilesAt(qb, headOf(h)).length;
     const [lo, hi] = keyRange(qb);
     const origin = keyOrigin(rule, lo, keepBlock);
     return hi < lo ? 0 : Math.floor((hi - origin) / blockK) - Math.floor((lo - origin) / blockK) + 1;
   };
   const flopsOf = (qb: number, h = 0): number => {
-    if (keepBlock || patterned) return tilesAt(qb, headOf(h)).reduce((sum, t) => sum + t.flops, 0);
+    if (memo) return memo.flops[counted(qb, h)]!;
+    if (keepBlock) return tilesAt(qb, headOf(h)).reduce((sum, t) => sum + t.flops, 0);
     return 4 * visiblePairs(rule, qb * blockQ, rowsOf(qb), 0, spec.Sk) * spec.D;
   };
   // Totals over one head (times B·H), or over each head when their tiles differ (times B).

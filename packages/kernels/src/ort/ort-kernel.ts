@@ -20,6 +20,8 @@ export class OrtTileKernel implements TileKernel {
   private readonly graphs = new Map<string, Promise<OrtGraph>>();
   private readonly masks = new Map<string, Float32Array>();
   private maskElements = 0;
+  /** Reused for pattern masks (never cached: each partial pattern tile has its own). */
+  private scratchMask = new Float32Array(0);
   /** Reused plain buffers for inputs that live in SharedArrayBuffers (ORT refuses those). */
   private readonly scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
@@ -86,9 +88,20 @@ export class OrtTileKernel implements TileKernel {
   private mask(job: TileJob): Float32Array {
     const { rows, keys, rule } = job;
     if (job.visible) {
-      // A sparse pattern's tile mask: its own per tile, not cached.
-      const mask = new Float32Array(rows * keys);
-      for (let x = 0; x < rows * keys; x++) if (!job.visible[x]) mask[x] = -Infinity;
+      // A sparse pattern's tile mask: its own per tile, built in a reused buffer (a fresh 2 MB array per
+      // 256×2048 tile was most of a pattern tile's cost) from the runs of visible keys (native indexOf).
+      if (this.scratchMask.length < rows * keys) this.scratchMask = new Float32Array(rows * keys);
+      const mask = this.scratchMask.subarray(0, rows * keys).fill(-Infinity);
+      const seen = job.visible;
+      for (let r = 0; r < rows; r++) {
+        const end = (r + 1) * keys;
+        for (let a = seen.indexOf(1, r * keys); a !== -1 && a < end; ) {
+          const b = seen.indexOf(0, a);
+          const stop = b === -1 || b > end ? end : b;
+          mask.fill(0, a, stop);
+          a = stop < end ? seen.indexOf(1, stop) : -1;
+        }
+      }
       return mask;
     }
     const key = `${rows}x${keys}:${job.qStart + rule.diag - job.kStart}:${rule.left}:${rule.right}`;
