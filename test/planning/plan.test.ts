@@ -14,7 +14,8 @@ import { mulberry32 } from '@longattn/tensor';
 
 /**
  * The lazy plan against the tile grid written here from the definitions (docs/math.md): for each
- * (b, h, row block), each aligned key block trimmed to the keys some row sees, kept when a pair
+ * (b, h, row block), each key block (aligned to blockK; under a left-bounded window, counted from
+ * the first key the row block sees) trimmed to the keys some row sees, kept when a pair
  * in it is visible, `full` when every pair is, flops = 4·D·visible pairs — counted pair by pair.
  */
 function eagerTiles(spec: AttentionSpec, blockQ: number, blockK: number): Tile[][] {
@@ -27,9 +28,13 @@ function eagerTiles(spec: AttentionSpec, blockQ: number, blockK: number): Tile[]
         const qStart = qb * blockQ;
         const rows = Math.min(blockQ, spec.Sq - qStart);
         const tiles: Tile[] = [];
-        for (let kb = 0; kb * blockK < spec.Sk; kb++) {
+        let origin = 0;
+        if (rule.left !== Infinity) {
+          while (origin < spec.Sk && !Array.from({ length: rows }, (_, r) => sees(qStart + r, origin)).some(Boolean)) origin++;
+        }
+        for (let kb = 0; origin + kb * blockK < spec.Sk; kb++) {
           const keys: number[] = [];
-          for (let j = kb * blockK; j < Math.min((kb + 1) * blockK, spec.Sk); j++) {
+          for (let j = origin + kb * blockK; j < Math.min(origin + (kb + 1) * blockK, spec.Sk); j++) {
             for (let i = qStart; i < qStart + rows; i++) {
               if (sees(i, j)) {
                 keys.push(j);

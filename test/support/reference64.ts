@@ -20,6 +20,14 @@ export interface BruteSpec {
   window?: readonly [number, number];
   /** Softmax scale; 1/√D when absent. */
   scale?: number;
+  /** Pattern flags (docs/math.md, "Patterns"): keys 0 … sinks−1. */
+  sinks?: number;
+  /** Global rows (see every key) and keys (seen by every row). */
+  global?: readonly number[];
+  /** (pos − j) mod stride = 0. */
+  stride?: number;
+  /** M[(h,) ⌊i/block⌋, ⌊j/block⌋] ≠ 0; cells in C order of `shape` ([nQb, nKb] or [H, nQb, nKb]). */
+  blockMask?: { block: number; shape: readonly number[]; cells: ArrayLike<number> };
 }
 
 /**
@@ -27,9 +35,28 @@ export interface BruteSpec {
  * Window: pos − left ≤ j ≤ pos + right, −1 = that side unbounded. Causal: j ≤ pos (it forces
  * right = min(right, 0), which is the same as intersecting with j ≤ pos).
  */
-export function visible(spec: Pick<BruteSpec, 'Sq' | 'Sk' | 'causal' | 'window'>, i: number, j: number): boolean {
+export function visible(spec: Omit<BruteSpec, 'layout' | 'B' | 'H' | 'Hk' | 'D'>, i: number, j: number, h = 0): boolean {
   const pos = i + spec.Sk - spec.Sq;
   if (spec.causal && j > pos) return false;
+  const patterned = spec.sinks !== undefined || spec.global !== undefined || spec.stride !== undefined || spec.blockMask !== undefined;
+  if (patterned) {
+    // Pattern rule: the union of the given patterns (the window is one of them), causal applied above.
+    const inWindow =
+      spec.window !== undefined &&
+      (spec.window[0] === -1 || j >= pos - spec.window[0]) &&
+      (spec.window[1] === -1 || j <= pos + spec.window[1]);
+    const inSinks = spec.sinks !== undefined && j < spec.sinks;
+    const inGlobal = spec.global !== undefined && (spec.global.includes(i) || spec.global.includes(j));
+    const inStride = spec.stride !== undefined && (((pos - j) % spec.stride) + spec.stride) % spec.stride === 0;
+    let inMask = false;
+    if (spec.blockMask) {
+      const { block, shape, cells } = spec.blockMask;
+      const [nQb, nKb] = shape.slice(-2) as [number, number];
+      const head = shape.length === 3 ? h : 0;
+      inMask = cells[(head * nQb + Math.floor(i / block)) * nKb + Math.floor(j / block)] !== 0;
+    }
+    return inWindow || inSinks || inGlobal || inStride || inMask;
+  }
   if (spec.window) {
     const [left, right] = spec.window;
     if (left !== -1 && j < pos - left) return false;
@@ -68,7 +95,7 @@ export function bruteAttention(
         const scores: number[] = [];
         const keys: number[] = [];
         for (let j = 0; j < Sk; j++) {
-          if (!visible(spec, i, j)) continue;
+          if (!visible(spec, i, j, h)) continue;
           let dot = 0;
           for (let d = 0; d < D; d++) {
             dot = round(dot + round(q[at(layout, b, h, i, d, H, Sq, D)]! * k[at(layout, b, kvHead, j, d, Hk, Sk, D)]!));

@@ -1,3 +1,4 @@
+import { hasPattern } from './pattern.ts';
 import type { AttentionSpec } from './spec.ts';
 
 /**
@@ -32,6 +33,7 @@ export function keyHigh(rule: MaskRule, i: number): number {
 
 /** True when the rule masks nothing at all for this problem. */
 export function isUnmasked(spec: AttentionSpec): boolean {
+  if (hasPattern(spec)) return false;
   const rule = maskRule(spec);
   // lo grows with i and hi grows with i: the last row has the highest lo, the first the lowest hi.
   return keyLow(rule, spec.Sq - 1) <= 0 && keyHigh(rule, 0) >= spec.Sk - 1;

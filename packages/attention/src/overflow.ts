@@ -1,4 +1,5 @@
 import { keyHigh, keyLow, maskRule } from './mask.ts';
+import { hasPattern, rowRule, rowSeesAny } from './pattern.ts';
 import type { TilePartial } from './partial.ts';
 import type { AttentionSpec } from './spec.ts';
 
@@ -29,11 +30,14 @@ export function checkMergedRows(
   if (spec.allowNonfinite) return;
   const { rows, D, o, lse } = partial;
   const rule = maskRule(spec);
+  const patterned = hasPattern(spec) ? rowRule(spec, block.h) : undefined;
+  const seesAny = (i: number) =>
+    patterned ? rowSeesAny(spec, patterned, i) : Math.max(0, keyLow(rule, i)) <= Math.min(spec.Sk - 1, keyHigh(rule, i));
   for (let r = 0; r < rows; r++) {
     const l = lse[r]!;
     const i = block.qStart + r;
     // -Infinity is right only for a row the mask leaves without keys; one that sees keys got it from scores at -Infinity
-    let bad = l === -Infinity ? Math.max(0, keyLow(rule, i)) <= Math.min(spec.Sk - 1, keyHigh(rule, i)) : !Number.isFinite(l);
+    let bad = l === -Infinity ? seesAny(i) : !Number.isFinite(l);
     for (let d = r * D, end = d + D; !bad && d < end; d++) bad = o[d]! - o[d]! !== 0;
     if (bad) {
       const where = `${spec.B > 1 ? `batch ${block.b}, ` : ''}head ${block.h}, query row ${i}`;

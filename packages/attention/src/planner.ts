@@ -1,4 +1,5 @@
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
+import { hasPattern, rowRule, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
 import type { AttentionSpec } from './spec.ts';
 
 /**
@@ -16,7 +17,7 @@ export interface Tile {
   /** Key-block index: tiles of a q-block are merged in this order. */
   kBlock: number;
   /**
-   * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK) trimmed to those some row
+   * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK, or cut from the band's start under a window) trimmed to those some row
    * of the q-block can see, so a diagonal or window-edge tile computes no key every row masks.
    */
   kStart: number;
@@ -43,7 +44,7 @@ export interface QBlockPlan {
 export interface PlanOptions {
   /** Query rows per tile. */
   blockQ: number;
-  /** Keys per tile (tiles are aligned to multiples of blockK). */
+  /** Keys per tile (tiles are aligned to multiples of blockK; under a left-bounded window, cut from each band's start). */
   blockK: number;
   /**
    * Block-sparse layout: return false to drop tile (qBlock, kBlock) entirely. The tile's keys are
@@ -86,7 +87,7 @@ export interface Plan {
 /**
  * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties,
  * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key
- * blocks are aligned to blockK, so every tile has equal size except at edges, which keeps work
+ * blocks are aligned to blockK (a window's band: cut from its first key, keyOrigin), so every tile has equal size except at edges, which keeps work
  * balanced however the engine spreads tiles. Limits on block sizes and tile counts are the
  * engines' (docs/limits.md); this only requires integers ≥ 1.
  */
@@ -103,24 +104,51 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     const qStart = qb * blockQ;
     return [Math.max(0, keyLow(rule, qStart)), Math.min(spec.Sk - 1, keyHigh(rule, qStart + rowsOf(qb) - 1))];
   };
+  const patterned = hasPattern(spec);
+  // A per-head block mask gives each head its own tiles; every other rule the same tiles per head.
+  const headsDiffer = patterned && (spec.pattern?.blockMask?.heads ?? 1) > 1;
   const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
-    rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
-  const anyHead = { b: 0, h: 0, kvh: 0 };
-  const tilesOf = (qb: number): number => {
-    if (keepBlock) return tilesAt(qb, anyHead).length;
-    const [lo, hi] = keyRange(qb);
-    return hi < lo ? 0 : Math.floor(hi / blockK) - Math.floor(lo / blockK) + 1;
+    patterned ? patternTiles(spec, options, qb, rowsOf(qb), head) : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+  const group = spec.H / spec.Hk;
+  const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
+  // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).
+  const memo = patterned
+    ? {
+        tiles: new Float64Array(perHead * (headsDiffer ? spec.H : 1)).fill(-1),
+        flops: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
+      }
+    : undefined;
+  const counted = (qb: number, h: number): number => {
+    const at = (headsDiffer ? h : 0) * perHead + qb;
+    if (memo!.tiles[at]! < 0) {
+      const tiles = tilesAt(qb, headOf(h));
+      memo!.tiles[at] = tiles.length;
+      memo!.flops[at] = tiles.reduce((sum, t) => sum + t.flops, 0);
+    }
+    return at;
   };
-  const flopsOf = (qb: number): number => {
-    if (keepBlock) return tilesAt(qb, anyHead).reduce((sum, t) => sum + t.flops, 0);
+  const tilesOf = (qb: number, h = 0): number => {
+    if (memo) return memo.tiles[counted(qb, h)]!;
+    if (keepBlock) return tilesAt(qb, headOf(h)).length;
+    const [lo, hi] = keyRange(qb);
+    const origin = keyOrigin(rule, lo, keepBlock);
+    return hi < lo ? 0 : Math.floor((hi - origin) / blockK) - Math.floor((lo - origin) / blockK) + 1;
+  };
+  const flopsOf = (qb: number, h = 0): number => {
+    if (memo) return memo.flops[counted(qb, h)]!;
+    if (keepBlock) return tilesAt(qb, headOf(h)).reduce((sum, t) => sum + t.flops, 0);
     return 4 * visiblePairs(rule, qb * blockQ, rowsOf(qb), 0, spec.Sk) * spec.D;
   };
+  // Totals over one head (times B·H), or over each head when their tiles differ (times B).
   let headTiles = 0;
   let headFlops = 0;
-  for (let qb = 0; qb < perHead; qb++) {
-    headTiles += tilesOf(qb);
-    headFlops += flopsOf(qb);
+  for (let h = 0; h < (headsDiffer ? spec.H : 1); h++) {
+    for (let qb = 0; qb < perHead; qb++) {
+      headTiles += tilesOf(qb, h);
+      headFlops += flopsOf(qb, h);
+    }
   }
+  const repeat = headsDiffer ? spec.B : heads;
   const locate = (index: number): Omit<QBlockPlan, 'tiles'> => {
     if (!Number.isInteger(index) || index < 0 || index >= perHead * heads)
       throw new RangeError(`q-block ${index} is not in this plan (0 … ${perHead * heads - 1})`);
@@ -128,7 +156,6 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     const qb = index % perHead;
     return { index, b: Math.floor(head / spec.H), h: head % spec.H, qBlock: qb, qStart: qb * blockQ, rows: rowsOf(qb) };
   };
-  const group = spec.H / spec.Hk;
   const block = (index: number): QBlockPlan => {
     const at = locate(index);
     return { ...at, tiles: tilesAt(at.qBlock, { b: at.b, h: at.h, kvh: Math.floor(at.h / group) }) };
@@ -139,17 +166,83 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     blockK,
     qBlocksPerHead: perHead,
     qBlockCount: perHead * heads,
-    tileCount: headTiles * heads,
-    skippedTiles: (perHead * Math.ceil(spec.Sk / blockK) - headTiles) * heads,
-    flops: headFlops * heads,
+    tileCount: headTiles * repeat,
+    skippedTiles: perHead * Math.ceil(spec.Sk / blockK) * heads - headTiles * repeat,
+    flops: headFlops * repeat,
     block,
     *blocks() {
       for (let index = 0; index < perHead * heads; index++) yield block(index);
     },
     locate,
-    tilesIn: (index) => tilesOf(locate(index).qBlock),
-    flopsIn: (index) => flopsOf(locate(index).qBlock),
+    tilesIn: (index) => tilesOf(locate(index).qBlock, locate(index).h),
+    flopsIn: (index) => flopsOf(locate(index).qBlock, locate(index).h),
   };
+}
+
+/**
+ * The tiles of row block qb of head h under a sparse pattern (pattern.ts): key blocks aligned to
+ * blockK and trimmed to the keys some row sees, each counted row by row from the rule's intervals (O(rows · key blocks · intervals)), then
+ * dropped when nothing is visible (empty), or marked full when everything is; the rest are
+ * partial and their kernels get the tile's mask (docs/math.md, "Patterns").
+ */
+function patternTiles(
+  spec: AttentionSpec,
+  { blockQ, blockK }: PlanOptions,
+  qb: number,
+  rows: number,
+  { b, h, kvh }: { b: number; h: number; kvh: number },
+): Tile[] {
+  const rule = rowRule(spec, h);
+  const qStart = qb * blockQ;
+  const nK = Math.ceil(spec.Sk / blockK);
+  const visible = new Float64Array(nK);
+  const first = new Float64Array(nK).fill(Infinity);
+  const last = new Float64Array(nK).fill(-Infinity);
+  for (let i = qStart; i < qStart + rows; i++) {
+    const intervals = rule.rowIntervals(i);
+    for (let kb = 0; kb < nK; kb++) {
+      const from = kb * blockK;
+      const to = Math.min(spec.Sk, from + blockK);
+      const n = rowVisibleCount(rule, i, intervals, from, to);
+      if (n === 0) continue;
+      visible[kb]! += n;
+      const [a, b] = rowVisibleSpan(rule, i, intervals, from, to);
+      first[kb] = Math.min(first[kb]!, a);
+      last[kb] = Math.max(last[kb]!, b);
+    }
+  }
+  const tiles: Tile[] = [];
+  for (let kb = 0; kb < nK; kb++) {
+    if (visible[kb] === 0) continue;
+    // Trimmed to the keys some row sees (4 sinks: a 4-key tile, not a block of blockK).
+    const kStart = first[kb]!;
+    const keys = last[kb]! - kStart + 1;
+    tiles.push({
+      b,
+      h,
+      kvh,
+      qBlock: qb,
+      qStart,
+      rows,
+      kBlock: kb,
+      kStart,
+      keys,
+      full: visible[kb] === rows * keys,
+      flops: 4 * visible[kb]! * spec.D,
+    });
+  }
+  return tiles;
+}
+
+/**
+ * Where key blocks start counting for a row block whose visible keys are [lo, …]: 0 (blocks
+ * aligned to blockK) unless the window bounds the left side, in which case a row block's band
+ * starts at lo and is cut from there. A band of ≤ blockK keys then runs as one tile wherever it
+ * falls: aligned cutting split half the bands of a (1023, 0) window at n = 32768 in two tiles,
+ * each call paying its fixed cost for half the work (docs/math.md, "Cost follows the pattern").
+ */
+function keyOrigin(rule: MaskRule, lo: number, keepBlock: PlanOptions['keepBlock']): number {
+  return rule.left === Infinity || keepBlock ? 0 : lo;
 }
 
 /** The tiles of row block qb of one head, in key order. */
@@ -164,11 +257,12 @@ function rowBlockTiles(
 ): Tile[] {
   const qStart = qb * blockQ;
   const tiles: Tile[] = [];
-  for (let kb = Math.floor(lo / blockK); hi >= lo && kb * blockK <= hi; kb++) {
+  const origin = keyOrigin(rule, lo, keepBlock);
+  for (let kb = Math.floor((lo - origin) / blockK); hi >= lo && origin + kb * blockK <= hi; kb++) {
     if (keepBlock && !keepBlock(qb, kb)) continue;
     // The block's keys, trimmed to those some row of the q-block sees (lo/hi grow with the row).
-    const kStart = Math.max(kb * blockK, lo);
-    const keys = Math.min((kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
+    const kStart = Math.max(origin + kb * blockK, lo);
+    const keys = Math.min(origin + (kb + 1) * blockK, spec.Sk, hi + 1) - kStart;
     const visible = visiblePairs(rule, qStart, rows, kStart, keys);
     if (visible === 0) continue;
     tiles.push({

@@ -1,4 +1,5 @@
 import { InputError } from '@longattn/tensor';
+import type { Pattern } from './pattern.ts';
 
 export { InputError };
 
@@ -31,6 +32,12 @@ export interface AttentionSpec {
   window: Window;
   /** Softmax scale; 1/√D unless given. */
   scale: number;
+  /**
+   * Sparse patterns (--sinks, --global, --stride, --block-mask): the visible set is their union
+   * (with the window, when given), then causal intersects it (docs/math.md, "Patterns"). Absent:
+   * the window/causal interval rule alone.
+   */
+  pattern?: Pattern;
   /**
    * NaN/Inf inputs were let through (--allow-nonfinite): non-finite outputs are then expected,
    * not a score overflow (see checkMergedRows). Absent: inputs were checked finite.

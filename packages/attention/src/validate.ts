@@ -1,5 +1,6 @@
 import { InputError } from '@longattn/tensor';
 import type { AttentionSpec, Layout, Window } from './spec.ts';
+import { checkPattern, type PatternOptions } from './pattern-options.ts';
 
 export interface SpecOptions {
   layout?: Layout;
@@ -7,6 +8,8 @@ export interface SpecOptions {
   /** Inclusive (left, right); -1 or Infinity = unbounded. */
   window?: { left: number; right: number };
   scale?: number;
+  /** Sparse patterns (docs/math.md, "Patterns"); checked against the shapes here. */
+  pattern?: PatternOptions;
 }
 
 interface Dims {
@@ -68,7 +71,20 @@ export function validateSpec(
   };
   const scale = options.scale ?? 1 / Math.sqrt(q.D);
   checkScale(scale);
-  return { layout, B: q.B, H: q.heads, Hk: k.heads, Sq: q.S, Sk: k.S, D: q.D, causal: options.causal ?? false, window, scale };
+  const pattern = options.pattern ? checkPattern(options.pattern, { H: q.heads, Sq: q.S, Sk: k.S }) : undefined;
+  return {
+    layout,
+    B: q.B,
+    H: q.heads,
+    Hk: k.heads,
+    Sq: q.S,
+    Sk: k.S,
+    D: q.D,
+    causal: options.causal ?? false,
+    window,
+    scale,
+    ...(pattern ? { pattern } : {}),
+  };
 }
 
 /**

@@ -1,6 +1,8 @@
 import {
   checkMergedRows,
   emptyPartial,
+  hasPattern,
+  markVisible,
   maskRule,
   merge,
   type AttentionSpec,
@@ -26,6 +28,7 @@ export async function computeTiles(
   before?: (tile: Tile) => Promise<void> | void,
 ): Promise<TilePartial[]> {
   const rule = maskRule(spec);
+  const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
@@ -45,6 +48,7 @@ export async function computeTiles(
         kStart: tile.kStart,
         rule,
         full: tile.full,
+        ...(patterned && !tile.full ? { visible: markVisible(spec, tile.h, tile.qStart, tile.rows, tile.kStart, tile.keys) } : {}),
         q,
         k: source.keys(tile.b, tile.kvh, tile.kStart, tile.keys),
         v: source.values(tile.b, tile.kvh, tile.kStart, tile.keys),

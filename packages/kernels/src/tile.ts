@@ -1,4 +1,4 @@
-import { keyHigh, keyLow, type MaskRule, type TilePartial } from '@longattn/attention';
+import { emptyPartial, keyHigh, keyLow, merge, type MaskRule, type TilePartial } from '@longattn/attention';
 
 /**
  * One tile of work for a kernel: rows [qStart, qStart+rows) of one query head against keys
@@ -7,6 +7,9 @@ import { keyHigh, keyLow, type MaskRule, type TilePartial } from '@longattn/atte
  * Row r (absolute i = qStart + r) sees key c (absolute j = kStart + c) iff
  *   keyLow(rule, i) ≤ j ≤ keyHigh(rule, i)   (@longattn/attention's mask, docs/math.md).
  * `full` promises that the mask hides nothing inside the tile (kernels may skip masking).
+ * Under a sparse pattern (docs/math.md, "Patterns") a partial tile carries `visible` instead: row r
+ * sees key c iff visible[r·keys + c] = 1 (the rule above does not apply then). `ranges` gives each
+ * row's keys as an explicit interval instead of the rule (byIntervals' pieces).
  */
 export interface TileJob {
   rows: number;
@@ -17,6 +20,10 @@ export interface TileJob {
   kStart: number;
   rule: MaskRule;
   full: boolean;
+  /** [rows, keys] 1 = visible, 0 = masked: a partial tile under a sparse pattern. */
+  visible?: Uint8Array;
+  /** [rows, 2] each row's visible keys [lo, hi] relative to kStart (empty: hi < lo), overriding `rule`. */
+  ranges?: Int32Array;
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
@@ -71,8 +78,67 @@ export interface Backend {
 }
 
 /** Per-row visible key interval inside the tile, relative to kStart: [lo, hi], empty when hi < lo. */
-export function rowKeyRange(job: Pick<TileJob, 'qStart' | 'kStart' | 'keys' | 'rule' | 'full'>, r: number): [number, number] {
-  if (job.full) return [0, job.keys - 1];
+export function rowKeyRange(
+  job: Pick<TileJob, 'qStart' | 'kStart' | 'keys' | 'rule' | 'full' | 'ranges' | 'visible'>,
+  r: number,
+): [number, number] {
+  if (job.full || job.visible) return [0, job.keys - 1]; // with `visible`, that mask decides within the tile
+  if (job.ranges) return [job.ranges[2 * r]!, job.ranges[2 * r + 1]!];
   const i = job.qStart + r;
   return [Math.max(0, keyLow(job.rule, i) - job.kStart), Math.min(job.keys - 1, keyHigh(job.rule, i) - job.kStart)];
+}
+
+/**
+ * A tile with an explicit mask (`visible`) run on a kernel that only takes one key interval per
+ * row: piece p gives each row its p-th run of visible keys (rows with fewer runs: none), narrowed
+ * to the keys its rows use; the pieces' partials merge exactly (each key of a row in one piece),
+ * in piece order, so the bits never depend on anything but the tile. Pieces ≈ the most runs in a
+ * row: few for sinks, globals, windows and block masks; keys/stride for a stride.
+ */
+export async function byIntervals(job: TileJob, run: (piece: TileJob) => TilePartial | Promise<TilePartial>): Promise<TilePartial> {
+  const { rows, keys, D, visible } = job;
+  if (!visible) return run(job);
+  const runs: number[][] = [];
+  let pieces = 0;
+  for (let r = 0; r < rows; r++) {
+    const row: number[] = [];
+    for (let c = 0, base = r * keys; c < keys; c++) {
+      if (!visible[base + c]) continue;
+      const start = c;
+      while (c + 1 < keys && visible[base + c + 1]) c++;
+      row.push(start, c);
+    }
+    runs.push(row);
+    pieces = Math.max(pieces, row.length / 2);
+  }
+  if (pieces === 0) return emptyPartial(rows, D, job.kStart);
+  const partials: TilePartial[] = [];
+  for (let p = 0; p < pieces; p++) {
+    let from = keys;
+    let to = -1;
+    for (const row of runs) {
+      if (row.length <= 2 * p) continue;
+      from = Math.min(from, row[2 * p]!);
+      to = Math.max(to, row[2 * p + 1]!);
+    }
+    const ranges = new Int32Array(2 * rows);
+    for (let r = 0; r < rows; r++) {
+      const row = runs[r]!;
+      ranges[2 * r] = row.length > 2 * p ? row[2 * p]! - from : 0;
+      ranges[2 * r + 1] = row.length > 2 * p ? row[2 * p + 1]! - from : -1;
+    }
+    const { visible: _, ...rest } = job;
+    partials.push(
+      await run({
+        ...rest,
+        kStart: job.kStart + from,
+        keys: to - from + 1,
+        full: false,
+        ranges,
+        k: job.k.subarray(from * D, (to + 1) * D),
+        v: job.v.subarray(from * D, (to + 1) * D),
+      }),
+    );
+  }
+  return { ...merge(partials), kStart: job.kStart };
 }

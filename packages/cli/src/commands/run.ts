@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { checkOutputPaths, runLocal, type InputRef, type JobRequest, type JobResult, type OutputPath } from '@longattn/engine';
 import { checkOutDtype, InputError, type OutDType } from '@longattn/tensor';
+import type { PatternOptions } from '@longattn/attention';
+import { readBlockMask } from '../block-mask.ts';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
 import { interruptible } from '../signals.ts';
@@ -17,6 +19,11 @@ export interface RunFlags {
   causal?: boolean;
   window?: { left: number; right: number };
   scale?: number;
+  sinks?: number;
+  global?: number[];
+  stride?: number;
+  blockMask?: string;
+  maskBlock?: number;
   backend: string;
   engine: 'local' | 'queue';
   redis?: string;
@@ -47,12 +54,50 @@ export function requestFromFlags(flags: RunFlags): JobRequest {
       causal: flags.causal ?? false,
       ...(flags.window ? { window: flags.window } : {}),
       ...(flags.scale !== undefined ? { scale: flags.scale } : {}),
+      ...patternOptions(flags),
     },
     backend: flags.backend,
     ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
     ...(flags.blockK ? { blockK: flags.blockK } : {}),
     allowNonfinite: flags.allowNonfinite ?? false,
   };
+}
+
+/**
+ * The pattern flags as spec options (docs/contracts.md, "Pattern flags"); a block mask is read
+ * here, whole (it is small: docs/limits.md), and checked against Q/K's shapes by validateSpec.
+ */
+export function patternOptions(flags: Pick<RunFlags, 'sinks' | 'global' | 'stride' | 'blockMask' | 'maskBlock'>): {
+  pattern?: PatternOptions;
+} {
+  if ((flags.blockMask === undefined) !== (flags.maskBlock === undefined)) {
+    throw new InputError(
+      flags.blockMask === undefined ? '--mask-block' : '--block-mask',
+      'needs --block-mask M.npy and --mask-block B together',
+    );
+  }
+  const pattern: PatternOptions = {
+    ...(flags.sinks !== undefined ? { sinks: flags.sinks } : {}),
+    ...(flags.global !== undefined ? { global: flags.global } : {}),
+    ...(flags.stride !== undefined ? { stride: flags.stride } : {}),
+    ...(flags.blockMask !== undefined ? { blockMask: { block: flags.maskBlock!, ...readBlockMask(flags.blockMask) } } : {}),
+  };
+  return Object.keys(pattern).length > 0 ? { pattern } : {};
+}
+
+/** `--global I,J,…`: positions ≥ 0. */
+function parsePositions(text: string): number[] {
+  return text.split(',').map((part) => parseInteger('--global', 0)(part));
+}
+
+/** Adds the pattern flags (run, and later layer/inspect). */
+export function addPatternFlags(cmd: Command): Command {
+  return cmd
+    .option('--sinks <n>', 'every query also sees keys 0 … N−1 (attention sinks)', parseInteger('--sinks', 0, 1 << 30))
+    .option('--global <I,J,…>', 'global positions: rows I,J,… see every key, every row sees keys I,J,…', parsePositions)
+    .option('--stride <s>', 'query i sees key j when (pos(i) − j) mod S = 0', parseInteger('--stride', 1, 1 << 30))
+    .option('--block-mask <path>', 'block mask .npy [nQb,nKb] or [H,nQb,nKb]: nonzero = visible (with --mask-block)')
+    .option('--mask-block <b>', 'block size of --block-mask', parseInteger('--mask-block', 1, 1 << 30));
 }
 
 /** Adds the job flags shared by `run` and `demo`-like commands. */
@@ -130,9 +175,10 @@ export function register(program: Command): void {
     .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
     .option('--scale <s>', 'softmax scale (default 1/√D)', parseNumber('--scale'))
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
+    .addHelpText('after', '\nPattern flags combine as a union (with --window); --causal then intersects (docs/math.md).')
     .option('--detach', 'with --engine queue: submit, print the job id and return')
     .option('--api <url>', 'with --engine queue: submit through the HTTP API (key from LONGATTN_API_KEY)');
-  addEngineFlags(cmd).action(async (flags: RunFlags) => {
+  addEngineFlags(addPatternFlags(cmd)).action(async (flags: RunFlags) => {
     if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype); // before any work, --detach included
     const request = requestFromFlags(flags);
     if (flags.api || flags.detach) checkOutputPaths(...requestPaths(request)); // nothing written yet, but a bad --out is said at once

@@ -1,3 +1,4 @@
+import { MAX_GLOBALS, MAX_MASK_CELLS } from '@longattn/attention';
 import { BadManifestError, excerpt } from '../errors.ts';
 import { isJobId } from './job-id.ts';
 
@@ -54,6 +55,29 @@ const TOP: Record<string, Check> = {
   reduceJobs: int(0, Number.MAX_SAFE_INTEGER),
 };
 
+/** spec.pattern (optional): sinks, sorted distinct globals, stride, a block mask whose cells decode to heads·nQb·nKb bytes of 0/1. */
+function patternProblem(pattern: unknown, spec: Record<string, unknown>): string | undefined {
+  if (pattern === undefined) return undefined;
+  if (!isObject(pattern)) return 'spec.pattern';
+  const { sinks, global, stride, blockMask } = pattern;
+  if (sinks !== undefined && !int(0)(sinks)) return 'spec.pattern.sinks';
+  if (stride !== undefined && !int(1)(stride)) return 'spec.pattern.stride';
+  if (global !== undefined) {
+    const ok = Array.isArray(global) && global.length <= MAX_GLOBALS && global.every((g, i) => int(0)(g) && (i === 0 || g > global[i - 1]));
+    if (!ok) return 'spec.pattern.global';
+  }
+  if (blockMask !== undefined) {
+    if (!isObject(blockMask)) return 'spec.pattern.blockMask';
+    const { block, heads, nQb, nKb, cells } = blockMask;
+    if (!int(1)(block) || !(heads === 1 || heads === spec.H) || !int(1)(nQb) || !int(1)(nKb)) return 'spec.pattern.blockMask';
+    const count = (heads as number) * (nQb as number) * (nKb as number);
+    if (count > MAX_MASK_CELLS || typeof cells !== 'string' || cells.length > 2 * MAX_MASK_CELLS) return 'spec.pattern.blockMask';
+    const bytes = Buffer.from(cells, 'base64');
+    if (bytes.length !== count || bytes.some((b) => b > 1)) return 'spec.pattern.blockMask.cells';
+  }
+  return undefined;
+}
+
 /** Most q-blocks a manifest may plan (B·H·⌈Sq/blockQ⌉): a worker re-plans it, so a planted huge one must not. */
 export const MAX_QBLOCKS = 1 << 24;
 
@@ -72,6 +96,8 @@ export function checkManifest(value: unknown, id: string): Record<string, unknow
     if (!check(spec[field])) throw bad(`field spec.${field}: ${excerpt(String(spec[field]), 40)}`);
   const window = spec.window;
   if (!isObject(window) || !int(-1)(window.left) || !int(-1)(window.right)) throw bad('field spec.window');
+  const patternBad = patternProblem(spec.pattern, spec);
+  if (patternBad) throw bad(`field ${patternBad}`);
   const { B, H, Hk, Sq } = spec as Record<string, number>;
   if (H! % Hk! !== 0) throw bad('spec.H is not a multiple of spec.Hk');
   if (B! * H! * Math.ceil(Sq! / (value.blockQ as number)) > MAX_QBLOCKS) throw bad(`over ${MAX_QBLOCKS} q-blocks`);

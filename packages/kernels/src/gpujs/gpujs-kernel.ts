@@ -1,7 +1,7 @@
 import { emptyPartial, merge, type TilePartial } from '@longattn/attention';
 import { jsTile } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
-import { rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
+import { byIntervals, rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
 import { loadGpuJs, type Gpu, type KernelClass } from './lib.ts';
 import { createShapeKernels, destroyShapeKernels, type ShapeKernels } from './shape-kernels.ts';
 
@@ -50,7 +50,8 @@ export class GpujsTileKernel implements TileKernel {
   }
 
   run(job: TileJob): Promise<TilePartial> {
-    const result = this.queue.then(() => this.runTile(job));
+    // A sparse pattern's mask runs as interval pieces (byIntervals): the shaders take one key interval per row.
+    const result = this.queue.then(() => byIntervals(job, (piece) => this.runTile(piece)));
     this.queue = result.catch(() => undefined);
     return result;
   }

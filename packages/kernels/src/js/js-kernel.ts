@@ -7,20 +7,22 @@ import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../til
  * scores buffer (a tile's keys fit in it), all in float64 JS numbers, stored as float32.
  */
 export function jsTile(job: TileJob): TilePartial {
-  const { rows, keys, D, scale, q, k, v } = job;
+  const { rows, keys, D, scale, q, k, v, visible } = job;
   const o = new Float32Array(rows * D);
   const lse = new Float32Array(rows);
   const scores = new Float64Array(keys);
   const acc = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     const [lo, hi] = rowKeyRange(job, r);
-    if (hi < lo) {
+    const seen = visible?.subarray(r * keys, (r + 1) * keys); // a sparse pattern's mask: skip keys it hides
+    if (hi < lo || (seen && !seen.includes(1))) {
       lse[r] = -Infinity; // the row sees no key of this tile: o stays 0
       continue;
     }
     const qBase = r * D;
     let m = -Infinity;
     for (let c = lo; c <= hi; c++) {
+      if (seen && !seen[c]) continue;
       const kBase = c * D;
       let s = 0;
       for (let d = 0; d < D; d++) s += q[qBase + d] * k[kBase + d];
@@ -34,6 +36,7 @@ export function jsTile(job: TileJob): TilePartial {
     let z = 0;
     acc.fill(0);
     for (let c = lo; c <= hi; c++) {
+      if (seen && !seen[c]) continue;
       const p = Math.exp(scores[c] - m);
       z += p;
       const vBase = c * D;

@@ -1,4 +1,4 @@
-import { merge, type TilePartial } from '@longattn/attention';
+import type { TilePartial } from '@longattn/attention';
 import { jsTile } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
 import { rowKeyRange, type Backend, type KernelOptions, type TileJob, type TileKernel } from '../tile.ts';
@@ -7,9 +7,6 @@ import { tileModel } from './tile-graph.ts';
 
 /** Masks kept per kernel, at most this many float32 elements together (16 MiB). */
 const MASK_CACHE_ELEMENTS = 4 << 20;
-
-/** A masked tile whose columns seen by every row number at least this many runs them mask-free. */
-const MIN_FULL_SPLIT = 128;
 
 /**
  * Tiles on onnxruntime's MLAS (tile-graph.ts). One session per (D, scale, masked) with symbolic
@@ -25,6 +22,8 @@ export class OrtTileKernel implements TileKernel {
   private readonly graphs = new Map<string, Promise<OrtGraph>>();
   private readonly masks = new Map<string, Float32Array>();
   private maskElements = 0;
+  /** Reused for pattern masks (never cached: each partial pattern tile has its own). */
+  private scratchMask = new Float32Array(0);
   /** Reused plain buffers for inputs that live in SharedArrayBuffers (ORT refuses those). */
   private readonly scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
@@ -33,31 +32,15 @@ export class OrtTileKernel implements TileKernel {
   }
 
   /**
-   * A masked tile is split where the mask lets it: the columns every row sees (both ends of a
-   * row's key range grow with the row, so they are [lo of the last row, hi of the first]) run on
-   * the mask-free graph, only the edges on the masked one, and the parts merge exactly. A causal
-   * q-block's last tile then masks just its diagonal square: less masked work, small masks.
+   * A masked tile runs whole on the masked graph. It used to be split into the columns every row
+   * sees (mask-free graph) and the masked edges, merged after: measured here (CPU time, 1 thread),
+   * that cost 1.3–3× the whole masked tile (a (1023, 0) band tile 256×1279: 1.2–1.6 ms split vs
+   * 0.7–0.9 whole; a causal 256×512 diagonal tile: 1.2–2.5 vs 0.3–0.6) — three calls on odd,
+   * changing shapes plus a merge, while the masked graph costs about what the mask-free one does
+   * on the same area. It was the main reason a window's compute did not shrink with its area.
    */
-  async run(job: TileJob): Promise<TilePartial> {
-    if (job.full) return this.runPart(job);
-    const fullLo = rowKeyRange(job, job.rows - 1)[0];
-    const fullHi = rowKeyRange(job, 0)[1];
-    if (fullHi - fullLo + 1 < MIN_FULL_SPLIT) return this.runPart(job);
-    const part = (from: number, to: number, full: boolean): TileJob => ({
-      ...job,
-      kStart: job.kStart + from,
-      keys: to - from,
-      full,
-      k: job.k.subarray(from * job.D, to * job.D),
-      v: job.v.subarray(from * job.D, to * job.D),
-    });
-    const parts = [part(fullLo, fullHi + 1, true)];
-    if (fullLo > 0) parts.push(part(0, fullLo, false));
-    if (fullHi < job.keys - 1) parts.push(part(fullHi + 1, job.keys, false));
-    if (parts.length === 1) return this.runPart(parts[0]!);
-    const partials: TilePartial[] = [];
-    for (const p of parts) partials.push(await this.runPart(p));
-    return merge(partials);
+  run(job: TileJob): Promise<TilePartial> {
+    return this.runPart(job);
   }
 
   private async runPart(job: TileJob): Promise<TilePartial> {
@@ -111,6 +94,23 @@ export class OrtTileKernel implements TileKernel {
   /** [rows, keys] additive mask: 0 where row r sees key c, −∞ elsewhere. */
   private mask(job: TileJob): Float32Array {
     const { rows, keys, rule } = job;
+    if (job.visible) {
+      // A sparse pattern's tile mask: its own per tile, built in a reused buffer (a fresh 2 MB array per
+      // 256×2048 tile was most of a pattern tile's cost) from the runs of visible keys (native indexOf).
+      if (this.scratchMask.length < rows * keys) this.scratchMask = new Float32Array(rows * keys);
+      const mask = this.scratchMask.subarray(0, rows * keys).fill(-Infinity);
+      const seen = job.visible;
+      for (let r = 0; r < rows; r++) {
+        const end = (r + 1) * keys;
+        for (let a = seen.indexOf(1, r * keys); a !== -1 && a < end; ) {
+          const b = seen.indexOf(0, a);
+          const stop = b === -1 || b > end ? end : b;
+          mask.fill(0, a, stop);
+          a = stop < end ? seen.indexOf(1, stop) : -1;
+        }
+      }
+      return mask;
+    }
     const key = `${rows}x${keys}:${job.qStart + rule.diag - job.kStart}:${rule.left}:${rule.right}`;
     const hit = this.masks.get(key);
     if (hit) return hit;

@@ -1,5 +1,5 @@
 import { emptyPartial, type TilePartial } from '@longattn/attention';
-import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
+import { byIntervals, rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
 import { webAssembly, type WasmMemory, type WasmModule } from './api.ts';
 import { tileLayout } from './layout.ts';
 import { loadTileModule, simdSupported } from './load.ts';
@@ -28,7 +28,12 @@ export class WasmTileKernel implements TileKernel {
     this.#base = this.#exports.heapBase();
   }
 
-  run(job: TileJob): TilePartial {
+  /** A sparse pattern's mask (job.visible) runs as interval pieces (byIntervals): the SIMD tile takes one key interval per row. */
+  run(job: TileJob): TilePartial | Promise<TilePartial> {
+    return job.visible ? byIntervals(job, (piece) => this.runIntervals(piece)) : this.runIntervals(job);
+  }
+
+  private runIntervals(job: TileJob): TilePartial {
     const { rows, keys, D, q, k, v } = job;
     if (q.length < rows * D || k.length < keys * D || v.length < keys * D) {
       throw new RangeError(`wasm tile: q/k/v hold ${q.length}/${k.length}/${v.length} values, need ${rows * D}/${keys * D}/${keys * D}`);

@@ -1,5 +1,7 @@
 /// <reference types="@webgpu/types" />
 import type { TilePartial } from '@longattn/attention';
+import { jsTile } from '../js/js-kernel.ts';
+import { hasNonFinite } from '../nonfinite.ts';
 import { rowKeyRange, type TileJob, type TileKernel } from '../tile.ts';
 import type { DawnAdapter } from './dawn.ts';
 import { attendShader, combineShader, PARAM_BYTES, UNBOUNDED_LEFT, UNBOUNDED_RIGHT, type ShaderSizes } from './shader.ts';
@@ -53,7 +55,11 @@ export class WebGpuTileKernel implements TileKernel {
   }
 
   run(job: TileJob): Promise<TilePartial> {
-    const result = this.queue.then(() => this.runTile(job));
+    // The shader derives each row's keys from the tile's rule, so a sparse pattern's partial tile
+    // (an explicit mask) runs on jsTile, as do NaN/±∞ inputs (--allow-nonfinite): shaders promise
+    // nothing about NaN, and a masked key's 0·±∞ must not reach a row (docs/nonfinite.md).
+    const onJs = job.visible !== undefined || hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v);
+    const result = this.queue.then(() => (onJs ? jsTile(job) : this.runTile(job)));
     this.queue = result.catch(() => undefined);
     return result;
   }

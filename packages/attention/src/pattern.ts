@@ -1,0 +1,206 @@
+import type { AttentionSpec } from './spec.ts';
+
+/**
+ * Sparse patterns (docs/math.md, "Patterns"), as the spec carries them (plain JSON: the queue
+ * engine's manifest holds them, so every worker plans the same tiles).
+ */
+export interface Pattern {
+  /** Every query also sees keys 0 … sinks−1 (StreamingLLM). */
+  sinks?: number;
+  /** Global positions, sorted, distinct: query rows I,J,… see every key, every query sees keys I,J,…. */
+  global?: number[];
+  /** Query i sees key j when (pos(i) − j) mod stride = 0. */
+  stride?: number;
+  blockMask?: BlockMask;
+}
+
+/**
+ * Query i sees key j when cell [h′, ⌊i/block⌋, ⌊j/block⌋] ≠ 0, h′ = h when heads > 1, else 0.
+ * cells: [heads, nQb, nKb] bytes 0/1, base64 (JSON-safe; bounded in docs/limits.md).
+ */
+export interface BlockMask {
+  block: number;
+  heads: number;
+  nQb: number;
+  nKb: number;
+  cells: string;
+}
+
+/** True when the spec's visible set is a per-row key interval (no pattern): the fast path. */
+export function hasPattern(spec: Pick<AttentionSpec, 'pattern'>): boolean {
+  const p = spec.pattern;
+  return p !== undefined && (p.sinks !== undefined || p.global !== undefined || p.stride !== undefined || p.blockMask !== undefined);
+}
+
+const decoded = new Map<string, Uint8Array>();
+
+/** The block mask's cells as bytes, decoded once per thread (a few masks kept). */
+export function maskCells(mask: BlockMask): Uint8Array {
+  let cells = decoded.get(mask.cells);
+  if (!cells) {
+    if (decoded.size >= 4) decoded.clear();
+    cells = new Uint8Array(Buffer.from(mask.cells, 'base64'));
+    decoded.set(mask.cells, cells);
+  }
+  return cells;
+}
+
+/**
+ * The rule of one (spec, head) as per-row pieces (docs/math.md, "Patterns"): rowIntervals(i) lists
+ * the keys row i sees as merged half-open intervals [a, b) (window, sinks, global keys and rows,
+ * block-mask cells), all below `limit(i)` (Sk, or pos(i)+1 under causal); a stride adds the keys
+ * j < limit(i) with (pos(i) − j) mod stride = 0 on top. No pattern and no window: [0, limit).
+ */
+export interface RowRule {
+  limit(i: number): number;
+  rowIntervals(i: number): number[];
+  stride: number;
+  pos(i: number): number;
+}
+
+export function rowRule(spec: AttentionSpec, h: number): RowRule {
+  const p = spec.pattern ?? {};
+  const { left, right } = spec.window;
+  const windowed = left !== Infinity || right !== Infinity;
+  const patterned = hasPattern(spec);
+  const cells = p.blockMask ? maskCells(p.blockMask) : undefined;
+  const globals = new Set(p.global ?? []);
+  const pos = (i: number) => i + spec.Sk - spec.Sq;
+  const limit = (i: number) => (spec.causal ? Math.max(0, Math.min(spec.Sk, pos(i) + 1)) : spec.Sk);
+  const maskRow = (qb: number): number[] => {
+    const runs: number[] = [];
+    if (!p.blockMask || !cells) return runs;
+    const { block, nKb } = p.blockMask;
+    const base = ((p.blockMask.heads > 1 ? h : 0) * p.blockMask.nQb + qb) * nKb;
+    for (let kb = 0; kb < nKb; kb++) {
+      if (!cells[base + kb]) continue;
+      if (runs.length > 0 && runs[runs.length - 1] === kb * block) runs[runs.length - 1] = (kb + 1) * block;
+      else runs.push(kb * block, (kb + 1) * block);
+    }
+    return runs;
+  };
+  let cached = { qb: -1, runs: [] as number[] };
+  const rowIntervals = (i: number): number[] => {
+    const end = limit(i);
+    if ((!patterned && !windowed) || globals.has(i)) return end > 0 ? [0, end] : [];
+    const raw: number[] = [];
+    const at = pos(i);
+    if (windowed) raw.push(left === Infinity ? 0 : at - left, right === Infinity ? spec.Sk : at + right + 1);
+    if (p.sinks) raw.push(0, p.sinks);
+    for (const g of globals) raw.push(g, g + 1);
+    if (p.blockMask) {
+      const qb = Math.floor(i / p.blockMask.block);
+      if (cached.qb !== qb) cached = { qb, runs: maskRow(qb) };
+      raw.push(...cached.runs);
+    }
+    return mergeIntervals(raw, end);
+  };
+  return { limit, rowIntervals, stride: p.stride ?? 0, pos };
+}
+
+/** Flat [a, b) pairs sorted, merged and clipped to [0, end). */
+function mergeIntervals(raw: number[], end: number): number[] {
+  const pairs: [number, number][] = [];
+  for (let x = 0; x < raw.length; x += 2) {
+    const a = Math.max(0, raw[x]!);
+    const b = Math.min(end, raw[x + 1]!);
+    if (b > a) pairs.push([a, b]);
+  }
+  pairs.sort((u, v) => u[0] - v[0]);
+  const out: number[] = [];
+  for (const [a, b] of pairs) {
+    if (out.length > 0 && a <= out[out.length - 1]!) out[out.length - 1] = Math.max(out[out.length - 1]!, b);
+    else out.push(a, b);
+  }
+  return out;
+}
+
+/** Keys j in [a, b) with (pos − j) mod S = 0. */
+function strideCount(pos: number, S: number, a: number, b: number): number {
+  if (b <= a) return 0;
+  const first = a + ((((pos - a) % S) + S) % S);
+  return first >= b ? 0 : Math.floor((b - 1 - first) / S) + 1;
+}
+
+/** Keys of [kStart, kEnd) row i sees, from its intervals (rowIntervals(i)) and the stride. */
+export function rowVisibleCount(rule: RowRule, i: number, intervals: number[], kStart: number, kEnd: number): number {
+  const end = Math.min(kEnd, rule.limit(i));
+  let n = 0;
+  let inside = 0;
+  const S = rule.stride;
+  for (let x = 0; x < intervals.length; x += 2) {
+    const a = Math.max(kStart, intervals[x]!);
+    const b = Math.min(end, intervals[x + 1]!);
+    if (b <= a) continue;
+    n += b - a;
+    if (S) inside += strideCount(rule.pos(i), S, a, b);
+  }
+  return S ? n + strideCount(rule.pos(i), S, kStart, end) - inside : n;
+}
+
+/** First and last key of [kStart, kEnd) row i sees ([Infinity, -Infinity] when none). */
+export function rowVisibleSpan(rule: RowRule, i: number, intervals: number[], kStart: number, kEnd: number): [number, number] {
+  const end = Math.min(kEnd, rule.limit(i));
+  let first = Infinity;
+  let last = -Infinity;
+  for (let x = 0; x < intervals.length; x += 2) {
+    const a = Math.max(kStart, intervals[x]!);
+    const b = Math.min(end, intervals[x + 1]!);
+    if (b <= a) continue;
+    first = Math.min(first, a);
+    last = Math.max(last, b - 1);
+  }
+  const S = rule.stride;
+  if (S && end > kStart) {
+    const pos = rule.pos(i);
+    const lo = kStart + ((((pos - kStart) % S) + S) % S);
+    const hi = end - 1 - ((((end - 1 - pos) % S) + S) % S);
+    if (lo <= hi) {
+      first = Math.min(first, lo);
+      last = Math.max(last, hi);
+    }
+  }
+  return [first, last];
+}
+
+/**
+ * Marks in `out` ([rows, keys], row-major, 1 = visible) which keys [kStart, kStart+keys) each query
+ * row [qStart, qStart+rows) of head h sees under the spec's rule (window, causal and patterns):
+ * the union of the given patterns (a window counts as one), intersected with j ≤ pos(i) under
+ * causal; no pattern and no window: every key.
+ */
+export function markVisible(
+  spec: AttentionSpec,
+  h: number,
+  qStart: number,
+  rows: number,
+  kStart: number,
+  keys: number,
+  out: Uint8Array = new Uint8Array(rows * keys),
+): Uint8Array {
+  out.fill(0, 0, rows * keys);
+  const rule = rowRule(spec, h);
+  const kEnd = kStart + keys;
+  for (let r = 0; r < rows; r++) {
+    const i = qStart + r;
+    const row = r * keys;
+    const iv = rule.rowIntervals(i);
+    for (let x = 0; x < iv.length; x += 2) {
+      const a = Math.max(kStart, iv[x]!);
+      const b = Math.min(kEnd, iv[x + 1]!);
+      if (b > a) out.fill(1, row + a - kStart, row + b - kStart);
+    }
+    if (rule.stride) {
+      const S = rule.stride;
+      const end = Math.min(kEnd, rule.limit(i));
+      const pos = rule.pos(i);
+      for (let j = kStart + ((((pos - kStart) % S) + S) % S); j < end; j += S) out[row + j - kStart] = 1;
+    }
+  }
+  return out;
+}
+
+/** True when row i of head h sees at least one key. */
+export function rowSeesAny(spec: AttentionSpec, rule: RowRule, i: number): boolean {
+  return rowVisibleCount(rule, i, rule.rowIntervals(i), 0, spec.Sk) > 0;
+}
