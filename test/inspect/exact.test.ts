@@ -125,7 +125,9 @@ function check(t: import('ava').ExecutionContext, c: Case, pr: RefProblem, resul
         want.map(([j]) => j),
         `${where} row ${i} top keys`,
       );
-      row.keys.forEach(([, p], s) => t.true(close(p, want[s]![1]), `${where} row ${i} top p`));
+      row.keys.forEach(([, p], s) => {
+        t.true(close(p, want[s]![1]), `${where} row ${i} top p`);
+      });
     });
     for (let n = 0; n < tracked; n++) {
       const row = weights.subarray((x * tracked + n) * pr.Sk, (x * tracked + n + 1) * pr.Sk);
@@ -162,7 +164,9 @@ for (const [n, c] of cases.entries()) {
     const dir = tempDir();
     const ref = referenceInspect(pr, c.sinks, c.local);
     const lse = new Float32Array(pr.B * pr.H * pr.Sq);
-    ref.forEach((head, x) => lse.set(Float32Array.from(head.lse), x * pr.Sq));
+    ref.forEach((head, x) => {
+      lse.set(Float32Array.from(head.lse), x * pr.Sq);
+    });
     writeTensor(join(dir, 'lse.npy'), shapes(pr).lse, lse);
     const result = await runInspect(request(c, pr, dir, join(dir, 'lse.npy')), { threads: 1 });
     t.is(result.lseFrom, 'file');
