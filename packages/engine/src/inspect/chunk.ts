@@ -109,9 +109,21 @@ export function inspectChunk(
       let lc = local[r]!;
       for (let j = from; j <= to; j++) {
         const ko = (j - kStart) * D;
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += q[qo + d]! * k[ko + d]!;
-        const logp = scale * dot - l;
+        // Four partial sums, in a fixed order (the bits never depend on who runs the chunk): the pass at
+        // n = 4096, 8 heads, D = 64, causal took 17.0 s instead of 20.4 s here (loaded machine).
+        let d0 = 0;
+        let d1 = 0;
+        let d2 = 0;
+        let d3 = 0;
+        let d = 0;
+        for (; d + 3 < D; d += 4) {
+          d0 += q[qo + d]! * k[ko + d]!;
+          d1 += q[qo + d + 1]! * k[ko + d + 1]!;
+          d2 += q[qo + d + 2]! * k[ko + d + 2]!;
+          d3 += q[qo + d + 3]! * k[ko + d + 3]!;
+        }
+        for (; d < D; d++) d0 += q[qo + d]! * k[ko + d]!;
+        const logp = scale * (d0 + d1 + (d2 + d3)) - l;
         const p = Math.exp(logp);
         e -= p * logp;
         const gap = pos > j ? pos - j : j - pos;
