@@ -67,6 +67,10 @@ export function inspectRequest(flags: InspectFlags): InspectRequest {
 
 const fixed = (x: number | null, digits: number) => (x === null ? '–' : x.toFixed(digits));
 
+/** One table line: b, h, rows, entropy, distance, sink share, local share, right-aligned. */
+const WIDTHS = [3, 3, 8, 9, 10, 9, 10];
+const columns = (cells: string[]) => `  ${cells.map((c, i) => c.padStart(WIDTHS[i]!)).join(' ')}`;
+
 /** The readable report: one line per head, then the top-k lists, then where the files went. */
 export function describeInspect(result: InspectResult): string {
   const { report } = result;
@@ -74,11 +78,19 @@ export function describeInspect(result: InspectResult): string {
     `inspect  B=${report.shape.B} H=${report.shape.H} Sq=${report.shape.Sq} Sk=${report.shape.Sk} D=${report.shape.D}; LSE from ${
       result.lseFrom === 'file' ? '--lse' : `a first pass (${result.backend})`
     } in ${(result.lseMs / 1000).toFixed(2)} s, statistics in ${(result.inspectMs / 1000).toFixed(2)} s on ${result.threads} threads`,
-    `  ${'b'.padStart(3)} ${'h'.padStart(3)} ${'rows'.padStart(8)} ${'entropy'.padStart(9)} ${'distance'.padStart(10)} ${`sink<${report.sinksStat}`.padStart(9)} ${`local≤${report.localStat}`.padStart(10)}`,
+    columns(['b', 'h', 'rows', 'entropy', 'distance', `sink<${report.sinksStat}`, `local≤${report.localStat}`]),
   ];
   for (const h of report.heads) {
     lines.push(
-      `  ${String(h.b).padStart(3)} ${String(h.h).padStart(3)} ${String(h.rows).padStart(8)} ${fixed(h.entropy, 3).padStart(9)} ${fixed(h.meanDistance, 1).padStart(10)} ${fixed(h.sinkShare, 3).padStart(9)} ${fixed(h.localShare, 3).padStart(10)}`,
+      columns([
+        String(h.b),
+        String(h.h),
+        String(h.rows),
+        fixed(h.entropy, 3),
+        fixed(h.meanDistance, 1),
+        fixed(h.sinkShare, 3),
+        fixed(h.localShare, 3),
+      ]),
     );
   }
   for (const h of report.heads) {

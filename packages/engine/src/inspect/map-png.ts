@@ -43,15 +43,18 @@ export async function renderMap(spec: AttentionSpec, mapRows: number, mapCols: n
     const y = Math.floor(head / columns) * panelH + margin.top;
     const b = Math.floor(head / spec.H);
     const h = head % spec.H;
+    const range = lo === Infinity ? '–' : `${Math.log10(lo).toFixed(1)} … ${Math.log10(hi).toFixed(1)}`;
     parts.push(
       `<text x="${x}" y="${y - 22}" font-size="13">b=${b} h=${h}</text>`,
-      `<text x="${x}" y="${y - 7}" font-size="10">log₁₀ mean p ${lo === Infinity ? '–' : `${Math.log10(lo).toFixed(1)} … ${Math.log10(hi).toFixed(1)}`}</text>`,
-      `<image x="${x}" y="${y}" width="${width}" height="${height}" preserveAspectRatio="none" image-rendering="optimizeSpeed" href="${uri}"/>`,
+      `<text x="${x}" y="${y - 7}" font-size="10">log₁₀ mean p ${range}</text>`,
+      `<image x="${x}" y="${y}" width="${width}" height="${height}" preserveAspectRatio="none"`,
+      ` image-rendering="optimizeSpeed" href="${uri}"/>`,
       `<rect x="${x}" y="${y}" width="${width}" height="${height}" fill="none" stroke="#444"/>`,
       ...axisLabels(x, y, height, width, spec),
     );
   }
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${columns * panelW}" height="${gridRows * panelH}" font-family="DejaVu Sans">${parts.join('')}</svg>`;
+  const size = `width="${columns * panelW}" height="${gridRows * panelH}"`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" ${size} font-family="DejaVu Sans">${parts.join('')}</svg>`;
   const { Resvg } = await import('@resvg/resvg-js');
   const resvg = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, background: 'white' });
   return resvg.render().asPng();
@@ -70,7 +73,8 @@ function axisLabels(x: number, y: number, height: number, width: number, spec: A
   }
   out.push(
     `<text x="${x + width / 2}" y="${y + height + 30}" font-size="11" text-anchor="middle">key position j</text>`,
-    `<text x="${x - 48}" y="${y + height / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 ${x - 48} ${y + height / 2})">query i</text>`,
+    `<text x="${x - 48}" y="${y + height / 2}" font-size="11" text-anchor="middle"`,
+    ` transform="rotate(-90 ${x - 48} ${y + height / 2})">query i</text>`,
   );
   return out;
 }
