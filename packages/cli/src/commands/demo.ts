@@ -5,14 +5,17 @@ import { maxAbsDiff, referenceRows, validateSpec } from '@longattn/attention';
 import { checkOutputPaths } from '@longattn/engine';
 import { InputError, readTensor, writeTensor } from '@longattn/tensor';
 import { parseInteger } from '../parse.ts';
-import { makeSample } from '../sample.ts';
+import { inspectDemo } from '../demo-inspect.ts';
+import { makeSample, type Planted } from '../sample.ts';
 import { describeResult } from '../summary.ts';
 import { interruptible } from '../signals.ts';
+import { describeInspect } from './inspect.ts';
 import { addEngineFlags, execute, type RunFlags } from './run.ts';
 
 interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'blobs' | 'threads' | 'blockQ' | 'blockK' | 'json' | 'quiet'> {
-  n: number;
+  n?: number;
   heads: number;
+  inspect?: boolean;
   d: number;
   dir: string;
 }
@@ -32,10 +35,11 @@ export function register(program: Command): void {
   const cmd = program
     .command('demo')
     .description('make a sample long document’s Q/K/V, run causal attention on it, verify sampled rows, summarise')
-    .option('--n <tokens>', 'document length', parseInteger('--n', 2), 32768)
+    .option('--n <tokens>', 'document length (default 32768; 4096 with --inspect)', parseInteger('--n', 2))
     .option('--heads <H>', 'attention heads', parseInteger('--heads', 1, 256), 8)
     .option('--d <D>', 'head dim', parseInteger('--d', 1, 1024), 64)
-    .option('--dir <dir>', 'where inputs and outputs go', 'longattn-demo');
+    .option('--dir <dir>', 'where inputs and outputs go', 'longattn-demo')
+    .option('--inspect', 'plant structure in some heads, then show that `inspect` finds it (statistics, map.png, received.npy)');
   addEngineFlags(cmd).action((flags: DemoFlags) => interruptible((signal) => demo(flags, signal)));
 }
 
@@ -44,7 +48,8 @@ async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
   const say = (line: string) => {
     if (!flags.json && !flags.quiet) console.log(line);
   };
-  const { n, heads: H, d: D } = flags;
+  const { heads: H, d: D } = flags;
+  const n = flags.n ?? (flags.inspect ? 4096 : 32768); // inspect's second pass is plain float64 JS: a shorter default
   if (n * H * D > DEMO_ELEMENTS_MAX) {
     throw new InputError(
       '--n',
@@ -54,7 +59,7 @@ async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
   const dir = resolve(flags.dir);
   mkdirSync(dir, { recursive: true });
   say(`longattn demo: a ${n}-token sample document, ${H} heads × D=${D}, causal self-attention`);
-  const sample = makeSample({ n, H, D, seed: 7 });
+  const sample = makeSample({ n, H, D, seed: 7, planted: flags.inspect ?? false });
   const shape = [H, n, D];
   const files = { q: `${dir}/q.npy`, k: `${dir}/k.npy`, v: `${dir}/v.npy`, out: `${dir}/out.npy`, lse: `${dir}/lse.npy` };
   checkOutputPaths(
@@ -106,8 +111,15 @@ async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
   }
   const exact = worst <= bound && lseErr <= 1e-4;
   if (flags.json) {
+    const inspected =
+      exact && flags.inspect && sample.planted ? await showInspect({ ...files, dir }, n, sample.planted, flags, signal) : {};
     console.log(
-      JSON.stringify({ ...result, verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact }, dir }),
+      JSON.stringify({
+        ...result,
+        verified: { rows: rows.length * H, maxAbsErr: worst, bound, lseMaxAbsErr: lseErr, exact },
+        dir,
+        ...inspected,
+      }),
     );
   } else if (!flags.quiet) {
     console.log(describeResult(result));
@@ -117,4 +129,27 @@ async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
     console.log(`  outputs  ${files.out} [${shape.join(', ')}], ${files.lse} [${H}, ${n}]`);
   }
   if (!exact) throw new Error(`demo output failed verification: max |err| ${worst} > bound ${bound} or LSE error ${lseErr} > 1e-4`);
+  if (!flags.json && flags.inspect && sample.planted) await showInspect({ ...files, dir }, n, sample.planted, flags, signal);
+}
+
+/**
+ * `--inspect`: the statistics of every head, then each planted structure and what inspect found
+ * (printed; with --json returned for the demo's one object). Fails the demo if a structure is missed.
+ */
+async function showInspect(
+  files: { q: string; k: string; lse: string; dir: string },
+  n: number,
+  planted: Planted,
+  flags: DemoFlags,
+  signal: AbortSignal,
+): Promise<object> {
+  const { result, findings } = await inspectDemo(files, n, planted, flags.threads, signal);
+  if (!flags.json && !flags.quiet) {
+    console.log(describeInspect(result));
+    for (const f of findings) console.log(`  planted in head ${f.head}: ${f.planted} → ${f.found} ${f.ok ? '✓ found' : '✗ NOT FOUND'}`);
+  }
+  const missed = findings.filter((f) => !f.ok);
+  if (missed.length)
+    throw new Error(`inspect did not find what was planted: ${missed.map((f) => `head ${f.head} (${f.planted})`).join(', ')}`);
+  return { inspect: { ...result.report, planted: findings, files: result.files } };
 }

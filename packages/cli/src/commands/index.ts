@@ -3,6 +3,7 @@ import { register as api } from './api.ts';
 import { register as bench } from './bench.ts';
 import { register as cancel } from './cancel.ts';
 import { register as demo } from './demo.ts';
+import { register as inspect } from './inspect.ts';
 import { register as mask } from './mask.ts';
 import { register as reducer } from './reducer.ts';
 import { register as result } from './result.ts';
@@ -11,4 +12,4 @@ import { register as status } from './status.ts';
 import { register as worker } from './worker.ts';
 
 /** Every subcommand; each file registers one. */
-export const commands: ((program: Command) => void)[] = [run, demo, mask, bench, worker, reducer, status, cancel, result, api];
+export const commands: ((program: Command) => void)[] = [run, demo, inspect, mask, bench, worker, reducer, status, cancel, result, api];
