@@ -15,7 +15,7 @@ function bytes(n: number, seed: number): Uint8Array {
   return out;
 }
 
-test('S3BlobStore: positional writes (one multipart) read back by range across parts, zeros in gaps; names stay under the prefix', async (t) => {
+test('S3BlobStore: positional writes (one multipart) read by range across parts, zeros in gaps; keys under the prefix', async (t) => {
   const s3 = await startS3([BUCKET]);
   Object.assign(process.env, s3.env); // the SDK's credential chain reads them
   const location = `s3://${BUCKET}/a/b`;
