@@ -57,3 +57,29 @@ test('S3BlobStore: positional writes (one multipart) read by range across parts,
     await s3.close();
   }
 });
+
+test('S3BlobStore: a blob of more parts than one listing page (1000) seals, reads and deletes whole', async (t) => {
+  const s3 = await startS3([BUCKET]);
+  Object.assign(process.env, s3.env);
+  const location = `s3://${BUCKET}/many`;
+  const store = new S3BlobStore(location, parseS3Location(location, '--blobs', s3.env));
+  try {
+    const parts = 1203;
+    const row = bytes(parts * 12, 3); // 1203 q-blocks' rows of 12 bytes, written in parallel as workers would
+    for (let i = 0; i < parts; i += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, parts - i) }, (_, j) =>
+          store.write('j/out/o', (i + j) * 12, row.subarray((i + j) * 12, (i + j + 1) * 12)),
+        ),
+      );
+    }
+    await store.seal('j/out/o', { size: row.byteLength });
+    t.true(Buffer.from(await store.read('j/out/o', 0, row.byteLength)).equals(Buffer.from(row)));
+    t.is((await s3.keys(BUCKET)).length, parts + 1);
+    await store.deletePrefix('j/');
+    t.deepEqual(await s3.keys(BUCKET), []);
+  } finally {
+    await store.close();
+    await s3.close();
+  }
+});

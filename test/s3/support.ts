@@ -25,7 +25,7 @@ export async function startS3(buckets: string[]): Promise<S3Server> {
   const server = new S3rver({
     port,
     address: '127.0.0.1',
-    silent: true,
+    silent: !process.env.S3RVER_LOG,
     directory,
     configureBuckets: buckets.map((name) => ({ name, configs: [] })),
   });

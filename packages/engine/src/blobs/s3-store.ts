@@ -96,22 +96,28 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** Every key starting with `keyPrefix`, with its size. */
+  /**
+   * Every key starting with `keyPrefix`, with its size, 1000 a page. ListObjects (v1) with the
+   * last key as marker, which every S3 service pages the same way: s3rver 3.7.1 cannot make
+   * ListObjectsV2's continuation tokens on Node ≥ 17 (its cipher is gone from OpenSSL 3).
+   */
   private async list(keyPrefix: string): Promise<{ key: string; size: number }[]> {
     const client = await this.s3();
-    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const { ListObjectsCommand } = await import('@aws-sdk/client-s3');
     const out: { key: string; size: number }[] = [];
-    let token: string | undefined;
-    do {
+    for (let marker: string | undefined, more = true; more; ) {
       const page = await client.send(
-        new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: keyPrefix, ...(token ? { ContinuationToken: token } : {}) }),
+        new ListObjectsCommand({ Bucket: this.where.bucket, Prefix: keyPrefix, ...(marker ? { Marker: marker } : {}) }),
       );
-      for (const o of page.Contents ?? []) if (o.Key?.startsWith(keyPrefix)) out.push({ key: o.Key, size: o.Size ?? 0 });
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      const contents = page.Contents ?? [];
+      for (const o of contents) if (o.Key?.startsWith(keyPrefix)) out.push({ key: o.Key, size: o.Size ?? 0 });
+      marker = contents.at(-1)?.Key;
+      more = page.IsTruncated === true && marker !== undefined;
+    }
     return out;
   }
 
+  /** Deletes objects, 1000 per DeleteObjects request (S3's most). */
   private async remove(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     const client = await this.s3();
