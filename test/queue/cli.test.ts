@@ -157,7 +157,10 @@ test('CLI: run --engine queue --blobs fs:DIR (or LONGATTN_BLOBS) keeps the jobâ€
       'nowhere',
     ]);
     t.is(bad.code, 2);
-    t.regex(bad.stderr, /^longattn: --blobs: expected redis, redis:\/\/host:port, fs:DIR or an absolute path, got "nowhere"\n$/);
+    t.regex(
+      bad.stderr,
+      /^longattn: --blobs: expected redis, redis:\/\/host:port, fs:DIR, s3:\/\/bucket\/prefix or an absolute path, got "nowhere"\n$/,
+    );
     t.false(existsSync(inputs.request('bad').out));
   } finally {
     await Promise.all(services.map((s) => s.kill()));

@@ -114,7 +114,8 @@ export function addEngineFlags(cmd: Command): Command {
     .addOption(
       new Option(
         '--blobs <where>',
-        'with --engine queue, where the job’s bytes live: redis (the queue’s) | fs:DIR (a directory every worker sees at the same path)',
+        'with --engine queue, where the job’s bytes live: redis (the queue’s) | fs:DIR (a directory every worker sees at the same path)' +
+          ' | s3://BUCKET/PREFIX (S3, MinIO…; AWS_* settings)',
       ).env('LONGATTN_BLOBS'),
     )
     .option('--threads <n>', 'pool threads (default: cores)', parseInteger('--threads', 1, 1024))

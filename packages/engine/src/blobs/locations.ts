@@ -11,7 +11,11 @@ export function canonicalLocation(location: string, argument = '--blobs'): strin
   if (location === 'redis' || /^rediss?:\/\/\S+$/.test(location)) return location;
   if (location.startsWith('fs:') && location.length > 3) return `fs:${resolve(location.slice(3))}`;
   if (isAbsolute(location)) return `fs:${resolve(location)}`;
-  throw new InputError(argument, `expected redis, redis://host:port, fs:DIR or an absolute path, got ${excerpt(location)}`);
+  if (/^s3:\/\/\S+$/.test(location)) return location;
+  throw new InputError(
+    argument,
+    `expected redis, redis://host:port, fs:DIR, s3://bucket/prefix or an absolute path, got ${excerpt(location)}`,
+  );
 }
 
 /** `--blobs A,B` / LONGATTN_BLOBS: comma-separated locations, canonical. */

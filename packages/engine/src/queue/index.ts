@@ -18,6 +18,8 @@ export type { BlobStore, BlobHeader } from '../blobs/blob-store.ts';
 export { openBlobStore } from '../blobs/open.ts';
 export { FsBlobStore } from '../blobs/fs-store.ts';
 export { RedisBlobStore } from '../blobs/redis-store.ts';
+export { S3BlobStore } from '../blobs/s3-store.ts';
+export { parseS3Location } from '../blobs/s3-location.ts';
 export { checkReachable, connectRedis, isRedisFault } from './connection.ts';
 export { batchPlan, isWholeRun } from './batching.ts';
 export type { BatchOptions, ReduceGroup, TileRun } from './batching.ts';

@@ -46,7 +46,7 @@ const TOP: Record<string, Check> = {
   /** A resolved backend name, `name` or `name:mode`. */
   backend: shortString(/^[a-z0-9]+(:[a-z0-9-]+)?$/, 64),
   /** A store location (openBlobStore's forms); which ones a process opens is its allow-list's call. */
-  blobs: shortString(/^(redis|rediss?:\/\/\S+|fs:\/\S*|\/\S*)$/, 1024),
+  blobs: shortString(/^(redis|rediss?:\/\/\S+|s3:\/\/\S+|fs:\/\S*|\/\S*)$/, 1024),
   tileCount: int(0, Number.MAX_SAFE_INTEGER),
   skippedTiles: int(0, Number.MAX_SAFE_INTEGER),
   qBlockCount: int(0, Number.MAX_SAFE_INTEGER),
