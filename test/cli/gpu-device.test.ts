@@ -59,12 +59,13 @@ test.serial(
       await startService('reducer', redis.url, [], 'cli'),
     );
     t.regex(services[0]!.log(), new RegExp(`backend webgpu:opengl on ${SOFT_WEBGPU.source}`), 'the worker log');
-    const request = inputs.request('q');
+    const request = inputs.request('queued');
     const submitted = await longattn([
       'run',
       ...files(request),
+      // A job's backend is fixed at submit (auto = the submitter's pick); this worker runs webgpu jobs only.
       '--backend',
-      'auto',
+      'webgpu:opengl',
       '--engine',
       'queue',
       '--redis',

@@ -20,12 +20,13 @@ test.serial(
     const services: Service[] = [];
     try {
       const local = await localBytes(inputs);
-      services.push(
-        await startService('worker', redis.url, ['--backend', 'js'], 'cli'),
-        await startService('worker', redis.url, ['--backend', 'js'], 'cli'),
-        await startService('reducer', redis.url, [], 'cli'),
-      );
       const blobs = `s3://${BUCKET}/jobs/a`;
+      // Services open only the stores they are given (docs/limits.md): this bucket's prefix.
+      services.push(
+        await startService('worker', redis.url, ['--backend', 'js', '--blobs', blobs], 'cli'),
+        await startService('worker', redis.url, ['--backend', 'js', '--blobs', blobs], 'cli'),
+        await startService('reducer', redis.url, ['--blobs', blobs], 'cli'),
+      );
       const request = inputs.request('s3');
       const run = await longattn([
         'run',
@@ -72,7 +73,7 @@ test.serial(
       await until(
         'the detached job to finish',
         async () => {
-          const r = await longattn(['status', id, '--redis', redis.url, '--json']);
+          const r = await longattn(['status', id, '--redis', redis.url, '--blobs', blobs, '--json']);
           return (JSON.parse(r.stdout) as { state: string }).state === 'done' ? true : undefined;
         },
         120_000,
@@ -81,7 +82,7 @@ test.serial(
         (await s3.keys(BUCKET)).some((k) => k.startsWith(`jobs/a/${id}/out/`)),
         'a finished job keeps its outputs in the bucket until `result`',
       );
-      const collected = await longattn(['result', id, '--redis', redis.url, '--out', detached.out]);
+      const collected = await longattn(['result', id, '--redis', redis.url, '--blobs', blobs, '--out', detached.out]);
       t.is(collected.code, 0, collected.stderr);
       t.true(inputs.read(detached.out).equals(local.out), 'O via result');
       t.deepEqual(await s3.keys(BUCKET), []);
@@ -103,7 +104,7 @@ test.serial(
       ]);
       t.is(second.code, 0, second.stderr);
       t.true((await s3.keys(BUCKET)).length > 0, 'the inputs were uploaded');
-      const cancelled = await longattn(['cancel', second.stdout.trim(), '--redis', redis.url]);
+      const cancelled = await longattn(['cancel', second.stdout.trim(), '--redis', redis.url, '--blobs', blobs]);
       t.is(cancelled.code, 0, cancelled.stderr);
       t.deepEqual(await s3.keys(BUCKET), [], 'cancel removed the job’s objects');
     } finally {

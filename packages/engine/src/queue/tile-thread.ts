@@ -59,23 +59,26 @@ const rangeKey = (r: BlobRange) => `${r.name}@${r.offset}+${r.length}`;
 /**
  * Every block the task reads, fetched through the cache (concurrently), as a BlockSource:
  * [count, D] float32 each. Queries are read per q-block; keys and values per aligned key block
- * [kb·blockK, (kb+1)·blockK), which every tile of that block (trimmed or not) views, so the
- * cache holds each K/V block once. Blocks stay valid however the cache evicts meanwhile.
+ * [kb·blockK, (kb+1)·blockK) (two of them for a tile that straddles one), which every tile of
+ * that block (trimmed or not) views, so the cache holds each K/V block once. Blocks stay valid however the cache evicts meanwhile.
  */
 async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> {
   const { job, spec, blockK } = task;
   const ranges = new Map<string, BlobRange>();
   const want = (r: BlobRange) => ranges.set(rangeKey(r), r);
-  const keyBlock = (which: 'k' | 'v', b: number, kvh: number, start: number) => {
+  // The aligned key blocks a tile's keys [start, start+count) fall in: one block for a tile cut on
+  // the blockK grid, two for one cut from a window's band start (the planner's band-aligned tiles).
+  const keyBlock = (which: 'k' | 'v', b: number, kvh: number, start: number, count: number) => {
     const first = Math.floor(start / blockK) * blockK;
-    return { first, range: inputRows(job, spec, which, b, kvh, first, Math.min(blockK, spec.Sk - first)) };
+    const end = Math.min(spec.Sk, Math.max(first + blockK, Math.ceil((start + count) / blockK) * blockK));
+    return { first, range: inputRows(job, spec, which, b, kvh, first, end - first) };
   };
   const tiles = [...task.blocks.flatMap((b) => b.tiles), ...task.tiles.map((t) => t.tile)];
   for (const block of task.blocks) want(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
   for (const t of tiles) {
     want(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
-    want(keyBlock('k', t.b, t.kvh, t.kStart).range);
-    want(keyBlock('v', t.b, t.kvh, t.kStart).range);
+    want(keyBlock('k', t.b, t.kvh, t.kStart, t.keys).range);
+    want(keyBlock('v', t.b, t.kvh, t.kStart, t.keys).range);
   }
   const blocks = new Map<string, Float32Array>();
   await Promise.all(
@@ -85,7 +88,7 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
     }),
   );
   const kv = (which: 'k' | 'v') => (b: number, kvh: number, start: number, count: number) => {
-    const { first, range } = keyBlock(which, b, kvh, start);
+    const { first, range } = keyBlock(which, b, kvh, start, count);
     return blocks.get(rangeKey(range))!.subarray((start - first) * spec.D, (start - first + count) * spec.D);
   };
   return {
