@@ -281,7 +281,7 @@ export class QueueEngine {
         }
         let status: QueueJobStatus;
         try {
-          status = await this.readStatus(jobId);
+          status = await withinCommandTimeout(this.readStatus(jobId));
           answered = Date.now();
         } catch (error) {
           // A Redis restart is ridden out (connections reconnect); a longer silence ends the wait.
@@ -410,4 +410,22 @@ async function resolveBackend(requested: string): Promise<{ backend: string; blo
   }
   const { rows, keys } = QUEUE_DEFAULTS.blockScale;
   return { backend, blocks: { blockQ: blocks.blockQ * rows, blockK: blocks.blockK * keys } };
+}
+
+/**
+ * `work`, or a 'Command timed out' error (a Redis fault) after QUEUE_DEFAULTS.commandTimeoutMs.
+ * readStatus may ask BullMQ's own connection (the root job's state), which has no command
+ * timeout: with Redis gone it would wait for a reconnect forever, and `wait` would never reach
+ * its outage limit (seen as a hang in the Redis-killed test, about one run in three).
+ */
+async function withinCommandTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('Command timed out')), QUEUE_DEFAULTS.commandTimeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
