@@ -1,9 +1,9 @@
 import test from 'ava';
 import { plan, referenceAttention, validateSpec, type AttentionSpec, type SpecOptions } from '@longattn/attention';
 import { arraySource, computeQBlock, JobOutputMemory } from '@longattn/engine';
-import { listBackends, type TileKernel } from '@longattn/kernels';
 import { uniformF32 } from '@longattn/tensor';
 import { bruteAttention, visible } from '../support/reference64.ts';
+import { kernelTargets } from './kernel-targets.ts';
 
 /**
  * Non-finite inputs (--allow-nonfinite) on every backend and mode, tiled several ways, against
@@ -138,31 +138,9 @@ for (const make of [causalCase, windowCase]) {
   });
 }
 
-/**
- * Registers the suite for the backends `only` accepts. Dawn (webgpu) and the gl addon (gpujs
- * headlessgl) cannot share a process (Dawn's EGL finds no adapter once the addon holds a GLX
- * context), so webgpu runs in its own test file: test/conformance/webgpu.test.ts.
- */
+/** Registers the suite for the backends `only` accepts (kernel-targets.ts: why webgpu runs apart). */
 export function nonfiniteSuite(only: (backend: string) => boolean): void {
-  const targets = listBackends()
-    .filter((backend) => only(backend.name))
-    .flatMap((backend) => (backend.testedModes ?? [undefined]).map((mode) => ({ backend, mode })));
-  const kernels = new Map<string, Promise<TileKernel>>();
-
-  for (const { backend, mode } of targets) {
-    const label = mode ? `${backend.name}:${mode}` : backend.name;
-    const options = mode ? { mode } : {};
-    const kernel = () => {
-      let k = kernels.get(label);
-      if (!k) {
-        k = backend.probe(options).then((reason) => {
-          if (reason) throw new Error(`${label} cannot run here: ${reason}`);
-          return backend.create(options);
-        });
-        kernels.set(label, k);
-      }
-      return k;
-    };
+  for (const { label, kernel } of kernelTargets(only)) {
     for (const make of [causalCase, windowCase]) {
       const c = make();
       test.serial(`${label}: non-finite inputs, ${c.name}, as docs/nonfinite.md's formula gives`, async (t) => {
@@ -190,8 +168,4 @@ export function nonfiniteSuite(only: (backend: string) => boolean): void {
       });
     }
   }
-
-  test.after.always(async () => {
-    for (const k of kernels.values()) await (await k.catch(() => undefined))?.dispose?.();
-  });
 }
