@@ -62,6 +62,21 @@ test('nobody runs the job’s backend: its tiles wait, status names the backend 
       /gpujs:webgpu cannot run here/.test((await engine.status(webgpu.id)).waiting ?? '') ? true : undefined,
     );
     t.is((await engine.status(webgpu.id)).state, 'queued', 'not failed');
+    // An auto worker that loads a GPU backend only in software declines it, unless started with --allow-software.
+    const { manifest: soft } = await engine.submit(inputs.request('soft', { backend: 'gpujs:cpu', blockQ: 16, blockK: 16 }), {
+      tilesPerJob: 2,
+    });
+    await until('the auto worker to decline the software gpujs job', async () =>
+      /gpujs:cpu reaches only cpu.* here, no GPU \(worker not started with --allow-software\)/.test(
+        (await engine.status(soft.id)).waiting ?? '',
+      )
+        ? true
+        : undefined,
+    );
+    t.is((await engine.status(soft.id)).progress.doneTiles, 0);
+    services.push(await startService('worker', redis.url, ['--allow-software']));
+    const softResult = await engine.wait(soft.id);
+    t.deepEqual(softResult.backends, ['gpujs:cpu']);
     // Once a worker that runs ort comes, the first job finishes on ort.
     const result = await engine.wait(manifest.id);
     t.deepEqual(result.backends, ['ort']);

@@ -1,4 +1,4 @@
-import { selectBackend, type Selection } from '@longattn/kernels';
+import { onSoftware, selectBackend, type Selection } from '@longattn/kernels';
 
 /**
  * Which jobs a worker computes, by backend. Every job names one backend (submit resolves `auto`
@@ -6,7 +6,9 @@ import { selectBackend, type Selection } from '@longattn/kernels';
  *   `--backend auto` (default) — any backend that can run on this machine;
  *   `--backend NAME`           — jobs on NAME only (checked at start: it must run here).
  * A job this worker cannot run is declined (handed back for another worker), never computed on
- * a different backend.
+ * a different backend. An `auto` worker also declines a GPU backend (gpujs, webgpu) that reaches
+ * only a software renderer or the CPU here, unless started with `--allow-software`: a job sent
+ * to GPU workers is not run at software speed by a CPU box that happens to load the backend.
  */
 export class BackendChoice {
   private readonly selections = new Map<string, Promise<Selection>>();
@@ -16,13 +18,15 @@ export class BackendChoice {
     readonly flag: string,
     /** The backend it picked at start (auto: this machine's best), for its log line. */
     readonly own: Selection,
+    /** `--allow-software`: GPU backends may run on a software renderer. */
+    readonly allowSoftware: boolean,
   ) {
     this.selections.set(own.name, Promise.resolve(own));
   }
 
   /** InputError(`--backend`) when a named backend cannot run here. */
-  static async start(flag: string): Promise<BackendChoice> {
-    return new BackendChoice(flag, await selectBackend(flag, { threads: 1 }));
+  static async start(flag: string, allowSoftware = false): Promise<BackendChoice> {
+    return new BackendChoice(flag, await selectBackend(flag, { threads: 1 }), allowSoftware);
   }
 
   /** The selection for a job's backend, or why this worker does not run it. */
@@ -33,10 +37,15 @@ export class BackendChoice {
       selection = selectBackend(backend, { threads: 1 });
       this.selections.set(backend, selection);
     }
+    let resolved: Selection;
     try {
-      return { selection: await selection };
+      resolved = await selection;
     } catch (error) {
       return { declined: (error as Error).message.split('\n')[0]! };
     }
+    if (!this.allowSoftware && onSoftware(resolved)) {
+      return { declined: `${backend} reaches only ${resolved.device} here, no GPU (worker not started with --allow-software)` };
+    }
+    return { selection: resolved };
   }
 }

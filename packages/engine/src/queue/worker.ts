@@ -145,7 +145,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   await checkReachable(options.redis);
   const log = options.log ?? (() => {});
   const locations = new BlobLocations(options.blobs);
-  const choice = await BackendChoice.start(options.backend ?? 'auto');
+  const choice = await BackendChoice.start(options.backend ?? 'auto', options.allowSoftware === true);
   refuseSoftware(choice.own, options.allowSoftware === true);
   // A backend whose kernels bind to one thread per process (gpujs: the gl addon) gets one kernel thread.
   const threads = choice.own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
