@@ -1,5 +1,5 @@
-import { Option, type Command } from 'commander';
-import { requireRedis } from '../parse.ts';
+import type { Command } from 'commander';
+import { jobTargetOptions, withQueueEngine } from '../job-command.ts';
 import type { QueueJobStatus } from '@longattn/engine/queue';
 
 /** One human line (or two, with an error) about a queued job. */
@@ -19,25 +19,13 @@ export function describeStatus(s: QueueJobStatus): string {
 
 /** `longattn status JOB --redis URL [--json]`. */
 export function register(program: Command): void {
-  program
-    .command('status')
-    .description('state and progress of a queued job')
-    .argument('<job>', 'job id (printed by run --detach)')
-    .addOption(new Option('--redis <url>', 'Redis URL of the queue (or --api)').env('LONGATTN_REDIS'))
-    .option('--api <url>', 'the HTTP API instead of Redis (key from LONGATTN_API_KEY)')
-    .addOption(
-      new Option(
-        '--blobs <where>',
-        'blob stores this command may open besides the queue’s Redis: fs:DIR or redis://… (comma-separated)',
-      ).env('LONGATTN_BLOBS'),
-    )
+  jobTargetOptions(
+    program.command('status').description('state and progress of a queued job').argument('<job>', 'job id (printed by run --detach)'),
+  )
     .option('--json', 'print one JSON object')
     .action(async (job: string, flags: { redis?: string; api?: string; blobs?: string; json?: boolean }) => {
       if (flags.api) return (await import('../api-run.ts')).statusViaApi(job, { ...flags, api: flags.api });
-      const { checkJobId, parseLocations, QueueEngine } = await import('@longattn/engine/queue'); // bullmq loads only for this command
-      checkJobId(job);
-      const engine = await QueueEngine.connect(requireRedis(flags.redis), { blobs: parseLocations(flags.blobs) });
-      try {
+      await withQueueEngine(job, flags, async (engine) => {
         const status = await engine.status(job);
         if (flags.json) {
           const { manifest, ...rest } = status;
@@ -53,8 +41,6 @@ export function register(program: Command): void {
         } else {
           console.log(describeStatus(status));
         }
-      } finally {
-        await engine.close();
-      }
+      });
     });
 }
