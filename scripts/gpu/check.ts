@@ -11,6 +11,7 @@
 import { exactnessBound, maxAbsDiff, plan, referenceRows, validateSpec, type AttentionSpec } from '@longattn/attention';
 import { arraySource, computeQBlock, JobOutputMemory } from '@longattn/engine';
 import { getBackend, onSoftware, type TileKernel } from '@longattn/kernels';
+import { uniformF32 } from '@longattn/tensor';
 import { CASES } from '../../test/support/cases.ts';
 import { prepare } from '../../test/support/exactness.ts';
 
@@ -58,17 +59,6 @@ async function runAll(
   return { output, thePlan };
 }
 
-/** Uniform numbers in [-1, 1) (a 32-bit LCG: fast at 16K × 8 heads). */
-function fill(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    out[i] = a / 2147483648 - 1;
-  }
-  return out;
-}
-
 for (const path of PATHS) {
   const [name, mode] = path.split(':') as [string, string | undefined];
   const backend = getBackend(name);
@@ -108,9 +98,9 @@ for (const path of PATHS) {
     }
     result.conformance = `${passed}/${CASES.length}`;
     if (!args.has('--skip-bench')) {
-      const q = fill(H * N * D, 1);
-      const k = fill(H * N * D, 2);
-      const v = fill(H * N * D, 3);
+      const q = uniformF32(H * N * D, 1, -1, 1);
+      const k = uniformF32(H * N * D, 2, -1, 1);
+      const v = uniformF32(H * N * D, 3, -1, 1);
       for (const causal of [false, true]) {
         const spec = validateSpec({ q: [H, N, D], k: [H, N, D], v: [H, N, D] }, { causal });
         const warm = validateSpec({ q: [1, Math.min(N, blocks.blockQ), D], k: [1, N, D], v: [1, N, D] }, { causal });
