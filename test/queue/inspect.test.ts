@@ -95,7 +95,8 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
     ] as const) {
       const got = bytesOf(result);
       t.is(got.report, want.report, `${name}: report`);
-      ['received', 'weights', 'map'].forEach((what, i) => t.true(got.files[i]!.equals(want.files[i]!), `${name}: ${what} bits`));
+      for (const [i, what] of ['received', 'weights', 'map'].entries())
+        t.true(got.files[i]!.equals(want.files[i]!), `${name}: ${what} bits`);
       t.is(result.lseFrom, 'pass');
       t.is(result.chunks, 8);
     }
@@ -121,7 +122,7 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
             row.keys.map(([j]) => j),
             top.map(([j]) => j),
           );
-          row.keys.forEach(([, p], s) => t.true(close(p, top[s]![1]), `head ${x} row ${row.row} top ${s}`));
+          for (const [s, [, p]] of row.keys.entries()) t.true(close(p, top[s]![1]), `head ${x} row ${row.row} top ${s}`);
         }
       }
     });
@@ -142,7 +143,8 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
     t.is(run.lseFrom, 'file');
     t.is(JSON.stringify(report), localLse.report);
     const r = request(dir, 'cli');
-    [r.received!, r.weightsOut!, r.map!].forEach((p, i) => t.true(readFileSync(p).equals(localLse.files[i]!), `cli file ${p}`));
+    for (const [i, p] of [r.received!, r.weightsOut!, r.map!].entries())
+      t.true(readFileSync(p).equals(localLse.files[i]!), `cli file ${p}`);
     const client = connectRedis(redis.url);
     t.deepEqual(await client.keys('{longattn}:job:*'), [], 'every job removed after its result was collected');
     t.deepEqual(await client.keys('longattn:blob:*'), [], 'no Redis blobs left');

@@ -54,7 +54,10 @@ export function decodeChunkResult(bytes: Uint8Array): ChunkResult {
   if (copy.length !== start + f64 * 8 + h.weights * 4) throw new RangeError('chunk result: size does not match its header');
   const doubles = new Float64Array(copy.buffer, start, f64);
   let at = 0;
-  const take = (n: number) => doubles.subarray(at, (at += n));
+  const take = (n: number) => {
+    at += n;
+    return doubles.subarray(at - n, at);
+  };
   const result: ChunkResult = {
     entropy: take(h.rows),
     distance: take(h.rows),

@@ -59,7 +59,15 @@ async function chunkSource(task: ChunkTask, store: BlobStore, chunk: ChunkRef): 
     const refuse = () => {
       throw new Error('inspect reads no values');
     };
-    return { queries: read(q, 'q'), keys: read(k, 'k'), values: refuse, close: () => (q.close(), k.close()) };
+    return {
+      queries: read(q, 'q'),
+      keys: read(k, 'k'),
+      values: refuse,
+      close: () => {
+        q.close();
+        k.close();
+      },
+    };
   }
   const qRange = inputRows(job, spec, 'q', chunk.b, chunk.h, chunk.rowStart, chunk.rows);
   const kRange = inputRows(job, spec, 'k', chunk.b, kvh, 0, spec.Sk);
