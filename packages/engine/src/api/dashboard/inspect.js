@@ -100,6 +100,9 @@ function receivedCurve(received, heads, Sk) {
     const points = Array.from(curve, (v, b) => `${px(b).toFixed(1)},${py(v).toFixed(1)}`).join(' ');
     const colour = `hsl(${(x * 360) / Math.max(1, heads)} 70% 40%)`;
     parts.push(el('polyline', { points, fill: 'none', stroke: colour, 'stroke-width': 1.2, 'data-head': x }));
+    parts.push(
+      el('text', { x: width - pad.right - 4, y: pad.top + 10 + 12 * x, 'text-anchor': 'end', 'font-size': 10, fill: colour }, `head ${x}`),
+    );
   });
   svg.replaceChildren(...parts);
 }
