@@ -63,12 +63,14 @@ function bytesOf(result: InspectResult): { report: string; files: Buffer[] } {
   return { report: JSON.stringify(result.report), files: [files.received!, files.weightsOut!, files.map!].map((p) => readFileSync(p)) };
 }
 
-async function withCluster<T>(url: string, workers: number, blobs: string[], body: () => Promise<T>): Promise<T> {
+/** A reducer and `workers` workers (given `blobs` besides the queue's Redis) around `body`; `grow` adds a worker. */
+async function withCluster<T>(url: string, workers: number, blobs: string[], body: (grow: () => Promise<void>) => Promise<T>): Promise<T> {
   const services: Service[] = [];
   try {
     services.push(await startService('reducer', url, blobs));
-    for (let i = 0; i < workers; i++) services.push(await startService('worker', url, blobs));
-    return await body();
+    const grow = async () => void services.push(await startService('worker', url, blobs));
+    for (let i = 0; i < workers; i++) await grow();
+    return await body(grow);
   } finally {
     await Promise.all(services.map((s) => s.stop()));
   }
@@ -80,15 +82,28 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
   const blobDir = tempDir('longattn-inspect-blobs-');
   try {
     const pr = writeInputs(dir);
+    const ref = referenceInspect(pr, 3, 9);
+    // An --lse for the CLI run: the float64 reference's, rounded to float32.
+    writeTensor(join(dir, 'lse.npy'), [4, 1300], Float32Array.from(ref.flatMap((h) => [...h.lse])));
     const local = await runInspect(request(dir, 'local'), { threads: 2 });
     const want = bytesOf(local);
-    // 1 worker, Redis blobs, one chunk per job (8 chunk jobs).
-    const one = await withCluster(redis.url, 1, [], () => runInspectQueue(request(dir, 'one'), { redis: redis.url, chunksPerJob: 1 }));
-    // 2 workers, fs blobs: the chunk jobs split between them.
-    const fs = [`--blobs`, `fs:${blobDir}`];
-    const two = await withCluster(redis.url, 2, fs, () =>
-      runInspectQueue(request(dir, 'two'), { redis: redis.url, blobs: `fs:${blobDir}`, chunksPerJob: 1 }),
-    );
+    // One cluster (its services may open the fs store and the queue's Redis): 1 worker with Redis blobs,
+    // one chunk per job (8 chunk jobs); then 2 workers with fs blobs (the chunk jobs split between them);
+    // then the CLI with --lse.
+    const fs = ['--blobs', `fs:${blobDir}`];
+    const { one, two, cli } = await withCluster(redis.url, 1, fs, async (grow) => {
+      const one = await runInspectQueue(request(dir, 'one'), { redis: redis.url, chunksPerJob: 1 });
+      await grow();
+      const two = await runInspectQueue(request(dir, 'two'), { redis: redis.url, blobs: `fs:${blobDir}`, chunksPerJob: 1 });
+      const r = request(dir, 'cli');
+      const cli = await longattn([
+        'inspect',
+        ...['--q', r.q, '--k', r.k, '--lse', join(dir, 'lse.npy'), '--causal', '--window', '60,-1', '--rows', '140:160', '--top-k', '5'],
+        ...['--sinks-stat', '3', '--local-stat', '9', '--map-size', '17', '--json', '--engine', 'queue', '--redis', redis.url],
+        ...['--received', r.received!, '--weights-out', r.weightsOut!, '--map', r.map!],
+      ]);
+      return { one, two, cli };
+    });
     for (const [name, result] of [
       ['1 worker', one],
       ['2 workers', two],
@@ -103,7 +118,6 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
     t.is(two.threads, 2, 'both workers computed');
     // Exact: the statistics, top lists and received vector against the definitions (tolerance as test/inspect/exact.test.ts:
     // p carries float32 LSE rounding, ≈ 1e-6 relative here).
-    const ref = referenceInspect(pr, 3, 9);
     const close = (a: number, b: number, scale = 1) => Math.abs(a - b) <= 1e-5 * Math.max(1, scale, Math.abs(b));
     const received = readTensor(one.files.received!).data;
     one.report.heads.forEach((head, x) => {
@@ -127,17 +141,7 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
       }
     });
     // The CLI with --lse (the statistics pass alone) equals the local engine given the same --lse.
-    writeTensor(join(dir, 'lse.npy'), [4, 1300], Float32Array.from(ref.flatMap((h) => [...h.lse])));
     const localLse = bytesOf(await runInspect(request(dir, 'local-lse', { lse: join(dir, 'lse.npy') }), { threads: 1 }));
-    const cli = await withCluster(redis.url, 2, [], () => {
-      const r = request(dir, 'cli');
-      return longattn([
-        'inspect',
-        ...['--q', r.q, '--k', r.k, '--lse', join(dir, 'lse.npy'), '--causal', '--window', '60,-1', '--rows', '140:160', '--top-k', '5'],
-        ...['--sinks-stat', '3', '--local-stat', '9', '--map-size', '17', '--json', '--engine', 'queue', '--redis', redis.url],
-        ...['--received', r.received!, '--weights-out', r.weightsOut!, '--map', r.map!],
-      ]);
-    });
     t.is(cli.code, 0, cli.stderr);
     const { run, ...report } = JSON.parse(cli.stdout);
     t.is(run.lseFrom, 'file');
@@ -161,9 +165,9 @@ test('cancelling an inspect job in its statistics pass: rejected, no file writte
   const blobDir = tempDir('longattn-inspect-blobs-');
   const client = connectRedis(redis.url);
   try {
-    // 4096 × 4096, no mask, D = 16: 16 chunks of ~0.1 GFLOP (float64 JS) each; a made-up LSE (zeros) is enough here.
-    writeTensor(join(dir, 'q.npy'), [4, 4096, 16], uniformF32(4 * 4096 * 16, 5));
-    writeTensor(join(dir, 'k.npy'), [4, 4096, 16], uniformF32(4 * 4096 * 16, 6));
+    // 4096 × 4096, no mask, D = 32: 16 chunks of ~0.27 GFLOP (float64 JS) each; a made-up LSE (zeros) is enough here.
+    writeTensor(join(dir, 'q.npy'), [4, 4096, 32], uniformF32(4 * 4096 * 32, 5));
+    writeTensor(join(dir, 'k.npy'), [4, 4096, 32], uniformF32(4 * 4096 * 32, 6));
     writeTensor(join(dir, 'lse.npy'), [4, 4096], new Float32Array(4 * 4096));
     const blobs = `fs:${blobDir}`;
     await withCluster(redis.url, 1, ['--blobs', blobs], async () => {
