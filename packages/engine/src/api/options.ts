@@ -85,7 +85,7 @@ export function parseJobOptions(text: string | undefined): JobOptions {
   }
   const options = value as JobOptions;
   if (!SERVED_KINDS.includes(options.kind))
-    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention`);
+    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention or inspect`);
   if (options.scale !== undefined && !Number.isFinite(options.scale)) throw new InputError('options.scale', 'expected a finite number');
   checkInspectOptions(options);
   return options;

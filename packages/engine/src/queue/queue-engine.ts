@@ -374,6 +374,8 @@ export class QueueEngine {
 
   private async downloadJob(jobId: string, output: JobOutput): Promise<void> {
     const status = await this.readStatus(jobId);
+    if (status.manifest.inspect)
+      throw new InputError('JOB', `job ${jobId} is an inspect job: it has a report, not O and LSE (GET /v1/jobs/${jobId}/result/report)`);
     if (status.state !== 'done')
       throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
     const store = this.store(status.manifest.blobs, jobId);
