@@ -18,7 +18,7 @@ const FLAGS = [
   '--no-first-run',
 ];
 
-test('dashboard in headless Chromium: sign in, see the job, watch its q-block grid fill from SSE until done', async (t) => {
+test('dashboard in headless Chromium: sign in, see the job, watch its q-block grid fill from SSE until done; an inspect job’s patterns', async (t) => {
   t.true(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/setup-system.sh`);
   const cluster = await startCluster({ workerArgs: ['--throttle-ms', '150'] });
   const inputs = oddInputs();
@@ -64,6 +64,26 @@ test('dashboard in headless Chromium: sign in, see the job, watch its q-block gr
     await page.screenshot({ path: shot, fullPage: true });
     t.true(statSync(shot).size > 1000);
     t.log(`screenshot: ${shot}`);
+    t.true(await page.locator('#inspect').isHidden(), 'no inspect view for an attention job');
+
+    // An inspect job: once done, its view shows the per-head table, the map and one received curve per head.
+    const inspect = await client.submitInspect(
+      { q: join(inputs.dir, 'q.npy'), k: join(inputs.dir, 'k.npy') },
+      { causal: true, backend: 'js', received: true, map: true, mapSize: 32 },
+    );
+    t.is((await client.wait(inspect.id)).state, 'done');
+    await page.click(`#job-rows tr[data-id="${inspect.id}"]`, { timeout: 10_000 });
+    await page.waitForSelector('#inspect:not([hidden])');
+    t.is(await page.locator('#inspect-heads tbody tr').count(), 4, 'one table row per head');
+    const report = await client.inspectReport(inspect.id);
+    const first = await page.locator('#inspect-heads tbody tr').first().locator('td').allTextContents();
+    t.deepEqual(first.slice(0, 4), ['0', '0', String(report.heads[0]!.rows), report.heads[0]!.entropy!.toFixed(3)]);
+    await page.waitForFunction("document.getElementById('inspect-map').naturalWidth > 0"); // the PNG decoded
+    t.is(await page.locator('#inspect-received polyline').count(), 4, 'one received curve per head');
+    const inspectShot = join(shots, 'inspect.png');
+    await page.locator('#inspect').screenshot({ path: inspectShot });
+    t.true(statSync(inspectShot).size > 5000);
+    t.log(`inspect view: ${inspectShot}`);
     t.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -100,7 +100,7 @@ test('inspect: bad input exits 2 with one line naming the argument, and writes n
     [['--received', join(dir, 'q.npy')], /^longattn: --received: .* is the same file as the input --q/],
     [['--weights-out', join(dir, 'w.npy')], /^longattn: --weights-out: needs --rows/],
     [['--lse', join(dir, 'badlse.npy')], /^longattn: --lse: expected \[B,H,Sq\] = \[1,2,30\], got \[2,29\]/],
-    [['--engine', 'queue'], /^longattn: --engine: inspect runs on the local engine only/],
+    [['--engine', 'queue'], /^longattn: --redis: required with --engine queue/],
     [['--x', 'x.npy'], /^longattn: --x: layer inputs are not supported by inspect yet/],
     [['--top-k', '-1'], /^longattn: --top-k: expected an integer/],
     [['--map-size', '0'], /^longattn: --map-size: expected an integer in 1\.\.4096/],

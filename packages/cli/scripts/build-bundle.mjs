@@ -34,6 +34,7 @@ const ENTRIES = {
   main: 'packages/cli/src/main.ts',
   'tile-worker': 'packages/engine/src/local/tile-worker.ts',
   'tile-thread': 'packages/engine/src/queue/tile-thread.ts',
+  'chunk-thread': 'packages/engine/src/queue/chunk-thread.ts',
   'inspect-worker': 'packages/engine/src/inspect/inspect-worker.ts',
 };
 

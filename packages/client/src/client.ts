@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { JobOptions, JobView, ProgressEvent } from '@longattn/engine/api';
+import type { InspectReport, JobOptions, JobView, ProgressEvent } from '@longattn/engine/api';
 import { ensureOk } from './errors.ts';
 import { parseEvents } from './sse.ts';
 
@@ -54,6 +54,38 @@ export class LongattnClient {
       else form.append(part, input instanceof Blob ? input : new Blob([input]), `${part}.npy`);
     }
     return this.json('/v1/jobs', { method: 'POST', body: form });
+  }
+
+  /**
+   * Submits an inspect job (exact attention patterns, docs/contracts.md): uploads Q and K with
+   * inspect's options (`rows: [A, B]`, `topK`, `sinksStat`, `localStat`, `received`, `map`, …).
+   */
+  async submitInspect(
+    tensors: { q: TensorInput; k: TensorInput },
+    options: Partial<Omit<JobOptions, 'kind'>> = {},
+  ): Promise<{ id: string; state: string }> {
+    const form = new FormData();
+    form.append('options', JSON.stringify({ ...options, kind: 'inspect' }));
+    for (const part of ['q', 'k'] as const) {
+      const input = tensors[part];
+      if (typeof input === 'string') form.append(part, await openAsBlob(input), basename(input));
+      else form.append(part, input instanceof Blob ? input : new Blob([input]), `${part}.npy`);
+    }
+    return this.json('/v1/jobs', { method: 'POST', body: form });
+  }
+
+  /** A done inspect job's report (per-head statistics, top-k lists); ApiError 409 until done. */
+  inspectReport(id: string): Promise<InspectReport> {
+    return this.json(`/v1/jobs/${encodeURIComponent(id)}/result/report`);
+  }
+
+  /**
+   * A done inspect job's output bytes: `map` (PNG), `received` or `weights` (.npy float32); ApiError
+   * 409 until done, 404 when the job was not submitted with that output.
+   */
+  async inspectOutput(id: string, what: 'map' | 'received' | 'weights'): Promise<Uint8Array> {
+    const response = await this.fetch(`/v1/jobs/${encodeURIComponent(id)}/result/${what}`);
+    return new Uint8Array(await response.arrayBuffer());
   }
 
   get(id: string): Promise<JobView> {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runInspect, type InspectRequest, type InspectResult, type Progress } from '@longattn/engine';
+import { runInspectQueue } from '@longattn/engine/queue';
 import { InputError } from '@longattn/tensor';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
@@ -8,7 +9,10 @@ import { peakRssMB } from '../summary.ts';
 import { addEngineFlags, type RunFlags } from './run.ts';
 
 export interface InspectFlags
-  extends Pick<RunFlags, 'layout' | 'causal' | 'window' | 'scale' | 'backend' | 'engine' | 'threads' | 'blockQ' | 'blockK'> {
+  extends Pick<
+    RunFlags,
+    'layout' | 'causal' | 'window' | 'scale' | 'backend' | 'engine' | 'redis' | 'blobs' | 'threads' | 'blockQ' | 'blockK'
+  > {
   q?: string;
   k?: string;
   x?: string;
@@ -43,7 +47,6 @@ export function inspectRequest(flags: InspectFlags): InspectRequest {
     throw new InputError(flags.x !== undefined ? '--x' : '--weights', 'layer inputs are not supported by inspect yet; give --q and --k');
   if (!flags.q) throw new InputError('--q', 'required (queries: file.npy or file.safetensors#name)');
   if (!flags.k) throw new InputError('--k', 'required (keys: file.npy or file.safetensors#name)');
-  if (flags.engine === 'queue') throw new InputError('--engine', 'inspect runs on the local engine only for now; use --engine local');
   const optional = <K extends keyof InspectFlags>(key: K) => (flags[key] !== undefined ? { [key]: flags[key] } : {});
   return {
     q: flags.q,
@@ -107,9 +110,10 @@ export function describeInspect(result: InspectResult): string {
 /** Runs an inspect request with a progress bar per pass; Ctrl-C / SIGTERM stop it (signals.ts). */
 export async function executeInspect(
   request: InspectRequest,
-  flags: Pick<InspectFlags, 'threads' | 'json' | 'quiet'>,
+  flags: Pick<InspectFlags, 'engine' | 'redis' | 'blobs' | 'threads' | 'json' | 'quiet'>,
 ): Promise<InspectResult> {
   const show = !flags.json && !flags.quiet;
+  if (flags.engine === 'queue') return inspectOnQueue(request, flags, show);
   let bar = progressBar(show, request.lse ? 'inspect' : 'inspect: LSE pass');
   let pass: 'lse' | 'inspect' = 'lse';
   try {
@@ -126,6 +130,24 @@ export async function executeInspect(
           bar.update(progress);
         },
       }),
+    );
+  } finally {
+    bar.stop();
+  }
+}
+
+/** `--engine queue`: both passes in one bar (LSE tiles, then chunks); a signal cancels the job. */
+async function inspectOnQueue(
+  request: InspectRequest,
+  flags: Pick<InspectFlags, 'redis' | 'blobs'>,
+  show: boolean,
+): Promise<InspectResult> {
+  if (!flags.redis) throw new InputError('--redis', 'required with --engine queue (e.g. --redis redis://127.0.0.1:6379)');
+  const redis = flags.redis;
+  const bar = progressBar(show, request.lse ? 'inspect (queue)' : 'inspect (queue): LSE pass, then statistics');
+  try {
+    return await interruptible((signal) =>
+      runInspectQueue(request, { redis, ...(flags.blobs ? { blobs: flags.blobs } : {}), signal, onProgress: (p) => bar.update(p) }),
     );
   } finally {
     bar.stop();

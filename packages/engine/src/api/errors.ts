@@ -13,6 +13,12 @@ const FIELDS: Record<string, string> = {
   '--block-q': 'options.blockQ',
   '--block-k': 'options.blockK',
   '--allow-nonfinite': 'options.allowNonfinite',
+  '--rows': 'options.rows',
+  '--top-k': 'options.topK',
+  '--sinks-stat': 'options.sinksStat',
+  '--local-stat': 'options.localStat',
+  '--weights-out': 'options.weightsOut',
+  '--map-size': 'options.mapSize',
 };
 
 /** An error body: `{statusCode, error, message, field?}`; message is one line naming the field. */

@@ -1,13 +1,15 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { SpecOptions } from '@longattn/attention';
 import { InputError } from '@longattn/tensor';
+import { checkInspectOptions, inspectOptionsSchema, type InspectOptions } from './inspect-options.ts';
 
-/** Job kinds the options' `kind` names; only `attention` is served so far (layer, inspect join later). */
+/** Job kinds the options' `kind` names; `attention` and `inspect` are served (layer joins later). */
 export const JOB_KINDS = ['attention', 'layer', 'inspect'] as const;
-export const SERVED_KINDS: readonly string[] = ['attention'];
+export const SERVED_KINDS: readonly string[] = ['attention', 'inspect'];
 
 /**
- * The `options` part of POST /v1/jobs: the CLI's `run` options in camelCase (docs/contracts.md).
+ * The `options` part of POST /v1/jobs: the CLI's `run` options in camelCase (docs/contracts.md),
+ * and for `kind: "inspect"` also `inspect`'s (inspectOptionsSchema: rows, topK, … as flags).
  * One schema: it validates the part here and documents it in /openapi.json.
  */
 export const jobOptionsSchema = {
@@ -15,7 +17,7 @@ export const jobOptionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    kind: { type: 'string', enum: [...JOB_KINDS], default: 'attention', description: 'attention (served now); layer and inspect later' },
+    kind: { type: 'string', enum: [...JOB_KINDS], default: 'attention', description: 'attention or inspect (served now); layer later' },
     layout: { type: 'string', enum: ['bhsd', 'bshd'], default: 'bhsd' },
     causal: { type: 'boolean', default: false, description: 'bottom-right aligned (FlashAttention ≥ 2.1)' },
     window: {
@@ -36,11 +38,12 @@ export const jobOptionsSchema = {
       description: 'tensor names inside .safetensors parts (like file.safetensors#name)',
       properties: Object.fromEntries(['q', 'k', 'v'].map((p) => [p, { type: 'string', pattern: '^[A-Za-z0-9._/-]{1,200}$' }])),
     },
+    ...inspectOptionsSchema,
   },
 } as const;
 
-/** Validated job options. */
-export interface JobOptions {
+/** Validated options every kind takes. */
+interface BaseJobOptions {
   kind: (typeof JOB_KINDS)[number];
   layout: 'bhsd' | 'bshd';
   causal: boolean;
@@ -52,6 +55,9 @@ export interface JobOptions {
   allowNonfinite: boolean;
   tensors?: { q?: string; k?: string; v?: string };
 }
+
+/** Validated job options (inspect's when kind is inspect). */
+export type JobOptions = BaseJobOptions & InspectOptions;
 
 const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
 const check = ajv.compile(jobOptionsSchema);
@@ -79,8 +85,9 @@ export function parseJobOptions(text: string | undefined): JobOptions {
   }
   const options = value as JobOptions;
   if (!SERVED_KINDS.includes(options.kind))
-    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention`);
+    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention or inspect`);
   if (options.scale !== undefined && !Number.isFinite(options.scale)) throw new InputError('options.scale', 'expected a finite number');
+  checkInspectOptions(options);
   return options;
 }
 

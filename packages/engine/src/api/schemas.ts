@@ -56,7 +56,7 @@ export const submitBodySchema = {
     },
     q: { type: 'string', format: 'binary', description: 'queries, .npy or .safetensors' },
     k: { type: 'string', format: 'binary', description: 'keys' },
-    v: { type: 'string', format: 'binary', description: 'values' },
+    v: { type: 'string', format: 'binary', description: 'values (attention jobs; inspect jobs take q and k only)' },
   },
 } as const;
 

@@ -18,6 +18,7 @@ import { JobSignals } from './signals.ts';
 import { eventRoutes } from './routes/events.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { inspectResultRoutes } from './routes/inspect-results.ts';
 import { resultRoutes } from './routes/results.ts';
 
 export interface ApiOptions {
@@ -101,6 +102,7 @@ export async function buildApi(options: ApiOptions): Promise<ApiServer> {
     jobRoutes(v1, ctx);
     eventRoutes(v1, ctx);
     resultRoutes(v1, ctx);
+    inspectResultRoutes(v1, ctx);
   });
   await signals.ready();
   return {

@@ -5,6 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { InputError } from '@longattn/tensor';
+import { INSPECT_PARTS } from './inspect-options.ts';
 import { parseJobOptions, type JobOptions } from './options.ts';
 import { headerSniffer } from './sniff.ts';
 
@@ -24,7 +25,7 @@ export class UploadTooLargeError extends Error {
 export interface Upload {
   dir: string;
   options: JobOptions;
-  /** Input refs for the engine: `DIR/q.npy` or `DIR/q.safetensors#name`. */
+  /** Input refs for the engine: `DIR/q.npy` or `DIR/q.safetensors#name` (inspect jobs: q and k only). */
   refs: Record<TensorPart, string>;
   bytes: number;
   remove(): Promise<void>;
@@ -81,7 +82,11 @@ export async function receiveUpload(request: FastifyRequest, tmp: string, capByt
       refs[which] = sniffer.format === 'safetensors' && tensor ? `${final}#${tensor}` : final;
     }
     options ??= parseJobOptions(optionsText);
-    for (const which of TENSOR_PARTS) if (!refs[which]) throw new InputError(which, 'missing part (an .npy or .safetensors tensor)');
+    const wanted = options.kind === 'inspect' ? INSPECT_PARTS : TENSOR_PARTS;
+    for (const which of TENSOR_PARTS) {
+      if (!refs[which] && wanted.includes(which)) throw new InputError(which, 'missing part (an .npy or .safetensors tensor)');
+      if (refs[which] && !wanted.includes(which)) throw new InputError(which, `not used by ${options.kind} jobs (they take q and k)`);
+    }
     return { dir, options, refs: refs as Record<TensorPart, string>, bytes, remove };
   } catch (error) {
     await remove();

@@ -15,6 +15,7 @@ import { renderMap } from './map-png.ts';
 import { InspectFold, chunksOf, mapMeans } from './report.ts';
 import type { InspectRequest, InspectResult } from './request.ts';
 import type { InspectSettings } from './settings.ts';
+import { inspectReport } from './summary.ts';
 import { writeFileAtomic } from './write-file.ts';
 
 export interface InspectRunOptions {
@@ -57,7 +58,7 @@ export function inspectSettings(spec: AttentionSpec, request: InspectRequest): I
 }
 
 /** Refuses outputs that clash with the inputs or each other, and a --map that is not a .png, before any work. */
-function checkOutputs(request: InspectRequest): void {
+export function checkOutputs(request: InspectRequest): void {
   const outputs: OutputPath[] = [];
   if (request.weightsOut) outputs.push({ argument: '--weights-out', path: request.weightsOut });
   if (request.received) outputs.push({ argument: '--received', path: request.received });
@@ -133,16 +134,8 @@ export async function runInspect(request: InspectRequest, options: InspectRunOpt
     writeFileAtomic(request.map, await renderMap(spec, settings.mapRows, settings.mapCols, means));
     files.map = request.map;
   }
-  const rows = request.rows;
   return {
-    report: {
-      heads: fold.heads,
-      sinksStat: settings.sinks,
-      localStat: settings.local,
-      topK: settings.topK,
-      rows: rows ? [rows.from, rows.to] : null,
-      shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
-    },
+    report: inspectReport(spec, settings, fold.heads),
     files,
     lseFrom: request.lse ? 'file' : 'pass',
     backend,
@@ -155,6 +148,16 @@ export async function runInspect(request: InspectRequest, options: InspectRunOpt
   };
 }
 
+/** `--lse`: [B,H,Sq] float32 (leading dims as Q's), finite or -Infinity; InputError('--lse') otherwise. */
+export function readLseFile(spec: AttentionSpec, path: string): Float32Array {
+  const given = readTensor(path, '--lse');
+  if (given.data.length !== spec.B * spec.H * spec.Sq || given.shape.at(-1) !== spec.Sq)
+    throw new InputError('--lse', `expected [B,H,Sq] = [${spec.B},${spec.H},${spec.Sq}], got [${given.shape.join(',')}]`);
+  if (given.data.some((x) => Number.isNaN(x) || x === Infinity))
+    throw new InputError('--lse', 'expected finite values or -Infinity, found NaN/+Infinity');
+  return given.data;
+}
+
 /** Each row's LSE [B·H·Sq] float32: read from `--lse` (checked against the spec), or the first pass. */
 async function rowLse(
   spec: AttentionSpec,
@@ -163,15 +166,7 @@ async function rowLse(
   options: InspectRunOptions,
 ): Promise<{ lse: Float32Array; backend: string | null; lseMs: number }> {
   const started = performance.now();
-  const count = spec.B * spec.H * spec.Sq;
-  if (request.lse) {
-    const given = readTensor(request.lse, '--lse');
-    if (given.data.length !== count || given.shape.at(-1) !== spec.Sq)
-      throw new InputError('--lse', `expected [B,H,Sq] = [${spec.B},${spec.H},${spec.Sq}], got [${given.shape.join(',')}]`);
-    if (given.data.some((x) => Number.isNaN(x) || x === Infinity))
-      throw new InputError('--lse', 'expected finite values or -Infinity, found NaN/+Infinity');
-    return { lse: given.data, backend: null, lseMs: performance.now() - started };
-  }
+  if (request.lse) return { lse: readLseFile(spec, request.lse), backend: null, lseMs: performance.now() - started };
   const dir = mkdtempSync(join(tmpdir(), 'longattn-inspect-'));
   try {
     const result = await runLocal(

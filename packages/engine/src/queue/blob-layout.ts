@@ -5,6 +5,9 @@ import type { AttentionSpec } from '@longattn/attention';
  * Every blob is float32 in bhsd order, each head's rows contiguous:
  *   in/q [B, H, Sq, D], in/k and in/v [B, Hk, Sk, D], out/o [B, H, Sq, D], out/lse [B, H, Sq];
  *   p/QI.KB: the partial of tile (q-block QI, key block KB), [o (rows·D), lse (rows)].
+ * Inspect jobs (docs/flow.md, "Inspect on the queue") add c/N: chunk N's ChunkResult (chunk-codec.ts),
+ * and their outputs out/report (JSON), out/received [B,H,Sk] and out/weights [B,H,B−A,Sk] float32,
+ * out/map (PNG); their LSE (first pass or --lse) is out/lse.
  * All under `JOB/`, so one deletePrefix removes a job's bytes.
  */
 export const blobNames = {
@@ -12,7 +15,12 @@ export const blobNames = {
   partial: (job: string, qIndex: number, kBlock: number) => `${job}/p/${qIndex}.${kBlock}`,
   out: (job: string) => `${job}/out/o`,
   lse: (job: string) => `${job}/out/lse`,
+  chunk: (job: string, index: number) => `${job}/c/${index}`,
+  inspectOut: (job: string, what: InspectOutput) => `${job}/out/${what}`,
 };
+
+/** The outputs of an inspect job, each one blob. */
+export type InspectOutput = 'report' | 'received' | 'weights' | 'map';
 
 /** A byte range of a blob: `length` bytes at `offset`. */
 export interface BlobRange {

@@ -1,6 +1,11 @@
 // `@longattn/engine/queue`: the queue engine (BullMQ flows on Redis) and its blob stores.
 export { runQueue } from './run-queue.ts';
 export type { QueueRunOptions } from './run-queue.ts';
+export { runInspectQueue } from './run-inspect-queue.ts';
+export type { InspectQueueOptions } from './run-inspect-queue.ts';
+export type { InspectSubmitOptions } from './inspect-submit.ts';
+export type { InspectManifest } from './inspect-manifest.ts';
+export type { InspectOutput } from './blob-layout.ts';
 export { QueueEngine } from './queue-engine.ts';
 export type { QueueJobStatus, SubmitOptions } from './queue-engine.ts';
 export { startWorker } from './worker.ts';

@@ -1,5 +1,6 @@
 import { MAX_GLOBALS, MAX_MASK_CELLS } from '@longattn/attention';
 import { BadManifestError, excerpt } from '../errors.ts';
+import { inspectProblem } from './inspect-manifest.ts';
 import { isJobId } from './job-id.ts';
 
 /**
@@ -98,6 +99,8 @@ export function checkManifest(value: unknown, id: string): Record<string, unknow
   if (!isObject(window) || !int(-1)(window.left) || !int(-1)(window.right)) throw bad('field spec.window');
   const patternBad = patternProblem(spec.pattern, spec);
   if (patternBad) throw bad(`field ${patternBad}`);
+  const inspectBad = inspectProblem(value.inspect, spec);
+  if (inspectBad) throw bad(`field ${inspectBad}`);
   const { B, H, Hk, Sq } = spec as Record<string, number>;
   if (H! % Hk! !== 0) throw bad('spec.H is not a multiple of spec.Hk');
   if (B! * H! * Math.ceil(Sq! / (value.blockQ as number)) > MAX_QBLOCKS) throw bad(`over ${MAX_QBLOCKS} q-blocks`);

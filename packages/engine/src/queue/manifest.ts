@@ -1,5 +1,6 @@
 import type { AttentionSpec } from '@longattn/attention';
 import { BadManifestError } from '../errors.ts';
+import type { InspectManifest } from './inspect-manifest.ts';
 import { checkManifest } from './manifest-schema.ts';
 
 /**
@@ -29,6 +30,8 @@ export interface JobManifest {
   flops: number;
   tileJobs: number;
   reduceJobs: number;
+  /** Inspect jobs only: the statistics pass (after the attention flow's LSE, or on an uploaded --lse). */
+  inspect?: InspectManifest;
 }
 
 /** JSON has no Infinity: windows travel with -1 for an unbounded side (the CLI's spelling). */

@@ -29,6 +29,9 @@ export const flowIds = {
   root: (job: string) => job,
   reduce: (job: string, i: number) => `${job}-r${i}`,
   tile: (job: string, i: number) => `${job}-t${i}`,
+  /** Inspect jobs: the statistics pass's root (queue jobs) and its chunk jobs (queue tiles). */
+  inspect: (job: string) => `${job}-i`,
+  chunk: (job: string, i: number) => `${job}-c${i}`,
 };
 
 /** Our own keys beside BullMQ's, in the same hash-tag slot. */
@@ -45,6 +48,8 @@ export const jobKeys = {
    * client resends a command whose reply a Redis restart cut off — counts once.
    */
   records: (job: string) => `{longattn}:job:${job}:records`,
+  /** SET of an inspect job's chunk indices whose results are stored (progress counts each once). */
+  chunks: (job: string) => `{longattn}:job:${job}:chunks`,
 };
 
 export { blobNames } from './blob-layout.ts';

@@ -20,6 +20,9 @@ import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobS
 import { blobNames, checkJobId, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { sleep } from './service.ts';
 import { downloadOutputs, uploadTensor } from './transfer.ts';
+import type { InspectRequest } from '../inspect/request.ts';
+import type { InspectOutput } from './blob-layout.ts';
+import { submitInspectJob, type InspectSubmitOptions } from './inspect-submit.ts';
 
 export interface SubmitOptions extends BatchOptions {
   /** Blob store for the job's bytes (see openBlobStore). Default `redis`: the queue's Redis. */
@@ -42,6 +45,8 @@ export interface QueueJobStatus {
   manifest: JobManifest;
   submittedAt?: number;
   startedAt?: number;
+  /** Inspect jobs: when the statistics pass began (the LSE pass ended, or the job's --lse was stored). */
+  inspectStartedAt?: number;
   finishedAt?: number;
   /** Backends and devices the workers that computed tiles reported (one backend: the job's). */
   backends: string[];
@@ -127,6 +132,57 @@ export class QueueEngine {
     return this.guard(() => this.submitJob(request, options));
   }
 
+  /**
+   * Submits an inspect job (inspect-submit.ts): the statistics pass runs as chunk jobs after an
+   * attention flow for the LSE (or on the request's --lse). The reducer writes the report and the
+   * outputs asked for as blobs (inspectOutput); the request's paths are not written here.
+   */
+  async submitInspect(request: InspectRequest, options: InspectSubmitOptions = {}): Promise<JobManifest> {
+    return this.guard(() =>
+      submitInspectJob(
+        {
+          redis: this.redis,
+          store: async (location, id) => {
+            this.locations.add(location);
+            const store = this.store(location, id);
+            await store.ready();
+            return store;
+          },
+          addFlow: (flow) => this.flowProducer().add(flow),
+          discard: async (id, store) => {
+            await this.discard(id, store);
+            await this.redis.del(jobKeys.hash(id));
+          },
+          resolveBackend,
+        },
+        request,
+        options,
+      ),
+    );
+  }
+
+  /** An inspect output of a done job (report JSON, received / weights float32 bhsd, map PNG); null when it was not asked for. */
+  async inspectOutput(jobId: string, what: InspectOutput): Promise<Uint8Array | null> {
+    return this.guard(async () => {
+      const status = await this.readStatus(jobId);
+      if (!status.manifest.inspect) throw new InputError('JOB', `job ${jobId} is not an inspect job`);
+      if (status.state !== 'done')
+        throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
+      const store = this.store(status.manifest.blobs, jobId);
+      const [bytes] = await store.getMany([blobNames.inspectOut(jobId, what)]);
+      if (!bytes && what === 'report') throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
+      return bytes ?? null;
+    });
+  }
+
+  private flowProducer(): FlowProducer {
+    if (!this.flows) {
+      this.flows = new FlowProducer({ connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs), prefix: QUEUE_PREFIX });
+      this.flows.on('error', () => {});
+    }
+    return this.flows;
+  }
+
   private async submitJob(request: JobRequest, options: SubmitOptions): Promise<{ manifest: JobManifest; output?: JobOutput }> {
     const inputs = openInputs(request);
     let output: JobOutput | undefined;
@@ -169,11 +225,7 @@ export class QueueEngine {
       await uploadTensor(store, blobNames.input(id, 'k'), inputs.k, spec, spec.Hk, spec.Sk);
       await uploadTensor(store, blobNames.input(id, 'v'), inputs.v, spec, spec.Hk, spec.Sk);
       await this.redis.hset(hash, 'state', 'queued');
-      if (!this.flows) {
-        this.flows = new FlowProducer({ connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs), prefix: QUEUE_PREFIX });
-        this.flows.on('error', () => {});
-      }
-      await this.flows.add(buildFlow(id, groups));
+      await this.flowProducer().add(buildFlow(id, groups));
       return { manifest, ...(output ? { output } : {}) };
     } catch (error) {
       output?.abort();
@@ -205,13 +257,16 @@ export class QueueEngine {
     let state = (record.state ?? 'queued') as QueueJobStatus['state'];
     let error = record.error;
     if (state === 'queued') {
-      const root = await Job.fromId(this.root, flowIds.root(jobId));
-      if (root && (await root.getState()) === 'failed') {
-        state = 'failed';
-        error ??= root.failedReason;
-      } else if (record.startedAt) {
-        state = 'running';
+      // An inspect job has a second root, its statistics pass's (JOB-i).
+      const ids = manifest.inspect ? [flowIds.root(jobId), flowIds.inspect(jobId)] : [flowIds.root(jobId)];
+      for (const id of ids) {
+        const root = await Job.fromId(this.root, id);
+        if (root && (await root.getState()) === 'failed') {
+          state = 'failed';
+          error ??= root.failedReason;
+        }
       }
+      if (state === 'queued' && record.startedAt) state = 'running';
     }
     const workers = Object.entries(record).filter(([field]) => field.startsWith('w:'));
     const declined = Object.entries(record).filter(([field]) => field.startsWith('d:'));
@@ -228,16 +283,18 @@ export class QueueEngine {
       jobId,
       state,
       ...(error ? { error } : {}),
+      // Inspect jobs: the chunks count as tiles, their float64 work as flops (both passes in one bar).
       progress: {
-        doneTiles: Math.min(numberField(record, 'tiles') ?? 0, manifest.tileCount),
-        totalTiles: manifest.tileCount,
-        doneFlops: Math.min(numberField(record, 'flops') ?? 0, manifest.flops),
-        totalFlops: manifest.flops,
+        doneTiles: Math.min(numberField(record, 'tiles') ?? 0, manifest.tileCount + (manifest.inspect?.chunks ?? 0)),
+        totalTiles: manifest.tileCount + (manifest.inspect?.chunks ?? 0),
+        doneFlops: Math.min(numberField(record, 'flops') ?? 0, manifest.flops + (manifest.inspect?.flops ?? 0)),
+        totalFlops: manifest.flops + (manifest.inspect?.flops ?? 0),
       },
       computedTiles: numberField(record, 'computed') ?? 0,
       manifest,
       ...(record.submittedAt ? { submittedAt: Number(record.submittedAt) } : {}),
       ...(record.startedAt ? { startedAt: Number(record.startedAt) } : {}),
+      ...(record.inspectStartedAt ? { inspectStartedAt: Number(record.inspectStartedAt) } : {}),
       ...(record.finishedAt ? { finishedAt: Number(record.finishedAt) } : {}),
       backends: unique(workers.map(([, v]) => v.split('|')[0]!)),
       devices: unique(workers.map(([, v]) => v.split('|').slice(1).join('|'))),
@@ -263,11 +320,12 @@ export class QueueEngine {
     reduceEvents.on('completed', ({ jobId: child }) => {
       if (child.startsWith(`${jobId}-`)) kick();
     });
+    const ours = (root: string) => root === jobId || root === flowIds.inspect(jobId);
     rootEvents.on('completed', ({ jobId: root }) => {
-      if (root === jobId) kick();
+      if (ours(root)) kick();
     });
     rootEvents.on('failed', ({ jobId: root }) => {
-      if (root === jobId) kick();
+      if (ours(root)) kick();
     });
     const onAbort = () => kick();
     options.signal?.addEventListener('abort', onAbort);
@@ -316,6 +374,8 @@ export class QueueEngine {
 
   private async downloadJob(jobId: string, output: JobOutput): Promise<void> {
     const status = await this.readStatus(jobId);
+    if (status.manifest.inspect)
+      throw new InputError('JOB', `job ${jobId} is an inspect job: it has a report, not O and LSE (GET /v1/jobs/${jobId}/result/report)`);
     if (status.state !== 'done')
       throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
     const store = this.store(status.manifest.blobs, jobId);
@@ -359,15 +419,19 @@ export class QueueEngine {
 
   /** Removes a job's flow and blobs, keeping its record. A locked (in-flight) job is retried until released. */
   private async discard(jobId: string, store: BlobStore | undefined): Promise<void> {
-    for (let tries = 0; ; tries++) {
-      const state = await this.root.getJobState(flowIds.root(jobId));
-      if (state === 'unknown') break;
-      if ((await this.root.remove(flowIds.root(jobId), { removeChildren: true })) === 1) break;
-      if (tries >= 200) throw new Error(`job ${jobId}: its flow is still locked by a worker after 30 s`);
-      await sleep(150);
+    // The attention flow's root first: an inspect job's finalise adds the statistics pass (JOB-i)
+    // while it holds its lock, so once JOB is gone, JOB-i exists or never will.
+    for (const root of [flowIds.root(jobId), flowIds.inspect(jobId)]) {
+      for (let tries = 0; ; tries++) {
+        const state = await this.root.getJobState(root);
+        if (state === 'unknown') break;
+        if ((await this.root.remove(root, { removeChildren: true })) === 1) break;
+        if (tries >= 200) throw new Error(`job ${jobId}: its flow is still locked by a worker after 30 s`);
+        await sleep(150);
+      }
     }
     await store?.deletePrefix(`${jobId}/`);
-    await this.redis.del(jobKeys.reduced(jobId), jobKeys.records(jobId));
+    await this.redis.del(jobKeys.reduced(jobId), jobKeys.records(jobId), jobKeys.chunks(jobId));
   }
 
   /** Closes every connection; within 2 s even when Redis is gone (then they are dropped). */

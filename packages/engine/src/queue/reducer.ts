@@ -11,6 +11,7 @@ import { packedBytes, unpackPartials } from '../packed.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { ReduceJobData, RootJobData } from './flow.ts';
+import { finishInspect, InspectFlows, startInspectPass } from './inspect-reduce.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { decline, recordingFailures, sleep, type RunningService } from './service.ts';
@@ -109,7 +110,7 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, 
  * Finalise: every q-block reduced → seal O ([B,H,Sq,D] bhsd float32; downloads give it Q's
  * shape and layout) and LSE ([B,H,Sq]), delete the inputs, mark the job done.
  */
-async function finalise(ctx: JobContext, redis: Redis): Promise<{ done: true }> {
+async function finalise(ctx: JobContext, redis: Redis, flows: InspectFlows): Promise<{ done: true } | { inspect: true }> {
   const { id, spec, qBlockCount } = ctx.manifest;
   const hash = jobKeys.hash(id);
   const state = await redis.hget(hash, 'state');
@@ -117,6 +118,7 @@ async function finalise(ctx: JobContext, redis: Redis): Promise<{ done: true }> 
   if (state !== 'queued') throw new JobCancelledError(`job ${id} is ${state ?? 'gone'}`);
   const reduced = await redis.scard(jobKeys.reduced(id));
   if (reduced !== qBlockCount) throw new RetryableJobError(`job ${id}: ${reduced} of ${qBlockCount} q-blocks reduced`);
+  if (ctx.manifest.inspect) return startInspectPass(ctx, redis, flows); // the LSE pass of an inspect job is done
   const { B, H, Sq, D } = spec;
   await ctx.store.seal(blobNames.out(id), { size: B * H * Sq * D * 4, meta: { dtype: 'f32', shape: [B, H, Sq, D], layout: 'bhsd' } });
   await ctx.store.seal(blobNames.lse(id), { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } });
@@ -140,6 +142,7 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
   const redis = connectRedis(options.redis);
   const locations = new BlobLocations(options.blobs);
   const contexts = new JobContexts(redis, options.redis, locations, planLimits(options.limits));
+  const flows = new InspectFlows(options.redis);
   /** The job's context, or a decline when its blob store is not one this reducer was given. */
   const contextOr = async (job: Job<{ job: string }>, token: string | undefined) => {
     try {
@@ -171,9 +174,11 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
     QUEUES.jobs,
     recordingFailures(redis, async (job: Job<RootJobData>, token) => {
       const ctx = await contextOr(job, token);
-      if (job.id !== flowIds.root(ctx.manifest.id))
-        throw new StrayJobError(`finalise job ${String(job.id).slice(0, 80)} is not job ${ctx.manifest.id}'s`);
-      return finalise(ctx, redis);
+      // The jobs queue holds finalise jobs (id JOB) and inspect jobs' statistics-pass roots (JOB-i).
+      const inspect = job.name === 'inspect' && ctx.manifest.inspect !== undefined;
+      if (job.id !== (inspect ? flowIds.inspect : flowIds.root)(ctx.manifest.id))
+        throw new StrayJobError(`${job.name} job ${String(job.id).slice(0, 80)} is not job ${ctx.manifest.id}'s`);
+      return inspect ? finishInspect(ctx, redis) : finalise(ctx, redis, flows);
     }),
     { ...common, concurrency: 1 },
   );
@@ -196,7 +201,7 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
           await sweeper.stop();
           await Promise.all([reduceWorker.close(), rootWorker.close()]);
         } finally {
-          await contexts.close();
+          await Promise.all([contexts.close(), flows.close()]);
           await redis.quit().catch(() => redis.disconnect());
         }
       })();

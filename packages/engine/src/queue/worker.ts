@@ -11,7 +11,9 @@ import { BackendChoice } from './backend-choice.ts';
 import { planLimits, type PlanLimits } from '../limits.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
+import { processChunkJob } from './chunk-job.ts';
 import type { TileJobData } from './flow.ts';
+import type { ChunkJobData } from './inspect-flow.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
 import { LiveStates } from './live-state.ts';
 import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
@@ -44,9 +46,10 @@ export interface WorkerServiceOptions {
 }
 
 const threadFile = new URL('./tile-thread.mjs', import.meta.url).href;
+const chunkThreadFile = new URL('./chunk-thread.mjs', import.meta.url).href;
 
-/** What a tile job needs from its worker. */
-interface WorkerParts {
+/** What a tile (or chunk) job needs from its worker. */
+export interface WorkerParts {
   id: string;
   options: WorkerServiceOptions;
   threads: number;
@@ -56,6 +59,8 @@ interface WorkerParts {
   choice: BackendChoice;
   states: LiveStates;
   pool: Piscina;
+  /** Threads of inspect jobs' chunk jobs (chunk-job.ts), started when the first one comes. */
+  chunkPool: Piscina;
   handBack: AbortController;
   started: Set<string>;
   bytesRead: { total: number };
@@ -171,15 +176,23 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     choice,
     states: new LiveStates(redis),
     pool,
+    chunkPool: new Piscina({ filename: chunkThreadFile, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 }),
     handBack,
     started: new Set(),
     bytesRead: { total: 0 },
     log,
   };
 
-  const worker = new Worker<TileJobData>(
+  // The tiles queue also carries inspect jobs' chunk jobs (name `chunk`).
+  const worker = new Worker<TileJobData | ChunkJobData>(
     QUEUES.tiles,
-    recordingFailures(redis, (job: Job<TileJobData>, token) => processTileJob(parts, job, token)),
+    recordingFailures(
+      redis,
+      (job: Job<TileJobData | ChunkJobData>, token): Promise<object> =>
+        job.name === 'chunk'
+          ? processChunkJob(parts, job as Job<ChunkJobData>, token)
+          : processTileJob(parts, job as Job<TileJobData>, token),
+    ),
     {
       connection: bullConnection(options.redis),
       prefix: QUEUE_PREFIX,
@@ -214,7 +227,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
           log(`${id}: ${(parts.bytesRead.total / 2 ** 20).toFixed(1)} MiB of input blocks read`);
         } finally {
           clearTimeout(timer);
-          await pool.destroy();
+          await Promise.all([pool.destroy(), parts.chunkPool.destroy()]);
           await parts.contexts.close();
           await redis.quit().catch(() => redis.disconnect());
         }

@@ -1,4 +1,6 @@
 // The longattn dashboard: plain JS over /v1 (docs/contracts.md). The API key stays in this tab's sessionStorage.
+import { showInspect } from './inspect.js';
+
 const $ = (id) => document.getElementById(id);
 let key = sessionStorage.getItem('longattn-key');
 let selected;
@@ -129,6 +131,7 @@ async function follow(id) {
     }),
   );
   showNumbers(job);
+  void showInspect(job, api);
   try {
     const sse = await api(`/v1/jobs/${encodeURIComponent(id)}/events`, { signal: controller.signal });
     for await (const { event, data } of events(sse, controller.signal)) {
@@ -141,6 +144,7 @@ async function follow(id) {
         if (job.state === 'done') for (const cell of grid.children) cell.classList.add('done');
         setState(job.state);
         showNumbers(job);
+        if (selected === id) void showInspect(job, api);
         void refresh();
       }
     }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { JobRequest } from '../../job.ts';
 import type { ApiContext } from '../context.ts';
 import { httpError } from '../errors.ts';
+import { inspectRequestOf } from '../inspect-options.ts';
 import { specOptions } from '../options.ts';
 import { errorSchema, jobIdParams, jobViewSchema, listQuery, submitBodySchema } from '../schemas.ts';
 import { receiveUpload } from '../upload.ts';
@@ -14,7 +15,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/jobs',
     {
       schema: {
-        summary: 'Submit an attention job (multipart: options, q, k, v)',
+        summary: 'Submit an attention job (multipart: options, q, k, v) or an inspect job (options, q, k)',
         consumes: ['multipart/form-data'],
         body: submitBodySchema,
         response: {
@@ -33,16 +34,19 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const received = Date.now();
       try {
         const { options } = upload;
-        const job: JobRequest = {
-          ...upload.refs,
-          out: '',
+        const common = {
           options: specOptions(options),
           backend: options.backend,
           ...(options.blockQ ? { blockQ: options.blockQ } : {}),
           ...(options.blockK ? { blockK: options.blockK } : {}),
           allowNonfinite: options.allowNonfinite,
         };
-        const { manifest } = await ctx.engine.submit(job, { blobs: ctx.blobs });
+        const submitted =
+          options.kind === 'inspect'
+            ? await ctx.engine.submitInspect(inspectRequestOf(options, upload.refs, common), { blobs: ctx.blobs })
+            : undefined;
+        const job: JobRequest = { ...upload.refs, out: '', ...common };
+        const manifest = submitted ?? (await ctx.engine.submit(job, { blobs: ctx.blobs })).manifest;
         await ctx.jobs.create(request.tenant, manifest.id, options, createdAt);
         const timing = { receive: received - createdAt, submit: Date.now() - received };
         request.log.info({ job: manifest.id, tenant: request.tenant, bytes: upload.bytes, ms: timing }, 'job submitted');

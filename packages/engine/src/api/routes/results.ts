@@ -9,32 +9,31 @@ import { errorSchema, jobIdParams } from '../schemas.ts';
 import { notFound } from './jobs.ts';
 
 /**
- * GET /v1/jobs/:id/result/{out,lse,report}: O (Q's shape and layout) and LSE as float32 .npy,
+ * GET /v1/jobs/:id/result/{out,lse}: O (Q's shape and layout) and LSE as float32 .npy,
  * written by the same JobOutput as `longattn result` (so the bytes are the CLI's) to a temp file
- * and streamed; `report` is the job's view as JSON. 409 until the job is done.
+ * and streamed. 409 until the job is done. (`report`, `map`: inspect-results.ts.)
  */
 export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     '/v1/jobs/:id/result/:what',
     {
       schema: {
-        summary: 'A done job’s O or LSE (.npy, streamed) or report (JSON); 409 until done',
+        summary: 'A done job’s O or LSE (.npy, streamed); 409 until done',
         params: {
           ...jobIdParams,
           required: ['id', 'what'],
-          properties: { ...jobIdParams.properties, what: { type: 'string', enum: ['out', 'lse', 'report'] } },
+          properties: { ...jobIdParams.properties, what: { type: 'string', enum: ['out', 'lse'] } },
         },
-        produces: ['application/octet-stream', 'application/json'],
+        produces: ['application/octet-stream'],
         response: { 404: errorSchema, 409: errorSchema },
       },
     },
     async (request, reply) => {
-      const { id, what } = request.params as { id: string; what: 'out' | 'lse' | 'report' };
+      const { id, what } = request.params as { id: string; what: 'out' | 'lse' };
       const record = await ctx.jobs.owned(request.tenant, id);
       if (!record) throw notFound();
       const view = await ctx.jobs.view(id, record);
       if (view.state !== 'done') throw httpError(409, `job ${id} is ${view.state}; its result is available when it is done`);
-      if (what === 'report') return view;
       const status = await ctx.engine.status(id);
       const dir = await mkdtemp(join(ctx.tmp, 'longattn-result-'));
       try {
