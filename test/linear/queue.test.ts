@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { runLocal, type JobRequest } from '@longattn/engine';
@@ -74,6 +74,51 @@ test('queue engine (real redis-server, reducer and 1 then 2 worker processes; Re
     t.is(cli.code, 0, cli.stderr);
     t.is((JSON.parse(cli.stdout) as { approximation: string }).approximation, 'linear');
     t.true(readFileSync(join(dir, 'cli.npy')).length > 0 && c.name.length > 0);
+    // Detached: `result --lse` is refused for a linear job (exit 2, nothing written), `result --out` collects it.
+    const inputs = ['--q', paths.q, '--k', paths.k, '--v', paths.v, '--block-q', String(c.blockQ), '--block-k', String(c.blockK)];
+    const detached = await longattn([
+      'run',
+      ...inputs,
+      '--out',
+      join(dir, 'unused.npy'),
+      '--linear',
+      '--engine',
+      'queue',
+      '--redis',
+      redis.url,
+      '--detach',
+    ]);
+    t.is(detached.code, 0, detached.stderr);
+    const job = detached.stdout.trim();
+    let lse = await longattn([
+      'result',
+      job,
+      '--out',
+      join(dir, 'detached.npy'),
+      '--lse',
+      join(dir, 'detached-lse.npy'),
+      '--redis',
+      redis.url,
+    ]);
+    for (let i = 0; i < 200 && lse.code !== 2 && /is (queued|running|uploading)/.test(lse.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      lse = await longattn([
+        'result',
+        job,
+        '--out',
+        join(dir, 'detached.npy'),
+        '--lse',
+        join(dir, 'detached-lse.npy'),
+        '--redis',
+        redis.url,
+      ]);
+    }
+    t.is(lse.code, 2, lse.stderr);
+    t.regex(lse.stderr, /^longattn: --lse: job \S+ is linear attention \(an approximation\): it has no LSE/);
+    t.false(existsSync(join(dir, 'detached.npy')));
+    const collected = await longattn(['result', job, '--out', join(dir, 'detached.npy'), '--redis', redis.url]);
+    t.is(collected.code, 0, collected.stderr);
+    t.true(readFileSync(join(dir, 'detached.npy')).equals(local.get(c.name)!), 'detached result: same bits as local');
   } finally {
     await Promise.all(services.map((s) => s.kill()));
     await redis.close();
