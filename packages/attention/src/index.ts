@@ -19,3 +19,19 @@ export type { Numbers } from './reference.ts';
 export { plan } from './planner.ts';
 export type { Plan, PlanOptions, QBlockPlan, Tile } from './planner.ts';
 export { exactnessBound, maxAbsDiff } from './exactness.ts';
+export { LINEAR_BLOCKS } from './linear-plan.ts';
+export {
+  addInto,
+  addKeys,
+  addStates,
+  applyState,
+  copyState,
+  emptyRows,
+  emptyState,
+  finishRows,
+  keyState,
+  LINEAR_EPS,
+  phi,
+  phiRows,
+} from './linear-state.ts';
+export type { LinearRows, LinearState } from './linear-state.ts';

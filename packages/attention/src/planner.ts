@@ -1,3 +1,4 @@
+import { linearPlan } from './linear-plan.ts';
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
 import { hasPattern, rowRule, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
 import type { AttentionSpec } from './spec.ts';
@@ -95,6 +96,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   const { blockQ, blockK, keepBlock } = options;
   if (!Number.isInteger(blockQ) || blockQ < 1) throw new RangeError(`blockQ must be an integer ≥ 1, got ${blockQ}`);
   if (!Number.isInteger(blockK) || blockK < 1) throw new RangeError(`blockK must be an integer ≥ 1, got ${blockK}`);
+  if (spec.linear) return linearPlan(spec, options); // state and diagonal tiles (linear-plan.ts)
   const rule = maskRule(spec);
   const perHead = Math.ceil(spec.Sq / blockQ);
   const heads = spec.B * spec.H;

@@ -39,6 +39,11 @@ export interface AttentionSpec {
    */
   pattern?: Pattern;
   /**
+   * Linear attention (--linear), an approximation, not softmax: φ(x) = elu(x) + 1, no scale, no
+   * mask but causal (docs/math.md, "Linear attention"). Absent: exact softmax attention.
+   */
+  linear?: boolean;
+  /**
    * NaN/Inf inputs were let through (--allow-nonfinite): non-finite outputs are then expected,
    * not a score overflow (see checkMergedRows). Absent: inputs were checked finite.
    */

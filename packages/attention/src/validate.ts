@@ -10,6 +10,8 @@ export interface SpecOptions {
   scale?: number;
   /** Sparse patterns (docs/math.md, "Patterns"); checked against the shapes here. */
   pattern?: PatternOptions;
+  /** Linear attention (docs/math.md, "Linear attention"): only with no mask or causal, no scale. */
+  linear?: boolean;
 }
 
 interface Dims {
@@ -71,6 +73,7 @@ export function validateSpec(
   };
   const scale = options.scale ?? 1 / Math.sqrt(q.D);
   checkScale(scale);
+  if (options.linear) checkLinear(options);
   const pattern = options.pattern ? checkPattern(options.pattern, { H: q.heads, Sq: q.S, Sk: k.S }) : undefined;
   return {
     layout,
@@ -84,7 +87,29 @@ export function validateSpec(
     window,
     scale,
     ...(pattern ? { pattern } : {}),
+    ...(options.linear ? { linear: true } : {}),
   };
+}
+
+/** --linear takes no mask but --causal and no scale (DESIGN §3): the first flag that breaks it, named. */
+function checkLinear(options: SpecOptions): void {
+  const refuse = (flag: string, what: string) => {
+    throw new InputError(flag, `not with --linear: linear attention takes ${what}`);
+  };
+  if (options.window) refuse('--window', 'no window (only --causal)');
+  const p = options.pattern ?? {};
+  const flag =
+    p.sinks !== undefined
+      ? '--sinks'
+      : p.global
+        ? '--global'
+        : p.stride !== undefined
+          ? '--stride'
+          : p.blockMask
+            ? '--block-mask'
+            : undefined;
+  if (flag) refuse(flag, 'no pattern (only --causal)');
+  if (options.scale !== undefined) refuse('--scale', 'no scale (φ(q)·φ(k), φ = elu + 1)');
 }
 
 /**

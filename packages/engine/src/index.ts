@@ -10,6 +10,8 @@ export { arraySource, readerSource } from './block-source.ts';
 export type { BlockSource } from './block-source.ts';
 export { computeQBlock } from './compute-block.ts';
 export { resolveBlocks } from './blocks.ts';
+export { linearErrorReport, REPORT_ERROR_SEED, sampleRows } from './linear-error.ts';
+export type { LinearErrorReport } from './linear-error.ts';
 export { LOCAL_THREADS_MAX, runLocal } from './local/local-engine.ts';
 export type { LocalRunOptions } from './local/local-engine.ts';
 export { CHUNK_ROWS, inspectSettings, runInspect } from './inspect/index.ts';

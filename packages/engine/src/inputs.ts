@@ -17,7 +17,8 @@ export interface JobInputs {
  * and the flat index of the first NaN/Inf. A file named by several refs has its header parsed once.
  * Throws InputError; nothing is left open on failure.
  */
-export function openInputs(request: Pick<JobRequest, 'q' | 'k' | 'v' | 'options' | 'allowNonfinite'>): JobInputs {
+export function openInputs(request: Pick<JobRequest, 'q' | 'k' | 'v' | 'options' | 'allowNonfinite'> & { lse?: string }): JobInputs {
+  if (request.options.linear && request.lse) throw new InputError('--lse', 'not with --linear: linear attention has no log-sum-exp');
   const opened = openTensors([
     { ref: request.q, argument: '--q' },
     { ref: request.k, argument: '--k' },

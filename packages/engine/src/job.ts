@@ -48,6 +48,8 @@ export interface JobResult {
   /** Wall time of the compute phase alone. */
   computeMs: number;
   gflops: number;
+  /** Present for an approximation: `linear` (--linear, not softmax; docs/math.md, "Linear attention"). */
+  approximation?: 'linear';
   shape: { B: number; H: number; Hk: number; Sq: number; Sk: number; D: number };
 }
 
@@ -76,6 +78,7 @@ export function jobResult(
     wallMs: ran.wallMs,
     computeMs: ran.computeMs,
     gflops: planned.flops / 1e6 / ran.computeMs,
+    ...(spec.linear ? { approximation: 'linear' as const } : {}),
     shape: { B: spec.B, H: spec.H, Hk: spec.Hk, Sq: spec.Sq, Sk: spec.Sk, D: spec.D },
   };
 }

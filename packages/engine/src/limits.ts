@@ -117,7 +117,7 @@ export function plannedWithinLimits(
 ): Plan {
   checkBlocks(blocks);
   checkTileArea(spec, blocks, limits);
-  checkMergeBytes(spec, blocks, limits);
+  if (!spec.linear) checkMergeBytes(spec, blocks, limits); // a linear q-block holds no partials, only its rows' sums
   if (engine === 'queue') checkJobTiles({ tileCount: 0, qBlockCount: spec.B * spec.H * Math.ceil(spec.Sq / blocks.blockQ) }, limits);
   const planned = plan(spec, blocks);
   if (engine === 'queue') checkJobTiles(planned, limits);

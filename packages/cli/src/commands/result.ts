@@ -38,6 +38,8 @@ export function register(program: Command): void {
         const status = await engine.status(job);
         if (status.state !== 'done')
           throw new Error(`job ${job} is ${status.state}${status.error ? `: ${status.error}` : ''}; no result to collect`);
+        if (flags.lse && status.manifest.spec.linear)
+          throw new InputError('--lse', `job ${job} is linear attention (an approximation): it has no LSE`);
         await engine.download(job, new JobOutput(status.manifest.spec, status.manifest.qShape, flags.out, flags.lse, flags.outDtype));
         if (!flags.keep) await engine.remove(job);
         if (!flags.quiet) console.log(`${job}: O → ${flags.out}${flags.lse ? `, LSE → ${flags.lse}` : ''}`);

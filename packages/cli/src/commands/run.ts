@@ -1,12 +1,20 @@
 import { Option, type Command } from 'commander';
-import { checkOutputPaths, runLocal, type InputRef, type JobRequest, type JobResult, type OutputPath } from '@longattn/engine';
+import {
+  checkOutputPaths,
+  linearErrorReport,
+  runLocal,
+  type InputRef,
+  type JobRequest,
+  type JobResult,
+  type OutputPath,
+} from '@longattn/engine';
 import { checkOutDtype, InputError, type OutDType } from '@longattn/tensor';
 import type { PatternOptions } from '@longattn/attention';
 import { readBlockMask } from '../block-mask.ts';
 import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts';
 import { progressBar } from '../progress-bar.ts';
 import { interruptible } from '../signals.ts';
-import { describeResult, peakRssMB } from '../summary.ts';
+import { describeErrorReport, describeResult, peakRssMB } from '../summary.ts';
 
 export interface RunFlags {
   q: string;
@@ -24,6 +32,8 @@ export interface RunFlags {
   stride?: number;
   blockMask?: string;
   maskBlock?: number;
+  linear?: boolean;
+  reportError?: number;
   backend: string;
   engine: 'local' | 'queue';
   redis?: string;
@@ -55,6 +65,7 @@ export function requestFromFlags(flags: RunFlags): JobRequest {
       ...(flags.window ? { window: flags.window } : {}),
       ...(flags.scale !== undefined ? { scale: flags.scale } : {}),
       ...patternOptions(flags),
+      ...(flags.linear ? { linear: true } : {}),
     },
     backend: flags.backend,
     ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
@@ -176,11 +187,21 @@ export function register(program: Command): void {
     .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
     .option('--scale <s>', 'softmax scale (default 1/√D)', parseNumber('--scale'))
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
+    .option('--linear', 'linear attention (elu+1 features): an approximation, not softmax; no mask but --causal, no --lse')
+    .option(
+      '--report-error <n>',
+      'with --linear: max error against exact softmax on N sampled rows (seeded)',
+      parseInteger('--report-error', 1, 1 << 24),
+    )
     .addHelpText('after', '\nPattern flags combine as a union (with --window); --causal then intersects (docs/math.md).')
     .option('--detach', 'with --engine queue: submit, print the job id and return')
     .option('--api <url>', 'with --engine queue: submit through the HTTP API (key from LONGATTN_API_KEY)');
   addEngineFlags(addPatternFlags(cmd)).action(async (flags: RunFlags) => {
     if (flags.outDtype) checkOutDtype(flags.out, flags.outDtype); // before any work, --detach included
+    if (flags.reportError !== undefined && !flags.linear) throw new InputError('--report-error', 'only with --linear');
+    if (flags.reportError !== undefined && (flags.detach || flags.api))
+      throw new InputError('--report-error', `not with ${flags.detach ? '--detach' : '--api'}: it reads the output when the run ends`);
+    if (flags.linear && flags.api) throw new InputError('--linear', 'not available with --api yet');
     const request = requestFromFlags(flags);
     if (flags.api || flags.detach) checkOutputPaths(...requestPaths(request)); // nothing written yet, but a bad --out is said at once
     if (flags.api) {
@@ -194,8 +215,9 @@ export function register(program: Command): void {
       console.log(flags.json ? JSON.stringify({ jobId }) : jobId);
       return;
     }
-    const result = await execute(request, flags, 'attention');
-    if (flags.json) console.log(JSON.stringify({ ...result, peakRssMB: peakRssMB() }));
-    else if (!flags.quiet) console.log(describeResult(result));
+    const result = await execute(request, flags, flags.linear ? 'linear attention' : 'attention');
+    const report = flags.reportError !== undefined ? { reportError: linearErrorReport(request, flags.reportError) } : {};
+    if (flags.json) console.log(JSON.stringify({ ...result, ...report, peakRssMB: peakRssMB() }));
+    else if (!flags.quiet) console.log(describeResult(result) + (report.reportError ? `\n${describeErrorReport(report.reportError)}` : ''));
   });
 }

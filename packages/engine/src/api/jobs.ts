@@ -26,6 +26,8 @@ export interface JobView {
   blockQ?: number;
   blockK?: number;
   gflops?: number;
+  /** `linear` for --linear jobs (an approximation, not softmax); absent for exact attention. */
+  approximation?: 'linear';
   workers: number;
   backends: string[];
   options: Record<string, unknown>;
@@ -133,6 +135,7 @@ export class ApiJobs {
       blockQ: status.manifest.blockQ,
       blockK: status.manifest.blockK,
       ...(seconds > 0 ? { gflops: status.progress.doneFlops / 1e9 / seconds } : {}),
+      ...(spec.linear ? { approximation: 'linear' as const } : {}),
       workers: status.workers,
       backends: status.backends,
     };

@@ -28,6 +28,11 @@ export const jobOptionsSchema = {
       description: '[left, right], inclusive; -1 = unbounded side',
     },
     scale: { type: 'number', description: 'softmax scale (default 1/√D)' },
+    linear: {
+      type: 'boolean',
+      default: false,
+      description: 'linear attention (elu+1 features): an approximation, not softmax; no window or scale, no LSE',
+    },
     backend: { type: 'string', pattern: '^(auto|js|wasm|ort|gpujs(:[a-z0-9]+)?)$', default: 'auto' },
     blockQ: { type: 'integer', minimum: 1, maximum: 1 << 20 },
     blockK: { type: 'integer', minimum: 1, maximum: 1 << 20 },
@@ -49,6 +54,7 @@ interface BaseJobOptions {
   causal: boolean;
   window?: [number, number];
   scale?: number;
+  linear: boolean;
   backend: string;
   blockQ?: number;
   blockK?: number;
@@ -98,5 +104,6 @@ export function specOptions(options: JobOptions): SpecOptions {
     causal: options.causal,
     ...(options.window ? { window: { left: options.window[0], right: options.window[1] } } : {}),
     ...(options.scale !== undefined ? { scale: options.scale } : {}),
+    ...(options.linear ? { linear: true } : {}),
   };
 }

@@ -38,6 +38,7 @@ export const jobViewSchema = {
     blockQ: { type: 'integer' },
     blockK: { type: 'integer' },
     gflops: { type: 'number' },
+    approximation: { type: 'string', enum: ['linear'], description: 'present when the job is not exact softmax attention' },
     workers: { type: 'integer' },
     backends: { type: 'array', items: { type: 'string' } },
     options: { type: 'object', additionalProperties: true },

@@ -1,10 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { InputError, type Plan, type TilePartial } from '@longattn/attention';
+import { InputError, LINEAR_BLOCKS, type Plan, type TilePartial } from '@longattn/attention';
 import { getBackend, parseBackendName, selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
 import { resolveBlocks } from '../blocks.ts';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
+import { linearBackend } from '../linear-block.ts';
 import { openInputs, type JobInputs } from '../inputs.ts';
 import { jobResult, type JobRequest, type JobResult, type Progress } from '../job.ts';
 import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
@@ -87,8 +89,10 @@ function poolRunner(
   stop: (reason: unknown) => void,
 ): Runner {
   const { spec, blockQ, blockK } = thePlan;
+  const run = randomUUID();
   const task = (indices: number[], warm?: LocalTask['warm']): LocalTask => ({
     spec,
+    run,
     blockQ,
     blockK,
     indices,
@@ -190,8 +194,8 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
   }
   try {
     const { spec } = inputs;
-    const selection = await selectBackend(request.backend ?? 'auto', { threads: 1 });
-    const blocks = resolveBlocks(request, selection.backend.defaultBlocks);
+    const selection = await selectBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto', { threads: 1 });
+    const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : selection.backend.defaultBlocks);
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
     const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';

@@ -26,6 +26,8 @@ export type TaskInputs =
  */
 export interface LocalTask {
   spec: AttentionSpec;
+  /** This run's id: what a thread keys its per-job caches by (linear attention's states). */
+  run: string;
   /** The job's tile size (the plan's, and the warm-up's). */
   blockQ: number;
   blockK: number;

@@ -1,6 +1,7 @@
 import { plan, type Plan } from '@longattn/attention';
 import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
+import { computeLinearQBlock, linearStates, sourceReader } from '../linear-block.ts';
 import { packPartials } from '../packed.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
@@ -26,7 +27,15 @@ export default async function runTask(task: LocalTask): Promise<unknown> {
   const thePlan = taskPlan(task);
   const source = taskSource(task.spec, task.inputs);
   const results = [];
-  for (const index of task.indices) results.push(await computeQBlock(kernel, task.spec, thePlan.block(index), source));
+  const linear = task.spec.linear ? linearStates(task.run, task.spec, task.blockK) : undefined;
+  for (const index of task.indices) {
+    const block = thePlan.block(index);
+    results.push(
+      linear
+        ? await computeLinearQBlock(task.spec, block, source, linear, sourceReader(source))
+        : await computeQBlock(kernel, task.spec, block, source),
+    );
+  }
   return move(packPartials(results));
 }
 

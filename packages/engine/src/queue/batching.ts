@@ -61,7 +61,8 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
   for (let qi = 0; qi < plan.qBlockCount; qi++) {
     const n = plan.tilesIn(qi);
     const c = byCount ? n : plan.flopsIn(qi);
-    if (n > 0 && c <= splitAbove) {
+    if (n > 0 && (c <= splitAbove || plan.spec.linear)) {
+      // a linear q-block is small and never split
       if (job.length > 0 && jobCost + c > target) closeJob();
       job.push([qi, 0, n]);
       jobCost += c;

@@ -97,6 +97,7 @@ export function checkManifest(value: unknown, id: string): Record<string, unknow
     if (!check(spec[field])) throw bad(`field spec.${field}: ${excerpt(String(spec[field]), 40)}`);
   const window = spec.window;
   if (!isObject(window) || !int(-1)(window.left) || !int(-1)(window.right)) throw bad('field spec.window');
+  if (spec.linear !== undefined && spec.linear !== true && spec.linear !== false) throw bad('field spec.linear');
   const patternBad = patternProblem(spec.pattern, spec);
   if (patternBad) throw bad(`field ${patternBad}`);
   const inspectBad = inspectProblem(value.inspect, spec);

@@ -5,7 +5,9 @@ import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { BlobLocations } from '../blobs/locations.ts';
 import { openBlobStore } from '../blobs/open.ts';
+import { LINEAR_BLOCKS } from '@longattn/attention';
 import { resolveBlocks } from '../blocks.ts';
+import { linearBackend } from '../linear-block.ts';
 import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { openInputs } from '../inputs.ts';
 import type { JobRequest, Progress } from '../job.ts';
@@ -191,8 +193,8 @@ export class QueueEngine {
     let store: BlobStore | undefined;
     try {
       const { spec } = inputs;
-      const { backend, blocks: defaults } = await resolveBackend(request.backend ?? 'auto');
-      const blocks = resolveBlocks(request, defaults);
+      const { backend, blocks: defaults } = await resolveBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto');
+      const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : defaults);
       const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
       const groups = batchPlan(thePlan, options);
       this.locations.add(location);

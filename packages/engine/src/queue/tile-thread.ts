@@ -6,6 +6,7 @@ import { FsBlobStore } from '../blobs/fs-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
 import type { BlockSource } from '../block-source.ts';
 import { computeQBlock, computeTiles } from '../compute-block.ts';
+import { computeLinearQBlock, linearStates, sourceReader, type KeyValueReader } from '../linear-block.ts';
 import { packPartials } from '../packed.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, outputRows, type BlobRange } from './blob-layout.ts';
@@ -73,7 +74,8 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
     const end = Math.min(spec.Sk, Math.max(first + blockK, Math.ceil((start + count) / blockK) * blockK));
     return { first, range: inputRows(job, spec, which, b, kvh, first, end - first) };
   };
-  const tiles = [...task.blocks.flatMap((b) => b.tiles), ...task.tiles.map((t) => t.tile)];
+  // A linear state tile reads no K/V here: its states come through stateReader, block by block, when not yet built.
+  const tiles = [...task.blocks.flatMap((b) => b.tiles), ...task.tiles.map((t) => t.tile)].filter((t) => !(spec.linear && t.full));
   for (const block of task.blocks) want(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
   for (const t of tiles) {
     want(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
@@ -95,6 +97,18 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
     queries: (b, h, start, count) => blocks.get(rangeKey(inputRows(job, spec, 'q', b, h, start, count)))!,
     keys: kv('k'),
     values: kv('v'),
+  };
+}
+
+/** K/V key blocks for linear attention's states, fetched through the thread's cache as the aligned blocks prefetch asks for. */
+function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
+  const fetch = (which: 'k' | 'v', b: number, kvh: number, start: number, count: number) => {
+    const r = inputRows(task.job, task.spec, which, b, kvh, start, count);
+    return cache!.get(`${store.location}|${rangeKey(r)}`, async () => bytesToF32(await store.read(r.name, r.offset, r.length)));
+  };
+  return async (b, kvh, start, count) => {
+    const [k, v] = await Promise.all([fetch('k', b, kvh, start, count), fetch('v', b, kvh, start, count)]);
+    return { k, v };
   };
 }
 
@@ -158,9 +172,13 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
   computing = new Promise<void>((resolve) => (done = resolve));
   await earlier;
   try {
+    const linear = spec.linear ? linearStates(job, spec, task.blockK) : undefined;
+    const read = linear ? (direct ? sourceReader(direct) : stateReader(task, store)) : undefined;
     for (const block of task.blocks) {
       await throttle(block.tiles.length);
-      const merged = await computeQBlock(kernel, spec, block, source);
+      const merged = linear
+        ? await computeLinearQBlock(spec, block, source, linear, read!)
+        : await computeQBlock(kernel, spec, block, source);
       const to = outputRows(job, spec, block);
       track(store.write(to.o.name, to.o.offset, f32Bytes(merged.o)));
       track(store.write(to.lse.name, to.lse.offset, f32Bytes(merged.lse)));

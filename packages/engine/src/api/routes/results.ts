@@ -35,6 +35,8 @@ export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const view = await ctx.jobs.view(id, record);
       if (view.state !== 'done') throw httpError(409, `job ${id} is ${view.state}; its result is available when it is done`);
       const status = await ctx.engine.status(id);
+      if (what === 'lse' && status.manifest.spec.linear)
+        throw httpError(404, `job ${id} is linear attention (an approximation): it has no LSE`);
       const dir = await mkdtemp(join(ctx.tmp, 'longattn-result-'));
       try {
         const file = join(dir, `${what}.npy`);
