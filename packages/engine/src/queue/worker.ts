@@ -18,7 +18,7 @@ import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
-import type { TileTask } from './tile-thread.ts';
+import runTiles, { type TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
   redis: string;
@@ -55,11 +55,23 @@ interface WorkerParts {
   locations: BlobLocations;
   choice: BackendChoice;
   states: LiveStates;
-  pool: Piscina;
+  /** The kernel threads; none for a backend whose tiles use no CPU (cpuFree: the wait kernel runs on the event loop). */
+  pool: Piscina | undefined;
   handBack: AbortController;
   started: Set<string>;
   bytesRead: { total: number };
   log: (line: string) => void;
+}
+
+/** `work`, or an AbortError once `signal` aborts (the in-process run of a cpuFree kernel, handed back like a pool task). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(new Error('aborted'));
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }
 
 /**
@@ -109,7 +121,9 @@ async function processTileJob(
     throttleMs: w.options.throttleMs ?? 0,
   };
   try {
-    const reply = (await w.pool.run(task, { signal: w.handBack.signal })) as { missBytes: number };
+    const reply = (await (w.pool ? w.pool.run(task, { signal: w.handBack.signal }) : untilAborted(runTiles(task), w.handBack.signal))) as {
+      missBytes: number;
+    };
     w.bytesRead.total += reply.missBytes;
   } catch (error) {
     if (!w.handBack.signal.aborted) throw error;
@@ -152,13 +166,15 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
-  const pool = new Piscina({
-    filename: threadFile,
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: Infinity,
-    concurrentTasksPerWorker: 2,
-  });
+  const pool = choice.own.backend.cpuFree
+    ? undefined
+    : new Piscina({
+        filename: threadFile,
+        minThreads: threads,
+        maxThreads: threads,
+        idleTimeout: Infinity,
+        concurrentTasksPerWorker: 2,
+      });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const parts: WorkerParts = {
@@ -199,7 +215,9 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     choice.flag === 'auto'
       ? `backend ${choice.own.name} on ${choice.own.device} (any job's backend that runs here)`
       : `backend ${choice.own.name} on ${choice.own.device} (its jobs only)`;
-  const threadCount = `${threads} thread${threads === 1 ? '' : 's'}`;
+  const threadCount = pool
+    ? `${threads} thread${threads === 1 ? '' : 's'}`
+    : `tiles on its event loop (no CPU), ${2 * threads} jobs at once`;
   const description = `${id}: ${serves}, ${threadCount}, blobs ${locations.list().join(', ')}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
   log(description);
   let closing: Promise<void> | undefined;
@@ -214,7 +232,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
           log(`${id}: ${(parts.bytesRead.total / 2 ** 20).toFixed(1)} MiB of input blocks read`);
         } finally {
           clearTimeout(timer);
-          await pool.destroy();
+          await pool?.destroy();
           await parts.contexts.close();
           await redis.quit().catch(() => redis.disconnect());
         }
