@@ -3,6 +3,7 @@
  *
  *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop 1,4,16] [--gflops 25] [--seconds 8]
  *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop 1,4,16]
+ *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--backend ort]
  *
  * control: its own redis-server on a free port, one reducer and N `longattn worker` processes on the
  *   test-only wait kernel (`--backend wait:G`, LONGATTN_TEST_KERNELS=wait: each tile takes FLOPs / G
@@ -24,9 +25,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { plan, validateSpec } from '@longattn/attention';
-import { batchPlan, buildFlow, connectRedis, QUEUE_PREFIX, QueueEngine } from '@longattn/engine/queue';
+import { batchPlan, buildFlow, connectRedis, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
 import { FlowProducer } from 'bullmq';
+import { startS3 } from '../test/s3/support.ts';
 import { startRedis, type RedisTestServer } from './redis-test-server.ts';
 
 const { positionals, values } = parseArgs({
@@ -42,6 +44,8 @@ const { positionals, values } = parseArgs({
     'block-q': { type: 'string', default: '8192' },
     'block-k': { type: 'string', default: '16384' },
     concurrency: { type: 'string', default: '1' },
+    blobs: { type: 'string' },
+    backend: { type: 'string', default: 'ort' },
   },
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
@@ -63,7 +67,7 @@ const selfCpu = () => {
 };
 
 /** Starts `longattn KIND …` with the wait kernel enabled; resolves once it consumes its queue. */
-async function start(kind: 'worker' | 'reducer', args: string[]): Promise<ChildProcess> {
+async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, kind, ...args], {
     env: { ...process.env, LONGATTN_TEST_KERNELS: 'wait' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -77,6 +81,7 @@ async function start(kind: 'worker' | 'reducer', args: string[]): Promise<ChildP
     if (i > 6000 || child.exitCode !== null) throw new Error(`${kind} did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (logs) child.once('exit', () => logs.push(log));
   return child;
 }
 
@@ -285,8 +290,105 @@ async function flow(): Promise<void> {
     }
 }
 
+/**
+ * Data movement per blob store with real kernels: a causal GQA job (--n, --heads query heads over
+ * heads/4 kv heads, D = 64, the backend's tiles) on N workers; the workers' own `reads:` lines
+ * (logged at SIGTERM) summed: bytes read per GFLOP, block-cache hit rate, seconds reading.
+ */
+async function data(): Promise<void> {
+  const n = Number(values.n === '1048576' ? 16384 : values.n);
+  const heads = Number(values.heads ?? 8);
+  const kvHeads = Math.max(1, heads / 4);
+  const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-data-'));
+  const q = new Float32Array(heads * n * 64).map((_, i) => Math.sin(i));
+  const kv = new Float32Array(kvHeads * n * 64).map((_, i) => Math.cos(i));
+  writeTensor(join(dir, 'q.npy'), [heads, n, 64], q);
+  writeTensor(join(dir, 'k.npy'), [kvHeads, n, 64], kv);
+  writeTensor(join(dir, 'v.npy'), [kvHeads, n, 64], kv);
+  try {
+    for (const store of (values.blobs ?? 'fs,redis,s3').split(','))
+      for (const workers of list(values.workers === '8,32,64' ? '2,8' : values.workers!)) {
+        const redis = await startRedis();
+        const s3 = store === 's3' ? await startS3(['bench']) : undefined;
+        if (s3) Object.assign(process.env, s3.env);
+        const blobs = store === 'fs' ? `fs:${join(dir, 'blobs')}` : store === 's3' ? 's3://bench/jobs' : 'redis';
+        const children: ChildProcess[] = [];
+        const logs: string[] = [];
+        try {
+          const common = ['--redis', redis.url, ...(store === 'redis' ? [] : ['--blobs', blobs])];
+          children.push(await start('reducer', common));
+          for (let i = 0; i < workers; i++) children.push(await start('worker', [...common, '--backend', values.backend!], logs));
+          const request = {
+            q: join(dir, 'q.npy'),
+            k: join(dir, 'k.npy'),
+            v: join(dir, 'v.npy'),
+            out: join(dir, 'o.npy'),
+            options: { causal: true },
+            backend: values.backend!,
+          };
+          const r = await runQueue(request, { redis: redis.url, blobs });
+          await Promise.all(
+            children.slice(1).map(
+              (c) =>
+                new Promise((done) => {
+                  c.once('exit', done);
+                  c.kill('SIGTERM');
+                }),
+            ),
+          );
+          const sum = { mib: 0, hits: 0, misses: 0, readS: 0, gflop: 0 };
+          for (const m of logs
+            .join('')
+            .matchAll(/reads: ([0-9.]+) MiB .*cache (\d+) hits \/ (\d+) misses.*, ([0-9.]+) s reading, ([0-9.]+) GFLOP/g)) {
+            sum.mib += Number(m[1]);
+            sum.hits += Number(m[2]);
+            sum.misses += Number(m[3]);
+            sum.readS += Number(m[4]);
+            sum.gflop += Number(m[5]);
+          }
+          console.log(
+            JSON.stringify({
+              store,
+              workers,
+              n,
+              heads,
+              kvHeads,
+              backend: r.backend,
+              blocks: `${r.blockQ}x${r.blockK}`,
+              computeS: +(r.computeMs / 1000).toFixed(2),
+              gflop: +(r.flops / 1e9).toFixed(1),
+              inputMiB: +(((heads + 2 * kvHeads) * n * 64 * 4) / 2 ** 20).toFixed(1),
+              readMiB: +sum.mib.toFixed(1),
+              mibPerGflop: +(sum.mib / (r.flops / 1e9)).toFixed(3),
+              hitRate: sum.hits + sum.misses > 0 ? +(sum.hits / (sum.hits + sum.misses)).toFixed(3) : null,
+              readS: +sum.readS.toFixed(2),
+              readShare: +(sum.readS / (workers * (r.computeMs / 1000))).toFixed(3),
+              load: loadavg().map((x) => +x.toFixed(2)),
+            }),
+          );
+        } finally {
+          await Promise.all(
+            children.map(
+              (c) =>
+                new Promise((done) => {
+                  if (c.exitCode !== null) return done(null);
+                  c.once('exit', done);
+                  c.kill('SIGKILL');
+                }),
+            ),
+          );
+          await redis.close();
+          await s3?.close();
+        }
+      }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const command = positionals[0] ?? 'control';
 if (command === 'control') await control();
 else if (command === 'flow') await flow();
-else throw new Error(`unknown command ${command}: control | flow`);
+else if (command === 'data') await data();
+else throw new Error(`unknown command ${command}: control | flow | data`);
 process.exit(0);
