@@ -1,5 +1,6 @@
 import { jsBackend } from './js/js-kernel.ts';
 import { registerBackend } from './registry.ts';
+import { waitBackend } from './wait/wait-kernel.ts';
 
 export type { Backend, KernelOptions, TileJob, TileKernel } from './tile.ts';
 export { rowKeyRange } from './tile.ts';
@@ -12,6 +13,8 @@ export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
 export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend
 export { webgpuBackend, DAWN_MODES, openAdapter, type DawnAdapter, type DawnMode } from './webgpu/index.ts'; // registers the webgpu backend
 export { deviceKind, isSoftwareRenderer } from './device.ts';
+export { TEST_KERNELS_ENV, tileFlops, waitBackend } from './wait/wait-kernel.ts';
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);
+registerBackend(waitBackend); // test-only: refuses to run unless LONGATTN_TEST_KERNELS includes `wait`

@@ -9,14 +9,21 @@ export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
 }
 
+/** Every backend users can pick (test-only ones, such as `wait`, are left out: get them by name). */
 export function listBackends(): Backend[] {
-  return [...backends.values()];
+  return [...backends.values()].filter((b) => !b.testOnly);
 }
 
 /** `name` or `name:mode`; throws InputError('--backend') naming the known backends when there is none. */
 export function getBackend(name: string): Backend {
   const backend = backends.get(name.split(':')[0]!);
-  if (!backend) throw new InputError('--backend', `unknown backend "${name}"; known: auto, ${[...backends.keys()].join(', ')}`);
+  if (!backend)
+    throw new InputError(
+      '--backend',
+      `unknown backend "${name}"; known: auto, ${listBackends()
+        .map((b) => b.name)
+        .join(', ')}`,
+    );
   return backend;
 }
 

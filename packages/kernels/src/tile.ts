@@ -63,6 +63,16 @@ export interface Backend {
    * one at a time, and the device does the parallel work. Default `pool`.
    */
   readonly threading?: 'pool' | 'main';
+  /**
+   * Test-only (the wait kernel): never listed by listBackends, so auto-selection, the conformance
+   * suite and `bench` never see it; reachable only by name, and its probe refuses unless enabled.
+   */
+  readonly testOnly?: boolean;
+  /**
+   * Its tiles use no CPU (the wait kernel waits on a timer): a queue worker runs them on its own
+   * event loop instead of starting a kernel thread pool, so one machine can host many workers.
+   */
+  readonly cpuFree?: boolean;
   /** True when this backend can run on an accelerator (auto-selection asks probeHardware). */
   readonly accelerated?: boolean;
   /**

@@ -99,7 +99,8 @@ export async function processChunkJob(w: WorkerParts, job: Job<ChunkJobData>, to
     }
   }
   await recordChunks(w.redis, ctx, w.id, chunks);
-  if (await cleanUpAfterEnd(w.redis, ctx))
+  const stateNow = (await w.redis.hget(jobKeys.hash(jobId), 'state')) ?? '';
+  if (await cleanUpAfterEnd(ctx, stateNow))
     throw new JobCancelledError(`job ${jobId} ended while chunk job ${job.id} ran; its blobs deleted`);
   return { chunks: left.length };
 }

@@ -45,7 +45,7 @@ const TOP: Record<string, Check> = {
   blockQ: int(1, 1 << 20),
   blockK: int(1, 1 << 20),
   /** A resolved backend name, `name` or `name:mode`. */
-  backend: shortString(/^[a-z0-9]+(:[a-z0-9-]+)?$/, 64),
+  backend: shortString(/^[a-z0-9]+(:[a-z0-9.-]+)?$/, 64),
   /** A store location (openBlobStore's forms); which ones a process opens is its allow-list's call. */
   blobs: shortString(/^(redis|rediss?:\/\/\S+|s3:\/\/\S+|fs:\/\S*|\/\S*)$/, 1024),
   tileCount: int(0, Number.MAX_SAFE_INTEGER),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { QBlockPlan, Tile } from '@longattn/attention';
 import type { Redis } from 'ioredis';
 import { jobKeys } from './names.ts';
@@ -6,10 +6,13 @@ import { jobKeys } from './names.ts';
 /**
  * KEYS: job hash, reduced set, records set. ARGV: record id, worker field, its value, then per
  * whole q-block (index, tiles, flops), then '|', then the split tiles' count and flops.
+ * Returns the job's state as it found it ('' when the record is gone).
  */
 const RECORD = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
-if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return '' end
+if state ~= 'queued' then return state end
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return state end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 local i = 4
 while ARGV[i] ~= '|' do
@@ -25,7 +28,8 @@ if ARGV[i + 1] ~= '0' then
   redis.call('HINCRBY', KEYS[1], 'computed', ARGV[i + 1])
   redis.call('HINCRBY', KEYS[1], 'flops', ARGV[i + 2])
 end
-return 1`;
+return state`;
+const RECORD_SHA = createHash('sha1').update(RECORD).digest('hex');
 
 /**
  * Records a tile job's finished work, atomically and only while the job is queued (a late
@@ -34,7 +38,10 @@ return 1`;
  * this runs; split tiles' partials count as stored. Counters: tiles and flops (progress),
  * computed (kernel runs); `w:<worker>` = "backend|device". Each call carries a fresh record id, so
  * the same call arriving twice (ioredis resends commands whose reply a Redis restart cut off)
- * counts once, while a real re-run of the kernel counts again.
+ * counts once, while a real re-run of the kernel counts again. Returns the job's state as the
+ * record found it ('' when gone), so the worker needs no second read to see whether the job
+ * ended meanwhile (tile-job.ts, cleanUpAfterEnd). Sent as EVALSHA (one script load per Redis):
+ * the script text does not travel, nor is it hashed by Redis, once per tile job.
  */
 export async function recordDone(
   redis: Redis,
@@ -43,10 +50,16 @@ export async function recordDone(
   backend: string,
   whole: readonly QBlockPlan[],
   split: readonly Tile[],
-): Promise<void> {
+): Promise<string> {
   const flops = (tiles: readonly Tile[]) => String(tiles.reduce((sum, t) => sum + t.flops, 0));
   const args = [randomUUID(), worker, backend];
   for (const block of whole) args.push(String(block.index), String(block.tiles.length), flops(block.tiles));
   args.push('|', String(split.length), flops(split));
-  await redis.eval(RECORD, 3, jobKeys.hash(job), jobKeys.reduced(job), jobKeys.records(job), ...args);
+  const keys = [jobKeys.hash(job), jobKeys.reduced(job), jobKeys.records(job)];
+  try {
+    return String(await redis.evalsha(RECORD_SHA, 3, ...keys, ...args));
+  } catch (error) {
+    if (!/NOSCRIPT/.test((error as Error).message)) throw error;
+    return String(await redis.eval(RECORD, 3, ...keys, ...args)); // loads it: later calls hit the cache
+  }
 }

@@ -45,13 +45,21 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
   return work;
 }
 
-/** What is left of a tile job after a previous attempt: whole q-blocks not marked reduced, tiles whose partial is not stored. */
+/**
+ * What is left of a tile job after a previous attempt: whole q-blocks not marked reduced, tiles
+ * whose partial is not stored. `started`: how often BullMQ has started this job (attemptsStarted,
+ * counting this start, stalls and declines included); on its first start no attempt can have
+ * done anything (its q-blocks and tiles belong to this job alone), so nothing is read: a Redis
+ * round trip and a store lookup per partial (an S3 HEAD each) saved per tile job.
+ */
 export async function remainingWork(
   redis: Redis,
   ctx: JobContext,
   work: TileWork,
+  started: number,
 ): Promise<{ blocks: { qi: number; block: QBlockPlan }[]; tiles: { qi: number; tile: Tile }[] }> {
   const id = ctx.manifest.id;
+  if (started <= 1) return { blocks: work.whole.map((qi) => ({ qi, block: ctx.plan.block(qi) })), tiles: work.split };
   const [reduced, stored] = await Promise.all([
     work.whole.length > 0 ? redis.smismember(jobKeys.reduced(id), ...work.whole.map(String)) : [],
     ctx.store.existsMany(work.split.map(({ qi, tile }) => blobNames.partial(id, qi, tile.kBlock))),
@@ -63,12 +71,12 @@ export async function remainingWork(
 }
 
 /**
- * After a tile job's writes: when its job was cancelled, failed or removed meanwhile, the
- * worker deletes the job's blobs itself (cancel deleted them before these late writes landed),
- * so a cancel leaves nothing once in-flight tiles have stopped.
+ * After a tile job's writes and its record (`state`: the job's state as recordDone found it,
+ * '' when gone): when its job was cancelled, failed or removed meanwhile, the worker deletes the
+ * job's blobs itself (cancel deleted them before these late writes landed), so a cancel leaves
+ * nothing once in-flight tiles have stopped.
  */
-export async function cleanUpAfterEnd(redis: Redis, ctx: JobContext): Promise<boolean> {
-  const state = await redis.hget(jobKeys.hash(ctx.manifest.id), 'state');
+export async function cleanUpAfterEnd(ctx: JobContext, state: string): Promise<boolean> {
   if (state === 'queued' || state === 'done') return false;
   await ctx.store.deletePrefix(`${ctx.manifest.id}/`);
   return true;

@@ -83,12 +83,14 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
     want(keyBlock('v', t.b, t.kvh, t.kStart, t.keys).range);
   }
   const blocks = new Map<string, Float32Array>();
+  const t0 = performance.now();
   await Promise.all(
     [...ranges].map(async ([key, r]) => {
       const block = await cache!.get(`${store.location}|${key}`, async () => bytesToF32(await store.read(r.name, r.offset, r.length)));
       blocks.set(key, block);
     }),
   );
+  reads.ms += performance.now() - t0;
   const kv = (which: 'k' | 'v') => (b: number, kvh: number, start: number, count: number) => {
     const { first, range } = keyBlock(which, b, kvh, start, count);
     return blocks.get(rangeKey(range))!.subarray((start - first) * spec.D, (start - first + count) * spec.D);
@@ -112,6 +114,9 @@ function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
   };
 }
 
+/** This thread's reads so far: time spent waiting for blocks (cache misses and direct reads), bytes of direct reads. */
+const reads = { ms: 0, directBytes: 0 };
+
 /** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
 const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
@@ -132,7 +137,10 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
     const range = inputRows(job, spec, which, b, head, start, count);
     if (scratch[which].byteLength < range.length) scratch[which] = new Float32Array(range.length / 4);
     const block = scratch[which].subarray(0, range.length / 4);
+    const t0 = performance.now();
     readers[which].readInto(range.offset, f32Bytes(block));
+    reads.ms += performance.now() - t0;
+    reads.directBytes += range.length;
     return block;
   };
   return {
@@ -148,11 +156,11 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
 /**
  * Reads, computes and stores a tile job's work: whole q-blocks merged and written into the
  * output blobs (positional writes: q-blocks never overlap, and a retry writes the same bits),
- * split q-blocks' tiles as partials. Replies with the bytes it read (cache misses).
+ * split q-blocks' tiles as partials. Replies with what its reads cost (ReadCounters).
  */
-export default async function runTiles(task: TileTask): Promise<{ missBytes: number }> {
+export default async function runTiles(task: TileTask): Promise<ReadCounters> {
   cache ??= new BlockCache(task.cacheBytes);
-  const missesBefore = cache.missBytes;
+  const before = { ...counters(cache) };
   const store = storeFor(task);
   const kernel = await threadKernel(task.backend, task.kernelOptions);
   // fs: direct reads from the page cache; elsewhere (Redis) every block once, through the cache.
@@ -200,5 +208,27 @@ export default async function runTiles(task: TileTask): Promise<{ missBytes: num
     done();
   }
   await Promise.all(writes);
-  return { missBytes: cache.missBytes - missesBefore };
+  const after = counters(cache);
+  return {
+    bytes: after.bytes - before.bytes,
+    hits: after.hits - before.hits,
+    misses: after.misses - before.misses,
+    readMs: after.readMs - before.readMs,
+  };
+}
+
+/**
+ * A task's reads: bytes fetched from the blob store (block-cache misses, or direct fs reads),
+ * block-cache hits and misses (K/V and Q blocks; fs reads bypass the cache), and milliseconds
+ * spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
+ */
+export interface ReadCounters {
+  bytes: number;
+  hits: number;
+  misses: number;
+  readMs: number;
+}
+
+function counters(c: BlockCache): ReadCounters {
+  return { bytes: c.missBytes + reads.directBytes, hits: c.hits, misses: c.misses, readMs: reads.ms };
 }

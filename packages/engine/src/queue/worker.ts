@@ -20,7 +20,7 @@ import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
-import type { TileTask } from './tile-thread.ts';
+import runTiles, { type ReadCounters, type TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
   redis: string;
@@ -58,14 +58,46 @@ export interface WorkerParts {
   locations: BlobLocations;
   choice: BackendChoice;
   states: LiveStates;
-  pool: Piscina;
+  /** The kernel threads; none for a backend whose tiles use no CPU (cpuFree: the wait kernel runs on the event loop). */
+  pool: Piscina | undefined;
   /** Threads of inspect jobs' chunk jobs (chunk-job.ts), started when the first one comes. */
   chunkPool: Piscina;
   handBack: AbortController;
   started: Set<string>;
-  bytesRead: { total: number };
+  /** Reads of all its tile jobs so far (logged every LOG_READS_MS and at close). */
+  reads: ReadCounters & { flops: number };
   log: (line: string) => void;
 }
+
+/** `work`, or an AbortError once `signal` aborts (the in-process run of a cpuFree kernel, handed back like a pool task). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(new Error('aborted'));
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
+/**
+ * `ID: reads: B MiB of input blocks read, X MiB/GFLOP, cache H hits / M misses (R% hit), T s reading, G GFLOP`:
+ * the worker's data movement so far (docs/scaling.md, "Data movement"), logged at close and
+ * every LOG_READS_MS while it computes.
+ */
+export function readsLine(id: string, r: ReadCounters & { flops: number }): string {
+  const gflop = r.flops / 1e9;
+  const lookups = r.hits + r.misses;
+  return (
+    `${id}: reads: ${(r.bytes / 2 ** 20).toFixed(1)} MiB of input blocks read, ` +
+    `${gflop > 0 ? (r.bytes / 2 ** 20 / gflop).toFixed(3) : '0'} MiB/GFLOP, ` +
+    `cache ${r.hits} hits / ${r.misses} misses (${lookups > 0 ? ((100 * r.hits) / lookups).toFixed(1) : '-'}% hit), ` +
+    `${(r.readMs / 1000).toFixed(2)} s reading, ${gflop.toFixed(1)} GFLOP`
+  );
+}
+
+/** How often a busy worker logs its reads line. */
+const LOG_READS_MS = 60_000;
 
 /**
  * One tile job: checked against its job (id, blob store, plan: a stray is rejected without
@@ -93,7 +125,7 @@ async function processTileJob(
   const choice = await w.choice.forJob(ctx.manifest.backend);
   if ('declined' in choice) return decline(w.redis, job, token, w.id, choice.declined);
   const { selection } = choice;
-  const { blocks, tiles } = await remainingWork(w.redis, ctx, work);
+  const { blocks, tiles } = await remainingWork(w.redis, ctx, work, job.attemptsStarted);
   const computed = blocks.reduce((n, { block }) => n + block.tiles.length, 0) + tiles.length;
   if (computed === 0) return { tiles: work.tileCount, computed: 0 };
   if (!w.started.has(jobId)) {
@@ -114,8 +146,15 @@ async function processTileJob(
     throttleMs: w.options.throttleMs ?? 0,
   };
   try {
-    const reply = (await w.pool.run(task, { signal: w.handBack.signal })) as { missBytes: number };
-    w.bytesRead.total += reply.missBytes;
+    const reply = (await (w.pool
+      ? w.pool.run(task, { signal: w.handBack.signal })
+      : untilAborted(runTiles(task), w.handBack.signal))) as ReadCounters;
+    w.reads.bytes += reply.bytes;
+    w.reads.hits += reply.hits;
+    w.reads.misses += reply.misses;
+    w.reads.readMs += reply.readMs;
+    w.reads.flops += blocks.reduce((n, { block }) => n + block.tiles.reduce((f, t) => f + t.flops, 0), 0);
+    w.reads.flops += tiles.reduce((n, { tile }) => n + tile.flops, 0);
   } catch (error) {
     if (!w.handBack.signal.aborted) throw error;
     // Shutting down past the grace period: hand the job back without spending an attempt.
@@ -125,7 +164,7 @@ async function processTileJob(
   }
   const backend = `${selection.name}|${selection.device}`;
   const split = tiles.map(({ tile }) => tile);
-  await recordDone(
+  const recorded = await recordDone(
     w.redis,
     jobId,
     `w:${w.id}`,
@@ -133,7 +172,7 @@ async function processTileJob(
     blocks.map(({ block }) => block),
     split,
   );
-  if (await cleanUpAfterEnd(w.redis, ctx))
+  if (await cleanUpAfterEnd(ctx, recorded))
     throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
   return { tiles: work.tileCount, computed };
 }
@@ -157,13 +196,15 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
-  const pool = new Piscina({
-    filename: threadFile,
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: Infinity,
-    concurrentTasksPerWorker: 2,
-  });
+  const pool = choice.own.backend.cpuFree
+    ? undefined
+    : new Piscina({
+        filename: threadFile,
+        minThreads: threads,
+        maxThreads: threads,
+        idleTimeout: Infinity,
+        concurrentTasksPerWorker: 2,
+      });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const parts: WorkerParts = {
@@ -179,7 +220,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     chunkPool: new Piscina({ filename: chunkThreadFile, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 }),
     handBack,
     started: new Set(),
-    bytesRead: { total: 0 },
+    reads: { bytes: 0, hits: 0, misses: 0, readMs: 0, flops: 0 },
     log,
   };
 
@@ -212,22 +253,32 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     choice.flag === 'auto'
       ? `backend ${choice.own.name} on ${choice.own.device} (any job's backend that runs here)`
       : `backend ${choice.own.name} on ${choice.own.device} (its jobs only)`;
-  const threadCount = `${threads} thread${threads === 1 ? '' : 's'}`;
+  const threadCount = pool
+    ? `${threads} thread${threads === 1 ? '' : 's'}`
+    : `tiles on its event loop (no CPU), ${2 * threads} jobs at once`;
   const description = `${id}: ${serves}, ${threadCount}, blobs ${locations.list().join(', ')}, queue ${QUEUE_PREFIX}:${QUEUES.tiles}`;
   log(description);
+  let logged = 0;
+  const readsTimer = setInterval(() => {
+    if (parts.reads.flops === logged) return;
+    logged = parts.reads.flops;
+    log(readsLine(id, parts.reads));
+  }, LOG_READS_MS);
+  readsTimer.unref();
   let closing: Promise<void> | undefined;
   return {
     id,
     description,
     close() {
       closing ??= (async () => {
+        clearInterval(readsTimer);
         const timer = setTimeout(() => handBack.abort(), options.graceMs ?? QUEUE_DEFAULTS.graceMs);
         try {
           await worker.close();
-          log(`${id}: ${(parts.bytesRead.total / 2 ** 20).toFixed(1)} MiB of input blocks read`);
+          log(readsLine(id, parts.reads));
         } finally {
           clearTimeout(timer);
-          await Promise.all([pool.destroy(), parts.chunkPool.destroy()]);
+          await Promise.all([pool?.destroy(), parts.chunkPool.destroy()]);
           await parts.contexts.close();
           await redis.quit().catch(() => redis.disconnect());
         }

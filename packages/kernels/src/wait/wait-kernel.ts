@@ -1,0 +1,88 @@
+import { emptyPartial, type TilePartial } from '@longattn/attention';
+import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
+
+/** The environment switch without which the wait kernel refuses to run (tests and benchmarks set it). */
+export const TEST_KERNELS_ENV = 'LONGATTN_TEST_KERNELS';
+
+/** Its modelled speed when `wait` is given no mode: `wait:G` waits FLOPs / (G·1e9) seconds per tile. */
+export const WAIT_DEFAULT_GFLOPS = 25;
+
+const enabled = () => (process.env[TEST_KERNELS_ENV] ?? '').split(',').includes('wait');
+
+const refusal = `a test-only kernel (it waits instead of computing: its outputs are not attention); set ${TEST_KERNELS_ENV}=wait to use it`;
+
+/** `wait:G` → G GFLOP/s (a finite number > 0), else a one-line reason. */
+function gflopsOf(mode: string | undefined): number | string {
+  if (mode === undefined) return WAIT_DEFAULT_GFLOPS;
+  const g = Number(mode);
+  return Number.isFinite(g) && g > 0 && /^[0-9.e+]+$/i.test(mode)
+    ? g
+    : `wait:${mode}: the mode is the modelled speed in GFLOP/s, a number > 0`;
+}
+
+/** A tile's FLOPs as the planner counts them (packages/attention/src/planner.ts): 4 · visible (row, key) pairs · D. */
+export function tileFlops(job: TileJob): number {
+  let pairs = 0;
+  if (job.visible) for (const seen of job.visible) pairs += seen;
+  else
+    for (let r = 0; r < job.rows; r++) {
+      const [lo, hi] = rowKeyRange(job, r);
+      if (hi >= lo) pairs += hi - lo + 1;
+    }
+  return 4 * pairs * job.D;
+}
+
+/**
+ * A kernel that computes nothing: each tile resolves after its modelled compute time, FLOPs /
+ * (G GFLOP/s), on a timer, so it costs no CPU and one machine can host many workers to measure
+ * the queue's control plane (scripts/bench-cluster.ts, docs/scaling.md). Deadlines accumulate
+ * (a tile is due its time after the previous tile's due time, or now if that has passed), so
+ * timer granularity does not distort jobs of many small tiles. Outputs: o = 0, lse = 0 for rows
+ * that see a key (-Infinity for rows that see none) — NOT attention; the kernel refuses to run
+ * unless LONGATTN_TEST_KERNELS includes `wait`, and auto-selection never picks it.
+ */
+class WaitKernel implements TileKernel {
+  readonly backend: string;
+  readonly device: string;
+  private due = 0;
+
+  constructor(private readonly gflops: number) {
+    this.backend = `wait:${gflops}`;
+    this.device = `none (test-only: waits FLOPs / ${gflops} GFLOP/s, computes nothing)`;
+  }
+
+  async run(job: TileJob): Promise<TilePartial> {
+    const now = performance.now();
+    this.due = Math.max(this.due, now) + tileFlops(job) / (this.gflops * 1e6);
+    if (this.due > now) await new Promise((resolve) => setTimeout(resolve, this.due - now));
+    const out = emptyPartial(job.rows, job.D, job.kStart);
+    for (let r = 0; r < job.rows; r++) {
+      const [lo, hi] = rowKeyRange(job, r);
+      const seen = job.visible ? job.visible.subarray(r * job.keys, (r + 1) * job.keys).includes(1) : hi >= lo;
+      if (seen) out.lse[r] = 0;
+    }
+    return out;
+  }
+}
+
+export const waitBackend: Backend = {
+  name: 'wait',
+  summary: 'test-only: waits a tile’s modelled compute time (FLOPs / G GFLOP/s, `wait:G`) and computes nothing',
+  defaultBlocks: { blockQ: 256, blockK: 2048 },
+  testOnly: true,
+  cpuFree: true,
+  async probe(options = {}) {
+    if (!enabled()) return refusal;
+    const g = gflopsOf(options.mode);
+    return typeof g === 'string' ? g : null;
+  },
+  async describe(options = {}) {
+    return `none (test-only: waits FLOPs / ${String(gflopsOf(options.mode))} GFLOP/s, computes nothing)`;
+  },
+  async create(options = {}) {
+    if (!enabled()) throw new Error(`wait: ${refusal}`);
+    const g = gflopsOf(options.mode);
+    if (typeof g === 'string') throw new Error(g);
+    return new WaitKernel(g);
+  },
+};

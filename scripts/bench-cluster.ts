@@ -1,0 +1,394 @@
+/**
+ * The queue's control plane at scale, on one machine (docs/scaling.md, "The control plane's ceiling"):
+ *
+ *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop 1,4,16] [--gflops 25] [--seconds 8]
+ *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop 1,4,16]
+ *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--backend ort]
+ *
+ * control: its own redis-server on a free port, one reducer and N `longattn worker` processes on the
+ *   test-only wait kernel (`--backend wait:G`, LONGATTN_TEST_KERNELS=wait: each tile takes FLOPs / G
+ *   GFLOP/s on a timer, no CPU), blobs on fs. Per job size it submits one causal job sized to take
+ *   --seconds at the ideal rate (N·G GFLOP/s) and prints one JSON line: tile jobs/s, efficiency (ideal
+ *   compute time / measured), CPU per tile job of Redis, the reducer, the submitter and the workers,
+ *   Redis's peak memory, reducer lag (last tile job done → job done), the reduce backlog, load, and
+ *   Redis's calls per tile job by command (where its CPU goes).
+ * flow: the submitter's cost of a long job's flow with no upload (plan, batchPlan, FlowProducer.add)
+ *   into an empty Redis: seconds, tile jobs, Redis bytes per job.
+ *
+ * Shapes (control): D = 2 and 8192×16384 tiles (1.07 GFLOP each, unmasked), so a 1 GFLOP job is one
+ * tile, and the workers' own byte traffic (K/V reads: 2/blockQ bytes per FLOP, partials: 1/blockK)
+ * stays small next to the queue's work: the 64 workers share this machine's cores.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { plan, validateSpec } from '@longattn/attention';
+import { batchPlan, buildFlow, connectRedis, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
+import { writeTensor } from '@longattn/tensor';
+import { FlowProducer } from 'bullmq';
+import { startS3 } from '../test/s3/support.ts';
+import { startRedis, type RedisTestServer } from './redis-test-server.ts';
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    workers: { type: 'string', default: '8,32,64' },
+    'job-gflop': { type: 'string', default: '1,4,16' },
+    gflops: { type: 'string', default: '25' },
+    seconds: { type: 'string', default: '8' },
+    heads: { type: 'string' },
+    n: { type: 'string', default: '1048576' },
+    d: { type: 'string', default: '2' },
+    'block-q': { type: 'string', default: '8192' },
+    'block-k': { type: 'string', default: '16384' },
+    concurrency: { type: 'string', default: '1' },
+    blobs: { type: 'string' },
+    backend: { type: 'string', default: 'ort' },
+  },
+});
+const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
+const list = (s: string) => s.split(',').map(Number);
+const D = Number(values.d);
+const [BLOCK_Q, BLOCK_K] = [Number(values['block-q']), Number(values['block-k'])];
+// 8192×16384 tiles are past the default tile-area limit (docs/limits.md): raise it for every process here.
+process.env.LONGATTN_MAX_TILE_AREA = String(Math.max(BLOCK_Q * BLOCK_K, Number(process.env.LONGATTN_MAX_TILE_AREA ?? 0)));
+
+/** utime + stime of a process in seconds (Linux /proc). */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const selfCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** Starts `longattn KIND …` with the wait kernel enabled; resolves once it consumes its queue. */
+async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, kind, ...args], {
+    env: { ...process.env, LONGATTN_TEST_KERNELS: 'wait' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    log += d;
+    if (process.env.BENCH_VERBOSE) process.stderr.write(d);
+  });
+  for (let i = 0; !/queues? bull:/.test(log); i++) {
+    if (i > 6000 || child.exitCode !== null) throw new Error(`${kind} did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (logs) child.once('exit', () => logs.push(log));
+  return child;
+}
+
+/** Sum of Redis INFO fields. */
+async function info(client: ReturnType<typeof connectRedis>, section: string): Promise<string> {
+  return client.info(section);
+}
+const field = (text: string, key: string) => Number(new RegExp(`^${key}:([0-9.]+)`, 'm').exec(text)?.[1] ?? NaN);
+
+/** Calls per command since the last CONFIG RESETSTAT (INFO commandstats). */
+function commandCalls(text: string): Map<string, { calls: number; usec: number }> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  return out;
+}
+
+/** One causal job of `heads` heads × n tokens (D, zeros: the wait kernel never reads values). */
+function inputs(dir: string, n: number, heads: number): { q: string; k: string; v: string } {
+  const paths = { q: join(dir, 'q.npy'), k: join(dir, 'k.npy'), v: join(dir, 'v.npy') };
+  const data = new Float32Array(heads * n * D);
+  for (const p of Object.values(paths)) writeTensor(p, [heads, n, D], data);
+  return paths;
+}
+
+async function control(): Promise<void> {
+  const gflops = Number(values.gflops);
+  const heads = Number(values.heads ?? 4);
+  for (const workers of list(values.workers!)) {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-cluster-'));
+    const children: ChildProcess[] = [];
+    const client = connectRedis(redis.url);
+    try {
+      const blobs = `fs:${join(dir, 'blobs')}`;
+      const common = ['--redis', redis.url, '--blobs', blobs];
+      children.push(await start('reducer', common));
+      const args = [...common, '--backend', `wait:${gflops}`, '--concurrency', values.concurrency!];
+      for (let i = 0; i < workers; i += 8)
+        children.push(...(await Promise.all(Array.from({ length: Math.min(8, workers - i) }, () => start('worker', args)))));
+      const reducer = children[0]!.pid!;
+      const workerPids = children.slice(1).map((c) => c.pid!);
+      const engine = await QueueEngine.connect(redis.url, { blobs: [blobs] });
+      try {
+        for (const jobGflop of list(values['job-gflop']!)) {
+          // Causal FLOPs ≈ 2·n²·D·H: size n for --seconds at the ideal rate (workers × G).
+          const target = Number(values.seconds) * workers * gflops * 1e9;
+          const n = Math.max(BLOCK_K * 2, Math.round(Math.sqrt(target / (2 * D * heads)) / BLOCK_K) * BLOCK_K);
+          const paths = inputs(dir, n, heads);
+          const request = {
+            ...paths,
+            out: join(dir, 'o.npy'),
+            options: { causal: true },
+            backend: `wait:${gflops}`,
+            blockQ: BLOCK_Q,
+            blockK: BLOCK_K,
+          };
+          const submit0 = performance.now();
+          await client.config('RESETSTAT');
+          const { manifest, output } = await engine.submit(request, { blobs, jobFlops: jobGflop * 1e9, createOutput: true });
+          const submitS = (performance.now() - submit0) / 1000;
+          const cpu0 = {
+            redis: field(await info(client, 'cpu'), 'used_cpu_user') + field(await info(client, 'cpu'), 'used_cpu_sys'),
+            reducer: cpuOf(reducer),
+            workers: workerPids.reduce((s, p) => s + cpuOf(p), 0),
+            self: selfCpu(),
+          };
+          const t0 = performance.now();
+          // Sample: Redis memory, the reduce backlog, and when the last tile job left the queue.
+          let peak = 0;
+          let backlog = 0;
+          let tilesDoneAt: number | undefined;
+          let sampling = true;
+          const sampler = (async () => {
+            const sampleClient = connectRedis(redis.url);
+            while (sampling) {
+              const [mem, tw, ta, tp, rw] = await Promise.all([
+                info(sampleClient, 'memory'),
+                sampleClient.llen(`${QUEUE_PREFIX}:tiles:wait`),
+                sampleClient.llen(`${QUEUE_PREFIX}:tiles:active`),
+                sampleClient.zcard(`${QUEUE_PREFIX}:tiles:prioritized`),
+                sampleClient.llen(`${QUEUE_PREFIX}:reduce:wait`),
+              ]);
+              peak = Math.max(peak, field(mem, 'used_memory'));
+              backlog = Math.max(backlog, rw);
+              if (tw + ta + tp === 0) tilesDoneAt ??= performance.now();
+              await new Promise((r) => setTimeout(r, 100));
+            }
+            sampleClient.disconnect();
+          })();
+          const status = await engine.wait(manifest.id);
+          const doneAt = performance.now();
+          sampling = false;
+          await sampler;
+          const cpuInfo = await info(client, 'cpu');
+          const stats = commandCalls(await info(client, 'commandstats'));
+          const cpu = {
+            redis: field(cpuInfo, 'used_cpu_user') + field(cpuInfo, 'used_cpu_sys') - cpu0.redis,
+            reducer: cpuOf(reducer) - cpu0.reducer,
+            workers: workerPids.reduce((s, p) => s + cpuOf(p), 0) - cpu0.workers,
+            submitter: selfCpu() - cpu0.self,
+          };
+          await engine.download(manifest.id, output!);
+          await engine.remove(manifest.id);
+          const computeS = (doneAt - t0) / 1000;
+          const idealS = manifest.flops / (workers * gflops * 1e9);
+          const jobs = manifest.tileJobs;
+          const perJob = (s: number) => +((s * 1000) / jobs).toFixed(3);
+          const top = [...stats]
+            .sort((a, b) => b[1].usec - a[1].usec)
+            .slice(0, 8)
+            .map(([name, s]) => `${name}:${(s.calls / jobs).toFixed(1)}/${(s.usec / 1000 / jobs).toFixed(2)}ms`);
+          console.log(
+            JSON.stringify({
+              workers,
+              gflops,
+              jobGflop,
+              n,
+              heads,
+              tileJobs: jobs,
+              reduceJobs: manifest.reduceJobs,
+              workersUsed: status.workers,
+              submitS: +submitS.toFixed(2),
+              computeS: +computeS.toFixed(2),
+              idealS: +idealS.toFixed(2),
+              jobsPerS: +(jobs / computeS).toFixed(1),
+              idealJobsPerS: +(jobs / idealS).toFixed(1),
+              efficiency: +(idealS / computeS).toFixed(3),
+              cpuMsPerJob: {
+                redis: perJob(cpu.redis),
+                reducer: perJob(cpu.reducer),
+                submitter: perJob(cpu.submitter),
+                workers: perJob(cpu.workers),
+              },
+              controlPlaneMsPerJob: perJob(cpu.redis + cpu.reducer + cpu.submitter),
+              redisPeakMB: +(peak / 2 ** 20).toFixed(1),
+              reducerLagS: tilesDoneAt === undefined ? null : +((doneAt - tilesDoneAt) / 1000).toFixed(2),
+              reduceBacklog: backlog,
+              redisCallsPerJob: top,
+              load: loadavg().map((x) => +x.toFixed(2)),
+            }),
+          );
+        }
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      client.disconnect();
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise((done) => {
+              c.once('exit', done);
+              c.kill('SIGKILL');
+            }),
+        ),
+      );
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** A long job's flow, submitted with no upload: what plan + batchPlan + FlowProducer.add cost, and Redis's bytes per job. */
+async function flow(): Promise<void> {
+  const n = Number(values.n);
+  for (const heads of list(values.heads ?? '1,4'))
+    for (const jobGflop of list(values['job-gflop']!)) {
+      const redis: RedisTestServer = await startRedis();
+      const client = connectRedis(redis.url);
+      const flows = new FlowProducer({ connection: { host: '127.0.0.1', port: redis.port }, prefix: QUEUE_PREFIX });
+      try {
+        const used = async () => field(await client.info('memory'), 'used_memory');
+        const before = await used();
+        const t0 = performance.now();
+        const spec = validateSpec({ q: [heads, n, 64], k: [heads, n, 64], v: [heads, n, 64] }, { causal: true });
+        const thePlan = plan(spec, { blockQ: 256, blockK: 2048 });
+        const groups = batchPlan(thePlan, { jobFlops: jobGflop * 1e9 });
+        const planned = performance.now();
+        await flows.add(buildFlow('bench-flow', groups));
+        const added = performance.now();
+        const jobs = groups.reduce((s, g) => s + g.tileJobs.length, 0) + groups.length + 1;
+        const bytes = (await used()) - before;
+        console.log(
+          JSON.stringify({
+            n,
+            heads,
+            D: 64,
+            tiles: '256x2048',
+            jobGflop,
+            tflop: +(thePlan.flops / 1e12).toFixed(1),
+            tileJobs: jobs - groups.length - 1,
+            reduceJobs: groups.length,
+            planS: +((planned - t0) / 1000).toFixed(2),
+            addS: +((added - planned) / 1000).toFixed(2),
+            msPerJob: +((added - t0) / jobs).toFixed(3),
+            redisMB: +(bytes / 2 ** 20).toFixed(1),
+            bytesPerJob: Math.round(bytes / jobs),
+            load: loadavg().map((x) => +x.toFixed(2)),
+          }),
+        );
+      } finally {
+        await flows.close();
+        client.disconnect();
+        await redis.close();
+      }
+    }
+}
+
+/**
+ * Data movement per blob store with real kernels: a causal GQA job (--n, --heads query heads over
+ * heads/4 kv heads, D = 64, the backend's tiles) on N workers; the workers' own `reads:` lines
+ * (logged at SIGTERM) summed: bytes read per GFLOP, block-cache hit rate, seconds reading.
+ */
+async function data(): Promise<void> {
+  const n = Number(values.n === '1048576' ? 16384 : values.n);
+  const heads = Number(values.heads ?? 8);
+  const kvHeads = Math.max(1, heads / 4);
+  const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-data-'));
+  const q = new Float32Array(heads * n * 64).map((_, i) => Math.sin(i));
+  const kv = new Float32Array(kvHeads * n * 64).map((_, i) => Math.cos(i));
+  writeTensor(join(dir, 'q.npy'), [heads, n, 64], q);
+  writeTensor(join(dir, 'k.npy'), [kvHeads, n, 64], kv);
+  writeTensor(join(dir, 'v.npy'), [kvHeads, n, 64], kv);
+  try {
+    for (const store of (values.blobs ?? 'fs,redis,s3').split(','))
+      for (const workers of list(values.workers === '8,32,64' ? '2,8' : values.workers!)) {
+        const redis = await startRedis();
+        const s3 = store === 's3' ? await startS3(['bench']) : undefined;
+        if (s3) Object.assign(process.env, s3.env);
+        const blobs = store === 'fs' ? `fs:${join(dir, 'blobs')}` : store === 's3' ? 's3://bench/jobs' : 'redis';
+        const children: ChildProcess[] = [];
+        const logs: string[] = [];
+        try {
+          const common = ['--redis', redis.url, ...(store === 'redis' ? [] : ['--blobs', blobs])];
+          children.push(await start('reducer', common));
+          for (let i = 0; i < workers; i++) children.push(await start('worker', [...common, '--backend', values.backend!], logs));
+          const request = {
+            q: join(dir, 'q.npy'),
+            k: join(dir, 'k.npy'),
+            v: join(dir, 'v.npy'),
+            out: join(dir, 'o.npy'),
+            options: { causal: true },
+            backend: values.backend!,
+          };
+          const r = await runQueue(request, { redis: redis.url, blobs });
+          await Promise.all(
+            children.slice(1).map(
+              (c) =>
+                new Promise((done) => {
+                  c.once('exit', done);
+                  c.kill('SIGTERM');
+                }),
+            ),
+          );
+          const sum = { mib: 0, hits: 0, misses: 0, readS: 0, gflop: 0 };
+          for (const m of logs
+            .join('')
+            .matchAll(/reads: ([0-9.]+) MiB .*cache (\d+) hits \/ (\d+) misses.*, ([0-9.]+) s reading, ([0-9.]+) GFLOP/g)) {
+            sum.mib += Number(m[1]);
+            sum.hits += Number(m[2]);
+            sum.misses += Number(m[3]);
+            sum.readS += Number(m[4]);
+            sum.gflop += Number(m[5]);
+          }
+          console.log(
+            JSON.stringify({
+              store,
+              workers,
+              n,
+              heads,
+              kvHeads,
+              backend: r.backend,
+              blocks: `${r.blockQ}x${r.blockK}`,
+              computeS: +(r.computeMs / 1000).toFixed(2),
+              gflop: +(r.flops / 1e9).toFixed(1),
+              inputMiB: +(((heads + 2 * kvHeads) * n * 64 * 4) / 2 ** 20).toFixed(1),
+              readMiB: +sum.mib.toFixed(1),
+              mibPerGflop: +(sum.mib / (r.flops / 1e9)).toFixed(3),
+              hitRate: sum.hits + sum.misses > 0 ? +(sum.hits / (sum.hits + sum.misses)).toFixed(3) : null,
+              readS: +sum.readS.toFixed(2),
+              readShare: +(sum.readS / (workers * (r.computeMs / 1000))).toFixed(3),
+              load: loadavg().map((x) => +x.toFixed(2)),
+            }),
+          );
+        } finally {
+          await Promise.all(
+            children.map(
+              (c) =>
+                new Promise((done) => {
+                  if (c.exitCode !== null) return done(null);
+                  c.once('exit', done);
+                  c.kill('SIGKILL');
+                }),
+            ),
+          );
+          await redis.close();
+          await s3?.close();
+        }
+      }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const command = positionals[0] ?? 'control';
+if (command === 'control') await control();
+else if (command === 'flow') await flow();
+else if (command === 'data') await data();
+else throw new Error(`unknown command ${command}: control | flow | data`);
+process.exit(0);

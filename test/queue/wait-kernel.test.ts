@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import test from 'ava';
+import { runQueue } from '@longattn/engine/queue';
+import { startRedis } from '../../scripts/redis-test-server.ts';
+import { oddInputs, startService, type Service } from './support.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+
+test('longattn worker --backend wait is refused (exit 2 naming --backend) unless LONGATTN_TEST_KERNELS=wait', async (t) => {
+  const redis = await startRedis();
+  try {
+    const env = { ...process.env };
+    delete env.LONGATTN_TEST_KERNELS;
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'packages/cli/bin/longattn.mjs'), 'worker', '--redis', redis.url, '--backend', 'wait:50'],
+      {
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    t.is(r.status, 2, r.stderr);
+    t.regex(r.stderr, /--backend.*test-only.*LONGATTN_TEST_KERNELS=wait/);
+    t.is(r.stderr.trim().split('\n').length, 1);
+  } finally {
+    await redis.close();
+  }
+});
+
+test.serial(
+  'a job on wait:G runs on workers given LONGATTN_TEST_KERNELS=wait, in their event loop (no kernel threads), for about FLOPs / G',
+  async (t) => {
+    const redis = await startRedis();
+    const inputs = oddInputs();
+    const services: Service[] = [];
+    process.env.LONGATTN_TEST_KERNELS = 'wait';
+    try {
+      services.push(await startService('reducer', redis.url));
+      for (let i = 0; i < 2; i++) services.push(await startService('worker', redis.url, ['--backend', 'wait:0.05']));
+      // Only the main thread's and Node's own threads: no Piscina worker was started.
+      for (const s of services.slice(1)) t.regex(s.log(), /tiles on its event loop/);
+      const request = inputs.request('wait', { backend: 'wait:0.05' });
+      const result = await runQueue(request, { redis: redis.url, tilesPerJob: 4 });
+      t.is(result.backend, 'wait:0.05');
+      // 2 workers, one tile job each at a time: at least half the modelled time (FLOPs / 0.05 GFLOP/s).
+      const modelledMs = result.flops / 0.05e6;
+      t.true(result.computeMs >= modelledMs / 2 - 5, `${result.computeMs} ms for ${modelledMs} ms of modelled work on 2 workers`);
+      t.true(result.computeMs < modelledMs * 3 + 5000, `${result.computeMs} ms for ${modelledMs} ms of modelled work`);
+    } finally {
+      delete process.env.LONGATTN_TEST_KERNELS;
+      await Promise.all(services.map((s) => s.kill()));
+      await redis.close();
+      inputs.cleanup();
+    }
+  },
+);
