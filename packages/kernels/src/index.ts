@@ -15,3 +15,5 @@ export { deviceKind, isSoftwareRenderer } from './device.ts';
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);
+export { jsScoreTiles, scoreTiles, type ScoreTiles } from './score-tiles.ts';
+export { ortScoreTiles } from './ort/score-tiles.ts';
