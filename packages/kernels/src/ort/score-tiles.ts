@@ -17,7 +17,7 @@ import type { ScoreTiles } from '../score-tiles.ts';
  */
 interface NativeSession {
   loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: object, fetches: object, options: object): Record<string, { data: Float32Array }>;
+  run(feeds: object, fetches: object, options: object): unknown;
 }
 
 interface Native {
@@ -91,19 +91,29 @@ export function ortScoreTiles(D: number, scale: number): ScoreTiles | null {
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   const { Tensor } = loaded;
+  // Outputs go into buffers kept across calls (views of the tile's size): a fresh 2 MiB pair per
+  // tile is external memory that V8 has to collect.
+  let logp = new Float32Array(0);
+  let p = new Float32Array(0);
   const tiles: ScoreTiles = {
     name: 'ort',
     score(q, rows, k, keys, negLse) {
-      const out = session.run(
+      const n = rows * keys;
+      if (logp.length < n) {
+        logp = new Float32Array(n);
+        p = new Float32Array(n);
+      }
+      const out = { logp: logp.subarray(0, n), p: p.subarray(0, n) };
+      session.run(
         {
           q: new Tensor('float32', plain(q.subarray(0, rows * D)), [rows, D]),
           k: new Tensor('float32', plain(k.subarray(0, keys * D)), [keys, D]),
           neglse: new Tensor('float32', plain(negLse.subarray(0, rows)), [rows, 1]),
         },
-        { logp: null, p: null },
+        { logp: new Tensor('float32', out.logp, [rows, keys]), p: new Tensor('float32', out.p, [rows, keys]) },
         {},
       );
-      return { logp: out.logp!.data, p: out.p!.data };
+      return out;
     },
   };
   sessions.set(key, tiles);
