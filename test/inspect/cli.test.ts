@@ -69,6 +69,44 @@ test('inspect --json: the contract’s shape; report, received, weights and map 
   t.true(png.width >= 2 * 33 && png.height >= 33, `${png.width}×${png.height}`);
 });
 
+test('inspect with pattern flags: report and received bitwise equal on 1 and 3 threads; the pattern is honoured', async (t) => {
+  const dir = tempDir();
+  const base = [
+    ...inputs(dir, { H: 2, Hk: 2, Sq: 2600, Sk: 2600, D: 4 }, 21),
+    '--causal',
+    '--window',
+    '40,0',
+    '--sinks',
+    '3',
+    '--stride',
+    '97',
+    '--global',
+    '5,2000',
+    '--rows',
+    '2500:2502',
+    '--top-k',
+    '300',
+  ];
+  const runs = [];
+  for (const threads of [1, 3]) {
+    const r = await longattn(['inspect', ...base, '--threads', String(threads), '--received', join(dir, `r-${threads}.npy`), '--json']);
+    t.is(r.code, 0, r.stderr);
+    const { run: _run, ...report } = JSON.parse(r.stdout);
+    runs.push({ report, received: readFileSync(join(dir, `r-${threads}.npy`)) });
+  }
+  t.is(JSON.stringify(runs[0]!.report), JSON.stringify(runs[1]!.report));
+  t.true(runs[0]!.received.equals(runs[1]!.received), 'received bits');
+  // Row 2500 (pos 2500) sees sinks 0–2, globals 5 and 2000, keys 2460–2500 and every 97th key back from 2500.
+  const want = new Set([0, 1, 2, 5, 2000]);
+  for (let j = 2460; j <= 2500; j++) want.add(j);
+  for (let j = 2500; j >= 0; j -= 97) want.add(j);
+  const seen = runs[0]!.report.heads[0].top[0].keys.map(([j]: [number, number]) => j);
+  t.deepEqual(
+    [...seen].sort((a, b) => a - b),
+    [...want].sort((a, b) => a - b),
+  );
+});
+
 test('inspect prints a readable table per head, and the top-k lists', async (t) => {
   const dir = tempDir();
   const r = await longattn([
@@ -91,6 +129,7 @@ test('inspect: bad input exits 2 with one line naming the argument, and writes n
   const dir = tempDir();
   const base = inputs(dir, { H: 2, Hk: 2, Sq: 30, Sk: 30, D: 4 }, 5);
   writeTensor(join(dir, 'badlse.npy'), [2, 29], new Float32Array(58));
+  writeTensor(join(dir, 'mask.npy'), [3, 4], new Float32Array(12).fill(1));
   const before = readdirSync(dir).sort();
   const cases: [string[], RegExp][] = [
     [['--rows', '5:3'], /^longattn: --rows: expected A:B/],
@@ -104,6 +143,10 @@ test('inspect: bad input exits 2 with one line naming the argument, and writes n
     [['--x', 'x.npy'], /^longattn: --x: layer inputs are not supported by inspect yet/],
     [['--top-k', '-1'], /^longattn: --top-k: expected an integer/],
     [['--map-size', '0'], /^longattn: --map-size: expected an integer in 1\.\.4096/],
+    [['--block-mask', join(dir, 'mask.npy')], /^longattn: --block-mask: needs --block-mask M\.npy and --mask-block B together/],
+    [['--block-mask', join(dir, 'mask.npy'), '--mask-block', '8'], /^longattn: --block-mask: expected shape \[4,4\] or \[2,4,4\]/],
+    [['--global', '30'], /^longattn: --global: expected positions 0 … 29/],
+    [['--stride', '0'], /^longattn: --stride: /],
   ];
   for (const [extra, message] of cases) {
     const r = await longattn(['inspect', ...base, ...extra]);

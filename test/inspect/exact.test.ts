@@ -7,11 +7,14 @@ import { tempDir } from '../support/cli.ts';
 import { referenceInspect, referenceMap, referenceTop, type RefHead, type RefProblem } from './reference.ts';
 
 /**
- * runInspect against the float64 definitions (reference.ts) on odd shapes: every statistic, top-k
- * list, weight row, received vector and map cell.
- * Tolerance: the engine's p uses the kernels' float32 LSE (the first pass) or a float32 --lse file,
- * so p carries a relative error of about |lse|·2⁻²⁴ ≈ 1e-6 here; 1e-5 leaves 10× room and still
- * catches any off-by-one key, wrong mask or wrong normalisation (each ≥ 1e-3 on these sizes).
+ * runInspect against the float64 definitions (reference.ts) on odd shapes, with windows, causal,
+ * the pattern flags, GQA and fully masked rows: every statistic, top-k list, weight row, received
+ * vector and map cell.
+ * Tolerance (docs/math.md, "Attention patterns: precision"): the engine's p = exp(logp) with
+ * logp = s·q·k − lse from a float32 GEMM (score tiles) and a float32 LSE (the first pass, or the
+ * --lse file), so p carries a relative error of about (D·s·Σ|q_d k_d| + |s·q·k| + |lse|)·2⁻²⁴; with
+ * these inputs (|q|, |k| ≤ 1, D ≤ 7, |lse| ≤ 5) that is below 1e-6, and 1e-5 leaves 10× room while
+ * still catching any off-by-one key, wrong mask or wrong normalisation (each ≥ 1e-3 on these sizes).
  */
 const TOL = 1e-5;
 
@@ -53,6 +56,53 @@ const cases: Case[] = [
     sinks: 1,
     local: 50,
   },
+  {
+    name: 'GQA causal + sinks 3 + stride 5 + globals 7,40, Sq < Sk, 47×61 d6',
+    problem: { layout: 'bhsd', B: 1, H: 4, Hk: 2, Sq: 47, Sk: 61, D: 6, causal: true, sinks: 3, stride: 5, global: [7, 40] },
+    rows: [0, 47],
+    mapSize: 9,
+    topK: 4,
+    sinks: 2,
+    local: 3,
+  },
+  {
+    name: 'per-head block mask (block 8) ∪ window (2,1), a zero block row: fully masked rows, Sq > Sk, 45×38 d5',
+    problem: {
+      layout: 'bshd',
+      B: 1,
+      H: 2,
+      Hk: 1,
+      Sq: 45,
+      Sk: 38,
+      D: 5,
+      causal: false,
+      window: [2, 1],
+      // [H = 2, nQb = 6, nKb = 5]: head 1's block row 0 is all zero and the window (2,1) around
+      // pos(i) = i − 7 reaches no key for rows 0 … 5, so those rows of head 1 see nothing.
+      blockMask: {
+        block: 8,
+        shape: [2, 6, 5],
+        cells: [
+          ...[1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0],
+          ...[0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1],
+        ],
+      },
+    },
+    rows: [0, 12],
+    mapSize: 6,
+    topK: 3,
+    sinks: 4,
+    local: 2,
+  },
+  {
+    name: 'StreamingLLM: causal window (6,0) ∪ sinks 2, global row 30, two chunks, 1100×1100 d4',
+    problem: { layout: 'bhsd', B: 1, H: 1, Hk: 1, Sq: 1100, Sk: 1100, D: 4, causal: true, window: [6, 0], sinks: 2, global: [30] },
+    rows: [1020, 1030],
+    mapSize: 17,
+    topK: 4,
+    sinks: 2,
+    local: 3,
+  },
 ];
 
 function makeProblem(c: Case, seed: number): RefProblem {
@@ -77,6 +127,16 @@ function request(c: Case, pr: RefProblem, dir: string, lse?: string): InspectReq
       causal: pr.causal,
       ...(pr.window ? { window: { left: pr.window[0], right: pr.window[1] } } : {}),
       ...(pr.scale !== undefined ? { scale: pr.scale } : {}),
+      ...(pr.sinks || pr.global || pr.stride || pr.blockMask
+        ? {
+            pattern: {
+              ...(pr.sinks ? { sinks: pr.sinks } : {}),
+              ...(pr.global ? { global: [...pr.global] } : {}),
+              ...(pr.stride ? { stride: pr.stride } : {}),
+              ...(pr.blockMask ? { blockMask: pr.blockMask } : {}),
+            },
+          }
+        : {}),
     },
     ...(lse ? { lse } : {}),
     rows: { from: c.rows[0], to: c.rows[1] },
@@ -119,7 +179,7 @@ function check(t: import('ava').ExecutionContext, c: Case, pr: RefProblem, resul
         return;
       }
       t.true(close(row.lse!, r.lse[i]!), `${where} row ${i} lse`);
-      const want = referenceTop(pr, i, r.p[i]!, c.topK);
+      const want = referenceTop(pr, head.h, i, r.p[i]!, c.topK);
       t.deepEqual(
         row.keys.map(([j]) => j),
         want.map(([j]) => j),
@@ -155,7 +215,9 @@ for (const [n, c] of cases.entries()) {
     const dir = tempDir();
     const result = await runInspect(request(c, pr, dir), { threads: 2 });
     t.is(result.lseFrom, 'pass');
-    check(t, c, pr, result, referenceInspect(pr, c.sinks, c.local));
+    const ref = referenceInspect(pr, c.sinks, c.local);
+    check(t, c, pr, result, ref);
+    t.is(result.scores, 'ort');
     t.true(readFileSync(result.files.map!).subarray(1, 4).equals(Buffer.from('PNG')));
   });
 

@@ -1,11 +1,14 @@
+import { visible as bruteVisible, type BruteSpec } from '../support/reference64.ts';
+
 /**
  * The inspect report computed the slow, obvious way, in float64, from the definitions in
  * docs/contracts.md ("Attention patterns"), materialising each head's small Sq×Sk weight matrix:
- *   visible(i, j): causal j ≤ pos(i); window pos(i) − L ≤ j ≤ pos(i) + R (−1 unbounded), pos(i) = i + Sk − Sq
+ *   visible(i, j): the brute-force mask of test/support/reference64.ts (causal, window, and the
+ *   pattern flags' union), pos(i) = i + Sk − Sq
  *   s_ij = scale · q_i·k_j,  lse_i = log Σ_visible exp(s_ij),  p_ij = exp(s_ij − lse_i)
  * Shares nothing with the engine's code.
  */
-export interface RefProblem {
+export interface RefProblem extends Pick<BruteSpec, 'sinks' | 'global' | 'stride' | 'blockMask'> {
   layout: 'bhsd' | 'bshd';
   B: number;
   H: number;
@@ -39,15 +42,9 @@ function at(layout: 'bhsd' | 'bshd', b: number, h: number, heads: number, S: num
   return layout === 'bhsd' ? ((b * heads + h) * S + i) * D : ((b * S + i) * heads + h) * D;
 }
 
-export function visible(pr: RefProblem, i: number, j: number): boolean {
-  const pos = i + pr.Sk - pr.Sq;
-  if (pr.causal && j > pos) return false;
-  if (pr.window) {
-    const [L, R] = pr.window;
-    if (L !== -1 && j < pos - L) return false;
-    if (R !== -1 && j > pos + R) return false;
-  }
-  return true;
+/** Whether query i of head h sees key j (reference64.ts's definitions). */
+export function visible(pr: RefProblem, i: number, j: number, h: number): boolean {
+  return bruteVisible(pr, i, j, h);
 }
 
 export function referenceInspect(pr: RefProblem, sinks: number, local: number): RefHead[] {
@@ -67,7 +64,7 @@ export function referenceInspect(pr: RefProblem, sinks: number, local: number): 
       for (let i = 0; i < pr.Sq; i++) {
         const s = new Float64Array(pr.Sk).fill(-Infinity);
         for (let j = 0; j < pr.Sk; j++) {
-          if (!visible(pr, i, j)) continue;
+          if (!visible(pr, i, j, h)) continue;
           let dot = 0;
           const qo = at(pr.layout, b, h, pr.H, pr.Sq, pr.D, i);
           const ko = at(pr.layout, b, kvh, pr.Hk, pr.Sk, pr.D, j);
@@ -102,9 +99,9 @@ export function referenceInspect(pr: RefProblem, sinks: number, local: number): 
 }
 
 /** Top-k keys of a weight row among visible keys: by p descending, ties to the lower j. */
-export function referenceTop(pr: RefProblem, i: number, row: Float64Array, k: number): [number, number][] {
+export function referenceTop(pr: RefProblem, h: number, i: number, row: Float64Array, k: number): [number, number][] {
   const keys: [number, number][] = [];
-  for (let j = 0; j < row.length; j++) if (visible(pr, i, j)) keys.push([j, row[j]!]);
+  for (let j = 0; j < row.length; j++) if (visible(pr, i, j, h)) keys.push([j, row[j]!]);
   keys.sort((x, y) => y[1] - x[1] || x[0] - y[0]);
   return keys.slice(0, k);
 }

@@ -129,7 +129,7 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
       for (let j = 0; j < pr.Sk; j++) if (!close(received[x * pr.Sk + j]!, r.received[j]!)) t.fail(`head ${x} received ${j}`);
       t.is(head.top.length, 20);
       for (const row of head.top) {
-        const top = referenceTop(pr, row.row, r.p[row.row]!, 5);
+        const top = referenceTop(pr, x, row.row, r.p[row.row]!, 5);
         if (row.row < 150) t.deepEqual([row.lse, row.keys], [null, []], `row ${row.row} sees no key`);
         else {
           t.deepEqual(

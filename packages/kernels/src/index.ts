@@ -18,3 +18,5 @@ export { TEST_KERNELS_ENV, tileFlops, waitBackend } from './wait/wait-kernel.ts'
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);
 registerBackend(waitBackend); // test-only: refuses to run unless LONGATTN_TEST_KERNELS includes `wait`
+export { jsScoreTiles, scoreTiles, type ScoreTiles } from './score-tiles.ts';
+export { ortScoreTiles } from './ort/score-tiles.ts';

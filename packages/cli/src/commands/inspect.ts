@@ -6,12 +6,27 @@ import { parseChoice, parseInteger, parseNumber, parseWindow } from '../parse.ts
 import { progressBar } from '../progress-bar.ts';
 import { interruptible } from '../signals.ts';
 import { peakRssMB } from '../summary.ts';
-import { addEngineFlags, type RunFlags } from './run.ts';
+import { addEngineFlags, addPatternFlags, patternOptions, type RunFlags } from './run.ts';
 
 export interface InspectFlags
   extends Pick<
     RunFlags,
-    'layout' | 'causal' | 'window' | 'scale' | 'backend' | 'engine' | 'redis' | 'blobs' | 'threads' | 'blockQ' | 'blockK'
+    | 'layout'
+    | 'causal'
+    | 'window'
+    | 'scale'
+    | 'sinks'
+    | 'global'
+    | 'stride'
+    | 'blockMask'
+    | 'maskBlock'
+    | 'backend'
+    | 'engine'
+    | 'redis'
+    | 'blobs'
+    | 'threads'
+    | 'blockQ'
+    | 'blockK'
   > {
   q?: string;
   k?: string;
@@ -51,7 +66,13 @@ export function inspectRequest(flags: InspectFlags): InspectRequest {
   return {
     q: flags.q,
     k: flags.k,
-    options: { layout: flags.layout, causal: flags.causal ?? false, ...optional('window'), ...optional('scale') },
+    options: {
+      layout: flags.layout,
+      causal: flags.causal ?? false,
+      ...optional('window'),
+      ...optional('scale'),
+      ...patternOptions(flags),
+    },
     ...optional('lse'),
     ...optional('rows'),
     ...optional('topK'),
@@ -80,7 +101,7 @@ export function describeInspect(result: InspectResult): string {
   const lines = [
     `inspect  B=${report.shape.B} H=${report.shape.H} Sq=${report.shape.Sq} Sk=${report.shape.Sk} D=${report.shape.D}; LSE from ${
       result.lseFrom === 'file' ? '--lse' : `a first pass (${result.backend})`
-    } in ${(result.lseMs / 1000).toFixed(2)} s, statistics in ${(result.inspectMs / 1000).toFixed(2)} s on ${result.threads} threads`,
+    } in ${(result.lseMs / 1000).toFixed(2)} s, statistics in ${(result.inspectMs / 1000).toFixed(2)} s on ${result.threads} threads (score tiles: ${result.scores})`,
     columns(['b', 'h', 'rows', 'entropy', 'distance', `sink<${report.sinksStat}`, `local≤${report.localStat}`]),
   ];
   for (const h of report.heads) {
@@ -176,7 +197,8 @@ export function register(program: Command): void {
     .option('--map <png>', 'a map per head of the mean weight per (query, key) cell, log colour scale')
     .option('--map-size <n>', 'map cells per side (default 512)', parseInteger('--map-size', 1, 4096))
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them');
-  addEngineFlags(cmd).action(async (flags: InspectFlags) => {
+  cmd.addHelpText('after', '\nPattern flags combine as a union (with --window); --causal then intersects (docs/math.md).');
+  addEngineFlags(addPatternFlags(cmd)).action(async (flags: InspectFlags) => {
     const result = await executeInspect(inspectRequest(flags), flags);
     if (flags.json) console.log(JSON.stringify({ ...result.report, run: runInfo(result) }));
     else if (!flags.quiet) console.log(describeInspect(result));

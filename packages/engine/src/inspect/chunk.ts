@@ -1,6 +1,7 @@
-import { keyHigh, keyLow, maskRule, type AttentionSpec } from '@longattn/attention';
+import { markVisible, rowRule, rowVisibleCount, rowVisibleSpan, type AttentionSpec } from '@longattn/attention';
+import { scoreTiles, type ScoreTiles } from '@longattn/kernels';
 import type { BlockSource } from '../block-source.ts';
-import { CHUNK_KEYS, cellOf, type InspectSettings } from './settings.ts';
+import { CHUNK_KEYS, TILE_ROWS, cellOf, type InspectSettings } from './settings.ts';
 
 /** One chunk: rows [rowStart, rowStart + rows) of query head h in batch b. */
 export interface ChunkRef {
@@ -18,7 +19,7 @@ export interface TopRow {
 }
 
 /**
- * What one chunk contributes, all in float64 (weights in float32):
+ * What one chunk contributes, all in float64 (weights, like the p they hold, in float32):
  * - `entropy`, `distance`, `sink`, `local` [rows]: the row's −Σ p log p, Σ p·|pos(i) − j|, Σ_{j<N} p,
  *   Σ_{|pos(i)−j|≤W} p; NaN for a row that sees no key (it is not counted).
  * - `received` [Sk]: Σ over the chunk's rows of p_ij, in row order (when settings.received).
@@ -35,15 +36,20 @@ export interface ChunkResult {
   cells?: Float64Array;
   top: TopRow[];
   weights?: Float32Array;
+  /** Which score tiles ran (`ort` or `js`, kernels/src/score-tiles.ts): the bits depend on it. */
+  scores?: ScoreTiles['name'];
 }
 
 /**
- * The second pass over one chunk: p_ij = exp(s·q_i·k_j − lse_i) for every key the row sees, with
- * the score computed in float64 from the float32 inputs (the definition, not a kernel's float32
- * rounding), lse_i from the first pass (`lse` [rows], -Infinity: the row sees no key). log p is
- * taken as s·q·k − lse, so a p that underflows to 0 adds exactly 0 to the entropy.
- * Keys are visited in blocks of CHUNK_KEYS, every row of the chunk meeting a block before the next:
- * each row's sums run over keys in order, and each key's `received` over rows in order.
+ * The second pass over one chunk (docs/math.md, "Attention patterns"). Key blocks of CHUNK_KEYS in
+ * order; in each, the chunk's rows TILE_ROWS at a time: one score tile (`tiles`, default ORT's
+ * float32 GEMM and Exp where it loads) gives logp_ij = s·q_i·k_j − lse_i and p_ij = exp(logp_ij)
+ * for the keys those rows see, trimmed to them, and every visible (row, key) of the tile is
+ * accumulated in float64: each row's sums run over keys in order, each key's `received` over rows
+ * in order, so the bits depend only on the chunk and the score tiles, never on who runs it.
+ * The visible set is the spec's mask rule with its patterns (rowRule: window, sinks, globals,
+ * block mask, stride; causal intersected), as in the first pass. `lse` [rows]: -Infinity = the
+ * row sees no key (its statistics are NaN: not counted). A p that underflows to 0 adds 0.
  */
 export function inspectChunk(
   spec: AttentionSpec,
@@ -51,31 +57,26 @@ export function inspectChunk(
   source: BlockSource,
   chunk: ChunkRef,
   lse: Float32Array,
+  tiles: ScoreTiles = scoreTiles(spec.D, spec.scale),
 ): ChunkResult {
-  const { D, Sq, Sk, scale } = spec;
+  const { D, Sq, Sk } = spec;
   const { rows, rowStart } = chunk;
-  const rule = maskRule(spec);
+  const rule = rowRule(spec, chunk.h);
   const kvh = Math.floor(chunk.h / (spec.H / spec.Hk));
-  const q = Float64Array.from(source.queries(chunk.b, chunk.h, rowStart, rows));
-  const entropy = new Float64Array(rows);
-  const distance = new Float64Array(rows);
-  const sink = new Float64Array(rows);
-  const local = new Float64Array(rows);
-  const lo = new Int32Array(rows);
-  const hi = new Int32Array(rows);
-  let kFirst = Sk;
-  let kLast = -1;
+  const q = source.queries(chunk.b, chunk.h, rowStart, rows).slice(0, rows * D);
+  const acc = new RowSums(rows);
+  const intervals: number[][] = [];
+  const seen = new Uint8Array(rows);
+  const negLse = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    const i = rowStart + r;
-    lo[r] = Math.max(0, keyLow(rule, i));
-    hi[r] = Math.min(Sk - 1, keyHigh(rule, i));
-    if (lse[r] === -Infinity || lo[r]! > hi[r]!) {
-      hi[r] = -1; // sees no key
-      entropy[r] = distance[r] = sink[r] = local[r] = NaN;
+    const iv = rule.rowIntervals(rowStart + r);
+    intervals.push(iv);
+    if (lse[r] === -Infinity || rowVisibleCount(rule, rowStart + r, iv, 0, Sk) === 0) {
+      acc.entropy[r] = acc.distance[r] = acc.sink[r] = acc.local[r] = NaN;
       continue;
     }
-    kFirst = Math.min(kFirst, lo[r]!);
-    kLast = Math.max(kLast, hi[r]!);
+    seen[r] = 1;
+    negLse[r] = -lse[r]!;
   }
   const received = settings.received ? new Float64Array(Sk) : undefined;
   const { mapRows, mapCols } = settings;
@@ -88,80 +89,135 @@ export function inspectChunk(
   const K = settings.topK;
   const topP = new Float64Array(tracked * K).fill(-1);
   const topJ = new Int32Array(tracked * K).fill(-1);
-  const shift = Sk - Sq;
-  for (let kStart = kFirst; kStart <= kLast; kStart += CHUNK_KEYS) {
-    const keys = Math.min(CHUNK_KEYS, kLast + 1 - kStart);
-    const k = source.keys(chunk.b, kvh, kStart, keys);
-    const kEnd = kStart + keys - 1;
-    for (let r = 0; r < rows; r++) {
-      const from = Math.max(lo[r]!, kStart);
-      const to = Math.min(hi[r]!, kEnd);
-      if (from > to) continue;
-      const l = lse[r]!;
-      const pos = rowStart + r + shift;
-      const qo = r * D;
-      const t = r - trackFrom;
-      const isTracked = t >= 0 && t < tracked;
-      const cellBase = cells ? (cellOf(rowStart + r, Sq, mapRows) - cellRowStart) * mapCols : 0;
-      let e = entropy[r]!;
-      let dist = distance[r]!;
-      let sk = sink[r]!;
-      let lc = local[r]!;
-      for (let j = from; j <= to; j++) {
-        const ko = (j - kStart) * D;
-        // Four partial sums, in a fixed order (the bits never depend on who runs the chunk): the pass at
-        // n = 4096, 8 heads, D = 64, causal took 17.0 s instead of 20.4 s here (loaded machine).
-        let d0 = 0;
-        let d1 = 0;
-        let d2 = 0;
-        let d3 = 0;
-        let d = 0;
-        for (; d + 3 < D; d += 4) {
-          d0 += q[qo + d]! * k[ko + d]!;
-          d1 += q[qo + d + 1]! * k[ko + d + 1]!;
-          d2 += q[qo + d + 2]! * k[ko + d + 2]!;
-          d3 += q[qo + d + 3]! * k[ko + d + 3]!;
-        }
-        for (; d < D; d++) d0 += q[qo + d]! * k[ko + d]!;
-        const logp = scale * (d0 + d1 + (d2 + d3)) - l;
-        const p = Math.exp(logp);
-        e -= p * logp;
-        const gap = pos > j ? pos - j : j - pos;
-        dist += p * gap;
-        if (j < settings.sinks) sk += p;
-        if (gap <= settings.local) lc += p;
-        if (received) received[j] += p;
-        if (cells) cells[cellBase + colOf![j]!] += p;
-        if (isTracked) {
-          if (weights) weights[t * Sk + j] = p;
-          insertTop(topP, topJ, t * K, K, p, j);
+  const strideMask = rule.stride ? new Uint8Array(TILE_ROWS * CHUNK_KEYS) : undefined;
+  const segments: number[] = [];
+  for (let kStart = 0; kStart < Sk; kStart += CHUNK_KEYS) {
+    const kEnd = Math.min(Sk, kStart + CHUNK_KEYS);
+    let k: Float32Array | undefined;
+    for (let r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+      const tileRows = Math.min(TILE_ROWS, rows - r0);
+      let first = Infinity;
+      let last = -Infinity;
+      for (let r = r0; r < r0 + tileRows; r++) {
+        if (!seen[r]) continue;
+        const [a, b] = rowVisibleSpan(rule, rowStart + r, intervals[r]!, kStart, kEnd);
+        first = Math.min(first, a);
+        last = Math.max(last, b);
+      }
+      if (first > last) continue;
+      k ??= source.keys(chunk.b, kvh, kStart, kEnd - kStart);
+      const width = last - first + 1;
+      const { logp, p } = tiles.score(q.subarray(r0 * D), tileRows, k.subarray((first - kStart) * D), width, negLse.subarray(r0));
+      if (strideMask) markVisible(spec, chunk.h, rowStart + r0, tileRows, first, width, strideMask);
+      for (let r = r0; r < r0 + tileRows; r++) {
+        if (!seen[r]) continue;
+        const i = rowStart + r;
+        const o = (r - r0) * width - first; // p[o + j] is key j's weight
+        if (strideMask) maskRuns(strideMask, (r - r0) * width, width, first, segments);
+        else clipIntervals(intervals[r]!, first, last + 1, segments);
+        const t = r - trackFrom;
+        const isTracked = t >= 0 && t < tracked;
+        const cellBase = cells ? (cellOf(i, Sq, mapRows) - cellRowStart) * mapCols : 0;
+        for (let x = 0; x < segments.length; x += 2) {
+          const a = segments[x]!;
+          const b = segments[x + 1]!;
+          acc.add(r, i + Sk - Sq, settings, p, logp, o, a, b);
+          if (received) for (let j = a; j < b; j++) received[j] += p[o + j]!;
+          if (cells) for (let j = a; j < b; j++) cells[cellBase + colOf![j]!] += p[o + j]!;
+          if (isTracked) {
+            for (let j = a; j < b; j++) {
+              if (weights) weights[t * Sk + j] = p[o + j]!;
+              insertTop(topP, topJ, t * K, K, p[o + j]!, j);
+            }
+          }
         }
       }
-      entropy[r] = e;
-      distance[r] = dist;
-      sink[r] = sk;
-      local[r] = lc;
     }
   }
   const top: TopRow[] = [];
   for (let t = 0; t < tracked; t++) {
     const r = trackFrom + t;
-    const seen = hi[r] !== -1;
     const keys: [number, number][] = [];
-    for (let s = 0; seen && s < K && topJ[t * K + s]! >= 0; s++) keys.push([topJ[t * K + s]!, topP[t * K + s]!]);
-    top.push({ row: rowStart + r, lse: seen ? lse[r]! : null, keys });
+    for (let s = 0; seen[r] && s < K && topJ[t * K + s]! >= 0; s++) keys.push([topJ[t * K + s]!, topP[t * K + s]!]);
+    top.push({ row: rowStart + r, lse: seen[r] ? lse[r]! : null, keys });
   }
   return {
-    entropy,
-    distance,
-    sink,
-    local,
+    entropy: acc.entropy,
+    distance: acc.distance,
+    sink: acc.sink,
+    local: acc.local,
     ...(received ? { received } : {}),
     cellRowStart,
     ...(cells ? { cells } : {}),
     top,
     ...(weights ? { weights } : {}),
+    scores: tiles.name,
   };
+}
+
+/** Each row's four float64 sums over its visible keys. */
+class RowSums {
+  readonly entropy: Float64Array;
+  readonly distance: Float64Array;
+  readonly sink: Float64Array;
+  readonly local: Float64Array;
+
+  constructor(rows: number) {
+    this.entropy = new Float64Array(rows);
+    this.distance = new Float64Array(rows);
+    this.sink = new Float64Array(rows);
+    this.local = new Float64Array(rows);
+  }
+
+  /**
+   * Adds keys [a, b) of row r (at key position `pos`), their p and logp at [o + j]: −p·logp,
+   * p·|pos − j| (keys up to pos, then past it: no branch per key), p for j < sinks and for
+   * |pos − j| ≤ local.
+   */
+  add(r: number, pos: number, settings: InspectSettings, p: Float32Array, logp: Float32Array, o: number, a: number, b: number): void {
+    let e = this.entropy[r]!;
+    let dist = this.distance[r]!;
+    const mid = Math.min(b, pos + 1);
+    for (let j = a; j < mid; j++) {
+      const w = p[o + j]!;
+      e -= w * logp[o + j]!;
+      dist += w * (pos - j);
+    }
+    for (let j = Math.max(a, pos + 1); j < b; j++) {
+      const w = p[o + j]!;
+      e -= w * logp[o + j]!;
+      dist += w * (j - pos);
+    }
+    this.entropy[r] = e;
+    this.distance[r] = dist;
+    let sk = this.sink[r]!;
+    for (let j = a, end = Math.min(b, settings.sinks); j < end; j++) sk += p[o + j]!;
+    this.sink[r] = sk;
+    let lc = this.local[r]!;
+    for (let j = Math.max(a, pos - settings.local), end = Math.min(b, pos + settings.local + 1); j < end; j++) lc += p[o + j]!;
+    this.local[r] = lc;
+  }
+}
+
+/** The row's intervals (flat [a, b) pairs, sorted) clipped to [from, to), into `out`. */
+function clipIntervals(intervals: number[], from: number, to: number, out: number[]): void {
+  out.length = 0;
+  for (let x = 0; x < intervals.length; x += 2) {
+    const a = Math.max(from, intervals[x]!);
+    const b = Math.min(to, intervals[x + 1]!);
+    if (b > a) out.push(a, b);
+  }
+}
+
+/** The runs of 1s in mask[at … at + width) as key intervals [first + a, first + b), into `out`. */
+function maskRuns(mask: Uint8Array, at: number, width: number, first: number, out: number[]): void {
+  out.length = 0;
+  for (let c = 0; c < width; c++) {
+    if (!mask[at + c]) continue;
+    const a = c;
+    while (c < width && mask[at + c]) c++;
+    out.push(first + a, first + c);
+  }
 }
 
 /**

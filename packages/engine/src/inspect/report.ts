@@ -35,6 +35,8 @@ export class InspectFold {
   readonly received: Float64Array | undefined;
   readonly cells: Float64Array | undefined;
   readonly weights: Float32Array | undefined;
+  /** The score tiles that ran (chunk.ts `scores`): `ort`, `js`, or both joined by `+`. */
+  scores = '';
   private readonly sums: Float64Array;
   private readonly pending = new Map<number, ChunkResult>();
   private next = 0;
@@ -74,6 +76,7 @@ export class InspectFold {
   private fold(chunk: ChunkRef, r: ChunkResult): void {
     const { spec, settings } = this;
     const head = chunk.b * spec.H + chunk.h;
+    if (r.scores && !this.scores.split('+').includes(r.scores)) this.scores = this.scores ? `${this.scores}+${r.scores}` : r.scores;
     const s = this.sums;
     for (let i = 0; i < chunk.rows; i++) {
       if (Number.isNaN(r.entropy[i]!)) continue;

@@ -53,6 +53,11 @@ export interface InspectResult {
   /** Where the LSE came from: the kernels' first pass (`backend` named) or the `--lse` file. */
   lseFrom: 'pass' | 'file';
   backend: string | null;
+  /**
+   * The statistics pass's score tiles (kernels/src/score-tiles.ts): `ort` (MLAS float32 GEMM) where
+   * onnxruntime-node loads, else `js`; the report's bits are reproducible for the same value.
+   */
+  scores: string;
   threads: number;
   chunks: number;
   /** With --map: the mean p per cell, [B·H·mapRows·mapCols] float64 (what the PNG shows), and the grid. */

@@ -1,7 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
-import { InputError, lseShape, maskRule, visiblePairs, type AttentionSpec } from '@longattn/attention';
+import {
+  InputError,
+  hasPattern,
+  lseShape,
+  maskRule,
+  rowRule,
+  rowVisibleCount,
+  visiblePairs,
+  type AttentionSpec,
+} from '@longattn/attention';
 import { readTensor, writeTensor } from '@longattn/tensor';
 import { Piscina } from 'piscina';
 import type { Progress } from '../job.ts';
@@ -139,6 +148,7 @@ export async function runInspect(request: InspectRequest, options: InspectRunOpt
     files,
     lseFrom: request.lse ? 'file' : 'pass',
     backend,
+    scores: fold.scores,
     threads,
     chunks: chunks.length,
     ...(means ? { mapMeans: means, mapGrid: [settings.mapRows, settings.mapCols] as [number, number] } : {}),
@@ -194,6 +204,15 @@ async function rowLse(
   }
 }
 
+/** The (query, key) pairs a chunk's rows see: O(1) for a window or causal mask, a walk over the rows with a pattern. */
+function chunkPairs(spec: AttentionSpec, c: ChunkRef): number {
+  if (!hasPattern(spec)) return visiblePairs(maskRule(spec), c.rowStart, c.rows, 0, spec.Sk);
+  const rule = rowRule(spec, c.h);
+  let pairs = 0;
+  for (let i = c.rowStart; i < c.rowStart + c.rows; i++) pairs += rowVisibleCount(rule, i, rule.rowIntervals(i), 0, spec.Sk);
+  return pairs;
+}
+
 /** Runs every chunk on a pool (lanes pull chunks in order, so at most `threads` results wait to be folded). */
 async function statisticsPass(
   spec: AttentionSpec,
@@ -205,10 +224,9 @@ async function statisticsPass(
   fold: InspectFold,
   options: InspectRunOptions,
 ): Promise<void> {
-  const rule = maskRule(spec);
-  const flopsOf = (c: ChunkRef) => 2 * spec.D * visiblePairs(rule, c.rowStart, c.rows, 0, spec.Sk);
+  const flops = chunks.map((c) => 2 * spec.D * chunkPairs(spec, c));
   const progress: Progress = { doneTiles: 0, totalTiles: chunks.length, doneFlops: 0, totalFlops: 0 };
-  for (const c of chunks) progress.totalFlops += flopsOf(c);
+  for (const f of flops) progress.totalFlops += f;
   options.onProgress?.({ ...progress }, 'inspect');
   const pool = new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   const abort = new AbortController();
@@ -226,7 +244,7 @@ async function statisticsPass(
         const [result] = (await pool.run(task)) as [never];
         fold.add(index, result);
         progress.doneTiles++;
-        progress.doneFlops += flopsOf(chunk);
+        progress.doneFlops += flops[index]!;
         options.onProgress?.({ ...progress }, 'inspect');
       }
     });

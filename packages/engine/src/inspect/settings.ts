@@ -31,6 +31,14 @@ export const CHUNK_ROWS = 1024;
 /** Keys per block read from K while a chunk runs (its rows meet each block in turn). */
 export const CHUNK_KEYS = 2048;
 
+/**
+ * Rows per score tile: a chunk's rows meet a key block TILE_ROWS at a time, each tile one GEMM of
+ * at most TILE_ROWS × CHUNK_KEYS scores (2 MiB each of logp and p; measured here, 256 rows cost no more per score than 512),
+ * trimmed to the keys its rows see. Fixed, like CHUNK_ROWS: the tiles, hence the bits, never
+ * depend on who runs the chunk.
+ */
+export const TILE_ROWS = 256;
+
 /** The map cell (row or column) of position x among n positions on a grid of `cells`. */
 export function cellOf(x: number, n: number, cells: number): number {
   return Math.floor((x * cells) / n);

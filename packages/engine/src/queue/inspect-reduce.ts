@@ -107,7 +107,7 @@ export async function finishInspect(ctx: JobContext, redis: Redis): Promise<{ do
   await ctx.store.delete([blobNames.lse(id)]);
   await redis
     .multi()
-    .hset(hash, 'state', 'done', 'finishedAt', String(Date.now()))
+    .hset(hash, 'state', 'done', 'finishedAt', String(Date.now()), 'scores', fold.scores)
     .expire(hash, QUEUE_DEFAULTS.keepFinishedSeconds)
     .del(jobKeys.reduced(id), jobKeys.records(id), jobKeys.chunks(id))
     .exec();

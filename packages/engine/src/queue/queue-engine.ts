@@ -49,6 +49,8 @@ export interface QueueJobStatus {
   startedAt?: number;
   /** Inspect jobs: when the statistics pass began (the LSE pass ended, or the job's --lse was stored). */
   inspectStartedAt?: number;
+  /** Inspect jobs, once done: the score tiles the chunks ran on (`ort`, `js`, or both joined by `+`). */
+  scores?: string;
   finishedAt?: number;
   /** Backends and devices the workers that computed tiles reported (one backend: the job's). */
   backends: string[];
@@ -297,6 +299,7 @@ export class QueueEngine {
       ...(record.submittedAt ? { submittedAt: Number(record.submittedAt) } : {}),
       ...(record.startedAt ? { startedAt: Number(record.startedAt) } : {}),
       ...(record.inspectStartedAt ? { inspectStartedAt: Number(record.inspectStartedAt) } : {}),
+      ...(record.scores ? { scores: record.scores } : {}),
       ...(record.finishedAt ? { finishedAt: Number(record.finishedAt) } : {}),
       backends: unique(workers.map(([, v]) => v.split('|')[0]!)),
       devices: unique(workers.map(([, v]) => v.split('|').slice(1).join('|'))),

@@ -66,6 +66,7 @@ export async function runInspectQueue(request: InspectRequest, options: InspectQ
       files,
       lseFrom: manifest.inspect!.lseFrom,
       backend: manifest.inspect!.lseFrom === 'pass' ? manifest.backend : null,
+      scores: status.scores ?? '',
       threads: status.workers,
       chunks: manifest.inspect!.chunks,
       lseMs: pass - submitted,
