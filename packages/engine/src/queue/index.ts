@@ -2,7 +2,7 @@
 export { runQueue } from './run-queue.ts';
 export type { QueueRunOptions } from './run-queue.ts';
 export { QueueEngine } from './queue-engine.ts';
-export type { QueueJobStatus, SubmitOptions } from './queue-engine.ts';
+export type { InputUpload, QueueJobStatus, SubmitOptions, UploadedInput, UploadedJob } from './queue-engine.ts';
 export { startWorker } from './worker.ts';
 export type { WorkerServiceOptions } from './worker.ts';
 export { startReducer } from './reducer.ts';

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import type { JobRequest } from '../../job.ts';
 import type { ApiContext } from '../context.ts';
 import { httpError } from '../errors.ts';
 import { specOptions } from '../options.ts';
@@ -29,20 +28,18 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request, reply) => {
       const createdAt = Date.now();
-      const upload = await receiveUpload(request, ctx.tmp, ctx.uploadCapBytes, (n) => ctx.metrics.uploadBytes.inc(n));
+      const upload = await receiveUpload(request, ctx.engine, ctx, ctx.uploadCapBytes, (n) => ctx.metrics.uploadBytes.inc(n));
       const received = Date.now();
       try {
         const { options } = upload;
-        const job: JobRequest = {
-          ...upload.refs,
-          out: '',
+        const { manifest } = await ctx.engine.submitUploaded(upload.job, {
+          inputs: upload.inputs,
           options: specOptions(options),
           backend: options.backend,
           ...(options.blockQ ? { blockQ: options.blockQ } : {}),
           ...(options.blockK ? { blockK: options.blockK } : {}),
           allowNonfinite: options.allowNonfinite,
-        };
-        const { manifest } = await ctx.engine.submit(job, { blobs: ctx.blobs });
+        });
         await ctx.jobs.create(request.tenant, manifest.id, options, createdAt);
         const timing = { receive: received - createdAt, submit: Date.now() - received };
         request.log.info({ job: manifest.id, tenant: request.tenant, bytes: upload.bytes, ms: timing }, 'job submitted');
@@ -51,7 +48,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           .header('server-timing', `receive;dur=${timing.receive}, submit;dur=${timing.submit}`)
           .send({ id: manifest.id, state: 'queued' });
       } finally {
-        await upload.remove();
+        await upload.removeFiles();
       }
     },
   );
