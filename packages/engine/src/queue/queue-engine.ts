@@ -266,7 +266,7 @@ export class QueueEngine {
         const which = ['q', 'k', 'v'] as const;
         const refs = which.filter((w) => 'ref' in job.inputs[w]);
         const opened = openTensors(refs.map((w) => ({ ref: (job.inputs[w] as { ref: string }).ref, argument: `--${w}` })));
-        refs.forEach((w, i) => (files[w] = opened[i]));
+        for (const [i, w] of refs.entries()) files[w] = opened[i];
         const shape = (w: (typeof which)[number]) => files[w]?.shape ?? (job.inputs[w] as { shape: readonly number[] }).shape;
         const spec: AttentionSpec = {
           ...validateSpec({ q: shape('q'), k: shape('k'), v: shape('v') }, job.options),
