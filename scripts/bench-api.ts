@@ -94,7 +94,10 @@ async function main(): Promise<void> {
     );
     children.push(api);
     const client = new LongattnClient({ url: `http://127.0.0.1:${port}`, key: KEY });
-    const worker = () => start(['worker', '--redis', redis.url, '--backend', values.backend!], /queues? bull:/);
+    // Services open only the blob stores they are given (docs/limits.md): the api's fs blobs.
+    const blobs = ['--blobs', `fs:${join(dir, 'blobs')}`];
+    const worker = () => start(['worker', '--redis', redis.url, '--backend', values.backend!, ...blobs], /queues? bull:/);
+    const reducer = () => start(['reducer', '--redis', redis.url, ...blobs], /queues? bull:/);
     if (mode === 'upload') {
       // q, k, v of [8, S, 64] float32, ~mb/3 each.
       const S = Math.round((Number(values.mb) * 1e6) / 3 / (8 * 64 * 4));
@@ -153,7 +156,7 @@ async function main(): Promise<void> {
         );
     } else if (mode === 'small') {
       children.push(await worker(), await worker());
-      children.push(await start(['reducer', '--redis', redis.url], /queues? bull:/));
+      children.push(await reducer());
       for (const [p, seed] of [
         ['q', 1],
         ['k', 2],
@@ -218,7 +221,7 @@ async function main(): Promise<void> {
       );
     } else if (mode === 'status') {
       for (let i = 0; i < Number(values.workers); i++) children.push(await worker());
-      children.push(await start(['reducer', '--redis', redis.url], /queues? bull:/));
+      children.push(await reducer());
       const S = 16384;
       for (const [p, seed] of [
         ['q', 1],
