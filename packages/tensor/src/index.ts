@@ -8,7 +8,7 @@ export { ITEM_SIZE, elementCount } from './dtype.ts';
 export { openTensor, openTensorAt, openTensors, readTensor } from './reader.ts';
 export type { TensorLayout } from './npy.ts';
 export { parseRef, outputFormat } from './ref.ts';
-export { NPY_HEADER_CAP } from './npy.ts';
+export { NPY_HEADER_CAP, npyHeader } from './npy.ts';
 export { ARRIVING_HEADER_CAP, arrivingHeaderEnd, arrivingLayout, type TensorFormat } from './arriving.ts';
 export type { ArrivingFile } from './file.ts';
 export { SAFETENSORS_HEADER_CAP } from './safetensors.ts';

@@ -437,18 +437,32 @@ export class QueueEngine {
   }
 
   private async downloadJob(jobId: string, output: JobOutput): Promise<void> {
-    const status = await this.readStatus(jobId);
-    if (status.state !== 'done')
-      throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
-    const store = this.store(status.manifest.blobs, jobId);
-    if (!(await store.header(blobNames.out(jobId)))) throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
+    const { manifest, store, out, lse } = await this.findResult(jobId);
     try {
-      await downloadOutputs(store, { out: blobNames.out(jobId), lse: blobNames.lse(jobId) }, status.manifest.spec, output);
+      await downloadOutputs(store, { out, lse }, manifest.spec, output);
       output.commit();
     } catch (error) {
       output.abort();
       throw error;
     }
+  }
+
+  /**
+   * A done job's result blobs as stored: O [B, H, Sq, D] and LSE [B, H, Sq], float32 in bhsd
+   * order, which for bhsd inputs is also the output files' order, so they can be streamed as they
+   * are (the HTTP API's results). JobFailedError while not done, JobGoneError once collected.
+   */
+  async resultBlobs(jobId: string): Promise<{ manifest: JobManifest; store: BlobStore; out: string; lse: string }> {
+    return this.guard(() => this.findResult(jobId));
+  }
+
+  private async findResult(jobId: string): Promise<{ manifest: JobManifest; store: BlobStore; out: string; lse: string }> {
+    const status = await this.readStatus(jobId);
+    if (status.state !== 'done')
+      throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
+    const store = this.store(status.manifest.blobs, jobId);
+    if (!(await store.header(blobNames.out(jobId)))) throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
+    return { manifest: status.manifest, store, out: blobNames.out(jobId), lse: blobNames.lse(jobId) };
   }
 
   /**
