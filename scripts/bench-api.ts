@@ -130,13 +130,15 @@ async function main(): Promise<void> {
         }),
       );
       await client.cancel(id);
-      // The same upload from curl (a C client: the SDK's fetch FormData costs about as much CPU as the api).
+      // The same upload from curl (a C client), with the api's own phases (Server-Timing): receive
+      // (the body streamed into the blobs) and submit (validation, plan, flow).
+      const apiCpuCurl0 = cpuOf(api.pid!);
       const curl = spawnSync('curl', [
         '-s',
         '-o',
         '/dev/null',
         '-w',
-        '%{time_total} %{http_code}',
+        '%{time_total} %{http_code} %header{server-timing}',
         '-H',
         `Authorization: Bearer ${KEY}`,
         '-F',
@@ -144,13 +146,20 @@ async function main(): Promise<void> {
         ...['q', 'k', 'v'].flatMap((p) => ['-F', `${p}=@${join(dir, `${p}.npy`)}`]),
         `http://127.0.0.1:${port}/v1/jobs`,
       ]);
-      const [curlSeconds, code] = curl.stdout.toString().split(' ');
+      const [curlSeconds, code, ...rest] = curl.stdout.toString().split(' ');
+      const phases = Object.fromEntries([...rest.join(' ').matchAll(/(\w+);dur=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+      const curlApiCpu = cpuOf(api.pid!) - apiCpuCurl0;
       if (code === '201')
         console.log(
           JSON.stringify({
             mode: 'upload (curl)',
             seconds: Number(curlSeconds),
             MBps: bytes / 1e6 / Number(curlSeconds),
+            receiveMs: phases.receive,
+            receiveMBps: bytes / 1e3 / phases.receive!,
+            submitMs: phases.submit,
+            apiCpuSeconds: curlApiCpu,
+            apiMBperCpuSecond: bytes / 1e6 / curlApiCpu,
             apiPeakRssMB: peakRss(api.pid!),
           }),
         );
