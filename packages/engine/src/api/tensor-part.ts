@@ -120,9 +120,15 @@ export async function receiveTensorPart(stream: Readable, target: TensorPartTarg
   return sink.finish(layout);
 }
 
-/** Data bytes straight into the job's input blob, at offset (file position − data start). */
+/**
+ * Data bytes straight into the job's input blob, at offset (file position − data start): two
+ * buffers, so one is being written while the other fills (the socket and the disk overlap).
+ */
 class DirectSink {
-  private readonly buffer = Buffer.allocUnsafe(WRITE_BYTES);
+  private buffer = Buffer.allocUnsafe(WRITE_BYTES);
+  private spare = Buffer.allocUnsafe(WRITE_BYTES);
+  /** The write of the spare buffer, while it is in flight. */
+  private writing: Promise<void> | undefined;
   private fill = 0;
   /** Data bytes handed to the blob so far (the buffer's offset in the blob). */
   private written = 0;
@@ -150,7 +156,7 @@ class DirectSink {
     this.position += chunk.length;
   }
 
-  /** Checks the buffered values, then writes them (a whole number of float32s but at the very end). */
+  /** Checks the buffered values, then starts their write (a whole number of float32s but at the very end) and swaps buffers. */
   private async flush(): Promise<void> {
     const whole = this.fill - (this.fill % 4);
     if (!this.target.allowNonfinite && whole > 0) {
@@ -162,17 +168,25 @@ class DirectSink {
         );
       }
     }
-    await this.target.write(this.written, this.buffer.subarray(0, this.fill));
+    await this.writing; // the spare is free again
+    const data = this.buffer.subarray(0, this.fill);
+    this.writing = this.target.write(this.written, data);
+    this.writing.catch(() => {}); // awaited at the next flush, finish or abort
+    [this.buffer, this.spare] = [this.spare, this.buffer];
     this.written += this.fill;
     this.fill = 0;
   }
 
   async finish(layout: TensorLayout): Promise<UploadedInput> {
     if (this.fill > 0) await this.flush();
+    await this.writing;
     return { shape: layout.shape };
   }
 
-  async abort(): Promise<void> {}
+  /** Lets a write in flight end (its bytes go with the job's blobs). */
+  async abort(): Promise<void> {
+    await this.writing?.catch(() => {});
+  }
 }
 
 /** The part as it came, into `DIR/FIELD.npy|safetensors`, for the engine to validate and convert. */
