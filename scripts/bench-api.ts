@@ -94,7 +94,10 @@ async function main(): Promise<void> {
     );
     children.push(api);
     const client = new LongattnClient({ url: `http://127.0.0.1:${port}`, key: KEY });
-    const worker = () => start(['worker', '--redis', redis.url, '--backend', values.backend!], /queues? bull:/);
+    // Services open only the blob stores they are given (docs/limits.md): the api's fs blobs.
+    const blobs = ['--blobs', `fs:${join(dir, 'blobs')}`];
+    const worker = () => start(['worker', '--redis', redis.url, '--backend', values.backend!, ...blobs], /queues? bull:/);
+    const reducer = () => start(['reducer', '--redis', redis.url, ...blobs], /queues? bull:/);
     if (mode === 'upload') {
       // q, k, v of [8, S, 64] float32, ~mb/3 each.
       const S = Math.round((Number(values.mb) * 1e6) / 3 / (8 * 64 * 4));
@@ -127,13 +130,15 @@ async function main(): Promise<void> {
         }),
       );
       await client.cancel(id);
-      // The same upload from curl (a C client: the SDK's fetch FormData costs about as much CPU as the api).
+      // The same upload from curl (a C client), with the api's own phases (Server-Timing): receive
+      // (the body streamed into the blobs) and submit (validation, plan, flow).
+      const apiCpuCurl0 = cpuOf(api.pid!);
       const curl = spawnSync('curl', [
         '-s',
         '-o',
         '/dev/null',
         '-w',
-        '%{time_total} %{http_code}',
+        '%{time_total} %{http_code} %header{server-timing}',
         '-H',
         `Authorization: Bearer ${KEY}`,
         '-F',
@@ -141,19 +146,26 @@ async function main(): Promise<void> {
         ...['q', 'k', 'v'].flatMap((p) => ['-F', `${p}=@${join(dir, `${p}.npy`)}`]),
         `http://127.0.0.1:${port}/v1/jobs`,
       ]);
-      const [curlSeconds, code] = curl.stdout.toString().split(' ');
+      const [curlSeconds, code, ...rest] = curl.stdout.toString().split(' ');
+      const phases = Object.fromEntries([...rest.join(' ').matchAll(/(\w+);dur=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+      const curlApiCpu = cpuOf(api.pid!) - apiCpuCurl0;
       if (code === '201')
         console.log(
           JSON.stringify({
             mode: 'upload (curl)',
             seconds: Number(curlSeconds),
             MBps: bytes / 1e6 / Number(curlSeconds),
+            receiveMs: phases.receive,
+            receiveMBps: bytes / 1e3 / phases.receive!,
+            submitMs: phases.submit,
+            apiCpuSeconds: curlApiCpu,
+            apiMBperCpuSecond: bytes / 1e6 / curlApiCpu,
             apiPeakRssMB: peakRss(api.pid!),
           }),
         );
     } else if (mode === 'small') {
       children.push(await worker(), await worker());
-      children.push(await start(['reducer', '--redis', redis.url], /queues? bull:/));
+      children.push(await reducer());
       for (const [p, seed] of [
         ['q', 1],
         ['k', 2],
@@ -218,7 +230,7 @@ async function main(): Promise<void> {
       );
     } else if (mode === 'status') {
       for (let i = 0; i < Number(values.workers); i++) children.push(await worker());
-      children.push(await start(['reducer', '--redis', redis.url], /queues? bull:/));
+      children.push(await reducer());
       const S = 16384;
       for (const [p, seed] of [
         ['q', 1],

@@ -114,3 +114,17 @@ test('redis: a blob leaves no keys behind after delete', async (t) => {
   t.deepEqual(await client.keys('leak:*'), []);
   await client.quit();
 });
+
+test('fs: large positional writes (the thread-pool path) and small ones interleave into one blob', async (t) => {
+  const store = stores[0]![1]();
+  const big = bytes(700 << 10, 5); // past the store's inline-write size
+  const small = bytes(1000, 9);
+  await Promise.all([store.write('j/in/q', 1000, big), store.write('j/in/q', 0, small), store.write('j/in/q', 1000 + big.length, big)]);
+  const size = 1000 + 2 * big.length;
+  await store.seal('j/in/q', { size });
+  const all = await store.read('j/in/q', 0, size);
+  t.deepEqual(all.subarray(0, 1000), small);
+  t.deepEqual(all.subarray(1000, 1000 + big.length), big);
+  t.deepEqual(all.subarray(1000 + big.length), big);
+  await store.close();
+});

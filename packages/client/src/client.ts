@@ -1,4 +1,5 @@
-import { createWriteStream, openAsBlob } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,6 +23,34 @@ export interface ClientOptions {
 }
 
 /**
+ * A multipart/form-data body (RFC 7578) as it is sent: the options field, then each tensor part.
+ * Built by hand rather than with FormData: fetch's FormData encoder cost about as much CPU per
+ * byte as the api's whole receive path (scripts/bench-api.ts upload); file chunks of 1 MiB here.
+ */
+async function* multipartBody(
+  boundary: string,
+  options: string,
+  tensors: { q: TensorInput; k: TensorInput; v?: TensorInput },
+): AsyncGenerator<Uint8Array> {
+  const quoted = (name: string) => name.replace(/[\r\n"]/g, (c) => encodeURIComponent(c));
+  yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${options}\r\n`);
+  for (const part of ['q', 'k', 'v'] as const) {
+    const input = tensors[part];
+    if (input === undefined) continue;
+    const filename = typeof input === 'string' ? basename(input) : `${part}.npy`;
+    yield Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${part}"; filename="${quoted(filename)}"\r\n` +
+        'Content-Type: application/octet-stream\r\n\r\n',
+    );
+    if (typeof input === 'string') yield* createReadStream(input, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+    else if (input instanceof Blob) yield* input.stream() as unknown as AsyncIterable<Uint8Array>;
+    else yield input;
+    yield Buffer.from('\r\n');
+  }
+  yield Buffer.from(`--${boundary}--\r\n`);
+}
+
+/**
  * Typed client of the longattn HTTP API (docs/contracts.md), on Node's own fetch. Every method
  * throws ApiError for a non-2xx answer (status, one-line message, field).
  */
@@ -41,19 +70,27 @@ export class LongattnClient {
     return (await (await this.fetch(path, init)).json()) as T;
   }
 
-  /** Submits an attention job: uploads Q, K, V (files are streamed, never read whole) with its options. */
+  /**
+   * Submits an attention job: uploads its options, then Q, K, V (files are streamed from disk,
+   * never read whole) in one multipart body, options first so the api writes the tensors
+   * straight into the job's blobs.
+   */
   async submit(
     tensors: { q: TensorInput; k: TensorInput; v: TensorInput },
     options: Partial<JobOptions> = {},
   ): Promise<{ id: string; state: string }> {
-    const form = new FormData();
-    form.append('options', JSON.stringify({ kind: 'attention', ...options }));
-    for (const part of ['q', 'k', 'v'] as const) {
-      const input = tensors[part];
-      if (typeof input === 'string') form.append(part, await openAsBlob(input), basename(input));
-      else form.append(part, input instanceof Blob ? input : new Blob([input]), `${part}.npy`);
-    }
-    return this.json('/v1/jobs', { method: 'POST', body: form });
+    return this.post(JSON.stringify({ kind: 'attention', ...options }), tensors);
+  }
+
+  /** POST /v1/jobs with the options part first, then the tensor parts, streamed. */
+  private post(options: string, tensors: { q: TensorInput; k: TensorInput; v?: TensorInput }): Promise<{ id: string; state: string }> {
+    const boundary = `longattn-${randomUUID()}`;
+    return this.json('/v1/jobs', {
+      method: 'POST',
+      body: multipartBody(boundary, options, tensors) as unknown as ReadableStream,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      duplex: 'half',
+    } as RequestInit);
   }
 
   /**
@@ -64,14 +101,7 @@ export class LongattnClient {
     tensors: { q: TensorInput; k: TensorInput },
     options: Partial<Omit<JobOptions, 'kind'>> = {},
   ): Promise<{ id: string; state: string }> {
-    const form = new FormData();
-    form.append('options', JSON.stringify({ ...options, kind: 'inspect' }));
-    for (const part of ['q', 'k'] as const) {
-      const input = tensors[part];
-      if (typeof input === 'string') form.append(part, await openAsBlob(input), basename(input));
-      else form.append(part, input instanceof Blob ? input : new Blob([input]), `${part}.npy`);
-    }
-    return this.json('/v1/jobs', { method: 'POST', body: form });
+    return this.post(JSON.stringify({ ...options, kind: 'inspect' }), tensors);
   }
 
   /** A done inspect job's report (per-head statistics, top-k lists); ApiError 409 until done. */

@@ -73,17 +73,20 @@ export function decode(s: Scratch, dtype: DType, src: number, out: Float32Array,
   }
 }
 
+/** Index of the first NaN or ±Infinity among the first n float32s (as their bits), or -1. */
+export function firstNonFiniteF32(bits: Uint32Array, n: number = bits.length): number {
+  for (let i = 0; i < n; i++) if ((bits[i]! & 0x7f800000) === 0x7f800000) return i;
+  return -1;
+}
+
 /**
  * Index (within the chunk) of the first element of `dtype` among the first n of the scratch that
  * is NaN or ±Infinity as float32 (for f64: also finite values that overflow float32), or -1.
  */
 export function firstNonFinite(s: Scratch, dtype: DType, n: number): number {
   switch (dtype) {
-    case 'f32': {
-      const a = s.u32;
-      for (let i = 0; i < n; i++) if ((a[i]! & 0x7f800000) === 0x7f800000) return i;
-      return -1;
-    }
+    case 'f32':
+      return firstNonFiniteF32(s.u32, n);
     case 'f16': {
       const a = s.u16;
       for (let i = 0; i < n; i++) if ((a[i]! & 0x7c00) === 0x7c00) return i;

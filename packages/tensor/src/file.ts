@@ -8,6 +8,28 @@ export interface InputFile {
   readonly size: number;
 }
 
+/**
+ * The first bytes of a tensor file still arriving (an upload): its header parses from them as
+ * from a file. `size` is Infinity until the whole file is there, so checks of the data's length
+ * wait for the caller (it counts the bytes as they arrive).
+ */
+export interface ArrivingFile {
+  readonly path: string;
+  readonly head: Uint8Array;
+  readonly size: number;
+}
+
+/** Where a header is read from: a file opened for positional reads, or the first bytes of one arriving. */
+export type HeaderSource = InputFile | ArrivingFile;
+
+/** readFully on a file, or a copy out of an arriving file's first bytes; false past what is there. */
+export function readHeaderBytes(file: HeaderSource, into: Uint8Array, offset: number, length: number, position: number): boolean {
+  if ('fd' in file) return readFully(file.fd, into, offset, length, position);
+  if (position + length > file.head.length) return false;
+  into.set(file.head.subarray(position, position + length), offset);
+  return true;
+}
+
 const REASONS: Readonly<Record<string, string>> = {
   ENOENT: 'no such file',
   ENOTDIR: 'no such file',

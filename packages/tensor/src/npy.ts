@@ -6,8 +6,8 @@
 import { InputError } from './errors.ts';
 import { DTYPE_NAME, ITEM_SIZE, elementCount, formatShape } from './dtype.ts';
 import type { DType } from './dtype.ts';
-import { readFully } from './file.ts';
-import type { InputFile } from './file.ts';
+import { readHeaderBytes } from './file.ts';
+import type { HeaderSource } from './file.ts';
 import { parsePyLiteral } from './py-literal.ts';
 import type { PyValue } from './py-literal.ts';
 
@@ -35,7 +35,7 @@ export function excerpt(value: unknown): string {
 }
 
 /** Reads and validates an .npy header; every malformed case → InputError naming `argument`. */
-export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
+export function readNpyHeader(file: HeaderSource, argument: string): TensorLayout {
   const where = JSON.stringify(file.path);
   const bad = (detail: string): never => {
     throw new InputError(argument, `${where}: ${detail}`);
@@ -43,7 +43,7 @@ export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
   if (file.size === 0) bad('empty file, expected an .npy array');
   const prefix = Buffer.alloc(12);
   const got = Math.min(12, file.size);
-  readFully(file.fd, prefix, 0, got, 0);
+  readHeaderBytes(file, prefix, 0, got, 0);
   if (got < MAGIC.length || !prefix.subarray(0, MAGIC.length).equals(MAGIC)) {
     bad(`not an .npy file (bad magic ${excerpt(prefix.subarray(0, Math.min(got, 6)).toString('latin1'))}, expected "\\x93NUMPY")`);
   }
@@ -61,7 +61,7 @@ export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
     bad(`truncated header: it says ${headerLength} bytes, the file has ${file.size - start} after the prefix`);
   }
   const raw = Buffer.alloc(headerLength);
-  readFully(file.fd, raw, 0, headerLength, start);
+  readHeaderBytes(file, raw, 0, headerLength, start);
   let text: string;
   try {
     text = major === 3 ? new TextDecoder('utf-8', { fatal: true }).decode(raw) : raw.toString('latin1');
@@ -103,7 +103,8 @@ export function readNpyHeader(file: InputFile, argument: string): TensorLayout {
   const dataOffset = start + headerLength;
   const need = elementCount(shape) * ITEM_SIZE[dtype];
   const have = file.size - dataOffset;
-  if (need !== have) {
+  // An arriving file's size is not known yet (Infinity): its caller checks the data's length.
+  if (Number.isFinite(file.size) && need !== have) {
     const what = `shape ${formatShape(shape)} of ${DTYPE_NAME[dtype]} needs ${need} data bytes, the file has ${have}`;
     bad(have < need ? `truncated data: ${what}` : `size mismatch: ${what}`);
   }

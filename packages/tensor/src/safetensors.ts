@@ -7,8 +7,8 @@
 import { InputError } from './errors.ts';
 import { DTYPE_NAME, ITEM_SIZE, elementCount, formatShape } from './dtype.ts';
 import type { DType } from './dtype.ts';
-import { readFully } from './file.ts';
-import type { InputFile } from './file.ts';
+import { readHeaderBytes } from './file.ts';
+import type { HeaderSource } from './file.ts';
 import { indexJsonObject, RepeatedKeyError } from './json-index.ts';
 import type { JsonIndex } from './json-index.ts';
 import { excerpt } from './npy.ts';
@@ -41,11 +41,11 @@ export interface SafetensorsHeader {
  * before any allocation, then the JSON's syntax in one pass (indexJsonObject, never JSON.parse of
  * the whole), a tensor name given twice refused. Every malformed case → InputError naming `argument`.
  */
-export function readSafetensorsIndex(file: InputFile, argument: string): SafetensorsHeader {
+export function readSafetensorsIndex(file: HeaderSource, argument: string): SafetensorsHeader {
   const bad = badInput(file.path, argument);
   if (file.size < 8) bad(`truncated header: ${file.size} bytes, a .safetensors file starts with an 8-byte header length`);
   const prefix = Buffer.alloc(8);
-  readFully(file.fd, prefix, 0, 8, 0);
+  readHeaderBytes(file, prefix, 0, 8, 0);
   const length = prefix.readBigUInt64LE(0);
   if (length > BigInt(SAFETENSORS_HEADER_CAP)) {
     bad(`header length ${length} exceeds the ${SAFETENSORS_HEADER_CAP}-byte cap (not a .safetensors file?)`);
@@ -55,7 +55,7 @@ export function readSafetensorsIndex(file: InputFile, argument: string): Safeten
     bad(`truncated header: it says ${headerLength} bytes, the file has ${file.size - 8} after the length`);
   }
   const raw = Buffer.allocUnsafe(headerLength);
-  if (!readFully(file.fd, raw, 0, headerLength, 8)) bad('file shrank while reading its header');
+  if (!readHeaderBytes(file, raw, 0, headerLength, 8)) bad('file shrank while reading its header');
   let index: JsonIndex;
   try {
     index = indexJsonObject(raw);
@@ -114,7 +114,7 @@ export function safetensorsLayout(header: SafetensorsHeader, name: string | unde
 }
 
 /** Reads a .safetensors header and picks tensor `name`: readSafetensorsIndex + safetensorsLayout. */
-export function readSafetensorsHeader(file: InputFile, name: string | undefined, argument: string): TensorLayout {
+export function readSafetensorsHeader(file: HeaderSource, name: string | undefined, argument: string): TensorLayout {
   return safetensorsLayout(readSafetensorsIndex(file, argument), name, argument);
 }
 

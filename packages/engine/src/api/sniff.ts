@@ -10,8 +10,8 @@ export type Sniffed = 'npy' | 'safetensors';
 
 /**
  * Checks an uploading tensor part's header as its first chunks arrive, so a wrong format or dtype
- * fails before the rest is read (the full validation, with the same codecs as the CLI, runs on
- * the whole file afterwards). feed() returns the format once known; it throws InputError(field).
+ * fails before the rest is read, in the API's words (the full check of the header, with the same
+ * codecs as the CLI, follows in tensor-part.ts). feed() returns the format once known; it throws InputError(field).
  * `tensor`: the safetensors tensor the job names (else the file's only one).
  */
 export function headerSniffer(

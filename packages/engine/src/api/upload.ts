@@ -1,13 +1,12 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { InputError } from '@longattn/tensor';
 import { INSPECT_PARTS } from './inspect-options.ts';
+import type { InputUpload, QueueEngine, UploadedInput } from '../queue/queue-engine.ts';
+import { blobNames } from '../queue/names.ts';
 import { parseJobOptions, type JobOptions } from './options.ts';
-import { headerSniffer } from './sniff.ts';
+import { receiveTensorPart } from './tensor-part.ts';
 
 /** The tensor parts of an attention job. */
 export const TENSOR_PARTS = ['q', 'k', 'v'] as const;
@@ -21,32 +20,43 @@ export class UploadTooLargeError extends Error {
   }
 }
 
-/** A received upload: each tensor part in a file of the per-upload temp dir (named by us, never by the client). */
+/** A received upload: the job's inputs in its blob store (or, for parts to convert, in files of a temp dir named by us). */
 export interface Upload {
-  dir: string;
+  job: InputUpload;
   options: JobOptions;
-  /** Input refs for the engine: `DIR/q.npy` or `DIR/q.safetensors#name` (inspect jobs: q and k only). */
-  refs: Record<TensorPart, string>;
+  inputs: Record<TensorPart, UploadedInput>;
   bytes: number;
-  remove(): Promise<void>;
+  /** Removes the temp dir, if one was made (the job's blobs are the engine's). */
+  removeFiles(): Promise<void>;
 }
 
 /**
- * Streams a POST /v1/jobs multipart body to disk: memory stays bounded by the stream buffers
- * whatever the tensors' size. Each tensor part's header is checked as it arrives (sniff.ts), the
- * total is counted against `capBytes` (413). The `options` part must come before the tensor parts
- * that are .safetensors with several tensors (it names them); otherwise in any order. On any
- * failure the temp dir is removed before the error is thrown.
+ * Streams a POST /v1/jobs multipart body into the job's blob store as it arrives (tensor-part.ts):
+ * float32 parts in bhsd layout land in their input blobs in their final form, each byte written
+ * once; other parts go to a temp file for the engine to convert. Memory stays bounded whatever
+ * the tensors' size; the total is counted against `capBytes` (413). The `options` part should
+ * come first (the SDK and the README's curl send it first); a tensor part before it takes the
+ * temp-file path. On any failure the job's blobs, record and temp files are removed before the
+ * error is thrown.
  */
-export async function receiveUpload(request: FastifyRequest, tmp: string, capBytes: number, onBytes: (n: number) => void): Promise<Upload> {
-  const dir = await mkdtemp(join(tmp, 'longattn-upload-'));
-  const remove = () => rm(dir, { recursive: true, force: true });
-  const refs: Partial<Record<TensorPart, string>> = {};
+export async function receiveUpload(
+  request: FastifyRequest,
+  engine: QueueEngine,
+  where: { blobs: string; tmp: string },
+  capBytes: number,
+  onBytes: (n: number) => void,
+): Promise<Upload> {
+  if (!request.isMultipart()) throw new InputError('body', 'expected multipart/form-data with parts options, q, k, v');
+  const job = await engine.openUpload(where.blobs);
+  let dir: string | undefined;
+  const removeFiles = async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  };
+  const inputs: Partial<Record<TensorPart, UploadedInput>> = {};
   let optionsText: string | undefined;
   let options: JobOptions | undefined;
   let bytes = 0;
   try {
-    if (!request.isMultipart()) throw new InputError('body', 'expected multipart/form-data with parts options, q, k, v');
     for await (const part of request.parts()) {
       const field = part.fieldname;
       if (part.type === 'field') {
@@ -57,46 +67,38 @@ export async function receiveUpload(request: FastifyRequest, tmp: string, capByt
       }
       if (!(TENSOR_PARTS as readonly string[]).includes(field)) throw new InputError(field, 'unexpected part; expected options, q, k, v');
       const which = field as TensorPart;
-      if (refs[which]) throw new InputError(which, 'given twice');
-      const tensor = options?.tensors?.[which];
-      const sniffer = headerSniffer(which, tensor);
-      const path = join(dir, `${which}.part`);
-      const count = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          bytes += chunk.length;
-          onBytes(chunk.length);
-          if (bytes > capBytes) return callback(new UploadTooLargeError(capBytes));
-          try {
-            sniffer.feed(chunk);
-          } catch (error) {
-            return callback(error as Error);
-          }
-          callback(null, chunk);
+      if (inputs[which]) throw new InputError(which, 'given twice');
+      const blob = blobNames.input(job.id, which);
+      inputs[which] = await receiveTensorPart(part.file, {
+        field: which,
+        tensor: options?.tensors?.[which],
+        direct: options?.layout === 'bhsd' && options.kind !== 'inspect', // inspect jobs are submitted from files (submitInspect)
+        allowNonfinite: options?.allowNonfinite ?? false,
+        write: (offset, data) => job.store.write(blob, offset, data),
+        dir: async () => (dir ??= await mkdtemp(join(where.tmp, 'longattn-upload-'))),
+        count: (n) => {
+          bytes += n;
+          onBytes(n);
+          if (bytes > capBytes) throw new UploadTooLargeError(capBytes);
         },
+        overCap: () => new UploadTooLargeError(capBytes),
       });
-      await pipeline(part.file, count, createWriteStream(path));
-      if ((part.file as { truncated?: boolean }).truncated) throw new UploadTooLargeError(capBytes);
-      if (!sniffer.format) throw new InputError(which, 'empty or truncated part; expected an .npy or .safetensors tensor');
-      const final = join(dir, `${which}.${sniffer.format}`);
-      await rename(path, final);
-      refs[which] = sniffer.format === 'safetensors' && tensor ? `${final}#${tensor}` : final;
     }
     options ??= parseJobOptions(optionsText);
-    const wanted = options.kind === 'inspect' ? INSPECT_PARTS : TENSOR_PARTS;
+    const wanted: readonly string[] = options.kind === 'inspect' ? INSPECT_PARTS : TENSOR_PARTS;
     for (const which of TENSOR_PARTS) {
-      if (!refs[which] && wanted.includes(which)) throw new InputError(which, 'missing part (an .npy or .safetensors tensor)');
-      if (refs[which] && !wanted.includes(which)) throw new InputError(which, `not used by ${options.kind} jobs (they take q and k)`);
+      if (!inputs[which] && wanted.includes(which)) throw new InputError(which, 'missing part (an .npy or .safetensors tensor)');
+      if (inputs[which] && !wanted.includes(which)) throw new InputError(which, `not used by ${options.kind} jobs (they take q and k)`);
     }
-    return { dir, options, refs: refs as Record<TensorPart, string>, bytes, remove };
+    return { job, options, inputs: inputs as Record<TensorPart, UploadedInput>, bytes, removeFiles };
   } catch (error) {
-    await remove();
+    await Promise.all([removeFiles(), engine.abandonUpload(job)]);
     const tooLarge = error instanceof UploadTooLargeError || (error as { statusCode?: number }).statusCode === 413;
     // The answer goes out now (a wrong dtype fails fast); the rest of the body is read and dropped meanwhile.
     if (!tooLarge) void drain(request.raw, capBytes - bytes);
     throw error;
   }
 }
-
 /** Longest wait for the rest of a refused upload's body. */
 const DRAIN_MS = 30_000;
 

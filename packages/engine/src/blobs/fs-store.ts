@@ -13,6 +13,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { InputError } from '@longattn/tensor';
 import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts';
@@ -69,6 +70,7 @@ export class FsBlobStore implements BlobStore {
   async write(name: string, offset: number, data: Uint8Array): Promise<void> {
     const path = `${this.path(name)}.building`;
     this.mkdirFor(path);
+    if (data.byteLength >= ASYNC_WRITE_BYTES) return writeAsync(path, offset, data);
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT);
     try {
       for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done, offset + done);
@@ -190,6 +192,24 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Writes at least this big go through the thread pool: a streamed upload (the api's, 1 MiB at a
+ * time) then reads the socket while the previous chunk is written. Smaller ones (a q-block's
+ * output rows) stay inline, as the class comment says.
+ */
+const ASYNC_WRITE_BYTES = 512 << 10;
+
+async function writeAsync(path: string, offset: number, data: Uint8Array): Promise<void> {
+  const file = await open(path, constants.O_RDWR | constants.O_CREAT);
+  try {
+    for (let done = 0; done < data.byteLength; ) {
+      done += (await file.write(data, done, data.byteLength - done, offset + done)).bytesWritten;
+    }
+  } finally {
+    await file.close();
+  }
 }
 
 /** The value, or undefined when the file is not there (ENOENT). */

@@ -7,7 +7,7 @@ export type { InspectSubmitOptions } from './inspect-submit.ts';
 export type { InspectManifest } from './inspect-manifest.ts';
 export type { InspectOutput } from './blob-layout.ts';
 export { QueueEngine } from './queue-engine.ts';
-export type { QueueJobStatus, SubmitOptions } from './queue-engine.ts';
+export type { InputUpload, QueueJobStatus, SubmitOptions, UploadedInput, UploadedJob } from './queue-engine.ts';
 export { startWorker } from './worker.ts';
 export type { WorkerServiceOptions } from './worker.ts';
 export { startReducer } from './reducer.ts';

@@ -1,5 +1,6 @@
 import { getBackend, parseBackendName, selectBackend } from '@longattn/kernels';
-import { InputError } from '@longattn/tensor';
+import { validateSpec, type AttentionSpec } from '@longattn/attention';
+import { InputError, openTensors, type TensorReader } from '@longattn/tensor';
 import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -17,11 +18,12 @@ import { batchPlan, type BatchOptions } from './batching.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, closeWithin, connectRedis, isRedisFault, redisFault } from './connection.ts';
 import { buildFlow } from './flow.ts';
+import type { ReduceGroup } from './batching.ts';
 import { readRecord, type JobRecord } from './job-record.ts';
 import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobState } from './manifest.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { sleep } from './service.ts';
-import { downloadOutputs, uploadTensor } from './transfer.ts';
+import { downloadOutputs, sealInput, uploadTensor } from './transfer.ts';
 import type { InspectRequest } from '../inspect/request.ts';
 import type { InspectOutput } from './blob-layout.ts';
 import { submitInspectJob, type InspectSubmitOptions } from './inspect-submit.ts';
@@ -62,6 +64,25 @@ export interface QueueJobStatus {
    */
   waiting?: string;
 }
+
+/** A job whose inputs are being uploaded straight into its blob store (openUpload → submitUploaded or abandonUpload). */
+export interface InputUpload {
+  readonly id: string;
+  /** Where its blobs go: write input `which`'s data (float32, bhsd) at byte offsets of `blobNames.input(id, which)`. */
+  readonly store: BlobStore;
+}
+
+/**
+ * An input of submitUploaded: `{ shape }` when its float32 bhsd data is already in the upload's
+ * input blob (unsealed; the uploader checked its values are finite unless allowNonfinite), or
+ * `{ ref }` of a file (any format, dtype and layout), validated and converted as submit() does.
+ */
+export type UploadedInput = { shape: readonly number[] } | { ref: string };
+
+/** What submitUploaded needs: a JobRequest's options with the inputs as uploaded. */
+export type UploadedJob = Omit<JobRequest, 'q' | 'k' | 'v' | 'out' | 'lse' | 'outDtype'> & {
+  inputs: Record<'q' | 'k' | 'v', UploadedInput>;
+};
 
 /** How often wait() reads progress between events. */
 const PROGRESS_POLL_MS = 250;
@@ -195,29 +216,8 @@ export class QueueEngine {
     let store: BlobStore | undefined;
     try {
       const { spec } = inputs;
-      const { backend, blocks: defaults } = await resolveBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto');
-      const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : defaults);
-      const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
-      const groups = batchPlan(thePlan, options);
-      this.locations.add(location);
-      store = this.store(location, id);
-      await store.ready();
-      const manifest: JobManifest = {
-        version: 1,
-        id,
-        spec,
-        qShape: [...inputs.q.shape],
-        blockQ: blocks.blockQ,
-        blockK: blocks.blockK,
-        backend,
-        blobs: store.location,
-        tileCount: thePlan.tileCount,
-        skippedTiles: thePlan.skippedTiles,
-        qBlockCount: thePlan.qBlockCount,
-        flops: thePlan.flops,
-        tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
-        reduceJobs: groups.length,
-      };
+      store = await this.openStore(location, id);
+      const { manifest, groups } = await this.planJob(id, spec, inputs.q.shape, request, store, options);
       if (options.createOutput) output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
       const hash = jobKeys.hash(id);
       await this.redis
@@ -228,8 +228,7 @@ export class QueueEngine {
       await uploadTensor(store, blobNames.input(id, 'q'), inputs.q, spec, spec.H, spec.Sq);
       await uploadTensor(store, blobNames.input(id, 'k'), inputs.k, spec, spec.Hk, spec.Sk);
       await uploadTensor(store, blobNames.input(id, 'v'), inputs.v, spec, spec.Hk, spec.Sk);
-      await this.redis.hset(hash, 'state', 'queued');
-      await this.flowProducer().add(buildFlow(id, groups));
+      await this.enqueue(id, groups);
       return { manifest, ...(output ? { output } : {}) };
     } catch (error) {
       output?.abort();
@@ -239,6 +238,129 @@ export class QueueEngine {
     } finally {
       inputs.close();
     }
+  }
+
+  /** The job's blob store at `location` (added to the ones this client may open), checked usable. */
+  private async openStore(location: string, id: string): Promise<BlobStore> {
+    this.locations.add(location);
+    const store = this.store(location, id);
+    await store.ready();
+    return store;
+  }
+
+  /**
+   * Resolves the backend and tiles (QUEUE_DEFAULTS.blockScale × the backend's by default), plans
+   * with the same plan() as the local engine, and groups the tiles into BullMQ jobs.
+   */
+  private async planJob(
+    id: string,
+    spec: AttentionSpec,
+    qShape: readonly number[],
+    request: Pick<JobRequest, 'backend' | 'blockQ' | 'blockK'>,
+    store: BlobStore,
+    options: SubmitOptions,
+  ): Promise<{ manifest: JobManifest; groups: ReduceGroup[] }> {
+    const { backend, blocks: defaults } = await resolveBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto');
+    const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : defaults);
+    const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
+    const groups = batchPlan(thePlan, options);
+    const manifest: JobManifest = {
+      version: 1,
+      id,
+      spec,
+      qShape: [...qShape],
+      blockQ: blocks.blockQ,
+      blockK: blocks.blockK,
+      backend,
+      blobs: store.location,
+      tileCount: thePlan.tileCount,
+      skippedTiles: thePlan.skippedTiles,
+      qBlockCount: thePlan.qBlockCount,
+      flops: thePlan.flops,
+      tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
+      reduceJobs: groups.length,
+    };
+    return { manifest, groups };
+  }
+
+  /** Marks the job queued (its inputs all in place) and adds its flow. */
+  private async enqueue(id: string, groups: ReduceGroup[]): Promise<void> {
+    await this.redis.hset(jobKeys.hash(id), 'state', 'queued');
+    await this.flowProducer().add(buildFlow(id, groups));
+  }
+
+  /**
+   * Starts a job whose inputs are uploaded straight into its blob store (the HTTP API's uploads:
+   * each byte written once, in its final place). The job's record (state `uploading`) is written
+   * first, so reducers' sweeps leave its blobs alone; it expires with unfinished jobs if the
+   * uploader dies. Follow with submitUploaded, or abandonUpload on failure.
+   */
+  async openUpload(location: string): Promise<InputUpload> {
+    return this.guard(async () => {
+      const id = newJobId();
+      const store = await this.openStore(location, id);
+      const hash = jobKeys.hash(id);
+      await this.redis
+        .multi()
+        .hset(hash, 'state', 'uploading', 'submittedAt', String(Date.now()))
+        .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
+        .exec();
+      return { id, store };
+    });
+  }
+
+  /**
+   * Submits an upload's job: validates the inputs' shapes and the options as submit() does
+   * (InputError naming `--q`… or the option), converts the inputs given as files, seals the ones
+   * already in place, plans and adds the flow. On any failure nothing of the job is left.
+   */
+  async submitUploaded(upload: InputUpload, job: UploadedJob, options: SubmitOptions = {}): Promise<{ manifest: JobManifest }> {
+    const { id, store } = upload;
+    const files: Partial<Record<'q' | 'k' | 'v', TensorReader>> = {};
+    try {
+      return await this.guard(async () => {
+        const which = ['q', 'k', 'v'] as const;
+        const refs = which.filter((w) => 'ref' in job.inputs[w]);
+        const opened = openTensors(refs.map((w) => ({ ref: (job.inputs[w] as { ref: string }).ref, argument: `--${w}` })));
+        for (const [i, w] of refs.entries()) files[w] = opened[i];
+        const shape = (w: (typeof which)[number]) => files[w]?.shape ?? (job.inputs[w] as { shape: readonly number[] }).shape;
+        const spec: AttentionSpec = {
+          ...validateSpec({ q: shape('q'), k: shape('k'), v: shape('v') }, job.options),
+          ...(job.allowNonfinite ? { allowNonfinite: true } : {}),
+        };
+        if (!job.allowNonfinite) {
+          for (const t of Object.values(files)) {
+            const at = t.findNonFinite();
+            if (at >= 0)
+              throw new InputError(
+                t.argument,
+                `non-finite value at flat index ${at} of "${t.ref}" (pass --allow-nonfinite to let NaN/Inf through)`,
+              );
+          }
+        }
+        const { manifest, groups } = await this.planJob(id, spec, shape('q'), job, store, options);
+        await this.redis.hset(jobKeys.hash(id), 'manifest', encodeManifest(manifest));
+        for (const w of which) {
+          const [heads, seq] = w === 'q' ? [spec.H, spec.Sq] : [spec.Hk, spec.Sk];
+          const file = files[w];
+          if (file) await uploadTensor(store, blobNames.input(id, w), file, spec, heads, seq);
+          else await sealInput(store, blobNames.input(id, w), spec, heads, seq);
+        }
+        await this.enqueue(id, groups);
+        return { manifest };
+      });
+    } catch (error) {
+      await this.abandonUpload(upload).catch(() => {});
+      throw error;
+    } finally {
+      for (const t of Object.values(files)) t.close();
+    }
+  }
+
+  /** Removes everything of an upload that will not be submitted: its blobs and its record. */
+  async abandonUpload(upload: InputUpload): Promise<void> {
+    await this.discard(upload.id, upload.store);
+    await this.redis.del(jobKeys.hash(upload.id));
   }
 
   /**
@@ -378,6 +500,26 @@ export class QueueEngine {
   }
 
   private async downloadJob(jobId: string, output: JobOutput): Promise<void> {
+    const { manifest, store, out, lse } = await this.findResult(jobId);
+    try {
+      await downloadOutputs(store, { out, lse }, manifest.spec, output);
+      output.commit();
+    } catch (error) {
+      output.abort();
+      throw error;
+    }
+  }
+
+  /**
+   * A done job's result blobs as stored: O [B, H, Sq, D] and LSE [B, H, Sq], float32 in bhsd
+   * order, which for bhsd inputs is also the output files' order, so they can be streamed as they
+   * are (the HTTP API's results). JobFailedError while not done, JobGoneError once collected.
+   */
+  async resultBlobs(jobId: string): Promise<{ manifest: JobManifest; store: BlobStore; out: string; lse: string }> {
+    return this.guard(() => this.findResult(jobId));
+  }
+
+  private async findResult(jobId: string): Promise<{ manifest: JobManifest; store: BlobStore; out: string; lse: string }> {
     const status = await this.readStatus(jobId);
     if (status.manifest.inspect)
       throw new InputError('JOB', `job ${jobId} is an inspect job: it has a report, not O and LSE (GET /v1/jobs/${jobId}/result/report)`);
@@ -385,13 +527,7 @@ export class QueueEngine {
       throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
     const store = this.store(status.manifest.blobs, jobId);
     if (!(await store.header(blobNames.out(jobId)))) throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
-    try {
-      await downloadOutputs(store, { out: blobNames.out(jobId), lse: blobNames.lse(jobId) }, status.manifest.spec, output);
-      output.commit();
-    } catch (error) {
-      output.abort();
-      throw error;
-    }
+    return { manifest: status.manifest, store, out: blobNames.out(jobId), lse: blobNames.lse(jobId) };
   }
 
   /**

@@ -71,6 +71,12 @@ export async function uploadTensor(
       }
     })(),
   );
+  await sealInput(store, name, spec, heads, seq);
+}
+
+/** Seals an input blob whose float32 bhsd data was written in place (an upload): the header uploadTensor gives. */
+export async function sealInput(store: BlobStore, name: string, spec: AttentionSpec, heads: number, seq: number): Promise<void> {
+  const { B, D } = spec;
   await store.seal(name, { size: B * heads * seq * D * 4, meta: { dtype: 'f32', shape: [B, heads, seq, D], layout: 'bhsd' } });
 }
 

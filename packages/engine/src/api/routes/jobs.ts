@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { JobRequest } from '../../job.ts';
 import type { ApiContext } from '../context.ts';
 import { httpError } from '../errors.ts';
 import { inspectRequestOf } from '../inspect-options.ts';
 import { specOptions } from '../options.ts';
 import { errorSchema, jobIdParams, jobViewSchema, listQuery, submitBodySchema } from '../schemas.ts';
-import { receiveUpload } from '../upload.ts';
+import { receiveUpload, type Upload } from '../upload.ts';
 
 const notFound = () => httpError(404, 'no such job');
 
@@ -30,7 +29,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request, reply) => {
       const createdAt = Date.now();
-      const upload = await receiveUpload(request, ctx.tmp, ctx.uploadCapBytes, (n) => ctx.metrics.uploadBytes.inc(n));
+      const upload = await receiveUpload(request, ctx.engine, ctx, ctx.uploadCapBytes, (n) => ctx.metrics.uploadBytes.inc(n));
       const received = Date.now();
       try {
         const { options } = upload;
@@ -41,12 +40,10 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           ...(options.blockK ? { blockK: options.blockK } : {}),
           allowNonfinite: options.allowNonfinite,
         };
-        const submitted =
+        const manifest =
           options.kind === 'inspect'
-            ? await ctx.engine.submitInspect(inspectRequestOf(options, upload.refs, common), { blobs: ctx.blobs })
-            : undefined;
-        const job: JobRequest = { ...upload.refs, out: '', ...common };
-        const manifest = submitted ?? (await ctx.engine.submit(job, { blobs: ctx.blobs })).manifest;
+            ? await submitInspectUpload(ctx, upload, inspectRequestOf.bind(null, options), common)
+            : (await ctx.engine.submitUploaded(upload.job, { inputs: upload.inputs, ...common })).manifest;
         await ctx.jobs.create(request.tenant, manifest.id, options, createdAt);
         const timing = { receive: received - createdAt, submit: Date.now() - received };
         request.log.info({ job: manifest.id, tenant: request.tenant, bytes: upload.bytes, ms: timing }, 'job submitted');
@@ -55,7 +52,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
           .header('server-timing', `receive;dur=${timing.receive}, submit;dur=${timing.submit}`)
           .send({ id: manifest.id, state: 'queued' });
       } finally {
-        await upload.remove();
+        await upload.removeFiles();
       }
     },
   );
@@ -132,3 +129,25 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
 }
 
 export { notFound };
+
+/**
+ * An inspect job is submitted from its parts' files (every part of an inspect upload is received
+ * to a temp file: upload.ts), under an id of its own; the upload's placeholder record is dropped.
+ */
+async function submitInspectUpload(
+  ctx: ApiContext,
+  upload: Upload,
+  request: (refs: { q: string; k: string }, common: Parameters<typeof inspectRequestOf>[2]) => ReturnType<typeof inspectRequestOf>,
+  common: Parameters<typeof inspectRequestOf>[2],
+) {
+  const ref = (which: 'q' | 'k'): string => {
+    const input = upload.inputs[which];
+    if (!('ref' in input)) throw new Error(`inspect upload part ${which} was not received to a file`);
+    return input.ref;
+  };
+  try {
+    return await ctx.engine.submitInspect(request({ q: ref('q'), k: ref('k') }, common), { blobs: ctx.blobs });
+  } finally {
+    await ctx.engine.abandonUpload(upload.job);
+  }
+}

@@ -1,17 +1,23 @@
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { lseShape } from '@longattn/attention';
+import { elementCount, npyHeader } from '@longattn/tensor';
 import { JobOutput } from '../../output.ts';
+import type { BlobStore } from '../../blobs/blob-store.ts';
+import type { JobManifest } from '../../queue/manifest.ts';
 import type { ApiContext } from '../context.ts';
 import { httpError } from '../errors.ts';
 import { errorSchema, jobIdParams } from '../schemas.ts';
 import { notFound } from './jobs.ts';
 
 /**
- * GET /v1/jobs/:id/result/{out,lse}: O (Q's shape and layout) and LSE as float32 .npy,
- * written by the same JobOutput as `longattn result` (so the bytes are the CLI's) to a temp file
- * and streamed. 409 until the job is done. (`report`, `map`: inspect-results.ts.)
+ * GET /v1/jobs/:id/result/{out,lse}: O (Q's shape and layout) and LSE as float32 .npy, the bytes
+ * `longattn result` writes: for bhsd jobs the result blobs streamed as they are stored behind an
+ * .npy header (the same order), for bshd ones written by the same JobOutput to a temp file and
+ * streamed. 409 until the job is done. (`report`, `map` of inspect jobs: inspect-results.ts.)
  */
 export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
@@ -34,15 +40,16 @@ export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (!record) throw notFound();
       const view = await ctx.jobs.view(id, record);
       if (view.state !== 'done') throw httpError(409, `job ${id} is ${view.state}; its result is available when it is done`);
-      const status = await ctx.engine.status(id);
-      if (what === 'lse' && status.manifest.spec.linear)
+      const result = await ctx.engine.resultBlobs(id).catch(gone(id));
+      if (what === 'lse' && result.manifest.spec.linear)
         throw httpError(404, `job ${id} is linear attention (an approximation): it has no LSE`);
+      if (result.manifest.spec.layout === 'bhsd') return sendBlob(reply, id, what, result);
       const dir = await mkdtemp(join(ctx.tmp, 'longattn-result-'));
       try {
         const file = join(dir, `${what}.npy`);
         const other = join(dir, `${what === 'out' ? 'lse' : 'out'}.npy`);
         const [out, lse] = what === 'out' ? [file, other] : [other, file];
-        await ctx.engine.download(id, new JobOutput(status.manifest.spec, status.manifest.qShape, out, lse));
+        await ctx.engine.download(id, new JobOutput(result.manifest.spec, result.manifest.qShape, out, lse));
         const stream = createReadStream(file);
         stream.on('close', () => void rm(dir, { recursive: true, force: true }));
         return reply
@@ -51,8 +58,46 @@ export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
           .send(stream);
       } catch (error) {
         await rm(dir, { recursive: true, force: true });
-        throw /result was already collected/.test((error as Error).message) ? httpError(409, `job ${id}: its result was removed`) : error;
+        return gone(id)(error);
       }
     },
   );
+}
+
+/** Bytes read from a result blob per chunk of the response. */
+const CHUNK_BYTES = 1 << 20;
+
+/** A result gone meanwhile (collected, cancelled): 409; anything else as it is. */
+const gone =
+  (id: string) =>
+  (error: unknown): never => {
+    throw /result was already collected/.test((error as Error).message) ? httpError(409, `job ${id}: its result was removed`) : error;
+  };
+
+/** Streams a bhsd job's O or LSE blob behind the .npy header of its output shape (Q's; LSE's as lseShape). */
+function sendBlob(
+  reply: FastifyReply,
+  id: string,
+  what: 'out' | 'lse',
+  result: { manifest: JobManifest; store: BlobStore; out: string; lse: string },
+): FastifyReply {
+  const { manifest, store } = result;
+  const { spec } = manifest;
+  const shape = what === 'out' ? manifest.qShape : lseShape(manifest.qShape.length, spec.B, spec.H, spec.Sq);
+  const header = npyHeader(shape, 'f32');
+  const size = elementCount(shape) * 4;
+  const name = result[what];
+  async function* bytes(): AsyncGenerator<Uint8Array> {
+    yield header;
+    for (let at = 0; at < size; at += CHUNK_BYTES) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, size - at));
+      await store.readInto(name, at, chunk);
+      yield chunk;
+    }
+  }
+  return reply
+    .header('content-type', 'application/octet-stream')
+    .header('content-disposition', `attachment; filename="${id}-${what}.npy"`)
+    .header('content-length', header.length + size)
+    .send(Readable.from(bytes()));
 }
