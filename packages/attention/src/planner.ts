@@ -1,5 +1,6 @@
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
-import { hasPattern, rowRule, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
+import { hasPattern } from './pattern.ts';
+import { patternTiles } from './pattern-tiles.ts';
 import type { AttentionSpec } from './spec.ts';
 
 /**
@@ -14,7 +15,7 @@ export interface Tile {
   qBlock: number;
   qStart: number;
   rows: number;
-  /** Key-block index: tiles of a q-block are merged in this order. */
+  /** Key-block index (under a pattern: the tile's place in its q-block), unique within the q-block: tiles run in this order. */
   kBlock: number;
   /**
    * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK, or cut from the band's start under a window) trimmed to those some row
@@ -25,6 +26,22 @@ export interface Tile {
   full: boolean;
   /** 4·D per visible (query, key) pair inside the tile: the work it asks of a kernel. */
   flops: number;
+  /**
+   * Pattern tiles (pattern-tiles.ts): only rows [qStart+from, qStart+from+count) of the q-block;
+   * the other rows get o = 0, lse = −∞ from this tile. Absent: every row of the q-block.
+   */
+  rowSpan?: [from: number, count: number];
+  /**
+   * Pattern tiles: the keys gathered from several runs, flat [a0, b0, a1, b1, …] half-open, in key
+   * order (kStart = a0, keys = Σ (b − a)); the kernel sees them as one contiguous block. Absent:
+   * the keys [kStart, kStart+keys).
+   */
+  keySpans?: number[];
+}
+
+/** A tile's keys as flat half-open runs [a0, b0, …] in key order (one run unless it gathers several). */
+export function tileKeySpans(tile: Pick<Tile, 'kStart' | 'keys' | 'keySpans'>): number[] {
+  return tile.keySpans ?? [tile.kStart, tile.kStart + tile.keys];
 }
 
 /** The tiles of one block of query rows of one head, in key order, plus what the reducer needs. */
@@ -108,7 +125,9 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   // A per-head block mask gives each head its own tiles; every other rule the same tiles per head.
   const headsDiffer = patterned && (spec.pattern?.blockMask?.heads ?? 1) > 1;
   const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
-    patterned ? patternTiles(spec, options, qb, rowsOf(qb), head) : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+    patterned
+      ? patternTiles(spec, blockQ, blockK, qb, rowsOf(qb), head)
+      : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
   // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).
@@ -177,61 +196,6 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     tilesIn: (index) => tilesOf(locate(index).qBlock, locate(index).h),
     flopsIn: (index) => flopsOf(locate(index).qBlock, locate(index).h),
   };
-}
-
-/**
- * The tiles of row block qb of head h under a sparse pattern (pattern.ts): key blocks aligned to
- * blockK and trimmed to the keys some row sees, each counted row by row from the rule's intervals (O(rows · key blocks · intervals)), then
- * dropped when nothing is visible (empty), or marked full when everything is; the rest are
- * partial and their kernels get the tile's mask (docs/math.md, "Patterns").
- */
-function patternTiles(
-  spec: AttentionSpec,
-  { blockQ, blockK }: PlanOptions,
-  qb: number,
-  rows: number,
-  { b, h, kvh }: { b: number; h: number; kvh: number },
-): Tile[] {
-  const rule = rowRule(spec, h);
-  const qStart = qb * blockQ;
-  const nK = Math.ceil(spec.Sk / blockK);
-  const visible = new Float64Array(nK);
-  const first = new Float64Array(nK).fill(Infinity);
-  const last = new Float64Array(nK).fill(-Infinity);
-  for (let i = qStart; i < qStart + rows; i++) {
-    const intervals = rule.rowIntervals(i);
-    for (let kb = 0; kb < nK; kb++) {
-      const from = kb * blockK;
-      const to = Math.min(spec.Sk, from + blockK);
-      const n = rowVisibleCount(rule, i, intervals, from, to);
-      if (n === 0) continue;
-      visible[kb]! += n;
-      const [a, b] = rowVisibleSpan(rule, i, intervals, from, to);
-      first[kb] = Math.min(first[kb]!, a);
-      last[kb] = Math.max(last[kb]!, b);
-    }
-  }
-  const tiles: Tile[] = [];
-  for (let kb = 0; kb < nK; kb++) {
-    if (visible[kb] === 0) continue;
-    // Trimmed to the keys some row sees (4 sinks: a 4-key tile, not a block of blockK).
-    const kStart = first[kb]!;
-    const keys = last[kb]! - kStart + 1;
-    tiles.push({
-      b,
-      h,
-      kvh,
-      qBlock: qb,
-      qStart,
-      rows,
-      kBlock: kb,
-      kStart,
-      keys,
-      full: visible[kb] === rows * keys,
-      flops: 4 * visible[kb]! * spec.D,
-    });
-  }
-  return tiles;
 }
 
 /**
