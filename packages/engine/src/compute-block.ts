@@ -54,23 +54,33 @@ export async function computeTiles(
       full: tile.full,
       ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys) } : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
-      k: gathered(spans, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
-      v: gathered(spans, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
+      k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
+      v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
     });
     partials.push(tile.rowSpan ? widened(part, from, tile.rows) : part);
   }
   return partials;
 }
 
+/** Per-thread buffers gathered keys and values are copied into, reused across tiles (fresh memory per tile costs page faults and GC). */
+const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
+
 /**
- * A tile's keys as one [keys, D] block: the source's own block for one run, else the runs copied
- * together in key order (each copied at once: a reusing source's block lasts until its next read).
+ * A tile's keys (or values) as one [keys, D] block: the source's own block for one run, else the
+ * runs copied together in key order into this thread's reused buffer, valid until the next
+ * tile's (computeTiles awaits each kernel run before gathering the next; each run is copied at
+ * once, as a reusing source's block lasts until its next read).
  */
-function gathered(spans: number[], D: number, read: (start: number, count: number) => Float32Array): Float32Array {
+function gathered(
+  which: 'k' | 'v',
+  spans: number[],
+  keys: number,
+  D: number,
+  read: (start: number, count: number) => Float32Array,
+): Float32Array {
   if (spans.length === 2) return read(spans[0]!, spans[1]! - spans[0]!);
-  let keys = 0;
-  for (let x = 0; x < spans.length; x += 2) keys += spans[x + 1]! - spans[x]!;
-  const out = new Float32Array(keys * D);
+  if (gatherScratch[which].length < keys * D) gatherScratch[which] = new Float32Array(keys * D);
+  const out = gatherScratch[which].subarray(0, keys * D);
   for (let x = 0, at = 0; x < spans.length; x += 2) {
     out.set(read(spans[x]!, spans[x + 1]! - spans[x]!), at * D);
     at += spans[x + 1]! - spans[x]!;
