@@ -152,6 +152,7 @@ for (const c of CASES) {
       const p = plan(spec, blocks);
       let tiles = 0;
       let flops = 0;
+      let emptyCells = 0; // grid cells (q-block, aligned key block) without a visible pair: skippedTiles
       for (const block of p.blocks()) {
         // Pairs (row, key) of the q-block each tile covers, counted: every visible pair once, no masked pair in a full tile.
         const covered = new Uint8Array(block.rows * c.Sk);
@@ -180,6 +181,14 @@ for (const c of CASES) {
           t.is(tile.flops, 4 * seen * c.D);
         }
         t.deepEqual(new Set(block.tiles.map((tile) => tile.kBlock)).size, block.tiles.length, 'kBlock unique in the q-block');
+        for (let kb = 0; kb * blocks.blockK < c.Sk; kb++) {
+          let any = false;
+          for (let r = 0; r < block.rows && !any; r++) {
+            for (let j = kb * blocks.blockK; j < Math.min(c.Sk, (kb + 1) * blocks.blockK) && !any; j++)
+              any = visible(brute, block.qStart + r, j, block.h);
+          }
+          if (!any) emptyCells++;
+        }
         for (let r = 0; r < block.rows; r++) {
           for (let j = 0; j < c.Sk; j++) {
             const want = visible(brute, block.qStart + r, j, block.h) ? 1 : 0;
@@ -193,6 +202,7 @@ for (const c of CASES) {
       }
       t.is(p.tileCount, tiles);
       t.is(p.flops, flops);
+      t.is(p.skippedTiles, emptyCells, 'skippedTiles: grid cells the pattern empties');
     }
   });
 }

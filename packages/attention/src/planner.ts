@@ -135,6 +135,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     ? {
         tiles: new Float64Array(perHead * (headsDiffer ? spec.H : 1)).fill(-1),
         flops: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
+        grid: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
       }
     : undefined;
   const counted = (qb: number, h: number): number => {
@@ -143,6 +144,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
       const tiles = tilesAt(qb, headOf(h));
       memo!.tiles[at] = tiles.length;
       memo!.flops[at] = tiles.reduce((sum, t) => sum + t.flops, 0);
+      memo!.grid[at] = gridCells(tiles, blockK);
     }
     return at;
   };
@@ -160,10 +162,13 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   };
   // Totals over one head (times B·H), or over each head when their tiles differ (times B).
   let headTiles = 0;
+  /** Grid cells (q-block, aligned key block) holding a visible pair: the tiles themselves, except under a pattern (row groups, gathered keys). */
+  let headCells = 0;
   let headFlops = 0;
   for (let h = 0; h < (headsDiffer ? spec.H : 1); h++) {
     for (let qb = 0; qb < perHead; qb++) {
       headTiles += tilesOf(qb, h);
+      headCells += memo ? memo.grid[counted(qb, h)]! : tilesOf(qb, h);
       headFlops += flopsOf(qb, h);
     }
   }
@@ -186,7 +191,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     qBlocksPerHead: perHead,
     qBlockCount: perHead * heads,
     tileCount: headTiles * repeat,
-    skippedTiles: perHead * Math.ceil(spec.Sk / blockK) * heads - headTiles * repeat,
+    skippedTiles: perHead * Math.ceil(spec.Sk / blockK) * heads - headCells * repeat,
     flops: headFlops * repeat,
     block,
     *blocks() {
@@ -196,6 +201,18 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     tilesIn: (index) => tilesOf(locate(index).qBlock, locate(index).h),
     flopsIn: (index) => flopsOf(locate(index).qBlock, locate(index).h),
   };
+}
+
+/** Aligned key blocks [kb·blockK, (kb+1)·blockK) a q-block's tiles touch: each key of a tile is one some row of it sees. */
+function gridCells(tiles: readonly Tile[], blockK: number): number {
+  const touched = new Set<number>();
+  for (const tile of tiles) {
+    const spans = tileKeySpans(tile);
+    for (let x = 0; x < spans.length; x += 2) {
+      for (let kb = Math.floor(spans[x]! / blockK); kb <= Math.floor((spans[x + 1]! - 1) / blockK); kb++) touched.add(kb);
+    }
+  }
+  return touched.size;
 }
 
 /**
