@@ -24,11 +24,13 @@ export function patternTiles(spec: AttentionSpec, blockQ: number, blockK: number
   if (rule.stride) return strideTiles(spec, rule, blockK, qb, qStart, rows, head);
   const tiles: Tile[] = [];
   for (const [from, count] of rowGroups(spec, qStart, rows)) {
+    const rowSpan: Pick<Tile, 'rowSpan'> = count === rows ? {} : { rowSpan: [from, count] };
     const segments = columnSegments(rule, qStart + from, count);
-    for (const full of [true, false])
-      packTiles(spec, segments, full, blockK, count, (t) =>
-        tiles.push({ ...head, qBlock: qb, qStart, rows, kBlock: 0, ...t, ...(count === rows ? {} : { rowSpan: [from, count] as [number, number] }) }),
+    for (const full of [true, false]) {
+      packTiles(spec, segments, full, blockK, count, (keys) =>
+        tiles.push({ ...head, qBlock: qb, qStart, rows, kBlock: 0, ...keys, ...rowSpan }),
       );
+    }
   }
   // Key order of the first key (ties: row groups in row order) — the order computeQBlock runs and merge sorts by.
   return tiles
