@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { plan, validateSpec, type PatternOptions } from '@longattn/attention';
+import { plan, tileKeySpans, validateSpec, type PatternOptions } from '@longattn/attention';
 import { runLocal } from '@longattn/engine';
 import { readTensor, writeTensor } from '@longattn/tensor';
 import { tempDir } from '../support/cli.ts';
@@ -57,6 +57,17 @@ const CASES: PatternCase[] = [
     causal: false,
     window: [5, 5],
     pattern: { global: [0, 40, 76] },
+  },
+  {
+    name: 'causal + window (6,0) + sinks 2 + global rows 3,4,5 (a run) and 50, Sq < Sk',
+    H: 1,
+    Hk: 1,
+    Sq: 71,
+    Sk: 90,
+    D: 6,
+    causal: true,
+    window: [6, 0],
+    pattern: { sinks: 2, global: [3, 4, 5, 50] },
   },
   {
     name: 'strided: causal + stride 6 + window (4,0)',
@@ -127,46 +138,89 @@ function specOf(c: PatternCase) {
   );
 }
 
+/** Planner tile sizes of the tests: odd, so row groups, gathered runs and the blockK cut all land mid-pattern. */
+const TILE_SIZES = [
+  { blockQ: 13, blockK: 17 },
+  { blockQ: 32, blockK: 7 },
+];
+
 for (const c of CASES) {
-  test(`planner: ${c.name} — tiles empty/full/partial, trimmed, and their flops match the rule pair by pair`, (t) => {
+  test(`planner: ${c.name} — every visible pair in exactly one tile, none masked in a full tile, flops pair by pair`, (t) => {
     const spec = specOf(c);
     const brute = bruteSpec(c);
-    const p = plan(spec, { blockQ: 13, blockK: 17 });
-    let tiles = 0;
-    let flops = 0;
-    for (const block of p.blocks()) {
-      const kept = new Map(block.tiles.map((tile) => [tile.kBlock, tile]));
-      for (let kb = 0; kb * 17 < c.Sk; kb++) {
-        let seen = 0;
-        let first = Infinity;
-        let last = -Infinity;
-        const keys = Math.min(17, c.Sk - kb * 17);
-        for (let i = block.qStart; i < block.qStart + block.rows; i++) {
-          for (let j = kb * 17; j < kb * 17 + keys; j++) {
-            if (!visible(brute, i, j, block.h)) continue;
-            seen++;
-            first = Math.min(first, j);
-            last = Math.max(last, j);
+    for (const blocks of TILE_SIZES) {
+      const p = plan(spec, blocks);
+      let tiles = 0;
+      let flops = 0;
+      let emptyCells = 0; // grid cells (q-block, aligned key block) without a visible pair: skippedTiles
+      for (const block of p.blocks()) {
+        // Pairs (row, key) of the q-block each tile covers, counted: every visible pair once, no masked pair in a full tile.
+        const covered = new Uint8Array(block.rows * c.Sk);
+        for (const tile of block.tiles) {
+          const [from, count] = tile.rowSpan ?? [0, block.rows];
+          const keys = tileKeySpans(tile);
+          let width = 0;
+          let seen = 0;
+          for (let x = 0; x < keys.length; x += 2) {
+            t.true(keys[x]! < keys[x + 1]! && (x === 0 || keys[x]! > keys[x - 1]!), 'runs non-empty, in key order, apart');
+            width += keys[x + 1]! - keys[x]!;
+            for (let r = from; r < from + count; r++) {
+              for (let j = keys[x]!; j < keys[x + 1]!; j++) {
+                const v = visible(brute, block.qStart + r, j, block.h);
+                if (tile.full) t.true(v, `full tile: row ${block.qStart + r} sees key ${j}`);
+                if (!v) continue;
+                covered[r * c.Sk + j]! += 1;
+                seen++;
+              }
+            }
+          }
+          t.is(tile.kStart, keys[0]);
+          t.is(tile.keys, width);
+          t.true(width <= blocks.blockK, 'at most blockK keys');
+          t.true(seen > 0, 'no empty tile dispatched');
+          t.is(tile.flops, 4 * seen * c.D);
+        }
+        t.deepEqual(new Set(block.tiles.map((tile) => tile.kBlock)).size, block.tiles.length, 'kBlock unique in the q-block');
+        for (let kb = 0; kb * blocks.blockK < c.Sk; kb++) {
+          let any = false;
+          for (let r = 0; r < block.rows && !any; r++) {
+            for (let j = kb * blocks.blockK; j < Math.min(c.Sk, (kb + 1) * blocks.blockK) && !any; j++)
+              any = visible(brute, block.qStart + r, j, block.h);
+          }
+          if (!any) emptyCells++;
+        }
+        for (let r = 0; r < block.rows; r++) {
+          for (let j = 0; j < c.Sk; j++) {
+            const want = visible(brute, block.qStart + r, j, block.h) ? 1 : 0;
+            if (covered[r * c.Sk + j] !== want)
+              t.fail(`q-block ${block.index}: pair (${block.qStart + r}, ${j}) covered ${covered[r * c.Sk + j]}×, want ${want}`);
           }
         }
-        const tile = kept.get(kb);
-        if (seen === 0) t.is(tile, undefined, `q-block ${block.index} key block ${kb}: empty, never dispatched`);
-        else {
-          t.truthy(tile, `q-block ${block.index} key block ${kb}: ${seen} visible pairs`);
-          t.is(tile?.kStart, first, 'trimmed to the first key a row sees');
-          t.is(tile?.keys, last - first + 1, 'and to the last');
-          t.is(tile?.full, seen === block.rows * (last - first + 1));
-          t.is(tile?.flops, 4 * seen * c.D);
-        }
+        tiles += block.tiles.length;
+        flops += block.tiles.reduce((s, tile) => s + tile.flops, 0);
+        t.is(p.tilesIn(block.index), block.tiles.length);
       }
-      tiles += block.tiles.length;
-      flops += block.tiles.reduce((s, tile) => s + tile.flops, 0);
-      t.is(p.tilesIn(block.index), block.tiles.length);
+      t.is(p.tileCount, tiles);
+      t.is(p.flops, flops);
+      t.is(p.skippedTiles, emptyCells, 'skippedTiles: grid cells the pattern empties');
     }
-    t.is(p.tileCount, tiles);
-    t.is(p.flops, flops);
   });
 }
+
+test('planner: the pattern tile kinds are all reached — row groups, gathered key runs, full and partial tiles', (t) => {
+  const kinds = { rowSpan: 0, gathered: 0, full: 0, partial: 0 };
+  for (const c of CASES) {
+    for (const block of plan(specOf(c), TILE_SIZES[0]!).blocks()) {
+      for (const tile of block.tiles) {
+        if (tile.rowSpan) kinds.rowSpan++;
+        if (tileKeySpans(tile).length > 2) kinds.gathered++;
+        kinds[tile.full ? 'full' : 'partial']++;
+      }
+    }
+  }
+  t.log(kinds);
+  for (const [kind, n] of Object.entries(kinds)) t.true(n > 0, `some ${kind} tile`);
+});
 
 const BACKENDS = ['js', 'wasm', 'ort', 'gpujs:webasm', 'gpujs:cpu'];
 

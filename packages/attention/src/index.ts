@@ -16,7 +16,7 @@ export { merge } from './merge.ts';
 export { checkMergedRows, SCORE_OVERFLOW_PREFIX, ScoreOverflowError } from './overflow.ts';
 export { naiveFloat32Attention, referenceAttention, referenceRows } from './reference.ts';
 export type { Numbers } from './reference.ts';
-export { plan } from './planner.ts';
+export { plan, tileKeySpans } from './planner.ts';
 export type { Plan, PlanOptions, QBlockPlan, Tile } from './planner.ts';
 export { exactnessBound, maxAbsDiff } from './exactness.ts';
 export { LINEAR_BLOCKS } from './linear-plan.ts';

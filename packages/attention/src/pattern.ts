@@ -65,6 +65,7 @@ export function rowRule(spec: AttentionSpec, h: number): RowRule {
   const patterned = hasPattern(spec);
   const cells = p.blockMask ? maskCells(p.blockMask) : undefined;
   const globals = new Set(p.global ?? []);
+  const globalRuns = runsOf(p.global ?? []); // 16 adjacent globals: one interval per row, not 16
   const pos = (i: number) => i + spec.Sk - spec.Sq;
   const limit = (i: number) => (spec.causal ? Math.max(0, Math.min(spec.Sk, pos(i) + 1)) : spec.Sk);
   const maskRow = (qb: number): number[] => {
@@ -87,7 +88,7 @@ export function rowRule(spec: AttentionSpec, h: number): RowRule {
     const at = pos(i);
     if (windowed) raw.push(left === Infinity ? 0 : at - left, right === Infinity ? spec.Sk : at + right + 1);
     if (p.sinks) raw.push(0, p.sinks);
-    for (const g of globals) raw.push(g, g + 1);
+    raw.push(...globalRuns);
     if (p.blockMask) {
       const qb = Math.floor(i / p.blockMask.block);
       if (cached.qb !== qb) cached = { qb, runs: maskRow(qb) };
@@ -98,21 +99,49 @@ export function rowRule(spec: AttentionSpec, h: number): RowRule {
   return { limit, rowIntervals, stride: p.stride ?? 0, pos };
 }
 
-/** Flat [a, b) pairs sorted, merged and clipped to [0, end). */
+/** Sorted distinct positions as flat half-open runs [a0, b0, …] of consecutive ones. */
+function runsOf(sorted: readonly number[]): number[] {
+  const runs: number[] = [];
+  for (const g of sorted) {
+    if (runs.length > 0 && runs[runs.length - 1] === g) runs[runs.length - 1] = g + 1;
+    else runs.push(g, g + 1);
+  }
+  return runs;
+}
+
+/**
+ * Flat [a, b) pairs sorted, merged and clipped to [0, end), in place on `raw` (an insertion sort
+ * of a few pairs: this runs once per row when planning, where tuple arrays and a comparator sort
+ * were most of a pattern plan's time).
+ */
 function mergeIntervals(raw: number[], end: number): number[] {
-  const pairs: [number, number][] = [];
+  let n = 0;
   for (let x = 0; x < raw.length; x += 2) {
     const a = Math.max(0, raw[x]!);
     const b = Math.min(end, raw[x + 1]!);
-    if (b > a) pairs.push([a, b]);
+    if (b <= a) continue;
+    let y = n;
+    for (; y > 0 && raw[2 * (y - 1)]! > a; y--) {
+      raw[2 * y] = raw[2 * (y - 1)]!;
+      raw[2 * y + 1] = raw[2 * (y - 1) + 1]!;
+    }
+    raw[2 * y] = a;
+    raw[2 * y + 1] = b;
+    n++;
   }
-  pairs.sort((u, v) => u[0] - v[0]);
-  const out: number[] = [];
-  for (const [a, b] of pairs) {
-    if (out.length > 0 && a <= out[out.length - 1]!) out[out.length - 1] = Math.max(out[out.length - 1]!, b);
-    else out.push(a, b);
+  let m = 0;
+  for (let x = 0; x < n; x++) {
+    const a = raw[2 * x]!;
+    const b = raw[2 * x + 1]!;
+    if (m > 0 && a <= raw[2 * m - 1]!) raw[2 * m - 1] = Math.max(raw[2 * m - 1]!, b);
+    else {
+      raw[2 * m] = a;
+      raw[2 * m + 1] = b;
+      m++;
+    }
   }
-  return out;
+  raw.length = 2 * m;
+  return raw;
 }
 
 /** Keys j in [a, b) with (pos − j) mod S = 0. */

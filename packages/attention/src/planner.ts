@@ -1,6 +1,7 @@
 import { linearPlan } from './linear-plan.ts';
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
-import { hasPattern, rowRule, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
+import { hasPattern } from './pattern.ts';
+import { patternTiles } from './pattern-tiles.ts';
 import type { AttentionSpec } from './spec.ts';
 
 /**
@@ -15,7 +16,7 @@ export interface Tile {
   qBlock: number;
   qStart: number;
   rows: number;
-  /** Key-block index: tiles of a q-block are merged in this order. */
+  /** Key-block index (under a pattern: the tile's place in its q-block), unique within the q-block: tiles run in this order. */
   kBlock: number;
   /**
    * Keys [kStart, kStart+keys): block kBlock's keys (aligned to blockK, or cut from the band's start under a window) trimmed to those some row
@@ -26,6 +27,22 @@ export interface Tile {
   full: boolean;
   /** 4·D per visible (query, key) pair inside the tile: the work it asks of a kernel. */
   flops: number;
+  /**
+   * Pattern tiles (pattern-tiles.ts): only rows [qStart+from, qStart+from+count) of the q-block;
+   * the other rows get o = 0, lse = −∞ from this tile. Absent: every row of the q-block.
+   */
+  rowSpan?: [from: number, count: number];
+  /**
+   * Pattern tiles: the keys gathered from several runs, flat [a0, b0, a1, b1, …] half-open, in key
+   * order (kStart = a0, keys = Σ (b − a)); the kernel sees them as one contiguous block. Absent:
+   * the keys [kStart, kStart+keys).
+   */
+  keySpans?: number[];
+}
+
+/** A tile's keys as flat half-open runs [a0, b0, …] in key order (one run unless it gathers several). */
+export function tileKeySpans(tile: Pick<Tile, 'kStart' | 'keys' | 'keySpans'>): number[] {
+  return tile.keySpans ?? [tile.kStart, tile.kStart + tile.keys];
 }
 
 /** The tiles of one block of query rows of one head, in key order, plus what the reducer needs. */
@@ -110,7 +127,9 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   // A per-head block mask gives each head its own tiles; every other rule the same tiles per head.
   const headsDiffer = patterned && (spec.pattern?.blockMask?.heads ?? 1) > 1;
   const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
-    patterned ? patternTiles(spec, options, qb, rowsOf(qb), head) : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+    patterned
+      ? patternTiles(spec, blockQ, blockK, qb, rowsOf(qb), head)
+      : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
   // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).
@@ -118,6 +137,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     ? {
         tiles: new Float64Array(perHead * (headsDiffer ? spec.H : 1)).fill(-1),
         flops: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
+        grid: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
       }
     : undefined;
   const counted = (qb: number, h: number): number => {
@@ -126,6 +146,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
       const tiles = tilesAt(qb, headOf(h));
       memo!.tiles[at] = tiles.length;
       memo!.flops[at] = tiles.reduce((sum, t) => sum + t.flops, 0);
+      memo!.grid[at] = gridCells(tiles, blockK);
     }
     return at;
   };
@@ -143,10 +164,13 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   };
   // Totals over one head (times B·H), or over each head when their tiles differ (times B).
   let headTiles = 0;
+  /** Grid cells (q-block, aligned key block) holding a visible pair: the tiles themselves, except under a pattern (row groups, gathered keys). */
+  let headCells = 0;
   let headFlops = 0;
   for (let h = 0; h < (headsDiffer ? spec.H : 1); h++) {
     for (let qb = 0; qb < perHead; qb++) {
       headTiles += tilesOf(qb, h);
+      headCells += memo ? memo.grid[counted(qb, h)]! : tilesOf(qb, h);
       headFlops += flopsOf(qb, h);
     }
   }
@@ -169,7 +193,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     qBlocksPerHead: perHead,
     qBlockCount: perHead * heads,
     tileCount: headTiles * repeat,
-    skippedTiles: perHead * Math.ceil(spec.Sk / blockK) * heads - headTiles * repeat,
+    skippedTiles: perHead * Math.ceil(spec.Sk / blockK) * heads - headCells * repeat,
     flops: headFlops * repeat,
     block,
     *blocks() {
@@ -181,59 +205,16 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   };
 }
 
-/**
- * The tiles of row block qb of head h under a sparse pattern (pattern.ts): key blocks aligned to
- * blockK and trimmed to the keys some row sees, each counted row by row from the rule's intervals (O(rows · key blocks · intervals)), then
- * dropped when nothing is visible (empty), or marked full when everything is; the rest are
- * partial and their kernels get the tile's mask (docs/math.md, "Patterns").
- */
-function patternTiles(
-  spec: AttentionSpec,
-  { blockQ, blockK }: PlanOptions,
-  qb: number,
-  rows: number,
-  { b, h, kvh }: { b: number; h: number; kvh: number },
-): Tile[] {
-  const rule = rowRule(spec, h);
-  const qStart = qb * blockQ;
-  const nK = Math.ceil(spec.Sk / blockK);
-  const visible = new Float64Array(nK);
-  const first = new Float64Array(nK).fill(Infinity);
-  const last = new Float64Array(nK).fill(-Infinity);
-  for (let i = qStart; i < qStart + rows; i++) {
-    const intervals = rule.rowIntervals(i);
-    for (let kb = 0; kb < nK; kb++) {
-      const from = kb * blockK;
-      const to = Math.min(spec.Sk, from + blockK);
-      const n = rowVisibleCount(rule, i, intervals, from, to);
-      if (n === 0) continue;
-      visible[kb]! += n;
-      const [a, b] = rowVisibleSpan(rule, i, intervals, from, to);
-      first[kb] = Math.min(first[kb]!, a);
-      last[kb] = Math.max(last[kb]!, b);
+/** Aligned key blocks [kb·blockK, (kb+1)·blockK) a q-block's tiles touch: each key of a tile is one some row of it sees. */
+function gridCells(tiles: readonly Tile[], blockK: number): number {
+  const touched = new Set<number>();
+  for (const tile of tiles) {
+    const spans = tileKeySpans(tile);
+    for (let x = 0; x < spans.length; x += 2) {
+      for (let kb = Math.floor(spans[x]! / blockK); kb <= Math.floor((spans[x + 1]! - 1) / blockK); kb++) touched.add(kb);
     }
   }
-  const tiles: Tile[] = [];
-  for (let kb = 0; kb < nK; kb++) {
-    if (visible[kb] === 0) continue;
-    // Trimmed to the keys some row sees (4 sinks: a 4-key tile, not a block of blockK).
-    const kStart = first[kb]!;
-    const keys = last[kb]! - kStart + 1;
-    tiles.push({
-      b,
-      h,
-      kvh,
-      qBlock: qb,
-      qStart,
-      rows,
-      kBlock: kb,
-      kStart,
-      keys,
-      full: visible[kb] === rows * keys,
-      flops: 4 * visible[kb]! * spec.D,
-    });
-  }
-  return tiles;
+  return touched.size;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type QBlockPlan,
   type Tile,
   type TilePartial,
+  tileKeySpans,
 } from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
@@ -16,7 +17,9 @@ import { releasedTileOutputs } from './young-gc.ts';
 
 /**
  * The one tile loop: each tile's blocks from `source`, through the kernel, in the given order.
- * A tile's queries are read once per run of tiles with the same rows. `before` runs ahead of
+ * A tile's queries are read once per run of tiles with the same q-block; a pattern tile may take a
+ * row group of them (rowSpan, its partial widened back to the q-block's rows) and keys gathered
+ * from several runs (keySpans) — docs/math.md, "Cost follows the pattern". `before` runs ahead of
  * each tile (fault tests throttle there). Returns the tiles' partials, in order:
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
  */
@@ -38,24 +41,72 @@ export async function computeTiles(
       q = source.queries(tile.b, tile.h, tile.qStart, tile.rows);
       rowsOf = tile;
     }
-    partials.push(
-      await kernel.run({
-        rows: tile.rows,
-        keys: tile.keys,
-        D: spec.D,
-        scale: spec.scale,
-        qStart: tile.qStart,
-        kStart: tile.kStart,
-        rule,
-        full: tile.full,
-        ...(patterned && !tile.full ? { visible: markVisible(spec, tile.h, tile.qStart, tile.rows, tile.kStart, tile.keys) } : {}),
-        q,
-        k: source.keys(tile.b, tile.kvh, tile.kStart, tile.keys),
-        v: source.values(tile.b, tile.kvh, tile.kStart, tile.keys),
-      }),
-    );
+    const [from, rows] = tile.rowSpan ?? [0, tile.rows];
+    const spans = tileKeySpans(tile);
+    const part = await kernel.run({
+      rows,
+      keys: tile.keys,
+      D: spec.D,
+      scale: spec.scale,
+      qStart: tile.qStart + from,
+      kStart: tile.kStart,
+      rule,
+      full: tile.full,
+      ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys) } : {}),
+      q: q.subarray(from * spec.D, (from + rows) * spec.D),
+      k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
+      v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
+    });
+    partials.push(tile.rowSpan ? widened(part, from, tile.rows) : part);
   }
   return partials;
+}
+
+/** Per-thread buffers gathered keys and values are copied into, reused across tiles (fresh memory per tile costs page faults and GC). */
+const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
+
+/**
+ * A tile's keys (or values) as one [keys, D] block: the source's own block for one run, else the
+ * runs copied together in key order into this thread's reused buffer, valid until the next
+ * tile's (computeTiles awaits each kernel run before gathering the next; each run is copied at
+ * once, as a reusing source's block lasts until its next read).
+ */
+function gathered(
+  which: 'k' | 'v',
+  spans: number[],
+  keys: number,
+  D: number,
+  read: (start: number, count: number) => Float32Array,
+): Float32Array {
+  if (spans.length === 2) return read(spans[0]!, spans[1]! - spans[0]!);
+  if (gatherScratch[which].length < keys * D) gatherScratch[which] = new Float32Array(keys * D);
+  const out = gatherScratch[which].subarray(0, keys * D);
+  for (let x = 0, at = 0; x < spans.length; x += 2) {
+    out.set(read(spans[x]!, spans[x + 1]! - spans[x]!), at * D);
+    at += spans[x + 1]! - spans[x]!;
+  }
+  return out;
+}
+
+/** [rows, keys] visibility of a tile's gathered keys (markVisible run by run, columns in gather order). */
+function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
+  if (spans.length === 2) return markVisible(spec, h, qStart, rows, spans[0]!, keys);
+  const out = new Uint8Array(rows * keys);
+  for (let x = 0, at = 0; x < spans.length; x += 2) {
+    const width = spans[x + 1]! - spans[x]!;
+    const run = markVisible(spec, h, qStart, rows, spans[x]!, width);
+    for (let r = 0; r < rows; r++) out.set(run.subarray(r * width, (r + 1) * width), r * keys + at);
+    at += width;
+  }
+  return out;
+}
+
+/** A row group's partial as the whole q-block's: its rows at `from`, the others o = 0, lse = −∞ (they saw no key here). */
+function widened(part: TilePartial, from: number, rows: number): TilePartial {
+  const out = emptyPartial(rows, part.D, part.kStart);
+  out.o.set(part.o, from * part.D);
+  out.lse.set(part.lse, from);
+  return out;
 }
 
 /**

@@ -5,10 +5,13 @@ import type { MachineInfo } from './machine.ts';
 import { plotSvg, renderPng } from './plot.ts';
 import type { BenchOptions, BenchRow } from './rows.ts';
 import { alignedTable } from './table.ts';
+import { formatPatternRow, PATTERN_HEADER, type PatternRow } from './pattern-rows.ts';
 
 /** One bench run as BENCHMARKS.md needs it: the rows and where, when and how they were measured. */
 export interface BenchReport {
   rows: BenchRow[];
+  /** `--patterns N`: the sparse-pattern rows (empty without it). */
+  patterns: PatternRow[];
   machine: MachineInfo;
   /** The 1-minute load average before, during and after the run. */
   load: LoadSummary;
@@ -89,7 +92,32 @@ function inversionNote(rows: readonly BenchRow[]): string[] {
 
 /** BENCHMARKS.md's text for one run; the plot it links is `plotPath(file)`. */
 export function benchmarksMarkdown(r: BenchReport, file: string): string {
-  return [...header(r, plotPath(file)), ...COLUMNS, '## Results', '', alignedTable(r.rows), ...inversionNote(r.rows), ''].join('\n');
+  return [
+    ...header(r, plotPath(file)),
+    ...COLUMNS,
+    '## Results',
+    '',
+    alignedTable(r.rows),
+    ...inversionNote(r.rows),
+    ...patternSection(r.patterns),
+    '',
+  ].join('\n');
+}
+
+/** `--patterns`: each sparse pattern against full causal at the same n (docs/math.md, "Cost follows the pattern"). */
+function patternSection(rows: readonly PatternRow[]): string[] {
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '## Sparse patterns',
+    '',
+    'Each pattern against full causal at the same n, one head, same inputs and backend. **tiles**: tiles dispatched;',
+    "**area ratio**: causal's visible (query, key) pairs over the pattern's; **GFLOP/s**: visible work only; **speedup**:",
+    "causal's median compute phase over the pattern's; **target**: 0.8 × area ratio (met or missed).",
+    '',
+    PATTERN_HEADER,
+    ...rows.map(formatPatternRow),
+  ];
 }
 
 /** Writes the markdown file and its PNG plot, each through a temporary name and a rename. */

@@ -1,6 +1,7 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { InputError } from '@longattn/tensor';
 import type { Command } from 'commander';
 import { sampleLoad } from '../bench/load.ts';
@@ -8,6 +9,8 @@ import { machineInfo } from '../bench/machine.ts';
 import { writeBenchmarks } from '../bench/markdown.ts';
 import type { BenchOptions } from '../bench/rows.ts';
 import { runBench } from '../bench/run-bench.ts';
+import { benchPatterns, formatPatternRow, PATTERN_HEADER, type PatternRow } from '../bench/pattern-rows.ts';
+import { availableBackends } from '../bench/backends.ts';
 import { TABLE_HEADER } from '../bench/table.ts';
 import { parseChoice, parseInteger, parseIntegerList } from '../parse.ts';
 
@@ -22,6 +25,7 @@ interface BenchFlags {
   peers: boolean;
   budget: number;
   long?: number;
+  patterns?: number;
   json?: boolean;
   markdown?: string;
 }
@@ -34,6 +38,23 @@ function parseMarkdownPath(text: string): string {
     throw new InputError('--markdown', `expected a file in an existing folder, got "${text}"`);
   }
   return file;
+}
+
+/** `--patterns N`: the pattern rows on the first runnable backend of the run, printed as they come. */
+async function runPatterns(n: number, o: BenchOptions, print: boolean): Promise<PatternRow[]> {
+  const backend = (await availableBackends(o.backends)).find((b) => !b.skipped)?.name;
+  if (!backend) return [];
+  const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-patterns-'));
+  try {
+    if (print) console.log(PATTERN_HEADER);
+    return await benchPatterns(
+      { n, D: o.D, threads: o.threads, reps: o.reps, dir },
+      backend,
+      (row) => print && console.log(formatPatternRow(row)),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function register(program: Command): void {
@@ -50,6 +71,11 @@ export function register(program: Command): void {
     .option('--no-peers', 'skip onnxruntime / numpy peers')
     .option('--budget <seconds>', 'skip rows estimated to take longer', parseInteger('--budget', 1), 60)
     .option('--long <n>', 'also run n tokens, 1 head, causal, on the first backend (memory bound)', parseInteger('--long', 2))
+    .option(
+      '--patterns <n>',
+      'also run full causal, StreamingLLM, Longformer, BigBird and strided at n tokens, 1 head, on the first backend: speedup against 0.8 × area',
+      parseInteger('--patterns', 256),
+    )
     .option('--json', 'print the rows as one JSON array')
     .option(
       '--markdown <file>',
@@ -75,11 +101,12 @@ export function register(program: Command): void {
         log: flags.json ? () => {} : (line) => console.log(line),
       };
       const rows = await runBench(options);
-      if (flags.json) console.log(JSON.stringify(rows));
+      const patterns = flags.patterns ? await runPatterns(flags.patterns, options, !flags.json) : [];
+      if (flags.json) console.log(JSON.stringify([...rows, ...patterns]));
       if (flags.markdown) {
         const command = `longattn ${process.argv.slice(2).join(' ')}`;
         const seconds = (Date.now() - started.getTime()) / 1000;
-        const report = { rows, machine, load: load.stop(), command, options, started, seconds };
+        const report = { rows, patterns, machine, load: load.stop(), command, options, started, seconds };
         const written = await writeBenchmarks(report, flags.markdown);
         if (!flags.json) console.log(`# wrote ${written.markdown} and ${written.png}`);
       }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AttentionSpec, QBlockPlan, Tile } from '@longattn/attention';
+import { tileKeySpans, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { FsBlobStore } from '../blobs/fs-store.ts';
@@ -79,8 +79,11 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
   for (const block of task.blocks) want(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
   for (const t of tiles) {
     want(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
-    want(keyBlock('k', t.b, t.kvh, t.kStart, t.keys).range);
-    want(keyBlock('v', t.b, t.kvh, t.kStart, t.keys).range);
+    const spans = tileKeySpans(t); // a pattern tile may gather keys from several runs: each read as computeTiles asks
+    for (let x = 0; x < spans.length; x += 2) {
+      want(keyBlock('k', t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!).range);
+      want(keyBlock('v', t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!).range);
+    }
   }
   const blocks = new Map<string, Float32Array>();
   const t0 = performance.now();
