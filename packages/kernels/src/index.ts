@@ -12,6 +12,7 @@ export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
 export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend
 export { webgpuBackend, DAWN_MODES, openAdapter, type DawnAdapter, type DawnMode } from './webgpu/index.ts'; // registers the webgpu backend
 export { deviceKind, isSoftwareRenderer } from './device.ts';
+export { createLinear, jsLinear, type Linear } from './linear/index.ts';
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);

@@ -4,7 +4,8 @@ import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { packPartials } from '../packed.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
-import type { LocalTask } from './task.ts';
+import { layerSource, runProjectTask } from '../layer/layer-thread.ts';
+import type { LocalTask, ProjectTask } from './task.ts';
 
 /** This thread's plan of the current job (lazy: rebuilding it costs O(q-blocks per head)). */
 let current: { key: string; plan: Plan } | undefined;
@@ -15,8 +16,12 @@ function taskPlan(task: LocalTask): Plan {
   return current.plan;
 }
 
-/** Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred. */
-export default async function runTask(task: LocalTask): Promise<unknown> {
+/**
+ * Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred.
+ * A layer's projection task replies with its packed projections (layer-thread.ts).
+ */
+export default async function runTask(task: LocalTask | ProjectTask): Promise<unknown> {
+  if ('kind' in task) return move(await runProjectTask(task));
   const kernel = await threadKernel(task.backend, task.kernelOptions);
   if (task.indices.length === 0) {
     await warmKernel(kernel, task.spec, task);
@@ -24,9 +29,14 @@ export default async function runTask(task: LocalTask): Promise<unknown> {
     return null;
   }
   const thePlan = taskPlan(task);
-  const source = taskSource(task.spec, task.inputs);
+  const { inputs } = task;
+  const files = inputs.kind === 'layer' ? undefined : taskSource(task.spec, inputs);
   const results = [];
-  for (const index of task.indices) results.push(await computeQBlock(kernel, task.spec, thePlan.block(index), source));
+  for (const index of task.indices) {
+    const block = thePlan.block(index);
+    const source = inputs.kind === 'layer' ? await layerSource(task.spec, inputs, block) : files!;
+    results.push(await computeQBlock(kernel, task.spec, block, source));
+  }
   return move(packPartials(results));
 }
 
