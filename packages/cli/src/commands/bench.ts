@@ -22,6 +22,7 @@ interface BenchFlags {
   peers: boolean;
   budget: number;
   long?: number;
+  layer?: number;
   json?: boolean;
   markdown?: string;
 }
@@ -50,6 +51,11 @@ export function register(program: Command): void {
     .option('--no-peers', 'skip onnxruntime / numpy peers')
     .option('--budget <seconds>', 'skip rows estimated to take longer', parseInteger('--budget', 1), 60)
     .option('--long <n>', 'also run n tokens, 1 head, causal, on the first backend (memory bound)', parseInteger('--long', 2))
+    .option(
+      '--layer <n>',
+      'also run the layer target: `layer` vs attention alone at n tokens, d_model 1024, 16/4 heads, D 64, causal',
+      parseInteger('--layer', 2),
+    )
     .option('--json', 'print the rows as one JSON array')
     .option(
       '--markdown <file>',
@@ -72,6 +78,7 @@ export function register(program: Command): void {
         peers: flags.peers,
         budgetS: flags.budget,
         ...(flags.long ? { long: flags.long } : {}),
+        ...(flags.layer ? { layer: flags.layer } : {}),
         log: flags.json ? () => {} : (line) => console.log(line),
       };
       const rows = await runBench(options);
