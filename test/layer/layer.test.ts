@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { runLayer, type LayerRequest } from '@longattn/engine';
@@ -175,4 +175,23 @@ test('layer with the plain JS projection also meets the rule', async (t) => {
   t.is(result.layer.projection, 'js');
   const err = maxDiff(readTensor(join(dir, 'y.npy')).data, ref.y);
   t.true(err <= 4 * maxDiff(naive.y, ref.y) + 1e-5 * maxAbs(ref.y), `max|Y − Y64| = ${err}`);
+});
+
+test('an aborted layer leaves no output and no temporary folder', async (t) => {
+  const c = CASES[1]!;
+  const dir = tempDir('longattn-layer-');
+  const { request } = prepare(c, dir);
+  const abort = new AbortController();
+  const run = runLayer(request('y.npy', { lse: join(dir, 'lse.npy') }), {
+    threads: 2,
+    signal: abort.signal,
+    onProgress: (p) => {
+      if (p.doneFlops > 0) abort.abort(new Error('stop'));
+    },
+  });
+  await t.throwsAsync(run);
+  t.deepEqual(
+    readdirSync(dir).filter((f) => !['w.safetensors', 'x.safetensors'].includes(f)),
+    [],
+  );
 });
