@@ -42,6 +42,14 @@ function gatherHeads(task: ProjectTask): Float32Array {
   return out;
 }
 
+/**
+ * Runs each of the layer's projections once on a row of zeros: the GEMM sessions get made (under
+ * load, ~1 s per session here) and the weights read into this thread before the timed phases.
+ */
+export async function warmProjections(inputs: LayerInputsOfTask): Promise<void> {
+  for (const p of inputs.all) await project(inputs.linear, new Float32Array(p.w.layout.shape[1]!), 1, p, 0);
+}
+
 /** A layer q-block's source: its queries projected from X (all heads once per row block), K and V from their files. */
 export async function layerSource(spec: AttentionSpec, inputs: LayerInputsOfTask, block: QBlockPlan): Promise<BlockSource> {
   const kvKey = JSON.stringify([inputs.k, inputs.v, spec]);

@@ -73,19 +73,26 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
     if (options.signal?.aborted) forward();
 
     pool = startPool(threads);
+    const kv = [
+      projection(inputs.weights.wk, inputs.weights.bk, inputs.ropeTheta, Hk, D),
+      projection(inputs.weights.wv, inputs.weights.bv, undefined, Hk, D),
+    ];
+    const wo = inputs.weights.wo ? [projection(inputs.weights.wo, inputs.weights.bo, undefined, 0, D)] : [];
+    const wq = projection(inputs.weights.wq, inputs.weights.bq, inputs.ropeTheta, H, D);
     const layerInputs = (k: FileTensor, v: FileTensor): LayerInputsOfTask => ({
       kind: 'layer',
       x: file(inputs.x),
       dModel: inputs.dModel,
-      q: projection(inputs.weights.wq, inputs.weights.bq, inputs.ropeTheta, H, D),
+      q: wq,
       linear,
       k,
       v,
+      all: [wq, ...kv, ...wo],
     });
     const flops = layerFlops(inputs, thePlan);
     const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops + flops.total };
     const report = () => options.onProgress?.({ ...progress });
-    // The tile kernels are made and warmed before the clock starts, as in runLocal.
+    // The tile kernels and the projections' sessions are made and warmed before the clock starts, as in runLocal.
     await poolRunner(pool, thePlan, selection, layerInputs(file(inputs.x), file(inputs.x)), threads, (r) => abort.abort(r)).warm();
     const computeStart = performance.now();
     report();
@@ -93,10 +100,6 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
     // 1. K and V, once per job.
     const kFile = createTensorWriter(join(dir, 'k.npy'), [B, Hk, Skv, D]);
     const vFile = createTensorWriter(join(dir, 'v.npy'), [B, Hk, Skv, D]);
-    const kv = [
-      projection(inputs.weights.wk, inputs.weights.bk, inputs.ropeTheta, Hk, D),
-      projection(inputs.weights.wv, inputs.weights.bv, undefined, Hk, D),
-    ];
     await runLanes(pool, threads, rowBlocks(B, Skv), abort.signal, (b, r0, rows) => ({
       task: {
         kind: 'project',
@@ -146,7 +149,6 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
     // 3. o_proj (or O itself as Y), --attn-out on the way.
     const oFile = openTensor(oPath);
     cleanup.push(() => oFile.close());
-    const wo = inputs.weights.wo ? [projection(inputs.weights.wo, inputs.weights.bo, undefined, 0, D)] : [];
     await runLanes(pool, threads, rowBlocks(B, S), abort.signal, (b, r0, rows) => ({
       task: {
         kind: 'project',
@@ -236,8 +238,8 @@ function headMajor(out: TensorWriter, rows: Float32Array, b: number, heads: numb
 }
 
 /**
- * Runs tasks on the pool, `threads` at a time, in order of the blocks; `done` takes each reply on
- * the main thread. Stops at the first failure or abort (the running ones finish first).
+ * Runs tasks on the pool, 2·`threads` at a time, in order of the blocks; `done` takes each reply
+ * on the main thread. Stops at the first failure or abort (the running ones finish first).
  */
 async function runLanes(
   pool: Piscina,
@@ -247,7 +249,8 @@ async function runLanes(
   make: (b: number, r0: number, rows: number) => { task: ProjectTask; done: (packed: Float32Array) => void },
 ): Promise<void> {
   let failed = false;
-  const lanes = Array.from({ length: threads }, async () => {
+  // Two lanes per thread: while the main thread writes one reply, the thread already runs the next task.
+  const lanes = Array.from({ length: 2 * threads }, async () => {
     try {
       for (let next = blocks.next(); !next.done && !signal.aborted && !failed; next = blocks.next()) {
         const { task, done } = make(...next.value);

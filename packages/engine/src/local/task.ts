@@ -33,6 +33,8 @@ export interface LayerInputsOfTask {
   linear: 'ort' | 'js';
   k: FileTensor;
   v: FileTensor;
+  /** Every projection of the layer: a warm-up task makes their GEMM sessions and reads their weights before the clock starts. */
+  all: Projection[];
 }
 
 /**

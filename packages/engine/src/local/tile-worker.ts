@@ -4,7 +4,7 @@ import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { packPartials } from '../packed.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
-import { layerSource, runProjectTask } from '../layer/layer-thread.ts';
+import { layerSource, runProjectTask, warmProjections } from '../layer/layer-thread.ts';
 import type { LocalTask, ProjectTask } from './task.ts';
 
 /** This thread's plan of the current job (lazy: rebuilding it costs O(q-blocks per head)). */
@@ -25,6 +25,7 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
   const kernel = await threadKernel(task.backend, task.kernelOptions);
   if (task.indices.length === 0) {
     await warmKernel(kernel, task.spec, task);
+    if (task.inputs.kind === 'layer') await warmProjections(task.inputs);
     if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
   }
