@@ -21,15 +21,22 @@ export const KV_CACHE_BYTES = 32 << 20;
  * ~10% of a fast kernel's time, while long documents (which would not fit) keep the bound.
  */
 export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorReader, v: TensorReader, reuse = false): BlockSource {
-  const read = (t: TensorReader, heads: number, seq: number) => {
-    let scratch = new Float32Array(0);
-    return (b: number, h: number, start: number, count: number) => {
-      const rows = headRows(spec.layout, b, h, heads, seq, spec.D);
-      const n = count * spec.D;
-      if (reuse && scratch.length < n) scratch = new Float32Array(n);
-      return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D, reuse ? scratch.subarray(0, n) : undefined);
-    };
+  return { queries: blockReader(spec, q, spec.H, spec.Sq, reuse), ...keyValueSource(spec, k, v, reuse) };
+}
+
+/** One tensor's blocks by positional reads; with `reuse`, into one buffer kept across calls (see readerSource). */
+function blockReader(spec: AttentionSpec, t: TensorReader, heads: number, seq: number, reuse: boolean) {
+  let scratch = new Float32Array(0);
+  return (b: number, h: number, start: number, count: number) => {
+    const rows = headRows(spec.layout, b, h, heads, seq, spec.D);
+    const n = count * spec.D;
+    if (reuse && scratch.length < n) scratch = new Float32Array(n);
+    return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D, reuse ? scratch.subarray(0, n) : undefined);
   };
+}
+
+/** The keys and values half of readerSource (a layer projects its queries instead of reading them). */
+export function keyValueSource(spec: AttentionSpec, k: TensorReader, v: TensorReader, reuse = false): Omit<BlockSource, 'queries'> {
   const cached = (t: TensorReader) => {
     const heads = new Map<string, Float32Array>();
     return (b: number, h: number, start: number, count: number) => {
@@ -45,9 +52,8 @@ export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorRead
   const kvBytes = 2 * spec.B * spec.Hk * spec.Sk * spec.D * 4;
   const whole = reuse && kvBytes <= KV_CACHE_BYTES;
   return {
-    queries: read(q, spec.H, spec.Sq),
-    keys: whole ? cached(k) : read(k, spec.Hk, spec.Sk),
-    values: whole ? cached(v) : read(v, spec.Hk, spec.Sk),
+    keys: whole ? cached(k) : blockReader(spec, k, spec.Hk, spec.Sk, reuse),
+    values: whole ? cached(v) : blockReader(spec, v, spec.Hk, spec.Sk, reuse),
   };
 }
 

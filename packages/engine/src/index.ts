@@ -16,3 +16,5 @@ export { LOCAL_THREADS_MAX, runLocal } from './local/local-engine.ts';
 export type { LocalRunOptions } from './local/local-engine.ts';
 export { CHUNK_ROWS, inspectSettings, runInspect } from './inspect/index.ts';
 export type { HeadReport, InspectReport, InspectRequest, InspectResult, InspectRunOptions, TopRow } from './inspect/index.ts';
+export { runLayer, PROJECT_ROWS } from './layer/run-layer.ts';
+export type { LayerRequest, LayerResult } from './layer/request.ts';

@@ -14,6 +14,7 @@ export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } fr
 export { webgpuBackend, DAWN_MODES, openAdapter, type DawnAdapter, type DawnMode } from './webgpu/index.ts'; // registers the webgpu backend
 export { deviceKind, isSoftwareRenderer } from './device.ts';
 export { TEST_KERNELS_ENV, tileFlops, waitBackend } from './wait/wait-kernel.ts';
+export { createLinear, jsLinear, type Linear } from './linear/index.ts';
 
 // Built-in backends (auto-selection order lives in select.ts, not here).
 registerBackend(jsBackend);

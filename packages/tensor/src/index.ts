@@ -5,7 +5,7 @@
 export { InputError } from './errors.ts';
 export type { DType } from './dtype.ts';
 export { ITEM_SIZE, elementCount } from './dtype.ts';
-export { openTensor, openTensorAt, openTensors, readTensor } from './reader.ts';
+export { openTensor, openTensorAt, openTensors, readTensor, safetensorsNames } from './reader.ts';
 export type { TensorLayout } from './npy.ts';
 export { parseRef, outputFormat } from './ref.ts';
 export { NPY_HEADER_CAP, npyHeader } from './npy.ts';

@@ -208,3 +208,13 @@ export function readTensor(ref: string, argument?: string): { shape: number[]; d
     reader.close();
   }
 }
+
+/** The tensor names in a .safetensors file, from its header alone (e.g. to find optional weights). */
+export function safetensorsNames(path: string, argument: string): string[] {
+  const file = openInput(path, argument);
+  try {
+    return [...readSafetensorsIndex(file, argument).index.keys.keys()].filter((name) => name !== '__metadata__');
+  } finally {
+    fs.closeSync(file.fd);
+  }
+}

@@ -4,16 +4,16 @@ import type { JobResult } from '@longattn/engine';
 
 const BIN = fileURLToPath(new URL('../../bin/longattn.mjs', import.meta.url));
 
-/** One `longattn run` as its own process: what it reported, plus the wall time of the whole process. */
+/** One `longattn run` (or `command`, e.g. `layer`) as its own process: what it reported, plus the wall time of the whole process. */
 export interface RunMeasurement {
   result: JobResult & { peakRssMB: number };
   processMs: number;
 }
 
-export function measureRun(args: string[]): Promise<RunMeasurement> {
+export function measureRun(args: string[], command = 'run'): Promise<RunMeasurement> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, command, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -21,7 +21,7 @@ export function measureRun(args: string[]): Promise<RunMeasurement> {
     child.on('error', reject);
     child.on('close', (code) => {
       const processMs = performance.now() - started;
-      if (code !== 0) return reject(new Error(`longattn run ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
+      if (code !== 0) return reject(new Error(`longattn ${command} ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
       resolve({ result: JSON.parse(stdout.trim().split('\n').at(-1)!), processMs });
     });
   });

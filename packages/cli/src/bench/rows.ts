@@ -37,6 +37,8 @@ export interface BenchOptions {
   budgetS: number;
   /** Also run n = long, H = 1, causal on the first backend (memory-bound proof). */
   long?: number;
+  /** Also run the layer target at n = layer on the first backend (layer-rows.ts). */
+  layer?: number;
   log: (line: string) => void;
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { unmaskedFlops, validateSpec } from '@longattn/attention';
 import { availableBackends } from './backends.ts';
 import { removeInputs, writeInputs } from './inputs.ts';
+import { measureLayerRows } from './layer-rows.ts';
 import { type LongattnContext, measureLongattn } from './longattn-row.ts';
 import { measurePeer, PEERS } from './peer-rows.ts';
 import type { BenchCase, BenchOptions, BenchRow } from './rows.ts';
@@ -33,6 +34,11 @@ export async function runBench(o: BenchOptions): Promise<BenchRow[]> {
   try {
     for (const n of o.sizes) for (const H of o.heads) await benchSize(n, H, o, runnable, ctx, emit);
     if (o.long && runnable.length) await benchLong(o.long, o.D, runnable[0]!, ctx, emit);
+    if (o.layer && runnable.length) {
+      const { rows: layerRows, addedPercent } = await measureLayerRows(o.layer, runnable[0]!, o.threads, o.reps, dir);
+      for (const row of layerRows) emit(row);
+      o.log(`# layer n=${o.layer}: projections add ${addedPercent.toFixed(1)}% to the attention alone (target ≤ 35%)`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

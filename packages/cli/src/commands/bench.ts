@@ -26,6 +26,7 @@ interface BenchFlags {
   budget: number;
   long?: number;
   patterns?: number;
+  layer?: number;
   json?: boolean;
   markdown?: string;
 }
@@ -76,6 +77,11 @@ export function register(program: Command): void {
       'also run full causal, StreamingLLM, Longformer, BigBird and strided at n tokens, 1 head, on the first backend: speedup against 0.8 × area',
       parseInteger('--patterns', 256),
     )
+    .option(
+      '--layer <n>',
+      'also run the layer target: `layer` vs attention alone at n tokens, d_model 1024, 16/4 heads, D 64, causal',
+      parseInteger('--layer', 2),
+    )
     .option('--json', 'print the rows as one JSON array')
     .option(
       '--markdown <file>',
@@ -98,6 +104,7 @@ export function register(program: Command): void {
         peers: flags.peers,
         budgetS: flags.budget,
         ...(flags.long ? { long: flags.long } : {}),
+        ...(flags.layer ? { layer: flags.layer } : {}),
         log: flags.json ? () => {} : (line) => console.log(line),
       };
       const rows = await runBench(options);

@@ -7,15 +7,18 @@ import { InputError, readTensor, writeTensor } from '@longattn/tensor';
 import { parseInteger } from '../parse.ts';
 import { inspectDemo } from '../demo-inspect.ts';
 import { makeSample, type Planted } from '../sample.ts';
-import { describeResult } from '../summary.ts';
+import { layerDemo, MISTRAL } from '../demo-layer.ts';
+import { describeResult, peakRssMB } from '../summary.ts';
 import { interruptible } from '../signals.ts';
 import { describeInspect } from './inspect.ts';
+import { describeLayer } from './layer.ts';
 import { addEngineFlags, execute, type RunFlags } from './run.ts';
 
 interface DemoFlags extends Pick<RunFlags, 'backend' | 'engine' | 'redis' | 'blobs' | 'threads' | 'blockQ' | 'blockK' | 'json' | 'quiet'> {
   n?: number;
   heads: number;
   inspect?: boolean;
+  layer?: boolean;
   d: number;
   dir: string;
 }
@@ -39,7 +42,11 @@ export function register(program: Command): void {
     .option('--heads <H>', 'attention heads', parseInteger('--heads', 1, 256), 8)
     .option('--d <D>', 'head dim', parseInteger('--d', 1, 1024), 64)
     .option('--dir <dir>', 'where inputs and outputs go', 'longattn-demo')
-    .option('--inspect', 'plant structure in some heads, then show that `inspect` finds it (statistics, map.png, received.npy)');
+    .option('--inspect', 'plant structure in some heads, then show that `inspect` finds it (statistics, map.png, received.npy)')
+    .option(
+      '--layer',
+      'a Mistral-shaped layer (d_model 1024, 16/4 heads, D 64, window 4095 + 4 sinks) on a bf16 X [n, 1024], sampled rows of Y verified',
+    );
   addEngineFlags(cmd).action((flags: DemoFlags) => interruptible((signal) => demo(flags, signal)));
 }
 
@@ -48,6 +55,7 @@ async function demo(flags: DemoFlags, signal: AbortSignal): Promise<void> {
   const say = (line: string) => {
     if (!flags.json && !flags.quiet) console.log(line);
   };
+  if (flags.layer) return demoLayer(flags, signal, say);
   const { heads: H, d: D } = flags;
   const n = flags.n ?? (flags.inspect ? 4096 : 32768); // inspect's second pass is plain float64 JS: a shorter default
   if (n * H * D > DEMO_ELEMENTS_MAX) {
@@ -152,4 +160,39 @@ async function showInspect(
   if (missed.length)
     throw new Error(`inspect did not find what was planted: ${missed.map((f) => `head ${f.head} (${f.planted})`).join(', ')}`);
   return { inspect: { ...result.report, planted: findings, files: result.files } };
+}
+
+/** `--layer` (demo-layer.ts): X and weights made on disk, the layer run, sampled rows verified; bounded memory at any n. */
+async function demoLayer(flags: DemoFlags, signal: AbortSignal, say: (line: string) => void): Promise<void> {
+  if (flags.engine === 'queue') throw new InputError('--engine', 'demo --layer runs on the local engine only for now');
+  if (flags.inspect) throw new InputError('--layer', 'not with --inspect');
+  const n = flags.n ?? 32768;
+  const dir = resolve(flags.dir);
+  mkdirSync(dir, { recursive: true });
+  const { dModel, H, Hk, D, window, sinks } = MISTRAL;
+  say(
+    `longattn demo --layer: a ${n}-token bf16 document X [${n}, ${dModel}], Mistral-shaped layer: ${H} heads / ${Hk} kv heads × D=${D}, causal window (${window}, 0) + ${sinks} sinks, RoPE`,
+  );
+  const { result, verified, files } = await layerDemo(
+    n,
+    dir,
+    {
+      backend: flags.backend,
+      ...(flags.threads ? { threads: flags.threads } : {}),
+      ...(flags.blockQ ? { blockQ: flags.blockQ } : {}),
+      ...(flags.blockK ? { blockK: flags.blockK } : {}),
+      progress: !flags.json && !flags.quiet,
+    },
+    signal,
+  );
+  if (flags.json) console.log(JSON.stringify({ ...result, verified, dir, peakRssMB: peakRssMB() }));
+  else if (!flags.quiet) {
+    console.log(describeLayer(result));
+    console.log(
+      `  verified rows ${verified.rows.join(', ')} of Y against float64: max |err| ${verified.maxAbsErr.toExponential(2)} (bound ${verified.bound.toExponential(2)}) → ${verified.exact ? 'exact' : 'NOT EXACT'}`,
+    );
+    console.log(`  files    ${files.x}, ${files.weights} → ${files.out}; peak RSS ${peakRssMB().toFixed(0)} MB`);
+  }
+  if (!verified.exact)
+    throw new Error(`demo --layer output failed verification: max |err| ${verified.maxAbsErr} > bound ${verified.bound}`);
 }

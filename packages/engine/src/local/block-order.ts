@@ -4,9 +4,10 @@ import type { Plan } from '@longattn/attention';
  * The local engine's order: heaviest q-blocks first, so the pool drains evenly (the output never
  * depends on the order). Row blocks are ranked once by their tile count (the same for every
  * (b, h)); q-blocks with equal counts keep plan order. Yields q-block indices, never holding
- * more than the ranking: O(q-blocks per head), whatever B·H.
+ * more than the ranking: O(q-blocks per head), whatever B·H. `headsInner`: each row block's
+ * (b, h) in turn instead (a layer projects a row block's queries once for all its heads).
  */
-export function* heaviestFirst(plan: Plan): Generator<number> {
+export function* heaviestFirst(plan: Plan, headsInner = false): Generator<number> {
   const per = plan.qBlocksPerHead;
   const heads = plan.qBlockCount / per;
   const counts = new Float64Array(per);
@@ -16,7 +17,8 @@ export function* heaviestFirst(plan: Plan): Generator<number> {
     let to = from + 1;
     while (to < per && counts[rows[to]!] === counts[rows[from]!]) to++;
     const tied = rows.subarray(from, to).sort(); // plan order within a tie: head-major, then row block
-    for (let head = 0; head < heads; head++) for (const qb of tied) yield head * per + qb;
+    if (headsInner) for (const qb of tied) for (let head = 0; head < heads; head++) yield head * per + qb;
+    else for (let head = 0; head < heads; head++) for (const qb of tied) yield head * per + qb;
     from = to;
   }
 }

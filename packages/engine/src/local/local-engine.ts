@@ -14,7 +14,7 @@ import { JobOutput } from '../output.ts';
 import { unpackPartials } from '../packed.ts';
 import { byWork, heaviestFirst } from './block-order.ts';
 import { taskSource } from './task-source.ts';
-import type { LocalTask, TaskInputs } from './task.ts';
+import type { LayerInputsOfTask, LocalTask, TaskInputs } from './task.ts';
 
 export interface LocalRunOptions {
   /** Pool threads; default = cores. Output bits never depend on it. */
@@ -65,9 +65,13 @@ function taskInputs(inputs: JobInputs): TaskInputs {
  * Computes q-blocks (indices into the plan, in the order given), calling `done` with each one's
  * merged result as it completes; stops at the first failure or abort.
  */
-type BlockRunner = (order: Iterable<number>, done: (index: number, result: TilePartial) => void, signal: AbortSignal) => Promise<void>;
+export type BlockRunner = (
+  order: Iterable<number>,
+  done: (index: number, result: TilePartial) => void,
+  signal: AbortSignal,
+) => Promise<void>;
 
-interface Runner {
+export interface Runner {
   /** Starts threads and creates their kernels, so the compute phase measures compute only. */
   warm(): Promise<void>;
   run: BlockRunner;
@@ -75,16 +79,16 @@ interface Runner {
 }
 
 /** A pool of `threads` threads, started now: they load their code while the caller does other work. */
-function startPool(threads: number): Piscina {
+export function startPool(threads: number): Piscina {
   return new Piscina({ filename: workerFile, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
 }
 
 /** Piscina pool: q-blocks run in parallel threads that share the inputs' memory. */
-function poolRunner(
+export function poolRunner(
   pool: Piscina,
   thePlan: Plan,
   selection: Selection,
-  inputs: TaskInputs,
+  inputs: TaskInputs | LayerInputsOfTask,
   threads: number,
   stop: (reason: unknown) => void,
 ): Runner {

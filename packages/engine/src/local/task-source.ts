@@ -7,11 +7,11 @@ import type { FileTensor, TaskInputs } from './task.ts';
 const readers = new Map<string, TensorReader>();
 
 /** Opens at the layout the main thread parsed: a thread never reads or parses a header. */
-function reader(t: FileTensor): TensorReader {
+export function fileReader(t: FileTensor): TensorReader {
   const key = JSON.stringify([t.path, t.layout]);
   let r = readers.get(key);
   if (!r) {
-    if (readers.size >= 6) closeReaders(); // another job: drop the last one's files
+    if (readers.size >= 16) closeReaders(); // another job: drop the last one's files (a layer opens up to 12)
     r = openTensorAt(t.path, t.layout, t.argument);
     readers.set(key, r);
   }
@@ -35,6 +35,7 @@ let cached: { key: string; source: BlockSource } | undefined;
 export function taskSource(spec: AttentionSpec, inputs: TaskInputs): BlockSource {
   if (inputs.kind === 'shared') return arraySource(spec, inputs.q, inputs.k, inputs.v);
   const key = JSON.stringify([inputs.q, inputs.k, inputs.v, spec]);
-  if (cached?.key !== key) cached = { key, source: readerSource(spec, reader(inputs.q), reader(inputs.k), reader(inputs.v), true) };
+  if (cached?.key !== key)
+    cached = { key, source: readerSource(spec, fileReader(inputs.q), fileReader(inputs.k), fileReader(inputs.v), true) };
   return cached.source;
 }

@@ -1,6 +1,7 @@
 import type { AttentionSpec } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 import type { TensorLayout } from '@longattn/tensor';
+import type { Projection } from '../layer/projection.ts';
 
 /** A tensor in a file whose header the main thread parsed once: threads open it at `layout`, never re-reading the header. */
 export interface FileTensor {
@@ -18,6 +19,43 @@ export interface FileTensor {
 export type TaskInputs =
   | { kind: 'files'; q: FileTensor; k: FileTensor; v: FileTensor }
   | { kind: 'shared'; q: Float32Array; k: Float32Array; v: Float32Array };
+
+/**
+ * A layer's attention (docs/flow.md, "Layers"): K and V already projected into float32 files
+ * (bhsd), the queries projected per q-block from X's rows [B·S, dModel] with `q` (all heads at
+ * once, RoPE at positions qStart …), kept for the next q-block of the same rows.
+ */
+export interface LayerInputsOfTask {
+  kind: 'layer';
+  x: FileTensor;
+  dModel: number;
+  q: Projection;
+  linear: 'ort' | 'js';
+  k: FileTensor;
+  v: FileTensor;
+  /** Every projection of the layer: a warm-up task makes their GEMM sessions and reads their weights before the clock starts. */
+  all: Projection[];
+}
+
+/**
+ * A projection task of a layer (K/V before the attention, o_proj after it): rows
+ * [firstRow, firstRow + rows) of `source` viewed as [*, width], each projection applied to them,
+ * positions (for RoPE) from `position`. The reply packs the outputs in order, [rows, out] each;
+ * `withInput` appends the rows read (o_proj's input, which is --attn-out's bshd O).
+ * `gather` reads O in bhsd instead: `heads` runs of [rows, D] at (b·heads + h)·S + position.
+ */
+export interface ProjectTask {
+  kind: 'project';
+  linear: 'ort' | 'js';
+  source: FileTensor;
+  width: number;
+  firstRow: number;
+  rows: number;
+  position: number;
+  projections: Projection[];
+  withInput?: boolean;
+  gather?: { b: number; heads: number; S: number; D: number };
+}
 
 /**
  * What the local engine sends a pool thread: q-blocks to compute, by index into the job's plan,
@@ -40,5 +78,5 @@ export interface LocalTask {
   warm?: { barrier: SharedArrayBuffer; threads: number };
   backend: string;
   kernelOptions: KernelOptions;
-  inputs: TaskInputs;
+  inputs: TaskInputs | LayerInputsOfTask;
 }

@@ -5,7 +5,8 @@ import { computeLinearQBlock, linearStates, sourceReader } from '../linear-block
 import { packPartials } from '../packed.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
-import type { LocalTask } from './task.ts';
+import { layerSource, runProjectTask, warmProjections } from '../layer/layer-thread.ts';
+import type { LocalTask, ProjectTask } from './task.ts';
 
 /** This thread's plan of the current job (lazy: rebuilding it costs O(q-blocks per head)). */
 let current: { key: string; plan: Plan } | undefined;
@@ -16,23 +17,30 @@ function taskPlan(task: LocalTask): Plan {
   return current.plan;
 }
 
-/** Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred. */
-export default async function runTask(task: LocalTask): Promise<unknown> {
+/**
+ * Computes the task's q-blocks in this pool thread; replies with their packed (o, lse), transferred.
+ * A layer's projection task replies with its packed projections (layer-thread.ts).
+ */
+export default async function runTask(task: LocalTask | ProjectTask): Promise<unknown> {
+  if ('kind' in task) return move(await runProjectTask(task));
   const kernel = await threadKernel(task.backend, task.kernelOptions);
   if (task.indices.length === 0) {
     // The plan too: a pattern's plan counts every row block's tiles once (O(Sq · intervals), ~0.2 s
     // at 128K tokens), which each thread otherwise paid inside the timed compute on its first task.
     taskPlan(task);
     await warmKernel(kernel, task.spec, task);
+    if (task.inputs.kind === 'layer') await warmProjections(task.inputs);
     if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
   }
   const thePlan = taskPlan(task);
-  const source = taskSource(task.spec, task.inputs);
+  const { inputs } = task;
+  const files = inputs.kind === 'layer' ? undefined : taskSource(task.spec, inputs);
   const results = [];
   const linear = task.spec.linear ? linearStates(task.run, task.spec, task.blockK) : undefined;
   for (const index of task.indices) {
     const block = thePlan.block(index);
+    const source = inputs.kind === 'layer' ? await layerSource(task.spec, inputs, block) : files!;
     results.push(
       linear
         ? await computeLinearQBlock(task.spec, block, source, linear, sourceReader(source))
