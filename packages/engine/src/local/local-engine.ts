@@ -13,7 +13,7 @@ import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { JobOutput } from '../output.ts';
 import { unpackPartials } from '../packed.ts';
 import { byWork, heaviestFirst } from './block-order.ts';
-import { taskSource } from './task-source.ts';
+import { ownTaskSource } from './task-source.ts';
 import type { LayerInputsOfTask, LocalTask, TaskInputs } from './task.ts';
 
 export interface LocalRunOptions {
@@ -150,7 +150,7 @@ export function poolRunner(
 /** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
 async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs): Promise<Runner> {
   const kernel = await selection.backend.create(selection.options);
-  const source = taskSource(thePlan.spec, inputs);
+  const { source, close } = ownTaskSource(thePlan.spec, inputs);
   return {
     warm: () => warmKernel(kernel, thePlan.spec, thePlan),
     async run(order, done, signal) {
@@ -160,7 +160,10 @@ async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: Tas
         await new Promise(setImmediate); // let progress, signals and I/O through between blocks
       }
     },
-    close: async () => kernel.dispose?.(),
+    close: async () => {
+      close();
+      await kernel.dispose?.();
+    },
   };
 }
 

@@ -5,13 +5,15 @@ import type { FileTensor, TaskInputs } from './task.ts';
 
 /** Open readers of this thread, by file and layout (a thread serves one job at a time, so a few at most). */
 const readers = new Map<string, TensorReader>();
+/** Readers a thread keeps open (a layer job opens up to 12); past it, another job's are dropped. */
+const MAX_READERS = 16;
 
 /** Opens at the layout the main thread parsed: a thread never reads or parses a header. */
 export function fileReader(t: FileTensor): TensorReader {
   const key = JSON.stringify([t.path, t.layout]);
   let r = readers.get(key);
   if (!r) {
-    if (readers.size >= 16) closeReaders(); // another job: drop the last one's files (a layer opens up to 12)
+    if (readers.size >= MAX_READERS) closeReaders(); // another job: drop the last one's files
     r = openTensorAt(t.path, t.layout, t.argument);
     readers.set(key, r);
   }
@@ -35,7 +37,30 @@ let cached: { key: string; source: BlockSource } | undefined;
 export function taskSource(spec: AttentionSpec, inputs: TaskInputs): BlockSource {
   if (inputs.kind === 'shared') return arraySource(spec, inputs.q, inputs.k, inputs.v);
   const key = JSON.stringify([inputs.q, inputs.k, inputs.v, spec]);
-  if (cached?.key !== key)
+  if (cached?.key !== key) {
+    // Room for all three first: closing the cache between them would close this job's own q.
+    if (readers.size > MAX_READERS - 3) closeReaders();
     cached = { key, source: readerSource(spec, fileReader(inputs.q), fileReader(inputs.k), fileReader(inputs.v), true) };
+  }
   return cached.source;
+}
+
+/**
+ * A block source with readers of its own, for one job on the main thread (mainThreadRunner):
+ * several jobs may share the main thread, so they must not share (or close) each other's
+ * readers through the per-thread cache above. `close()` closes what it opened.
+ */
+export function ownTaskSource(spec: AttentionSpec, inputs: TaskInputs): { source: BlockSource; close(): void } {
+  if (inputs.kind === 'shared') return { source: arraySource(spec, inputs.q, inputs.k, inputs.v), close: () => {} };
+  const opened = [inputs.q, inputs.k, inputs.v].map((t) => openTensorAt(t.path, t.layout, t.argument)) as [
+    TensorReader,
+    TensorReader,
+    TensorReader,
+  ];
+  return {
+    source: readerSource(spec, ...opened, true),
+    close: () => {
+      for (const r of opened) r.close();
+    },
+  };
 }
