@@ -1,5 +1,5 @@
 /**
- * Linear attention straight from its definition (DESIGN §3, docs/math.md "Linear attention"),
+ * Linear attention straight from its definition (docs/contracts.md `--linear`, docs/math.md "Linear attention"),
  * written here independently of packages/attention: for each row, over the keys it may see,
  *   o_i = Σ_j φ(q_i)·φ(k_j) v_j / (Σ_j φ(q_i)·φ(k_j) + 1e-6),   φ(x) = elu(x) + 1,
  * once in float64 (the reference) and once naively in float32 (every operation rounded: the

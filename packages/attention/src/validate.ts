@@ -91,7 +91,7 @@ export function validateSpec(
   };
 }
 
-/** --linear takes no mask but --causal and no scale (DESIGN §3): the first flag that breaks it, named. */
+/** --linear takes no mask but --causal and no scale (docs/contracts.md, `--linear`): the first flag that breaks it, named. */
 function checkLinear(options: SpecOptions): void {
   const refuse = (flag: string, what: string) => {
     throw new InputError(flag, `not with --linear: linear attention takes ${what}`);

@@ -1,7 +1,6 @@
 import type { Job } from 'bullmq';
 import { DelayedError } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { InputError } from '@longattn/tensor';
 import { JobCancelledError, StrayJobError } from '../errors.ts';
 import type { ChunkRef } from '../inspect/chunk.ts';
 import { chunksOf } from '../inspect/report.ts';
@@ -9,9 +8,8 @@ import { QUEUE_DEFAULTS } from './config.ts';
 import type { ChunkTask } from './chunk-thread.ts';
 import type { ChunkJobData } from './inspect-flow.ts';
 import { chunkFlops } from './inspect-flow.ts';
-import type { JobContext } from './job-context.ts';
+import { contextOrDecline, type JobContext } from './job-context.ts';
 import { blobNames, checkJobId, flowIds, jobKeys } from './names.ts';
-import { decline } from './service.ts';
 import { cleanUpAfterEnd } from './tile-job.ts';
 import type { WorkerParts } from './worker.ts';
 
@@ -64,13 +62,7 @@ async function recordChunks(redis: Redis, ctx: JobContext, worker: string, chunk
  */
 export async function processChunkJob(w: WorkerParts, job: Job<ChunkJobData>, token: string | undefined): Promise<{ chunks: number }> {
   const jobId = checkJobId(job.data?.job, 'job');
-  let ctx: JobContext;
-  try {
-    ctx = await w.contexts.get(jobId);
-  } catch (error) {
-    if (error instanceof InputError && error.argument === '--blobs') return decline(w.redis, job, token, w.id, error.message.slice(9));
-    throw error;
-  }
+  const ctx = await contextOrDecline(w.contexts, w.redis, job, token, w.id);
   const chunks = checkChunkJob(job, ctx);
   const state = await w.states.get(jobId);
   if (state !== 'queued') throw new JobCancelledError(`job ${jobId} is ${state ?? 'gone'}`);

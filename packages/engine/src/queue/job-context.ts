@@ -1,4 +1,5 @@
 import { InputError, type Plan } from '@longattn/attention';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { BlobLocations } from '../blobs/locations.ts';
@@ -7,6 +8,7 @@ import { JobFailedError, JobGoneError } from '../errors.ts';
 import { plannedWithinLimits, type PlanLimits } from '../limits.ts';
 import { decodeManifest, type JobManifest } from './manifest.ts';
 import { checkJobId, jobKeys } from './names.ts';
+import { decline } from './service.ts';
 
 /** A job as a worker or reducer sees it: its manifest, the (lazy) plan rebuilt from it, its blob store. */
 export interface JobContext {
@@ -73,5 +75,25 @@ export class JobContexts {
     await Promise.all([...this.stores.values()].map((s) => s.close()));
     this.stores.clear();
     this.jobs.clear();
+  }
+}
+
+/**
+ * The context of the job a queue job (tile or chunk) belongs to, for worker `worker`. When the job
+ * names a blob store this worker was not given, the queue job is declined instead (handed back
+ * for a worker that was; nothing was opened) — decline throws, so a return is always a context.
+ */
+export async function contextOrDecline(
+  contexts: JobContexts,
+  redis: Redis,
+  job: Job<{ job: string }>,
+  token: string | undefined,
+  worker: string,
+): Promise<JobContext> {
+  try {
+    return await contexts.get(job.data.job);
+  } catch (error) {
+    if (error instanceof InputError && error.argument === '--blobs') return decline(redis, job, token, worker, error.message.slice(9));
+    throw error;
   }
 }

@@ -4,7 +4,6 @@ import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { refuseSoftware } from '@longattn/kernels';
 import { Piscina } from 'piscina';
-import { InputError } from '@longattn/tensor';
 import { BlobLocations } from '../blobs/locations.ts';
 import { JobCancelledError } from '../errors.ts';
 import { BackendChoice } from './backend-choice.ts';
@@ -14,7 +13,7 @@ import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import { processChunkJob } from './chunk-job.ts';
 import type { TileJobData } from './flow.ts';
 import type { ChunkJobData } from './inspect-flow.ts';
-import { JobContexts, type JobContext } from './job-context.ts';
+import { contextOrDecline, JobContexts } from './job-context.ts';
 import { LiveStates } from './live-state.ts';
 import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
@@ -111,14 +110,7 @@ async function processTileJob(
   token: string | undefined,
 ): Promise<{ tiles: number; computed: number }> {
   const jobId = checkJobId(job.data?.job, 'job');
-  let ctx: JobContext;
-  try {
-    ctx = await w.contexts.get(jobId);
-  } catch (error) {
-    // Not this worker's blob store: leave the job to one that was given it (nothing was opened).
-    if (error instanceof InputError && error.argument === '--blobs') return decline(w.redis, job, token, w.id, error.message.slice(9));
-    throw error;
-  }
+  const ctx = await contextOrDecline(w.contexts, w.redis, job, token, w.id);
   const work = checkTileJob(job, ctx);
   const state = await w.states.get(jobId);
   if (state !== 'queued') throw new JobCancelledError(`job ${jobId} is ${state ?? 'gone'}`);
