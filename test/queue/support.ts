@@ -129,6 +129,6 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
 /** The only job's id in a Redis (tests run one job per server at a time). */
 export async function onlyJobId(redis: ReturnType<typeof connectRedis>): Promise<string | undefined> {
   const keys = await redis.keys(jobKeys.hash('*'));
-  const hashes = keys.filter((k) => !/:(reduced|records|chunks)$/.test(k));
+  const hashes = keys.filter((k) => !/:(reduced|records|chunks|projected)$/.test(k));
   return hashes.length === 1 ? hashes[0]!.slice(jobKeys.hash('').length) : undefined;
 }

@@ -7,7 +7,7 @@ import { interruptible } from '../signals.ts';
 import { describeResult, peakRssMB } from '../summary.ts';
 import { addEngineFlags, addPatternFlags, patternOptions, type RunFlags } from './run.ts';
 
-interface LayerFlags extends Omit<RunFlags, 'q' | 'k' | 'v' | 'layout' | 'outDtype' | 'detach' | 'api'> {
+interface LayerFlags extends Omit<RunFlags, 'q' | 'k' | 'v' | 'layout' | 'outDtype' | 'detach'> {
   x: string;
   xKv?: string;
   weights: string;
@@ -56,8 +56,11 @@ export function describeLayer(r: LayerResult): string {
   ].join('\n');
 }
 
-/** Runs a layer request on the local engine with a progress bar. */
-export async function executeLayer(request: LayerRequest, flags: Pick<LayerFlags, 'threads' | 'json' | 'quiet'>): Promise<LayerResult> {
+/** Runs a layer request on the local engine (or with --engine queue, on Redis workers) with a progress bar. */
+export async function executeLayer(
+  request: LayerRequest,
+  flags: Pick<LayerFlags, 'threads' | 'json' | 'quiet'> & Partial<Pick<LayerFlags, 'engine' | 'redis' | 'blobs'>>,
+): Promise<LayerResult> {
   checkOutputPaths(
     [
       { argument: '--out', path: request.out },
@@ -70,8 +73,16 @@ export async function executeLayer(request: LayerRequest, flags: Pick<LayerFlags
       { argument: '--weights', ref: request.weights },
     ],
   );
-  const bar = progressBar(!flags.json && !flags.quiet, 'layer');
+  const queue = flags.engine === 'queue';
+  if (queue && !flags.redis) throw new InputError('--redis', 'required with --engine queue (e.g. --redis redis://127.0.0.1:6379)');
+  const bar = progressBar(!flags.json && !flags.quiet, queue ? 'layer (queue): projections, attention, o_proj' : 'layer');
   try {
+    if (queue) {
+      const { runLayerQueue } = await import('@longattn/engine/queue');
+      return await interruptible((signal) =>
+        runLayerQueue(request, { redis: flags.redis!, ...(flags.blobs ? { blobs: flags.blobs } : {}), onProgress: bar.update, signal }),
+      );
+    }
     return await interruptible((signal) =>
       runLayer(request, { ...(flags.threads ? { threads: flags.threads } : {}), onProgress: bar.update, signal }),
     );
@@ -98,9 +109,10 @@ export function register(program: Command): void {
     .option('--causal', 'bottom-right aligned causal mask')
     .option('--window <L,R>', 'sliding window, inclusive; -1 = unbounded side', parseWindow)
     .option('--scale <s>', 'softmax scale (default 1/√D)', parseNumber('--scale'))
-    .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them');
+    .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
+    .option('--api <url>', 'with --engine queue: submit through the HTTP API (key from LONGATTN_API_KEY)');
   addEngineFlags(addPatternFlags(cmd)).action(async (flags: LayerFlags) => {
-    if (flags.engine === 'queue') throw new InputError('--engine', 'layer runs on the local engine only for now (docs/limits.md)');
+    if (flags.api) throw new InputError('--api', 'layer jobs through the API: not wired in this commit');
     const result = await executeLayer(layerRequest(flags), flags);
     if (flags.json) console.log(JSON.stringify({ ...result, peakRssMB: peakRssMB() }));
     else if (!flags.quiet) console.log(describeLayer(result));

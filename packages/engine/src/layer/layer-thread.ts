@@ -2,7 +2,7 @@ import type { AttentionSpec, QBlockPlan } from '@longattn/attention';
 import { keyValueSource, type BlockSource } from '../block-source.ts';
 import type { LayerInputsOfTask, ProjectTask } from '../local/task.ts';
 import { fileReader } from '../local/task-source.ts';
-import { project, readRows } from './projection.ts';
+import { joinHeads, project, readRows } from './projection.ts';
 
 /**
  * The pool-thread side of a layer (docs/flow.md, "Layers"): projection tasks, and the block
@@ -34,12 +34,7 @@ export async function runProjectTask(task: ProjectTask): Promise<Float32Array> {
 function gatherHeads(task: ProjectTask): Float32Array {
   const { b, heads, S, D } = task.gather!;
   const reader = fileReader(task.source);
-  const out = new Float32Array(task.rows * heads * D);
-  for (let h = 0; h < heads; h++) {
-    const run = reader.readRuns(((b * heads + h) * S + task.position) * D, 1, task.rows * D, task.rows * D);
-    for (let r = 0; r < task.rows; r++) out.set(run.subarray(r * D, (r + 1) * D), (r * heads + h) * D);
-  }
-  return out;
+  return joinHeads(heads, D, task.rows, (h) => reader.readRuns(((b * heads + h) * S + task.position) * D, 1, task.rows * D, task.rows * D));
 }
 
 /**

@@ -47,9 +47,50 @@ export function readRows(source: FileTensor, width: number, firstRow: number, ro
  * `position … position + rows − 1`.
  */
 export async function project(linear: 'ort' | 'js', x: Float32Array, rows: number, p: Projection, position: number): Promise<Float32Array> {
-  const w = weight(p.w);
-  const outDim = p.w.layout.shape[0]!;
-  const y = await (await threadLinear(linear)).run(x, rows, w, outDim, p.b ? weight(p.b) : undefined);
-  if (p.rope) applyRope(y, rows, p.rope.heads, p.rope.D, position, p.rope.theta);
+  return projectWith(linear, x, rows, weight(p.w), p.b ? weight(p.b) : undefined, p.rope, position);
+}
+
+/**
+ * `project` with the weights in memory (w [out, in], b [out]): the one place a layer's rows are
+ * projected, on either engine (the queue's workers read the weights from blobs), so the bits
+ * depend only on the rows given.
+ */
+export async function projectWith(
+  linear: 'ort' | 'js',
+  x: Float32Array,
+  rows: number,
+  w: Float32Array,
+  b: Float32Array | undefined,
+  rope: Projection['rope'],
+  position: number,
+): Promise<Float32Array> {
+  const outDim = w.length / (x.length / rows);
+  const y = await (await threadLinear(linear)).run(x, rows, w, outDim, b);
+  if (rope) applyRope(y, rows, rope.heads, rope.D, position, rope.theta);
   return y;
+}
+
+/** Splits rows [count, heads·D] (bshd order) into each head's [count, D] run, handed to `write` head by head. */
+export function splitHeads(
+  rows: Float32Array,
+  heads: number,
+  D: number,
+  count: number,
+  write: (h: number, head: Float32Array) => void,
+): void {
+  for (let h = 0; h < heads; h++) {
+    const head = new Float32Array(count * D);
+    for (let r = 0; r < count; r++) head.set(rows.subarray((r * heads + h) * D, (r * heads + h + 1) * D), r * D);
+    write(h, head);
+  }
+}
+
+/** Rows [count, heads·D] (bshd order) from each head's [count, D] run (`read(h)`): o_proj's input. */
+export function joinHeads(heads: number, D: number, count: number, read: (h: number) => Float32Array): Float32Array {
+  const out = new Float32Array(count * heads * D);
+  for (let h = 0; h < heads; h++) {
+    const run = read(h);
+    for (let r = 0; r < count; r++) out.set(run.subarray(r * D, (r + 1) * D), (r * heads + h) * D);
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import { LOCAL_THREADS_MAX, poolRunner, startPool, type LocalRunOptions } from '
 import type { FileTensor, LayerInputsOfTask, ProjectTask } from '../local/task.ts';
 import { JobOutput } from '../output.ts';
 import { openLayerInputs, type LayerInputs } from './layer-inputs.ts';
-import type { Projection } from './projection.ts';
+import { splitHeads, type Projection } from './projection.ts';
 import type { LayerRequest, LayerResult } from './request.ts';
 
 /**
@@ -214,7 +214,7 @@ function projection(w: TensorReader, b: TensorReader | undefined, theta: number 
 }
 
 /** FLOPs of the projections (2·in·out per row each): K/V per key row, Q and o_proj per query row. */
-function layerFlops(inputs: LayerInputs, thePlan: Plan) {
+export function layerFlops(inputs: LayerInputs, thePlan: Pick<Plan, 'spec'>) {
   const { B, H, Hk, Sq, Sk, D } = thePlan.spec;
   const dKv = inputs.xKv.shape.at(-1)!;
   const kvPerRow = 2 * 2 * dKv * Hk * D;
@@ -223,18 +223,14 @@ function layerFlops(inputs: LayerInputs, thePlan: Plan) {
   return { kvPerRow, qPerRow, oPerRow, total: B * (Sk * kvPerRow + Sq * (qPerRow + oPerRow)) };
 }
 
-/** Row blocks [r0, r0 + rows) of every batch, PROJECT_ROWS at a time. */
-function* rowBlocks(B: number, S: number): Generator<[number, number, number]> {
-  for (let b = 0; b < B; b++) for (let r0 = 0; r0 < S; r0 += PROJECT_ROWS) yield [b, r0, Math.min(PROJECT_ROWS, S - r0)];
+/** Row blocks [b, r0, rows] of every batch, `size` (PROJECT_ROWS) rows at a time. */
+export function* rowBlocks(B: number, S: number, size = PROJECT_ROWS): Generator<[number, number, number]> {
+  for (let b = 0; b < B; b++) for (let r0 = 0; r0 < S; r0 += size) yield [b, r0, Math.min(size, S - r0)];
 }
 
 /** Writes [rows, heads·D] rows (bshd order) into a bhsd [B, heads, S, D] file: one run per head. */
 function headMajor(out: TensorWriter, rows: Float32Array, b: number, heads: number, S: number, D: number, r0: number, count: number): void {
-  const head = new Float32Array(count * D);
-  for (let h = 0; h < heads; h++) {
-    for (let r = 0; r < count; r++) head.set(rows.subarray((r * heads + h) * D, (r * heads + h + 1) * D), r * D);
-    out.writeRuns(((b * heads + h) * S + r0) * D, head, head.length, head.length);
-  }
+  splitHeads(rows, heads, D, count, (h, head) => out.writeRuns(((b * heads + h) * S + r0) * D, head, head.length, head.length));
 }
 
 /**

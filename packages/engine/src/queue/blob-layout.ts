@@ -8,6 +8,9 @@ import type { AttentionSpec } from '@longattn/attention';
  * Inspect jobs (docs/flow.md, "Inspect on the queue") add c/N: chunk N's ChunkResult (chunk-codec.ts),
  * and their outputs out/report (JSON), out/received [B,H,Sk] and out/weights [B,H,B−A,Sk] float32,
  * out/map (PNG); their LSE (first pass or --lse) is out/lse.
+ * Layer jobs (docs/flow.md, "Layers on the queue") add in/x [B·S, d_model] and in/xkv [B·Skv, d_kv]
+ * (row-major float32), in/w/NAME (each weight or bias, float32, NAME as `q_proj.weight`) and out/y
+ * [B·S, outDim]; their in/q, in/k, in/v are written by projection jobs, not uploaded.
  * All under `JOB/`, so one deletePrefix removes a job's bytes.
  */
 export const blobNames = {
@@ -17,6 +20,9 @@ export const blobNames = {
   lse: (job: string) => `${job}/out/lse`,
   chunk: (job: string, index: number) => `${job}/c/${index}`,
   inspectOut: (job: string, what: InspectOutput) => `${job}/out/${what}`,
+  layerInput: (job: string, which: 'x' | 'xkv') => `${job}/in/${which}`,
+  weight: (job: string, name: string) => `${job}/in/w/${name}`,
+  layerOut: (job: string) => `${job}/out/y`,
 };
 
 /** The outputs of an inspect job, each one blob. */

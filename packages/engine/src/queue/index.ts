@@ -32,3 +32,7 @@ export { buildFlow } from './flow.ts';
 export type { ReduceJobData, RootJobData, TileJobData } from './flow.ts';
 export { decodeManifest, encodeManifest } from './manifest.ts';
 export type { JobManifest, JobState } from './manifest.ts';
+export { runLayerQueue } from './run-layer-queue.ts';
+export type { LayerQueueOptions } from './run-layer-queue.ts';
+export type { LayerSubmitOptions } from './layer-submit.ts';
+export type { LayerManifest } from './layer-manifest.ts';

@@ -1,4 +1,4 @@
-import { FlowProducer } from 'bullmq';
+import { FlowProducer, type FlowJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { f32Bytes } from '../blobs/blob-store.ts';
 import { JobCancelledError, RetryableJobError } from '../errors.ts';
@@ -12,7 +12,7 @@ import { buildInspectFlow, chunkFlops, chunkRanges } from './inspect-flow.ts';
 import type { JobContext } from './job-context.ts';
 import { blobNames, jobKeys, QUEUE_PREFIX } from './names.ts';
 
-/** A reducer's producer of inspect jobs' statistics-pass flows (made on first use). */
+/** A reducer's producer of the flows that follow a root (inspect's statistics pass, a layer's next stage); made on first use. */
 export class InspectFlows {
   private producer: FlowProducer | undefined;
 
@@ -27,11 +27,16 @@ export class InspectFlows {
     );
     if (ranges.length !== inspect!.chunkJobs)
       throw new RetryableJobError(`job ${id}: ${ranges.length} chunk jobs planned, manifest says ${inspect!.chunkJobs}`);
+    await this.addFlow(buildInspectFlow(id, ranges));
+  }
+
+  /** Adds a flow of derived ids (a layer job's next stage too): adding it again is a no-op. */
+  async addFlow(flow: FlowJob): Promise<void> {
     if (!this.producer) {
       this.producer = new FlowProducer({ connection: bullConnection(this.url, QUEUE_DEFAULTS.commandTimeoutMs), prefix: QUEUE_PREFIX });
       this.producer.on('error', () => {});
     }
-    await this.producer.add(buildInspectFlow(id, ranges));
+    await this.producer.add(flow);
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import { MAX_GLOBALS, MAX_MASK_CELLS } from '@longattn/attention';
 import { BadManifestError, excerpt } from '../errors.ts';
 import { inspectProblem } from './inspect-manifest.ts';
 import { isJobId } from './job-id.ts';
+import { layerProblem } from './layer-manifest.ts';
 
 /**
  * The schema of a stored manifest (JobManifest as encodeManifest writes it: windows use -1 for
@@ -102,6 +103,8 @@ export function checkManifest(value: unknown, id: string): Record<string, unknow
   if (patternBad) throw bad(`field ${patternBad}`);
   const inspectBad = inspectProblem(value.inspect, spec);
   if (inspectBad) throw bad(`field ${inspectBad}`);
+  const layerBad = layerProblem(value.layer, value.inspect);
+  if (layerBad) throw bad(`field ${layerBad}`);
   const { B, H, Hk, Sq } = spec as Record<string, number>;
   if (H! % Hk! !== 0) throw bad('spec.H is not a multiple of spec.Hk');
   if (B! * H! * Math.ceil(Sq! / (value.blockQ as number)) > MAX_QBLOCKS) throw bad(`over ${MAX_QBLOCKS} q-blocks`);

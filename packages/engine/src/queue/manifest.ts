@@ -1,6 +1,7 @@
 import type { AttentionSpec } from '@longattn/attention';
 import { BadManifestError } from '../errors.ts';
 import type { InspectManifest } from './inspect-manifest.ts';
+import type { LayerManifest } from './layer-manifest.ts';
 import { checkManifest } from './manifest-schema.ts';
 
 /**
@@ -32,6 +33,8 @@ export interface JobManifest {
   reduceJobs: number;
   /** Inspect jobs only: the statistics pass (after the attention flow's LSE, or on an uploaded --lse). */
   inspect?: InspectManifest;
+  /** Layer jobs only: projections before the attention flow and o_proj after it (docs/flow.md, "Layers on the queue"). */
+  layer?: LayerManifest;
 }
 
 /** JSON has no Infinity: windows travel with -1 for an unbounded side (the CLI's spelling). */

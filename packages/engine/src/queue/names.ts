@@ -32,6 +32,15 @@ export const flowIds = {
   /** Inspect jobs: the statistics pass's root (queue jobs) and its chunk jobs (queue tiles). */
   inspect: (job: string) => `${job}-i`,
   chunk: (job: string, i: number) => `${job}-c${i}`,
+  /** Layer jobs: the projection stage's root (queue jobs), the o_proj stage's root, their projection jobs (queue tiles). */
+  layerIn: (job: string) => `${job}-p`,
+  layerOut: (job: string) => `${job}-y`,
+  project: (job: string, i: number) => `${job}-j${i}`,
+  /**
+   * Every root a job may have, in the order each adds the next (a layer's JOB-p adds JOB, JOB adds
+   * JOB-i or JOB-y, each while holding its lock): removing them in this order orphans none.
+   */
+  roots: (job: string) => [`${job}-p`, job, `${job}-i`, `${job}-y`],
 };
 
 /** Our own keys beside BullMQ's, in the same hash-tag slot. */
@@ -50,6 +59,8 @@ export const jobKeys = {
   records: (job: string) => `{longattn}:job:${job}:records`,
   /** SET of an inspect job's chunk indices whose results are stored (progress counts each once). */
   chunks: (job: string) => `{longattn}:job:${job}:chunks`,
+  /** SET of a layer job's projection-block indices whose rows are written (progress counts each once). */
+  projected: (job: string) => `{longattn}:job:${job}:projected`,
 };
 
 export { blobNames } from './blob-layout.ts';

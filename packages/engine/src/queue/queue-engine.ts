@@ -26,7 +26,9 @@ import { sleep } from './service.ts';
 import { downloadOutputs, sealInput, uploadTensor } from './transfer.ts';
 import type { InspectRequest } from '../inspect/request.ts';
 import type { InspectOutput } from './blob-layout.ts';
-import { submitInspectJob, type InspectSubmitOptions } from './inspect-submit.ts';
+import { submitInspectJob, type InspectSubmitOptions, type SubmitParts } from './inspect-submit.ts';
+import type { LayerRequest } from '../layer/request.ts';
+import { submitLayerJob, type LayerSubmitOptions } from './layer-submit.ts';
 
 export interface SubmitOptions extends BatchOptions {
   /** Blob store for the job's bytes (see openBlobStore). Default `redis`: the queue's Redis. */
@@ -51,6 +53,9 @@ export interface QueueJobStatus {
   startedAt?: number;
   /** Inspect jobs: when the statistics pass began (the LSE pass ended, or the job's --lse was stored). */
   inspectStartedAt?: number;
+  /** Layer jobs: when the attention stage began (every K/V and Q block projected) and when the o_proj stage began. */
+  attentionAt?: number;
+  outAt?: number;
   /** Inspect jobs, once done: the score tiles the chunks ran on (`ort`, `js`, or both joined by `+`). */
   scores?: string;
   finishedAt?: number;
@@ -163,27 +168,29 @@ export class QueueEngine {
    * outputs asked for as blobs (inspectOutput); the request's paths are not written here.
    */
   async submitInspect(request: InspectRequest, options: InspectSubmitOptions = {}): Promise<JobManifest> {
-    return this.guard(() =>
-      submitInspectJob(
-        {
-          redis: this.redis,
-          store: async (location, id) => {
-            this.locations.add(location);
-            const store = this.store(location, id);
-            await store.ready();
-            return store;
-          },
-          addFlow: (flow) => this.flowProducer().add(flow),
-          discard: async (id, store) => {
-            await this.discard(id, store);
-            await this.redis.del(jobKeys.hash(id));
-          },
-          resolveBackend,
-        },
-        request,
-        options,
-      ),
-    );
+    return this.guard(() => submitInspectJob(this.submitParts(), request, options));
+  }
+
+  /**
+   * Submits a layer job (layer-submit.ts; docs/flow.md, "Layers on the queue"): projection jobs,
+   * the attention flow over what they write, then o_proj jobs, all done by workers. The result is
+   * Y (resultBlobs' `out`), O and LSE; the request's paths are not written here (runLayerQueue does).
+   */
+  async submitLayer(request: LayerRequest, options: LayerSubmitOptions = {}): Promise<JobManifest> {
+    return this.guard(() => submitLayerJob(this.submitParts(), request, options));
+  }
+
+  private submitParts(): SubmitParts {
+    return {
+      redis: this.redis,
+      store: (location, id) => this.openStore(location, id),
+      addFlow: (flow) => this.flowProducer().add(flow),
+      discard: async (id, store) => {
+        await this.discard(id, store);
+        await this.redis.del(jobKeys.hash(id));
+      },
+      resolveBackend,
+    };
   }
 
   /** An inspect output of a done job (report JSON, received / weights float32 bhsd, map PNG); null when it was not asked for. */
@@ -383,8 +390,12 @@ export class QueueEngine {
     let state = (record.state ?? 'queued') as QueueJobStatus['state'];
     let error = record.error;
     if (state === 'queued') {
-      // An inspect job has a second root, its statistics pass's (JOB-i).
-      const ids = manifest.inspect ? [flowIds.root(jobId), flowIds.inspect(jobId)] : [flowIds.root(jobId)];
+      // An inspect job has a second root, its statistics pass's (JOB-i); a layer job, its projection stages' (JOB-p, JOB-y).
+      const ids = manifest.inspect
+        ? [flowIds.root(jobId), flowIds.inspect(jobId)]
+        : manifest.layer
+          ? [flowIds.layerIn(jobId), flowIds.root(jobId), flowIds.layerOut(jobId)]
+          : [flowIds.root(jobId)];
       for (const id of ids) {
         const root = await Job.fromId(this.root, id);
         if (root && (await root.getState()) === 'failed') {
@@ -413,8 +424,12 @@ export class QueueEngine {
       progress: {
         doneTiles: Math.min(numberField(record, 'tiles') ?? 0, manifest.tileCount + (manifest.inspect?.chunks ?? 0)),
         totalTiles: manifest.tileCount + (manifest.inspect?.chunks ?? 0),
-        doneFlops: Math.min(numberField(record, 'flops') ?? 0, manifest.flops + (manifest.inspect?.flops ?? 0)),
-        totalFlops: manifest.flops + (manifest.inspect?.flops ?? 0),
+        // Layer jobs: the projections' work joins the flops (every stage in one bar); tiles stay the attention's.
+        doneFlops: Math.min(
+          numberField(record, 'flops') ?? 0,
+          manifest.flops + (manifest.inspect?.flops ?? 0) + (manifest.layer?.flops ?? 0),
+        ),
+        totalFlops: manifest.flops + (manifest.inspect?.flops ?? 0) + (manifest.layer?.flops ?? 0),
       },
       computedTiles: numberField(record, 'computed') ?? 0,
       manifest,
@@ -422,6 +437,8 @@ export class QueueEngine {
       ...(record.startedAt ? { startedAt: Number(record.startedAt) } : {}),
       ...(record.inspectStartedAt ? { inspectStartedAt: Number(record.inspectStartedAt) } : {}),
       ...(record.scores ? { scores: record.scores } : {}),
+      ...(record.attentionAt ? { attentionAt: Number(record.attentionAt) } : {}),
+      ...(record.outAt ? { outAt: Number(record.outAt) } : {}),
       ...(record.finishedAt ? { finishedAt: Number(record.finishedAt) } : {}),
       backends: unique(workers.map(([, v]) => v.split('|')[0]!)),
       devices: unique(workers.map(([, v]) => v.split('|').slice(1).join('|'))),
@@ -447,7 +464,7 @@ export class QueueEngine {
     reduceEvents.on('completed', ({ jobId: child }) => {
       if (child.startsWith(`${jobId}-`)) kick();
     });
-    const ours = (root: string) => root === jobId || root === flowIds.inspect(jobId);
+    const ours = (root: string) => flowIds.roots(jobId).includes(root);
     rootEvents.on('completed', ({ jobId: root }) => {
       if (ours(root)) kick();
     });
@@ -501,6 +518,10 @@ export class QueueEngine {
 
   private async downloadJob(jobId: string, output: JobOutput): Promise<void> {
     const { manifest, store, out, lse } = await this.findResult(jobId);
+    if (manifest.layer) {
+      output.abort();
+      throw new InputError('JOB', `job ${jobId} is a layer job: its result is Y (GET /v1/jobs/${jobId}/result/out)`);
+    }
     try {
       await downloadOutputs(store, { out, lse }, manifest.spec, output);
       output.commit();
@@ -526,8 +547,10 @@ export class QueueEngine {
     if (status.state !== 'done')
       throw new JobFailedError(`job ${jobId} is ${status.state}${status.error ? `: ${status.error}` : ''}; its result is not available`);
     const store = this.store(status.manifest.blobs, jobId);
-    if (!(await store.header(blobNames.out(jobId)))) throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
-    return { manifest: status.manifest, store, out: blobNames.out(jobId), lse: blobNames.lse(jobId) };
+    // A layer job's result is Y (its O stays beside it, blobNames.out, for --attn-out).
+    const out = status.manifest.layer ? blobNames.layerOut(jobId) : blobNames.out(jobId);
+    if (!(await store.header(out))) throw new JobGoneError(`job ${jobId}: its result was already collected or removed`);
+    return { manifest: status.manifest, store, out, lse: blobNames.lse(jobId) };
   }
 
   /**
@@ -560,9 +583,9 @@ export class QueueEngine {
 
   /** Removes a job's flow and blobs, keeping its record. A locked (in-flight) job is retried until released. */
   private async discard(jobId: string, store: BlobStore | undefined): Promise<void> {
-    // The attention flow's root first: an inspect job's finalise adds the statistics pass (JOB-i)
-    // while it holds its lock, so once JOB is gone, JOB-i exists or never will.
-    for (const root of [flowIds.root(jobId), flowIds.inspect(jobId)]) {
+    // Roots in the order each adds the next (flowIds.roots): an inspect job's finalise adds the
+    // statistics pass (JOB-i) while it holds its lock, so once JOB is gone, JOB-i exists or never will.
+    for (const root of flowIds.roots(jobId)) {
       for (let tries = 0; ; tries++) {
         const state = await this.root.getJobState(root);
         if (state === 'unknown') break;
@@ -572,7 +595,7 @@ export class QueueEngine {
       }
     }
     await store?.deletePrefix(`${jobId}/`);
-    await this.redis.del(jobKeys.reduced(jobId), jobKeys.records(jobId), jobKeys.chunks(jobId));
+    await this.redis.del(jobKeys.reduced(jobId), jobKeys.records(jobId), jobKeys.chunks(jobId), jobKeys.projected(jobId));
   }
 
   /** Closes every connection; within 2 s even when Redis is gone (then they are dropped). */

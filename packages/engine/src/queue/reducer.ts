@@ -13,6 +13,7 @@ import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { ReduceJobData, RootJobData } from './flow.ts';
 import { finishInspect, InspectFlows, startInspectPass } from './inspect-reduce.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
+import { finishLayer, startLayerAttention, startLayerOut } from './layer-reduce.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { decline, recordingFailures, sleep, type RunningService } from './service.ts';
 import { startSweeper } from './sweep.ts';
@@ -110,7 +111,7 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, 
  * Finalise: every q-block reduced → seal O ([B,H,Sq,D] bhsd float32; downloads give it Q's
  * shape and layout) and LSE ([B,H,Sq]), delete the inputs, mark the job done.
  */
-async function finalise(ctx: JobContext, redis: Redis, flows: InspectFlows): Promise<{ done: true } | { inspect: true }> {
+async function finalise(ctx: JobContext, redis: Redis, flows: InspectFlows): Promise<object> {
   const { id, spec, qBlockCount } = ctx.manifest;
   const hash = jobKeys.hash(id);
   const state = await redis.hget(hash, 'state');
@@ -119,6 +120,7 @@ async function finalise(ctx: JobContext, redis: Redis, flows: InspectFlows): Pro
   const reduced = await redis.scard(jobKeys.reduced(id));
   if (reduced !== qBlockCount) throw new RetryableJobError(`job ${id}: ${reduced} of ${qBlockCount} q-blocks reduced`);
   if (ctx.manifest.inspect) return startInspectPass(ctx, redis, flows); // the LSE pass of an inspect job is done
+  if (ctx.manifest.layer) return startLayerOut(ctx, redis, (flow) => flows.addFlow(flow)); // a layer's o_proj stage follows
   const { B, H, Sq, D } = spec;
   await ctx.store.seal(blobNames.out(id), { size: B * H * Sq * D * 4, meta: { dtype: 'f32', shape: [B, H, Sq, D], layout: 'bhsd' } });
   await ctx.store.seal(blobNames.lse(id), { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } });
@@ -174,11 +176,24 @@ export async function startReducer(options: ReducerServiceOptions): Promise<Runn
     QUEUES.jobs,
     recordingFailures(redis, async (job: Job<RootJobData>, token) => {
       const ctx = await contextOr(job, token);
-      // The jobs queue holds finalise jobs (id JOB) and inspect jobs' statistics-pass roots (JOB-i).
-      const inspect = job.name === 'inspect' && ctx.manifest.inspect !== undefined;
-      if (job.id !== (inspect ? flowIds.inspect : flowIds.root)(ctx.manifest.id))
+      // The jobs queue holds finalise jobs (id JOB), inspect jobs' statistics-pass roots (JOB-i) and
+      // layer jobs' projection-stage roots (JOB-p, JOB-y).
+      const kind =
+        (job.name === 'inspect' && ctx.manifest.inspect) || ((job.name === 'layer-in' || job.name === 'layer-out') && ctx.manifest.layer)
+          ? job.name
+          : 'finalise';
+      const ids: Record<string, (id: string) => string> = {
+        inspect: flowIds.inspect,
+        'layer-in': flowIds.layerIn,
+        'layer-out': flowIds.layerOut,
+        finalise: flowIds.root,
+      };
+      if (job.id !== ids[kind]!(ctx.manifest.id))
         throw new StrayJobError(`${job.name} job ${String(job.id).slice(0, 80)} is not job ${ctx.manifest.id}'s`);
-      return inspect ? finishInspect(ctx, redis) : finalise(ctx, redis, flows);
+      if (kind === 'inspect') return finishInspect(ctx, redis);
+      if (kind === 'layer-in') return startLayerAttention(ctx, redis, (flow) => flows.addFlow(flow));
+      if (kind === 'layer-out') return finishLayer(ctx, redis);
+      return finalise(ctx, redis, flows);
     }),
     { ...common, concurrency: 1 },
   );

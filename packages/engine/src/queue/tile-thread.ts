@@ -11,6 +11,7 @@ import { packPartials } from '../packed.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, outputRows, type BlobRange } from './blob-layout.ts';
 import { threadKernel } from '../thread-kernels.ts';
+import { runProjectTask, type ProjectTask } from './project-thread.ts';
 
 /**
  * What a worker sends a kernel thread: the work of one tile job. The thread reads the blocks
@@ -46,7 +47,7 @@ let cache: BlockCache | undefined;
 /** Settles when the last task to arrive has finished computing (the worker sends up to two at once). */
 let computing: Promise<void> = Promise.resolve();
 
-function storeFor(task: TileTask): BlobStore {
+function storeFor(task: Pick<TileTask, 'store' | 'redis'>): BlobStore {
   let store = stores.get(task.store);
   if (!store) {
     store = openBlobStore(task.store, task.redis);
@@ -161,7 +162,11 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
  * output blobs (positional writes: q-blocks never overlap, and a retry writes the same bits),
  * split q-blocks' tiles as partials. Replies with what its reads cost (ReadCounters).
  */
-export default async function runTiles(task: TileTask): Promise<ReadCounters> {
+export default async function runTiles(task: TileTask | ProjectTask): Promise<ReadCounters> {
+  if ('kind' in task) {
+    await runProjectTask(task, storeFor(task)); // a layer job's projection job (project-thread.ts)
+    return { bytes: 0, hits: 0, misses: 0, readMs: 0 };
+  }
   cache ??= new BlockCache(task.cacheBytes);
   const before = { ...counters(cache) };
   const store = storeFor(task);

@@ -11,6 +11,8 @@ import { planLimits, type PlanLimits } from '../limits.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import { processChunkJob } from './chunk-job.ts';
+import type { ProjectJobData } from './layer-flow.ts';
+import { processProjectJob } from './project-job.ts';
 import type { TileJobData } from './flow.ts';
 import type { ChunkJobData } from './inspect-flow.ts';
 import { contextOrDecline, JobContexts } from './job-context.ts';
@@ -216,15 +218,17 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     log,
   };
 
-  // The tiles queue also carries inspect jobs' chunk jobs (name `chunk`).
-  const worker = new Worker<TileJobData | ChunkJobData>(
+  // The tiles queue also carries inspect jobs' chunk jobs (name `chunk`) and layer jobs' projection jobs (`project`).
+  const worker = new Worker<TileJobData | ChunkJobData | ProjectJobData>(
     QUEUES.tiles,
     recordingFailures(
       redis,
-      (job: Job<TileJobData | ChunkJobData>, token): Promise<object> =>
+      (job: Job<TileJobData | ChunkJobData | ProjectJobData>, token): Promise<object> =>
         job.name === 'chunk'
           ? processChunkJob(parts, job as Job<ChunkJobData>, token)
-          : processTileJob(parts, job as Job<TileJobData>, token),
+          : job.name === 'project'
+            ? processProjectJob(parts, job as Job<ProjectJobData>, token)
+            : processTileJob(parts, job as Job<TileJobData>, token),
     ),
     {
       connection: bullConnection(options.redis),
