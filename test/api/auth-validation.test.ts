@@ -92,7 +92,7 @@ test.serial('400 naming the field: bad JSON, unknown option, bad values, missing
     [{ options: '{"causal": true, "sliding": 3}', ...files(inputs) }, 'options.sliding', /unknown option/],
     [{ options: '{"window": [5]}', ...files(inputs) }, 'options.window', /^options\.window: /],
     [{ options: '{"kind": "train"}', ...files(inputs) }, 'options.kind', /^options\.kind: /],
-    [{ options: '{"kind": "layer"}', ...files(inputs) }, 'options.kind', /not served yet/],
+    [{ options: '{"kind": "layer"}', ...files(inputs) }, 'options.heads', /required for kind "layer"/],
     [{ options: '{"blockQ": 0}', ...files(inputs) }, 'options.blockQ', /^options\.blockQ: /],
     [{ options: ok, q: files(inputs).q, k: files(inputs).k }, 'v', /^v: missing part/],
     [{ q: files(inputs).q, k: files(inputs).k, v: files(inputs).v }, 'options', /^options: missing part/],

@@ -1,4 +1,4 @@
-import type { JobRequest, JobResult } from '@longattn/engine';
+import type { JobRequest, JobResult, LayerRequest } from '@longattn/engine';
 import { InputError } from '@longattn/tensor';
 import type { JobView, LongattnClient } from '@longattn/client';
 import { progressBar } from './progress-bar.ts';
@@ -45,7 +45,7 @@ function splitRef(ref: string): { path: string; name?: string } {
   return at < 0 ? { path: ref } : { path: ref.slice(0, at), name: ref.slice(at + 1) };
 }
 
-function resultOf(request: JobRequest, view: JobView, wallMs: number): JobResult {
+function resultOf(request: Pick<JobRequest, 'out' | 'lse'>, view: JobView, wallMs: number): JobResult {
   const computeMs = view.startedAt && view.finishedAt ? view.finishedAt - view.startedAt : wallMs;
   const shape = view.shape ?? { B: 0, H: 0, Hk: 0, Sq: 0, Sk: 0, D: 0 };
   return {
@@ -100,7 +100,64 @@ export async function runViaApi(
     console.log(flags.json ? JSON.stringify({ jobId: id }) : id);
     return;
   }
-  const bar = progressBar(!flags.json && !flags.quiet, 'attention');
+  await collect(api, id, request, flags, 'attention', started);
+}
+
+/**
+ * `layer --engine queue --api URL`: uploads X, the weights (and --x-kv), follows the job (every
+ * stage in one bar), downloads Y (result/out) and LSE.
+ */
+export async function runLayerViaApi(
+  request: LayerRequest,
+  flags: { api: string; engine: string; json?: boolean; quiet?: boolean },
+): Promise<void> {
+  if (flags.engine !== 'queue') throw new InputError('--api', 'needs --engine queue');
+  if (request.attnOut) throw new InputError('--attn-out', 'not available with --api: the API returns Y (result/out) and LSE');
+  const { pattern, window, causal, scale } = request.options;
+  if (pattern?.blockMask) throw new InputError('--block-mask', 'not available with --api yet');
+  checkNpy('--out', request.out);
+  checkNpy('--lse', request.lse);
+  const started = performance.now();
+  const api = await client(flags.api);
+  const x = splitRef(request.x);
+  const xKv = request.xKv ? splitRef(request.xKv) : undefined;
+  const names = { ...(x.name ? { x: x.name } : {}), ...(xKv?.name ? { 'x-kv': xKv.name } : {}) };
+  const { id } = await calling(() =>
+    api.submitLayer(
+      { x: x.path, weights: request.weights, ...(xKv ? { xKv: xKv.path } : {}) },
+      {
+        heads: request.heads,
+        ...(request.kvHeads !== undefined ? { kvHeads: request.kvHeads } : {}),
+        ...(request.prefix ? { prefix: request.prefix } : {}),
+        ...(request.ropeTheta !== undefined ? { ropeTheta: request.ropeTheta } : {}),
+        ...(request.rope === false ? { noRope: true } : {}),
+        causal: causal ?? false,
+        ...(window ? { window: [window.left, window.right] as [number, number] } : {}),
+        ...(scale !== undefined ? { scale } : {}),
+        ...(pattern?.sinks !== undefined ? { sinks: pattern.sinks } : {}),
+        ...(pattern?.global !== undefined ? { global: pattern.global } : {}),
+        ...(pattern?.stride !== undefined ? { stride: pattern.stride } : {}),
+        backend: request.backend ?? 'auto',
+        ...(request.blockQ ? { blockQ: request.blockQ } : {}),
+        ...(request.blockK ? { blockK: request.blockK } : {}),
+        allowNonfinite: request.allowNonfinite ?? false,
+        ...(Object.keys(names).length ? { tensors: names } : {}),
+      },
+    ),
+  );
+  await collect(api, id, request, flags, 'layer (api)', started);
+}
+
+/** Follows a submitted job with a progress bar, downloads its out (and LSE) and prints the summary. */
+async function collect(
+  api: LongattnClient,
+  id: string,
+  request: Pick<JobRequest, 'out' | 'lse'>,
+  flags: { json?: boolean; quiet?: boolean },
+  label: string,
+  started: number,
+): Promise<void> {
+  const bar = progressBar(!flags.json && !flags.quiet, label);
   let view: JobView;
   try {
     view = await api.wait(id, (e) =>

@@ -30,14 +30,13 @@ export interface ClientOptions {
 async function* multipartBody(
   boundary: string,
   options: string,
-  tensors: { q: TensorInput; k: TensorInput; v?: TensorInput },
+  tensors: Readonly<Record<string, TensorInput | undefined>>,
 ): AsyncGenerator<Uint8Array> {
   const quoted = (name: string) => name.replace(/[\r\n"]/g, (c) => encodeURIComponent(c));
   yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n${options}\r\n`);
-  for (const part of ['q', 'k', 'v'] as const) {
-    const input = tensors[part];
+  for (const [part, input] of Object.entries(tensors)) {
     if (input === undefined) continue;
-    const filename = typeof input === 'string' ? basename(input) : `${part}.npy`;
+    const filename = typeof input === 'string' ? basename(input) : `${part}.${part === 'weights' ? 'safetensors' : 'npy'}`;
     yield Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="${part}"; filename="${quoted(filename)}"\r\n` +
         'Content-Type: application/octet-stream\r\n\r\n',
@@ -83,7 +82,7 @@ export class LongattnClient {
   }
 
   /** POST /v1/jobs with the options part first, then the tensor parts, streamed. */
-  private post(options: string, tensors: { q: TensorInput; k: TensorInput; v?: TensorInput }): Promise<{ id: string; state: string }> {
+  private post(options: string, tensors: Readonly<Record<string, TensorInput | undefined>>): Promise<{ id: string; state: string }> {
     const boundary = `longattn-${randomUUID()}`;
     return this.json('/v1/jobs', {
       method: 'POST',
@@ -102,6 +101,19 @@ export class LongattnClient {
     options: Partial<Omit<JobOptions, 'kind'>> = {},
   ): Promise<{ id: string; state: string }> {
     return this.post(JSON.stringify({ ...options, kind: 'inspect' }), tensors);
+  }
+
+  /**
+   * Submits a layer job (one attention layer over a document, docs/contracts.md "Document
+   * layers"): X, the layer's .safetensors weights (Hugging Face names under `prefix`) and, for
+   * cross-attention, X_kv, with `layer`'s options (`heads` required; `kvHeads`, `prefix`,
+   * `ropeTheta` or `noRope`, `causal`, `window`, `sinks`, …). Its result/out is Y, result/lse the LSE.
+   */
+  async submitLayer(
+    parts: { x: TensorInput; weights: TensorInput; xKv?: TensorInput },
+    options: Partial<Omit<JobOptions, 'kind'>> & { heads: number },
+  ): Promise<{ id: string; state: string }> {
+    return this.post(JSON.stringify({ ...options, kind: 'layer' }), { x: parts.x, weights: parts.weights, 'x-kv': parts.xKv });
   }
 
   /** A done inspect job's report (per-head statistics, top-k lists); ApiError 409 until done. */

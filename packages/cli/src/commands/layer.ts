@@ -56,12 +56,9 @@ export function describeLayer(r: LayerResult): string {
   ].join('\n');
 }
 
-/** Runs a layer request on the local engine (or with --engine queue, on Redis workers) with a progress bar. */
-export async function executeLayer(
-  request: LayerRequest,
-  flags: Pick<LayerFlags, 'threads' | 'json' | 'quiet'> & Partial<Pick<LayerFlags, 'engine' | 'redis' | 'blobs'>>,
-): Promise<LayerResult> {
-  checkOutputPaths(
+/** The outputs and inputs of a layer request, for checkOutputPaths. */
+function layerPaths(request: LayerRequest): Parameters<typeof checkOutputPaths> {
+  return [
     [
       { argument: '--out', path: request.out },
       ...(request.attnOut ? [{ argument: '--attn-out', path: request.attnOut }] : []),
@@ -72,7 +69,15 @@ export async function executeLayer(
       ...(request.xKv ? [{ argument: '--x-kv', ref: request.xKv }] : []),
       { argument: '--weights', ref: request.weights },
     ],
-  );
+  ];
+}
+
+/** Runs a layer request on the local engine (or with --engine queue, on Redis workers) with a progress bar. */
+export async function executeLayer(
+  request: LayerRequest,
+  flags: Pick<LayerFlags, 'threads' | 'json' | 'quiet'> & Partial<Pick<LayerFlags, 'engine' | 'redis' | 'blobs'>>,
+): Promise<LayerResult> {
+  checkOutputPaths(...layerPaths(request));
   const queue = flags.engine === 'queue';
   if (queue && !flags.redis) throw new InputError('--redis', 'required with --engine queue (e.g. --redis redis://127.0.0.1:6379)');
   const bar = progressBar(!flags.json && !flags.quiet, queue ? 'layer (queue): projections, attention, o_proj' : 'layer');
@@ -112,7 +117,11 @@ export function register(program: Command): void {
     .option('--allow-nonfinite', 'let NaN/Inf inputs through instead of refusing them')
     .option('--api <url>', 'with --engine queue: submit through the HTTP API (key from LONGATTN_API_KEY)');
   addEngineFlags(addPatternFlags(cmd)).action(async (flags: LayerFlags) => {
-    if (flags.api) throw new InputError('--api', 'layer jobs through the API: not wired in this commit');
+    if (flags.api) {
+      const request = layerRequest(flags);
+      checkOutputPaths(...layerPaths(request)); // nothing written yet, but a bad --out is said at once
+      return (await import('../api-run.ts')).runLayerViaApi(request, { ...flags, api: flags.api });
+    }
     const result = await executeLayer(layerRequest(flags), flags);
     if (flags.json) console.log(JSON.stringify({ ...result, peakRssMB: peakRssMB() }));
     else if (!flags.quiet) console.log(describeLayer(result));

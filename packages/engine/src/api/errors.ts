@@ -19,6 +19,15 @@ const FIELDS: Record<string, string> = {
   '--local-stat': 'options.localStat',
   '--weights-out': 'options.weightsOut',
   '--map-size': 'options.mapSize',
+  '--x': 'x',
+  '--x-kv': 'x-kv',
+  '--weights': 'weights',
+  '--heads': 'options.heads',
+  '--kv-heads': 'options.kvHeads',
+  '--rope-theta': 'options.ropeTheta',
+  '--sinks': 'options.sinks',
+  '--global': 'options.global',
+  '--stride': 'options.stride',
 };
 
 /** An error body: `{statusCode, error, message, field?}`; message is one line naming the field. */
@@ -31,7 +40,10 @@ export interface ErrorBody {
 
 /** Our temp paths never reach a client: `"/tmp/longattn-upload-x/q.npy"` → `the q part`. */
 function scrub(text: string): string {
-  return text.replace(/"?[^"\s]*longattn-(?:upload|result)-[^/"\s]*\/(q|k|v|out|lse)\.[a-z]+(?:#[^"\s]*)?"?/g, 'the $1 part');
+  return text.replace(
+    /"?[^"\s]*longattn-(?:upload|result)-[^/"\s]*\/(q|k|v|x|x-kv|weights|out|lse)\.[a-z]+(?:#[^"\s]*)?"?/g,
+    'the $1 part',
+  );
 }
 
 /** InputError → 400 naming the field; fastify's schema errors → 400; 413/404/409 as thrown; the rest 500 (logged, message kept). */

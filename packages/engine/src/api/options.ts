@@ -2,14 +2,16 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { SpecOptions } from '@longattn/attention';
 import { InputError } from '@longattn/tensor';
 import { checkInspectOptions, inspectOptionsSchema, type InspectOptions } from './inspect-options.ts';
+import { checkLayerOptions, layerOptionsSchema, type LayerOptions } from './layer-options.ts';
 
-/** Job kinds the options' `kind` names; `attention` and `inspect` are served (layer joins later). */
+/** Job kinds the options' `kind` names. */
 export const JOB_KINDS = ['attention', 'layer', 'inspect'] as const;
-export const SERVED_KINDS: readonly string[] = ['attention', 'inspect'];
+export const SERVED_KINDS: readonly string[] = ['attention', 'layer', 'inspect'];
 
 /**
  * The `options` part of POST /v1/jobs: the CLI's `run` options in camelCase (docs/contracts.md),
- * and for `kind: "inspect"` also `inspect`'s (inspectOptionsSchema: rows, topK, … as flags).
+ * and for `kind: "inspect"` also `inspect`'s (inspectOptionsSchema: rows, topK, … as flags), for
+ * `kind: "layer"` `layer`'s (layerOptionsSchema: heads, kvHeads, prefix, ropeTheta, …).
  * One schema: it validates the part here and documents it in /openapi.json.
  */
 export const jobOptionsSchema = {
@@ -17,7 +19,12 @@ export const jobOptionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    kind: { type: 'string', enum: [...JOB_KINDS], default: 'attention', description: 'attention or inspect (served now); layer later' },
+    kind: {
+      type: 'string',
+      enum: [...JOB_KINDS],
+      default: 'attention',
+      description: 'attention (parts q, k, v), inspect (q, k) or layer (x, weights, optional x-kv)',
+    },
     layout: { type: 'string', enum: ['bhsd', 'bshd'], default: 'bhsd' },
     causal: { type: 'boolean', default: false, description: 'bottom-right aligned (FlashAttention ≥ 2.1)' },
     window: {
@@ -41,9 +48,10 @@ export const jobOptionsSchema = {
       type: 'object',
       additionalProperties: false,
       description: 'tensor names inside .safetensors parts (like file.safetensors#name)',
-      properties: Object.fromEntries(['q', 'k', 'v'].map((p) => [p, { type: 'string', pattern: '^[A-Za-z0-9._/-]{1,200}$' }])),
+      properties: Object.fromEntries(['q', 'k', 'v', 'x', 'x-kv'].map((p) => [p, { type: 'string', pattern: '^[A-Za-z0-9._/-]{1,200}$' }])),
     },
     ...inspectOptionsSchema,
+    ...layerOptionsSchema,
   },
 } as const;
 
@@ -59,11 +67,11 @@ interface BaseJobOptions {
   blockQ?: number;
   blockK?: number;
   allowNonfinite: boolean;
-  tensors?: { q?: string; k?: string; v?: string };
+  tensors?: { q?: string; k?: string; v?: string; x?: string; 'x-kv'?: string };
 }
 
-/** Validated job options (inspect's when kind is inspect). */
-export type JobOptions = BaseJobOptions & InspectOptions;
+/** Validated job options (inspect's when kind is inspect, layer's when kind is layer). */
+export type JobOptions = BaseJobOptions & InspectOptions & LayerOptions;
 
 const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
 const check = ajv.compile(jobOptionsSchema);
@@ -85,15 +93,17 @@ export function parseJobOptions(text: string | undefined): JobOptions {
   } catch (error) {
     throw new InputError('options', `not valid JSON (${(error as Error).message})`);
   }
+  const layoutGiven = typeof value === 'object' && value !== null && 'layout' in value;
   if (!check(value)) {
     const message = describe(check.errors![0]!);
     throw new InputError(message.slice(0, message.indexOf(':')), message.slice(message.indexOf(':') + 2));
   }
   const options = value as JobOptions;
   if (!SERVED_KINDS.includes(options.kind))
-    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention or inspect`);
+    throw new InputError('options.kind', `"${options.kind}" jobs are not served yet; expected attention, layer or inspect`);
   if (options.scale !== undefined && !Number.isFinite(options.scale)) throw new InputError('options.scale', 'expected a finite number');
   checkInspectOptions(options);
+  checkLayerOptions(options, layoutGiven);
   return options;
 }
 

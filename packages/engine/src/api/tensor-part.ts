@@ -216,3 +216,42 @@ class FileSink {
     this.file.destroy();
   }
 }
+
+/**
+ * Receives a part of a layer job to a file of the upload's temp dir, for the engine to validate
+ * with the layer's other inputs (openLayerInputs): `x` and `x-kv` as tensor parts (sniffed and
+ * parsed as they arrive, like q, k, v), `weights` as the .safetensors file it is (many tensors;
+ * their names and shapes are checked against each other later). Returns the file's ref.
+ */
+export async function receiveLayerPart(
+  stream: Readable,
+  field: string,
+  tensor: string | undefined,
+  target: Pick<TensorPartTarget, 'dir' | 'count' | 'overCap' | 'allowNonfinite'>,
+): Promise<string> {
+  if (field !== 'weights') {
+    const input = await receiveTensorPart(stream, {
+      ...target,
+      field,
+      tensor,
+      direct: false,
+      write: () => Promise.reject(new Error('a layer part is never written to a blob as it arrives')),
+    });
+    return (input as { ref: string }).ref;
+  }
+  const path = join(await target.dir(), 'weights.safetensors');
+  const file = createWriteStream(path);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      target.count(chunk.length);
+      if (!file.write(chunk)) await new Promise<void>((resolve, reject) => file.once('drain', resolve).once('error', reject));
+    }
+    if ((stream as { truncated?: boolean }).truncated) throw target.overCap();
+    file.end();
+    await finished(file);
+  } catch (error) {
+    file.destroy();
+    throw error;
+  }
+  return path;
+}

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import { InputError } from '@longattn/tensor';
 import { INSPECT_PARTS } from './inspect-options.ts';
+import { LAYER_PARTS } from './layer-options.ts';
 import type { InputUpload, QueueEngine, UploadedInput } from '../queue/queue-engine.ts';
 import { blobNames } from '../queue/names.ts';
 import { parseJobOptions, type JobOptions } from './options.ts';
-import { receiveTensorPart } from './tensor-part.ts';
+import { receiveLayerPart, receiveTensorPart } from './tensor-part.ts';
 
 /** The tensor parts of an attention job. */
 export const TENSOR_PARTS = ['q', 'k', 'v'] as const;
@@ -25,6 +26,8 @@ export interface Upload {
   job: InputUpload;
   options: JobOptions;
   inputs: Record<TensorPart, UploadedInput>;
+  /** A layer job's parts (kind "layer"), received to files: `x`, `weights`, `x-kv` → their refs. */
+  layer?: { x: string; weights: string; xKv?: string };
   bytes: number;
   /** Removes the temp dir, if one was made (the job's blobs are the engine's). */
   removeFiles(): Promise<void>;
@@ -53,6 +56,7 @@ export async function receiveUpload(
     if (dir) await rm(dir, { recursive: true, force: true });
   };
   const inputs: Partial<Record<TensorPart, UploadedInput>> = {};
+  const layerRefs: Record<string, string> = {};
   let optionsText: string | undefined;
   let options: JobOptions | undefined;
   let bytes = 0;
@@ -65,7 +69,24 @@ export async function receiveUpload(
         options = parseJobOptions(optionsText);
         continue;
       }
-      if (!(TENSOR_PARTS as readonly string[]).includes(field)) throw new InputError(field, 'unexpected part; expected options, q, k, v');
+      if (LAYER_PARTS.includes(field) && options?.kind === 'layer') {
+        // A layer's parts go to files (the engine validates them together): the weights' file as it is.
+        if (layerRefs[field]) throw new InputError(field, 'given twice');
+        layerRefs[field] = await receiveLayerPart(part.file, field, options.tensors?.[field as 'x' | 'x-kv'], {
+          dir: async () => (dir ??= await mkdtemp(join(where.tmp, 'longattn-upload-'))),
+          count: (n) => {
+            bytes += n;
+            onBytes(n);
+            if (bytes > capBytes) throw new UploadTooLargeError(capBytes);
+          },
+          overCap: () => new UploadTooLargeError(capBytes),
+          allowNonfinite: options.allowNonfinite,
+        });
+        continue;
+      }
+      if (LAYER_PARTS.includes(field) && !options) throw new InputError(field, 'a layer part before the options part: send options first');
+      if (!(TENSOR_PARTS as readonly string[]).includes(field))
+        throw new InputError(field, `unexpected part; expected options, ${options?.kind === 'layer' ? 'x, weights, x-kv' : 'q, k, v'}`);
       const which = field as TensorPart;
       if (inputs[which]) throw new InputError(which, 'given twice');
       const blob = blobNames.input(job.id, which);
@@ -85,6 +106,15 @@ export async function receiveUpload(
       });
     }
     options ??= parseJobOptions(optionsText);
+    if (options.kind === 'layer') {
+      for (const which of ['x', 'weights'])
+        if (!layerRefs[which])
+          throw new InputError(which, `missing part (${which === 'x' ? 'hidden states X' : 'the layer’s .safetensors'})`);
+      const given = TENSOR_PARTS.find((which) => inputs[which]);
+      if (given) throw new InputError(given, 'not used by layer jobs (they take x, weights and x-kv)');
+      const layer = { x: layerRefs.x!, weights: layerRefs.weights!, ...(layerRefs['x-kv'] ? { xKv: layerRefs['x-kv'] } : {}) };
+      return { job, options, inputs: inputs as Record<TensorPart, UploadedInput>, layer, bytes, removeFiles };
+    }
     const wanted: readonly string[] = options.kind === 'inspect' ? INSPECT_PARTS : TENSOR_PARTS;
     for (const which of TENSOR_PARTS) {
       if (!inputs[which] && wanted.includes(which)) throw new InputError(which, 'missing part (an .npy or .safetensors tensor)');

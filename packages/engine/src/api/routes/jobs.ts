@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { httpError } from '../errors.ts';
 import { inspectRequestOf } from '../inspect-options.ts';
+import { layerRequestOf } from '../layer-options.ts';
 import { specOptions } from '../options.ts';
 import { errorSchema, jobIdParams, jobViewSchema, listQuery, submitBodySchema } from '../schemas.ts';
 import { receiveUpload, type Upload } from '../upload.ts';
@@ -14,7 +15,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/jobs',
     {
       schema: {
-        summary: 'Submit an attention job (multipart: options, q, k, v) or an inspect job (options, q, k)',
+        summary:
+          'Submit an attention job (multipart: options, q, k, v), an inspect job (options, q, k) or a layer job (options, x, weights, x-kv)',
         consumes: ['multipart/form-data'],
         body: submitBodySchema,
         response: {
@@ -43,7 +45,11 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const manifest =
           options.kind === 'inspect'
             ? await submitInspectUpload(ctx, upload, inspectRequestOf.bind(null, options), common)
-            : (await ctx.engine.submitUploaded(upload.job, { inputs: upload.inputs, ...common })).manifest;
+            : upload.layer
+              ? await submitOwnId(ctx, upload, () =>
+                  ctx.engine.submitLayer(layerRequestOf(options, upload.layer!, common), { blobs: ctx.blobs }),
+                )
+              : (await ctx.engine.submitUploaded(upload.job, { inputs: upload.inputs, ...common })).manifest;
         await ctx.jobs.create(request.tenant, manifest.id, options, createdAt);
         const timing = { receive: received - createdAt, submit: Date.now() - received };
         request.log.info({ job: manifest.id, tenant: request.tenant, bytes: upload.bytes, ms: timing }, 'job submitted');
@@ -145,8 +151,13 @@ async function submitInspectUpload(
     if (!('ref' in input)) throw new Error(`inspect upload part ${which} was not received to a file`);
     return input.ref;
   };
+  return submitOwnId(ctx, upload, () => ctx.engine.submitInspect(request({ q: ref('q'), k: ref('k') }, common), { blobs: ctx.blobs }));
+}
+
+/** Inspect and layer jobs are submitted from files under an id of their own: the upload's placeholder record is dropped. */
+async function submitOwnId<T>(ctx: ApiContext, upload: Upload, submit: () => Promise<T>): Promise<T> {
   try {
-    return await ctx.engine.submitInspect(request({ q: ref('q'), k: ref('k') }, common), { blobs: ctx.blobs });
+    return await submit();
   } finally {
     await ctx.engine.abandonUpload(upload.job);
   }

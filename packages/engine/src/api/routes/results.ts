@@ -14,7 +14,7 @@ import { errorSchema, jobIdParams } from '../schemas.ts';
 import { notFound } from './jobs.ts';
 
 /**
- * GET /v1/jobs/:id/result/{out,lse}: O (Q's shape and layout) and LSE as float32 .npy, the bytes
+ * GET /v1/jobs/:id/result/{out,lse}: O (Q's shape and layout; a layer job's Y) and LSE as float32 .npy, the bytes
  * `longattn result` writes: for bhsd jobs the result blobs streamed as they are stored behind an
  * .npy header (the same order), for bshd ones written by the same JobOutput to a temp file and
  * streamed. 409 until the job is done. (`report`, `map` of inspect jobs: inspect-results.ts.)
@@ -83,7 +83,10 @@ function sendBlob(
 ): FastifyReply {
   const { manifest, store } = result;
   const { spec } = manifest;
-  const shape = what === 'out' ? manifest.qShape : lseShape(manifest.qShape.length, spec.B, spec.H, spec.Sq);
+  // A layer job's `out` is Y: [B, S, outDim] row-major, X's batch dim kept or dropped as X's.
+  const { layer } = manifest;
+  const out = layer ? [...(layer.xRank === 3 ? [spec.B] : []), spec.Sq, layer.outDim] : manifest.qShape;
+  const shape = what === 'out' ? out : lseShape(manifest.qShape.length, spec.B, spec.H, spec.Sq);
   const header = npyHeader(shape, 'f32');
   const size = elementCount(shape) * 4;
   const name = result[what];
