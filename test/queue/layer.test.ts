@@ -82,6 +82,31 @@ test('layer --engine queue: Y, O, LSE bitwise the local engine’s for 1 and 2 w
         });
       await grow();
       for (const p of prepared) await runLayerQueue(outs(p.request, p.dir, 'two'), { redis: redis.url, blocksPerJob: 2 });
+      // The CLI (cross-attention case, the machine's default projection GEMM on both engines).
+      const p = prepared[1]!;
+      const r = p.request('cli-y.npy', { attnOut: join(p.dir, 'cli-o.npy'), lse: join(p.dir, 'cli-lse.npy'), backend: 'js' });
+      await runLayer({
+        ...r,
+        out: join(p.dir, 'cli-local-y.npy'),
+        attnOut: join(p.dir, 'cli-local-o.npy'),
+        lse: join(p.dir, 'cli-local-lse.npy'),
+      });
+      const cli = await longattn([
+        'layer',
+        ...['--x', r.x, '--x-kv', r.xKv!, '--weights', r.weights, '--prefix', r.prefix!, '--heads', '6', '--kv-heads', '2', '--no-rope'],
+        ...['--causal', '--out', r.out, '--attn-out', r.attnOut!, '--lse', r.lse!, '--backend', 'js', '--block-q', '16', '--block-k', '64'],
+        ...['--engine', 'queue', '--redis', redis.url, '--blobs', `fs:${blobDir}`, '--json'],
+      ]);
+      t.is(cli.code, 0, cli.stderr);
+      const json = JSON.parse(cli.stdout) as { engine: string; layer: { projectionFlops: number } };
+      t.is(json.engine, 'queue');
+      t.true(json.layer.projectionFlops > 0);
+      for (const [got, want] of [
+        [r.out, 'cli-local-y.npy'],
+        [r.attnOut!, 'cli-local-o.npy'],
+        [r.lse!, 'cli-local-lse.npy'],
+      ] as const)
+        t.true(readFileSync(got).equals(readFileSync(join(p.dir, want))), `CLI: ${want} bits`);
     });
     for (const p of prepared) {
       const want = bytes(outs(p.request, p.dir, 'local'));
