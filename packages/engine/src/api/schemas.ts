@@ -48,7 +48,7 @@ export const jobViewSchema = {
 /** POST /v1/jobs body, for the documentation (the multipart stream is checked part by part as it arrives). */
 export const submitBodySchema = {
   type: 'object',
-  required: ['options', 'q', 'k', 'v'],
+  required: ['options'],
   properties: {
     options: {
       type: 'string',
@@ -58,6 +58,9 @@ export const submitBodySchema = {
     q: { type: 'string', format: 'binary', description: 'queries, .npy or .safetensors' },
     k: { type: 'string', format: 'binary', description: 'keys' },
     v: { type: 'string', format: 'binary', description: 'values (attention jobs; inspect jobs take q and k only)' },
+    x: { type: 'string', format: 'binary', description: 'layer jobs: hidden states X [S, d_model] or [B, S, d_model]' },
+    weights: { type: 'string', format: 'binary', description: 'layer jobs: the .safetensors of q/k/v(/o)_proj weights and biases' },
+    'x-kv': { type: 'string', format: 'binary', description: 'layer jobs: keys/values source for cross-attention' },
   },
 } as const;
 
