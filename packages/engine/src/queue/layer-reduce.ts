@@ -1,5 +1,6 @@
 import type { FlowJob } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { BlobStore } from '../blobs/blob-store.ts';
 import { JobCancelledError, RetryableJobError } from '../errors.ts';
 import { batchPlan } from './batching.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
@@ -15,6 +16,15 @@ import { sealInput } from './transfer.ts';
  * while it holds its lock (so a cancel, removing the roots in flowIds.roots order, orphans none).
  * They only seal, delete and add flows: every row is computed by workers.
  */
+
+/**
+ * Seals a blob unless a previous run of this root already did: a retried root must not seal twice
+ * (the fs store's seal starts from an empty `.building` file, which would replace the data).
+ */
+async function sealOnce(store: BlobStore, name: string, seal: (store: BlobStore, name: string) => Promise<void>): Promise<void> {
+  const [sealed] = await store.existsMany([name]);
+  if (!sealed) await seal(store, name);
+}
 
 /** Throws unless the job is still queued; true when it is done already (a retried root). */
 async function stillQueued(redis: Redis, id: string): Promise<boolean> {
@@ -45,9 +55,12 @@ export async function startLayerAttention(ctx: JobContext, redis: Redis, addFlow
   const tileJobs = groups.reduce((n, g) => n + g.tileJobs.length, 0);
   if (tileJobs !== ctx.manifest.tileJobs || groups.length !== ctx.manifest.reduceJobs)
     throw new RetryableJobError(`job ${id}: ${tileJobs} tile jobs planned, manifest says ${ctx.manifest.tileJobs}`);
-  await sealInput(ctx.store, blobNames.input(id, 'q'), spec, spec.H, spec.Sq);
-  await sealInput(ctx.store, blobNames.input(id, 'k'), spec, spec.Hk, spec.Sk);
-  await sealInput(ctx.store, blobNames.input(id, 'v'), spec, spec.Hk, spec.Sk);
+  for (const [which, heads, seq] of [
+    ['q', spec.H, spec.Sq],
+    ['k', spec.Hk, spec.Sk],
+    ['v', spec.Hk, spec.Sk],
+  ] as const)
+    await sealOnce(ctx.store, blobNames.input(id, which), (store, name) => sealInput(store, name, spec, heads, seq));
   await ctx.store.delete([blobNames.layerInput(id, 'x'), blobNames.layerInput(id, 'xkv')]);
   await redis.hsetnx(jobKeys.hash(id), 'attentionAt', String(Date.now()));
   await addFlow(buildFlow(id, groups));
@@ -64,8 +77,11 @@ export async function startLayerOut(ctx: JobContext, redis: Redis, addFlow: (flo
   const { last } = projectRanges(spec, blockQ, layer!);
   if (last.length !== layer!.outJobs)
     throw new RetryableJobError(`job ${id}: ${last.length} o_proj jobs planned, manifest says ${layer!.outJobs}`);
-  await ctx.store.seal(blobNames.out(id), { size: B * H * Sq * D * 4, meta: { dtype: 'f32', shape: [B, H, Sq, D], layout: 'bhsd' } });
-  await ctx.store.seal(blobNames.lse(id), { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } });
+  const o = { size: B * H * Sq * D * 4, meta: { dtype: 'f32', shape: [B, H, Sq, D], layout: 'bhsd' } };
+  await sealOnce(ctx.store, blobNames.out(id), (store, name) => store.seal(name, o));
+  await sealOnce(ctx.store, blobNames.lse(id), (store, name) =>
+    store.seal(name, { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } }),
+  );
   await ctx.store.delete([blobNames.input(id, 'q'), blobNames.input(id, 'k'), blobNames.input(id, 'v')]);
   await ctx.store.deletePrefix(`${id}/p/`);
   await redis.hsetnx(jobKeys.hash(id), 'outAt', String(Date.now()));
@@ -80,7 +96,8 @@ export async function finishLayer(ctx: JobContext, redis: Redis): Promise<{ done
   const { blocks } = projectRanges(spec, blockQ, layer!);
   await checkProjected(redis, ctx, blocks.length);
   const { B, Sq } = spec;
-  await ctx.store.seal(blobNames.layerOut(id), { size: B * Sq * layer!.outDim * 4, meta: { dtype: 'f32', shape: [B, Sq, layer!.outDim] } });
+  const y = { size: B * Sq * layer!.outDim * 4, meta: { dtype: 'f32', shape: [B, Sq, layer!.outDim] } };
+  await sealOnce(ctx.store, blobNames.layerOut(id), (store, name) => store.seal(name, y));
   await ctx.store.deletePrefix(`${id}/in/`);
   const hash = jobKeys.hash(id);
   await redis
