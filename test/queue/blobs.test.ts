@@ -63,6 +63,8 @@ for (const [kind, open] of stores) {
         `range ${offset}+${length}`,
       );
     }
+    await store.seal('j/out/o', { size: 57, meta: { shape: [3, 19] } }); // a retried finalise seals again
+    t.deepEqual([...(await store.read('j/out/o', 0, 57))], [...data], 'sealing again keeps the bytes');
     t.deepEqual([...(await store.read('j/none', 5, 4))], [0, 0, 0, 0], 'never written bytes read as 0');
     const shared = new Uint8Array(new SharedArrayBuffer(23)).fill(9);
     await store.readInto('j/out/o', 31, shared);

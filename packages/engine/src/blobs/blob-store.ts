@@ -18,7 +18,7 @@ export interface BlobStore {
   readonly location: string;
   /** Writes bytes at a byte offset of a blob (created as needed; unwritten bytes read as 0). */
   write(name: string, offset: number, data: Uint8Array): Promise<void>;
-  /** Makes a blob visible to header()/get() with its header. */
+  /** Makes a blob visible to header()/get() with its header. Sealing a sealed blob again keeps its bytes (retried finalises). */
   seal(name: string, header: BlobHeader): Promise<void>;
   /** Writes and seals whole blobs (e.g. a tile job's partials) in one round trip where the store allows. */
   putMany(blobs: readonly { name: string; data: Uint8Array; meta?: Record<string, unknown> }[]): Promise<void>;

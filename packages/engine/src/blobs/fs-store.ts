@@ -1,5 +1,6 @@
 import {
   closeSync,
+  existsSync,
   constants,
   ftruncateSync,
   mkdirSync,
@@ -83,6 +84,9 @@ export class FsBlobStore implements BlobStore {
     const path = this.path(name);
     if (header.meta) this.writeWhole(`${path}.meta.json`, JSON.stringify(header.meta));
     this.mkdirFor(path);
+    // Sealed already (a finalise retried after its seal): starting over from an empty .building
+    // file would replace the result with zeros.
+    if (!existsSync(`${path}.building`) && statSync(path, { throwIfNoEntry: false })?.size === header.size) return;
     const fd = openSync(`${path}.building`, constants.O_RDWR | constants.O_CREAT);
     try {
       ftruncateSync(fd, header.size); // unwritten tails read as zeros, as in every store

@@ -1,6 +1,5 @@
 import type { FlowJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { BlobStore } from '../blobs/blob-store.ts';
 import { JobCancelledError, RetryableJobError } from '../errors.ts';
 import { batchPlan } from './batching.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
@@ -16,15 +15,6 @@ import { sealInput } from './transfer.ts';
  * while it holds its lock (so a cancel, removing the roots in flowIds.roots order, orphans none).
  * They only seal, delete and add flows: every row is computed by workers.
  */
-
-/**
- * Seals a blob unless a previous run of this root already did: a retried root must not seal twice
- * (the fs store's seal starts from an empty `.building` file, which would replace the data).
- */
-async function sealOnce(store: BlobStore, name: string, seal: (store: BlobStore, name: string) => Promise<void>): Promise<void> {
-  const [sealed] = await store.existsMany([name]);
-  if (!sealed) await seal(store, name);
-}
 
 /** Throws unless the job is still queued; true when it is done already (a retried root). */
 async function stillQueued(redis: Redis, id: string): Promise<boolean> {
@@ -60,7 +50,7 @@ export async function startLayerAttention(ctx: JobContext, redis: Redis, addFlow
     ['k', spec.Hk, spec.Sk],
     ['v', spec.Hk, spec.Sk],
   ] as const)
-    await sealOnce(ctx.store, blobNames.input(id, which), (store, name) => sealInput(store, name, spec, heads, seq));
+    await sealInput(ctx.store, blobNames.input(id, which), spec, heads, seq); // sealing again keeps the bytes (a retried root)
   await ctx.store.delete([blobNames.layerInput(id, 'x'), blobNames.layerInput(id, 'xkv')]);
   await redis.hsetnx(jobKeys.hash(id), 'attentionAt', String(Date.now()));
   await addFlow(buildFlow(id, groups));
@@ -78,10 +68,8 @@ export async function startLayerOut(ctx: JobContext, redis: Redis, addFlow: (flo
   if (last.length !== layer!.outJobs)
     throw new RetryableJobError(`job ${id}: ${last.length} o_proj jobs planned, manifest says ${layer!.outJobs}`);
   const o = { size: B * H * Sq * D * 4, meta: { dtype: 'f32', shape: [B, H, Sq, D], layout: 'bhsd' } };
-  await sealOnce(ctx.store, blobNames.out(id), (store, name) => store.seal(name, o));
-  await sealOnce(ctx.store, blobNames.lse(id), (store, name) =>
-    store.seal(name, { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } }),
-  );
+  await ctx.store.seal(blobNames.out(id), o);
+  await ctx.store.seal(blobNames.lse(id), { size: B * H * Sq * 4, meta: { dtype: 'f32', shape: [B, H, Sq] } });
   await ctx.store.delete([blobNames.input(id, 'q'), blobNames.input(id, 'k'), blobNames.input(id, 'v')]);
   await ctx.store.deletePrefix(`${id}/p/`);
   await redis.hsetnx(jobKeys.hash(id), 'outAt', String(Date.now()));
@@ -97,7 +85,7 @@ export async function finishLayer(ctx: JobContext, redis: Redis): Promise<{ done
   await checkProjected(redis, ctx, blocks.length);
   const { B, Sq } = spec;
   const y = { size: B * Sq * layer!.outDim * 4, meta: { dtype: 'f32', shape: [B, Sq, layer!.outDim] } };
-  await sealOnce(ctx.store, blobNames.layerOut(id), (store, name) => store.seal(name, y));
+  await ctx.store.seal(blobNames.layerOut(id), y);
   await ctx.store.deletePrefix(`${id}/in/`);
   const hash = jobKeys.hash(id);
   await redis
