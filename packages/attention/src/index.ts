@@ -3,7 +3,7 @@ export type { AttentionSpec, Layout, Window } from './spec.ts';
 export { isUnmasked, keyHigh, keyLow, maskRule, unmaskedFlops, visiblePairs } from './mask.ts';
 export type { MaskRule } from './mask.ts';
 export { validateSpec } from './validate.ts';
-export { hasPattern, markVisible, rowRule, rowSeesAny, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
+export { hasPattern, markVisible, markVisibleSpans, rowRule, rowSeesAny, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
 export type { BlockMask, Pattern, RowRule } from './pattern.ts';
 export { checkPattern, MAX_GLOBALS, MAX_MASK_CELLS } from './pattern-options.ts';
 export type { PatternOptions } from './pattern-options.ts';

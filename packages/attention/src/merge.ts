@@ -17,17 +17,21 @@ export function merge(partials: readonly TilePartial[]): TilePartial {
   }
   const ordered = [...partials].sort((a, b) => a.kStart - b.kStart);
   const n = ordered.length;
+  // Plain arrays of the typed arrays: the row loop then indexes them directly (reading
+  // ordered[t].lse[r] through the objects was most of a pattern q-block's merge time).
+  const lses = ordered.map((p) => p.lse);
+  const outs = ordered.map((p) => p.o);
   const o = new Float32Array(rows * D);
   const lse = new Float32Array(rows);
   const weights = new Float64Array(n);
   const acc = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     let m = -Infinity;
-    for (let t = 0; t < n; t++) m = Math.max(m, ordered[t].lse[r]);
+    for (let t = 0; t < n; t++) m = Math.max(m, lses[t]![r]!);
     if (m === -Infinity) m = 0; // every partial empty → weights 0, out 0, lse -Infinity
     let z = 0;
     for (let t = 0; t < n; t++) {
-      const w = Math.exp(ordered[t].lse[r] - m);
+      const w = Math.exp(lses[t]![r]! - m);
       weights[t] = w;
       z += w;
     }
@@ -39,10 +43,10 @@ export function merge(partials: readonly TilePartial[]): TilePartial {
     const base = r * D;
     for (let t = 0; t < n; t++) {
       const w = weights[t] / zd;
-      const src = ordered[t].o;
-      for (let d = 0; d < D; d++) acc[d] += w * src[base + d];
+      const src = outs[t]!;
+      for (let d = 0; d < D; d++) acc[d] += w * src[base + d]!;
     }
-    for (let d = 0; d < D; d++) o[base + d] = acc[d];
+    for (let d = 0; d < D; d++) o[base + d] = acc[d]!;
   }
   return { rows, D, kStart: ordered[0].kStart, o, lse };
 }

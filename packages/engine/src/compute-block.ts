@@ -2,7 +2,7 @@ import {
   checkMergedRows,
   emptyPartial,
   hasPattern,
-  markVisible,
+  markVisibleSpans,
   maskRule,
   merge,
   type AttentionSpec,
@@ -88,17 +88,16 @@ function gathered(
   return out;
 }
 
-/** [rows, keys] visibility of a tile's gathered keys (markVisible run by run, columns in gather order). */
+/** Per-thread buffer a partial pattern tile's visibility is marked in, reused across tiles as gatherScratch is. */
+let visibleScratch = new Uint8Array(0);
+
+/**
+ * [rows, keys] visibility of a tile's gathered keys (columns in gather order), valid until the
+ * next tile's: the kernel reads it while computeTiles awaits its run.
+ */
 function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
-  if (spans.length === 2) return markVisible(spec, h, qStart, rows, spans[0]!, keys);
-  const out = new Uint8Array(rows * keys);
-  for (let x = 0, at = 0; x < spans.length; x += 2) {
-    const width = spans[x + 1]! - spans[x]!;
-    const run = markVisible(spec, h, qStart, rows, spans[x]!, width);
-    for (let r = 0; r < rows; r++) out.set(run.subarray(r * width, (r + 1) * width), r * keys + at);
-    at += width;
-  }
-  return out;
+  if (visibleScratch.length < rows * keys) visibleScratch = new Uint8Array(rows * keys);
+  return markVisibleSpans(spec, h, qStart, rows, spans, visibleScratch.subarray(0, rows * keys));
 }
 
 /** A row group's partial as the whole q-block's: its rows at `from`, the others o = 0, lse = −∞ (they saw no key here). */
