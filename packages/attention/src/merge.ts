@@ -7,8 +7,10 @@ import type { TilePartial } from './partial.ts';
  * Partials are taken in ascending kStart order whatever order they come in, and sums run in
  * float64, so the bits depend only on the set of partials. Never NaN for finite inputs; NaN and ±∞
  * partials (--allow-nonfinite) combine as IEEE arithmetic on this formula does (docs/nonfinite.md).
+ * `into`: arrays (o [≥ rows·D], lse [≥ rows]) the result is written to instead of new ones, e.g. a
+ * pool thread's packed reply (engine packed.ts), which then needs no copy.
  */
-export function merge(partials: readonly TilePartial[]): TilePartial {
+export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial, 'o' | 'lse'>): TilePartial {
   if (partials.length === 0) throw new Error('merge: no partials');
   const first = partials[0];
   const { rows, D } = first;
@@ -21,8 +23,8 @@ export function merge(partials: readonly TilePartial[]): TilePartial {
   // ordered[t].lse[r] through the objects was most of a pattern q-block's merge time).
   const lses = ordered.map((p) => p.lse);
   const outs = ordered.map((p) => p.o);
-  const o = new Float32Array(rows * D);
-  const lse = new Float32Array(rows);
+  const o = into ? into.o.subarray(0, rows * D) : new Float32Array(rows * D);
+  const lse = into ? into.lse.subarray(0, rows) : new Float32Array(rows);
   const weights = new Float64Array(n);
   const acc = new Float64Array(D);
   for (let r = 0; r < rows; r++) {

@@ -112,7 +112,8 @@ function widened(part: TilePartial, from: number, rows: number): TilePartial {
  * Computes one q-block: every tile of it through the kernel (computeTiles), then the exact merge
  * of the tiles' partials in key order. Both engines produce a q-block's output only through this
  * function, so their bits agree for the same plan and backend.
- * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key).
+ * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key), written into `into`'s
+ * arrays when given (a pool thread's packed reply: packedRuns).
  */
 export async function computeQBlock(
   kernel: TileKernel,
@@ -120,10 +121,17 @@ export async function computeQBlock(
   block: QBlockPlan,
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
+  into?: Pick<TilePartial, 'o' | 'lse'>,
 ): Promise<TilePartial> {
-  if (block.tiles.length === 0) return emptyPartial(block.rows, spec.D, 0);
+  if (block.tiles.length === 0) {
+    const empty = emptyPartial(block.rows, spec.D, 0);
+    if (!into) return empty;
+    into.o.fill(0, 0, block.rows * spec.D);
+    into.lse.fill(-Infinity, 0, block.rows);
+    return { ...empty, o: into.o.subarray(0, block.rows * spec.D), lse: into.lse.subarray(0, block.rows) };
+  }
   const partials = await computeTiles(kernel, spec, block.tiles, source, before);
-  const merged = merge(partials);
+  const merged = merge(partials, into);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
   checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
   return merged;
