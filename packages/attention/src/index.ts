@@ -10,7 +10,7 @@ export type { PatternOptions } from './pattern-options.ts';
 export type { SpecOptions } from './validate.ts';
 export { headRows, layoutShape, lseShape } from './layout.ts';
 export type { HeadRows } from './layout.ts';
-export { emptyPartial } from './partial.ts';
+export { emptyPartial, widenPartial } from './partial.ts';
 export type { TilePartial } from './partial.ts';
 export { merge } from './merge.ts';
 export { checkMergedRows, SCORE_OVERFLOW_PREFIX, ScoreOverflowError } from './overflow.ts';

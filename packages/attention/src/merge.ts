@@ -23,17 +23,22 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
   // ordered[t].lse[r] through the objects was most of a pattern q-block's merge time).
   const lses = ordered.map((p) => p.lse);
   const outs = ordered.map((p) => p.o);
+  // A row group's partial covers rows [from, to) (partial.ts, rowSpan); outside them it is o = 0,
+  // lse = −∞, whose term is skipped: its weight is 0 and 0·0 added to acc (never −0: it starts at
+  // +0) changes no bit, so skipping gives the bits of merging the widened partial.
+  const froms = ordered.map((p) => (p.rowSpan ? p.rowSpan[0] : 0));
+  const tos = ordered.map((p) => (p.rowSpan ? p.rowSpan[0] + p.rowSpan[1] : rows));
   const o = into ? into.o.subarray(0, rows * D) : new Float32Array(rows * D);
   const lse = into ? into.lse.subarray(0, rows) : new Float32Array(rows);
   const weights = new Float64Array(n);
   const acc = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     let m = -Infinity;
-    for (let t = 0; t < n; t++) m = Math.max(m, lses[t]![r]!);
+    for (let t = 0; t < n; t++) if (r >= froms[t]! && r < tos[t]!) m = Math.max(m, lses[t]![r - froms[t]!]!);
     if (m === -Infinity) m = 0; // every partial empty → weights 0, out 0, lse -Infinity
     let z = 0;
     for (let t = 0; t < n; t++) {
-      const w = Math.exp(lses[t]![r]! - m);
+      const w = r >= froms[t]! && r < tos[t]! ? Math.exp(lses[t]![r - froms[t]!]! - m) : 0;
       weights[t] = w;
       z += w;
     }
@@ -44,9 +49,11 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
     acc.fill(0);
     const base = r * D;
     for (let t = 0; t < n; t++) {
+      if (r < froms[t]! || r >= tos[t]!) continue;
       const w = weights[t] / zd;
       const src = outs[t]!;
-      for (let d = 0; d < D; d++) acc[d] += w * src[base + d]!;
+      const at = (r - froms[t]!) * D;
+      for (let d = 0; d < D; d++) acc[d] += w * src[at + d]!;
     }
     for (let d = 0; d < D; d++) o[base + d] = acc[d]!;
   }

@@ -18,7 +18,7 @@ import { releasedTileOutputs } from './young-gc.ts';
 /**
  * The one tile loop: each tile's blocks from `source`, through the kernel, in the given order.
  * A tile's queries are read once per run of tiles with the same q-block; a pattern tile may take a
- * row group of them (rowSpan, its partial widened back to the q-block's rows) and keys gathered
+ * row group of them (rowSpan: its partial holds those rows, partial.ts) and keys gathered
  * from several runs (keySpans) — docs/math.md, "Cost follows the pattern". `before` runs ahead of
  * each tile (fault tests throttle there). Returns the tiles' partials, in order:
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
@@ -57,7 +57,7 @@ export async function computeTiles(
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
       v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
     });
-    partials.push(tile.rowSpan ? widened(part, from, tile.rows) : part);
+    partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
   return partials;
 }
@@ -98,14 +98,6 @@ let visibleScratch = new Uint8Array(0);
 function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
   if (visibleScratch.length < rows * keys) visibleScratch = new Uint8Array(rows * keys);
   return markVisibleSpans(spec, h, qStart, rows, spans, visibleScratch.subarray(0, rows * keys));
-}
-
-/** A row group's partial as the whole q-block's: its rows at `from`, the others o = 0, lse = −∞ (they saw no key here). */
-function widened(part: TilePartial, from: number, rows: number): TilePartial {
-  const out = emptyPartial(rows, part.D, part.kStart);
-  out.o.set(part.o, from * part.D);
-  out.lse.set(part.lse, from);
-  return out;
 }
 
 /**
