@@ -7,8 +7,10 @@ import type { TilePartial } from './partial.ts';
  * Partials are taken in ascending kStart order whatever order they come in, and sums run in
  * float64, so the bits depend only on the set of partials. Never NaN for finite inputs; NaN and ±∞
  * partials (--allow-nonfinite) combine as IEEE arithmetic on this formula does (docs/nonfinite.md).
+ * `into`: arrays (o [≥ rows·D], lse [≥ rows]) the result is written to instead of new ones, e.g. a
+ * pool thread's packed reply (engine packed.ts), which then needs no copy.
  */
-export function merge(partials: readonly TilePartial[]): TilePartial {
+export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial, 'o' | 'lse'>): TilePartial {
   if (partials.length === 0) throw new Error('merge: no partials');
   const first = partials[0];
   const { rows, D } = first;
@@ -17,17 +19,26 @@ export function merge(partials: readonly TilePartial[]): TilePartial {
   }
   const ordered = [...partials].sort((a, b) => a.kStart - b.kStart);
   const n = ordered.length;
-  const o = new Float32Array(rows * D);
-  const lse = new Float32Array(rows);
+  // Plain arrays of the typed arrays: the row loop then indexes them directly (reading
+  // ordered[t].lse[r] through the objects was most of a pattern q-block's merge time).
+  const lses = ordered.map((p) => p.lse);
+  const outs = ordered.map((p) => p.o);
+  // A row group's partial covers rows [from, to) (partial.ts, rowSpan); outside them it is o = 0,
+  // lse = −∞, whose term is skipped: its weight is 0 and 0·0 added to acc (never −0: it starts at
+  // +0) changes no bit, so skipping gives the bits of merging the widened partial.
+  const froms = ordered.map((p) => (p.rowSpan ? p.rowSpan[0] : 0));
+  const tos = ordered.map((p) => (p.rowSpan ? p.rowSpan[0] + p.rowSpan[1] : rows));
+  const o = into ? into.o.subarray(0, rows * D) : new Float32Array(rows * D);
+  const lse = into ? into.lse.subarray(0, rows) : new Float32Array(rows);
   const weights = new Float64Array(n);
   const acc = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     let m = -Infinity;
-    for (let t = 0; t < n; t++) m = Math.max(m, ordered[t].lse[r]);
+    for (let t = 0; t < n; t++) if (r >= froms[t]! && r < tos[t]!) m = Math.max(m, lses[t]![r - froms[t]!]!);
     if (m === -Infinity) m = 0; // every partial empty → weights 0, out 0, lse -Infinity
     let z = 0;
     for (let t = 0; t < n; t++) {
-      const w = Math.exp(ordered[t].lse[r] - m);
+      const w = r >= froms[t]! && r < tos[t]! ? Math.exp(lses[t]![r - froms[t]!]! - m) : 0;
       weights[t] = w;
       z += w;
     }
@@ -38,11 +49,13 @@ export function merge(partials: readonly TilePartial[]): TilePartial {
     acc.fill(0);
     const base = r * D;
     for (let t = 0; t < n; t++) {
+      if (r < froms[t]! || r >= tos[t]!) continue;
       const w = weights[t] / zd;
-      const src = ordered[t].o;
-      for (let d = 0; d < D; d++) acc[d] += w * src[base + d];
+      const src = outs[t]!;
+      const at = (r - froms[t]!) * D;
+      for (let d = 0; d < D; d++) acc[d] += w * src[at + d]!;
     }
-    for (let d = 0; d < D; d++) o[base + d] = acc[d];
+    for (let d = 0; d < D; d++) o[base + d] = acc[d]!;
   }
   return { rows, D, kStart: ordered[0].kStart, o, lse };
 }

@@ -13,6 +13,22 @@ export interface TilePartial {
   kStart: number;
   o: Float32Array;
   lse: Float32Array;
+  /**
+   * A row group's partial (pattern tiles): o [count, D] and lse [count] hold rows
+   * [from, from+count) only; every other row of the `rows` is o = 0, lse = -Infinity (it saw no
+   * key here). merge reads it as such, exactly; widenPartial gives the full form. Absent: all rows.
+   */
+  rowSpan?: [from: number, count: number];
+}
+
+/** A row group's partial as the full form, [rows, D] with o = 0, lse = -Infinity outside its span (stored blobs hold this). */
+export function widenPartial(part: TilePartial): TilePartial {
+  if (!part.rowSpan) return part;
+  const [from] = part.rowSpan;
+  const out = emptyPartial(part.rows, part.D, part.kStart);
+  out.o.set(part.o, from * part.D);
+  out.lse.set(part.lse, from);
+  return out;
 }
 
 /** A partial for `rows` rows that saw no key: o = 0, lse = -Infinity. */

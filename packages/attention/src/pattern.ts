@@ -207,26 +207,52 @@ export function markVisible(
   keys: number,
   out: Uint8Array = new Uint8Array(rows * keys),
 ): Uint8Array {
-  out.fill(0, 0, rows * keys);
+  return markVisibleSpans(spec, h, qStart, rows, [kStart, kStart + keys], out);
+}
+
+/**
+ * markVisible over gathered keys: the columns are the runs of `spans` (flat half-open [a0, b0, …],
+ * sorted, disjoint) side by side, so `out` is [rows, Σ (b − a)]. One rule and each row's intervals
+ * once per call, whatever the number of runs (a pattern tile gathers the sinks, globals and a
+ * band's edges: one markVisible per run rebuilt the rule and the intervals each time).
+ */
+export function markVisibleSpans(
+  spec: AttentionSpec,
+  h: number,
+  qStart: number,
+  rows: number,
+  spans: readonly number[],
+  out?: Uint8Array,
+): Uint8Array {
+  let keys = 0;
+  for (let x = 0; x < spans.length; x += 2) keys += spans[x + 1]! - spans[x]!;
+  const mask = out ?? new Uint8Array(rows * keys);
+  mask.fill(0, 0, rows * keys);
   const rule = rowRule(spec, h);
-  const kEnd = kStart + keys;
+  const S = rule.stride;
   for (let r = 0; r < rows; r++) {
     const i = qStart + r;
     const row = r * keys;
     const iv = rule.rowIntervals(i);
-    for (let x = 0; x < iv.length; x += 2) {
-      const a = Math.max(kStart, iv[x]!);
-      const b = Math.min(kEnd, iv[x + 1]!);
-      if (b > a) out.fill(1, row + a - kStart, row + b - kStart);
-    }
-    if (rule.stride) {
-      const S = rule.stride;
-      const end = Math.min(kEnd, rule.limit(i));
-      const pos = rule.pos(i);
-      for (let j = kStart + ((((pos - kStart) % S) + S) % S); j < end; j += S) out[row + j - kStart] = 1;
+    const end = S ? rule.limit(i) : 0;
+    const pos = rule.pos(i);
+    // Both lists are sorted: walk them together, each run at its column offset `at`.
+    for (let x = 0, y = 0, at = 0; x < spans.length; at += spans[x + 1]! - spans[x]!, x += 2) {
+      const a0 = spans[x]!;
+      const b0 = spans[x + 1]!;
+      while (y < iv.length && iv[y + 1]! <= a0) y += 2;
+      for (let z = y; z < iv.length && iv[z]! < b0; z += 2) {
+        const a = Math.max(a0, iv[z]!);
+        const b = Math.min(b0, iv[z + 1]!);
+        if (b > a) mask.fill(1, row + at + a - a0, row + at + b - a0);
+      }
+      if (S) {
+        const stop = Math.min(b0, end);
+        for (let j = a0 + ((((pos - a0) % S) + S) % S); j < stop; j += S) mask[row + at + j - a0] = 1;
+      }
     }
   }
-  return out;
+  return mask;
 }
 
 /** True when row i of head h sees at least one key. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { emptyPartial, merge, type TilePartial } from '../src/index.ts';
+import { emptyPartial, merge, widenPartial, type TilePartial } from '../src/index.ts';
 
 /** A partial with given lse per row and random-ish o. */
 function partial(kStart: number, lse: number[], D: number, seed: number): TilePartial {
@@ -53,4 +53,36 @@ test('tree merge equals linear merge (to float32 rounding)', (t) => {
 test('merge refuses partials of different shapes', (t) => {
   t.throws(() => merge([emptyPartial(2, 3), emptyPartial(3, 3)]), { message: /differs/ });
   t.throws(() => merge([]), { message: /no partials/ });
+});
+
+test('row-span partials merge bit for bit as their widened forms, also into given arrays', (t) => {
+  const rows = 7;
+  const D = 3;
+  // Spans inside the rows (odd sizes, one at the edge), lse with −∞ rows, a tiny one whose weight underflows, and o ≤ 0.
+  const spans: [number, number][] = [
+    [0, 7],
+    [2, 3],
+    [6, 1],
+    [0, 2],
+  ];
+  const parts = spans.map(([from, count], n): TilePartial => {
+    const lse = Array.from({ length: count }, (_, r) => (r === 1 && n === 1 ? -Infinity : n === 3 ? -800 : Math.cos(r + n) * 4));
+    const inner = partial(n * 5, lse, D, n + 1);
+    for (let x = 0; x < inner.o.length; x += 4) inner.o[x] = -Math.abs(inner.o[x]!);
+    return { ...inner, rows, rowSpan: [from, count] };
+  });
+  const wide = merge(parts.map(widenPartial));
+  t.is(widenPartial(parts[0]!).o.length, rows * D);
+  t.true(bits(merge(parts)).equals(bits(wide)));
+  const into = { o: new Float32Array(rows * D + 5), lse: new Float32Array(rows + 2) };
+  const placed = merge([...parts].reverse(), into);
+  t.is(placed.o.buffer, into.o.buffer);
+  t.true(bits(placed).equals(bits(wide)));
+  // A NaN inside a span still reaches its row (--allow-nonfinite); rows outside every span stay o = 0, lse = −∞.
+  const nan = { ...parts[1]!, o: parts[1]!.o.map((v, i) => (i === 0 ? Number.NaN : v)) };
+  const withNan = merge([parts[2]!, nan]);
+  t.true(Number.isNaN(withNan.o[2 * D]!));
+  t.true(bits(withNan).equals(bits(merge([parts[2]!, nan].map(widenPartial)))));
+  t.is(withNan.lse[0], -Infinity);
+  t.true(withNan.o.subarray(0, D).every((v) => Object.is(v, 0)));
 });

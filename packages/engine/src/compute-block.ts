@@ -2,7 +2,7 @@ import {
   checkMergedRows,
   emptyPartial,
   hasPattern,
-  markVisible,
+  markVisibleSpans,
   maskRule,
   merge,
   type AttentionSpec,
@@ -18,7 +18,7 @@ import { releasedTileOutputs } from './young-gc.ts';
 /**
  * The one tile loop: each tile's blocks from `source`, through the kernel, in the given order.
  * A tile's queries are read once per run of tiles with the same q-block; a pattern tile may take a
- * row group of them (rowSpan, its partial widened back to the q-block's rows) and keys gathered
+ * row group of them (rowSpan: its partial holds those rows, partial.ts) and keys gathered
  * from several runs (keySpans) — docs/math.md, "Cost follows the pattern". `before` runs ahead of
  * each tile (fault tests throttle there). Returns the tiles' partials, in order:
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
@@ -57,7 +57,7 @@ export async function computeTiles(
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
       v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
     });
-    partials.push(tile.rowSpan ? widened(part, from, tile.rows) : part);
+    partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
   return partials;
 }
@@ -88,32 +88,24 @@ function gathered(
   return out;
 }
 
-/** [rows, keys] visibility of a tile's gathered keys (markVisible run by run, columns in gather order). */
-function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
-  if (spans.length === 2) return markVisible(spec, h, qStart, rows, spans[0]!, keys);
-  const out = new Uint8Array(rows * keys);
-  for (let x = 0, at = 0; x < spans.length; x += 2) {
-    const width = spans[x + 1]! - spans[x]!;
-    const run = markVisible(spec, h, qStart, rows, spans[x]!, width);
-    for (let r = 0; r < rows; r++) out.set(run.subarray(r * width, (r + 1) * width), r * keys + at);
-    at += width;
-  }
-  return out;
-}
+/** Per-thread buffer a partial pattern tile's visibility is marked in, reused across tiles as gatherScratch is. */
+let visibleScratch = new Uint8Array(0);
 
-/** A row group's partial as the whole q-block's: its rows at `from`, the others o = 0, lse = −∞ (they saw no key here). */
-function widened(part: TilePartial, from: number, rows: number): TilePartial {
-  const out = emptyPartial(rows, part.D, part.kStart);
-  out.o.set(part.o, from * part.D);
-  out.lse.set(part.lse, from);
-  return out;
+/**
+ * [rows, keys] visibility of a tile's gathered keys (columns in gather order), valid until the
+ * next tile's: the kernel reads it while computeTiles awaits its run.
+ */
+function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
+  if (visibleScratch.length < rows * keys) visibleScratch = new Uint8Array(rows * keys);
+  return markVisibleSpans(spec, h, qStart, rows, spans, visibleScratch.subarray(0, rows * keys));
 }
 
 /**
  * Computes one q-block: every tile of it through the kernel (computeTiles), then the exact merge
  * of the tiles' partials in key order. Both engines produce a q-block's output only through this
  * function, so their bits agree for the same plan and backend.
- * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key).
+ * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key), written into `into`'s
+ * arrays when given (a pool thread's packed reply: packedRuns).
  */
 export async function computeQBlock(
   kernel: TileKernel,
@@ -121,10 +113,17 @@ export async function computeQBlock(
   block: QBlockPlan,
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
+  into?: Pick<TilePartial, 'o' | 'lse'>,
 ): Promise<TilePartial> {
-  if (block.tiles.length === 0) return emptyPartial(block.rows, spec.D, 0);
+  if (block.tiles.length === 0) {
+    const empty = emptyPartial(block.rows, spec.D, 0);
+    if (!into) return empty;
+    into.o.fill(0, 0, block.rows * spec.D);
+    into.lse.fill(-Infinity, 0, block.rows);
+    return { ...empty, o: into.o.subarray(0, block.rows * spec.D), lse: into.lse.subarray(0, block.rows) };
+  }
   const partials = await computeTiles(kernel, spec, block.tiles, source, before);
-  const merged = merge(partials);
+  const merged = merge(partials, into);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
   checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
   return merged;

@@ -16,6 +16,21 @@ export function packPartials(results: readonly { o: Float32Array; lse: Float32Ar
   return packed;
 }
 
+/**
+ * An empty packed reply for q-blocks of these row counts, and each one's (o, lse) views into it,
+ * for results written in place (merge's `into`) instead of copied by packPartials.
+ */
+export function packedRuns(rows: readonly number[], D: number): { packed: Float32Array; runs: { o: Float32Array; lse: Float32Array }[] } {
+  const packed = new Float32Array(rows.reduce((n, r) => n + r * (D + 1), 0));
+  let at = 0;
+  const runs = rows.map((r) => {
+    const run = { o: packed.subarray(at, at + r * D), lse: packed.subarray(at + r * D, at + r * (D + 1)) };
+    at += r * (D + 1);
+    return run;
+  });
+  return { packed, runs };
+}
+
 /** Splits packed runs back into partials (views, no copy): one per entry of `blocks`, in order. */
 export function unpackPartials(packed: Float32Array, blocks: readonly { rows: number; kStart: number }[], D: number): TilePartial[] {
   const want = blocks.reduce((n, { rows }) => n + rows * (D + 1), 0);

@@ -2,7 +2,7 @@ import { plan, type Plan } from '@longattn/attention';
 import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader } from '../linear-block.ts';
-import { packPartials } from '../packed.ts';
+import { packedRuns, packPartials } from '../packed.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
 import { layerSource, runProjectTask, warmProjections } from '../layer/layer-thread.ts';
@@ -38,16 +38,20 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
   const files = inputs.kind === 'layer' ? undefined : taskSource(task.spec, inputs);
   const results = [];
   const linear = task.spec.linear ? linearStates(task.run, task.spec, task.blockK) : undefined;
-  for (const index of task.indices) {
+  // Softmax q-blocks merge straight into the reply (no copy of every row through packPartials).
+  const reply = linear
+    ? undefined
+    : packedRuns(
+        task.indices.map((index) => thePlan.locate(index).rows),
+        task.spec.D,
+      );
+  for (const [n, index] of task.indices.entries()) {
     const block = thePlan.block(index);
     const source = inputs.kind === 'layer' ? await layerSource(task.spec, inputs, block) : files!;
-    results.push(
-      linear
-        ? await computeLinearQBlock(task.spec, block, source, linear, sourceReader(source))
-        : await computeQBlock(kernel, task.spec, block, source),
-    );
+    if (linear) results.push(await computeLinearQBlock(task.spec, block, source, linear, sourceReader(source)));
+    else await computeQBlock(kernel, task.spec, block, source, undefined, reply!.runs[n]);
   }
-  return move(packPartials(results));
+  return move(reply ? reply.packed : packPartials(results));
 }
 
 /**

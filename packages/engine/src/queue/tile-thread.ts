@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tileKeySpans, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
+import { tileKeySpans, widenPartial, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { FsBlobStore } from '../blobs/fs-store.ts';
@@ -208,7 +208,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
     );
     const stored = partials.map((p, i) => ({
       name: blobNames.partial(job, task.tiles[i]!.qi, task.tiles[i]!.tile.kBlock),
-      data: f32Bytes(packPartials([p])),
+      data: f32Bytes(packPartials([widenPartial(p)])), // a blob holds the q-block's rows (blob-layout.ts)
     }));
     if (stored.length > 0) track(store.putMany(stored));
   } finally {
