@@ -13,7 +13,11 @@ export type JobRecord = Record<string, string>;
  * The job's hash (null when gone) and, for each of `roots` (BullMQ ids in queue `jobs`), its score
  * in that queue's failed set (null unless BullMQ failed it): one round trip (MULTI).
  */
-export async function readRecordAndFailed(redis: Redis, id: string, roots: readonly string[]): Promise<[JobRecord | null, (string | null)[]]> {
+export async function readRecordAndFailed(
+  redis: Redis,
+  id: string,
+  roots: readonly string[],
+): Promise<[JobRecord | null, (string | null)[]]> {
   const failed = queueKey(QUEUES.jobs, 'failed');
   const replies = (await roots.reduce((multi, root) => multi.zscore(failed, root), redis.multi().hgetall(jobKeys.hash(id))).exec()) ?? [];
   for (const [error] of replies) if (error) throw error;
