@@ -192,7 +192,6 @@ async function main(): Promise<void> {
         });
         const { id } = (await response.json()) as { id: string };
         const t1 = performance.now();
-        const accepted = Date.now();
         // Server-Timing: receive (multipart to temp files), submit (validation, blob upload, flow).
         const timing = Object.fromEntries(
           [...(response.headers.get('server-timing') ?? '').matchAll(/(\w+);dur=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]),
@@ -216,8 +215,8 @@ async function main(): Promise<void> {
             download: t3 - t2,
             compute: computeMs,
             queued: queueMs,
-            // 201 → the first tile job started (flow add to worker pickup), and finalised → the client's SSE done.
-            pickup: job.startedAt! - accepted,
+            // Flow added (the api's receive + submit after the request came) → the first tile job started, and finalised → the client's SSE done.
+            pickup: job.startedAt! - (job.createdAt + (timing.receive ?? 0) + (timing.submit ?? 0)),
             notify: seen - job.finishedAt!,
           });
       }
