@@ -54,6 +54,8 @@ function cpuOf(pid: number): number {
 
 /** Peak resident set (VmHWM) of a process, MB. */
 const peakRss = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+/** The 1, 5 and 15 minute load averages (the machine is shared: every line says how busy it was). */
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
@@ -119,6 +121,7 @@ async function main(): Promise<void> {
       console.log(
         JSON.stringify({
           mode,
+          load: loadavg(),
           MB: bytes / 1e6,
           seconds,
           MBps: bytes / 1e6 / seconds,
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
         console.log(
           JSON.stringify({
             mode: 'upload (curl)',
+            load: loadavg(),
             seconds: Number(curlSeconds),
             MBps: bytes / 1e6 / Number(curlSeconds),
             receiveMs: phases.receive,
@@ -194,6 +198,7 @@ async function main(): Promise<void> {
         );
         const job = await client.wait(id);
         const t2 = performance.now();
+        const seen = Date.now();
         await client.result(id, 'out', join(dir, 'o.npy'));
         const t3 = performance.now();
         await client.cancel(id);
@@ -210,6 +215,9 @@ async function main(): Promise<void> {
             download: t3 - t2,
             compute: computeMs,
             queued: queueMs,
+            // Flow added (the api's receive + submit after the request came) → the first tile job started, and finalised → the client's SSE done.
+            pickup: job.startedAt! - (job.createdAt + (timing.receive ?? 0) + (timing.submit ?? 0)),
+            notify: seen - job.finishedAt!,
           });
       }
       const summary = Object.fromEntries(Object.keys(rows[0]!).map((k) => [k, median(rows.map((r) => r[k as keyof typeof r]))]));
@@ -218,6 +226,7 @@ async function main(): Promise<void> {
       console.log(
         JSON.stringify({
           mode,
+          load: loadavg(),
           runs: rows.length,
           medianMs: summary,
           p90TotalMs: pct(
@@ -274,6 +283,7 @@ async function main(): Promise<void> {
       console.log(
         JSON.stringify({
           mode,
+          load: loadavg(),
           requests: total,
           achievedPerSecond: achieved,
           medianMs: median(latencies),

@@ -46,6 +46,22 @@ const VIEW_TTL_MS = 100;
 const VIEW_CACHE_SIZE = 1000;
 
 /**
+ * `cache`'s entry for `id` when it is younger than VIEW_TTL_MS, else `read()`'s promise, kept
+ * (concurrent callers share one read; a failed read is dropped). At most VIEW_CACHE_SIZE entries,
+ * the least recently read going first.
+ */
+function recent<T>(cache: Map<string, { at: number; value: Promise<T> }>, id: string, read: () => Promise<T>): Promise<T> {
+  const hit = cache.get(id);
+  if (hit && Date.now() - hit.at < VIEW_TTL_MS) return hit.value;
+  const value = read();
+  cache.delete(id);
+  cache.set(id, { at: Date.now(), value });
+  if (cache.size > VIEW_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  value.catch(() => cache.delete(id));
+  return value;
+}
+
+/**
  * Job records of the API in Redis, beside the queue's, so any api process (restarted or one of
  * several) serves any job. Ownership is checked on every read: another tenant's job is "not found".
  */
@@ -53,7 +69,9 @@ export class ApiJobs {
   /** Called once per job when a finished state is first recorded (metrics). */
   onFinished: (view: { state: ApiState; gflops?: number }) => void = () => {};
 
-  private readonly views = new Map<string, { at: number; view: Promise<JobView> }>();
+  private readonly views = new Map<string, { at: number; value: Promise<JobView> }>();
+  /** API records read in the last VIEW_TTL_MS (a record's tenant never changes; its state is as fresh as a cached view). */
+  private readonly records = new Map<string, { at: number; value: Promise<ApiRecord> }>();
 
   constructor(
     private readonly redis: Redis,
@@ -62,14 +80,7 @@ export class ApiJobs {
 
   /** view(), shared by the requests of the last VIEW_TTL_MS (concurrent ones share one read). */
   cachedView(id: string, record: ApiRecord): Promise<JobView> {
-    const hit = this.views.get(id);
-    if (hit && Date.now() - hit.at < VIEW_TTL_MS) return hit.view;
-    const view = this.view(id, record);
-    this.views.delete(id);
-    this.views.set(id, { at: Date.now(), view });
-    if (this.views.size > VIEW_CACHE_SIZE) this.views.delete(this.views.keys().next().value!);
-    view.catch(() => this.views.delete(id));
-    return view;
+    return recent(this.views, id, () => this.view(id, record));
   }
 
   async create(tenant: string, id: string, options: JobOptions, createdAt: number): Promise<void> {
@@ -84,7 +95,8 @@ export class ApiJobs {
   /** The job's record when `tenant` owns it; undefined otherwise (bad id, unknown, another tenant's). */
   async owned(tenant: string, id: string): Promise<ApiRecord | undefined> {
     if (!isJobId(id)) return undefined;
-    const record = await this.redis.hgetall(apiKeys.job(id));
+    const record = await recent(this.records, id, () => this.redis.hgetall(apiKeys.job(id)));
+    if (!record.tenant) this.records.delete(id); // not created yet (or expired): asked again next time
     return record.tenant === tenant ? record : undefined;
   }
 
@@ -147,15 +159,18 @@ export class ApiJobs {
     record.state = state;
     const seconds = status.startedAt && status.finishedAt ? (status.finishedAt - status.startedAt) / 1000 : 0;
     this.onFinished({ state, ...(seconds > 0 ? { gflops: status.progress.doneFlops / 1e9 / seconds } : {}) });
-    await this.redis.hset(
-      apiKeys.job(id),
-      'state',
-      state,
-      'finishedAt',
-      String(status.finishedAt ?? Date.now()),
-      ...(status.error ? ['error', status.error] : []),
-    );
-    await this.redis.expire(apiKeys.job(id), API_DEFAULTS.keepSeconds);
+    await this.redis
+      .multi()
+      .hset(
+        apiKeys.job(id),
+        'state',
+        state,
+        'finishedAt',
+        String(status.finishedAt ?? Date.now()),
+        ...(status.error ? ['error', status.error] : []),
+      )
+      .expire(apiKeys.job(id), API_DEFAULTS.keepSeconds)
+      .exec();
   }
 
   /** Indices of the q-blocks whose output rows are written (the queue's reduced set). */
@@ -179,8 +194,12 @@ export class ApiJobs {
   /** Marks a job cancelled in the API record (the engine's cancel does the work). */
   async markCancelled(id: string): Promise<void> {
     this.views.delete(id);
-    await this.redis.hset(apiKeys.job(id), 'state', 'cancelled', 'finishedAt', String(Date.now()));
-    await this.redis.expire(apiKeys.job(id), API_DEFAULTS.keepSeconds);
+    this.records.delete(id);
+    await this.redis
+      .multi()
+      .hset(apiKeys.job(id), 'state', 'cancelled', 'finishedAt', String(Date.now()))
+      .expire(apiKeys.job(id), API_DEFAULTS.keepSeconds)
+      .exec();
   }
 
   /** States of the most recent jobs (all tenants), for /metrics. */

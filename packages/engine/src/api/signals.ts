@@ -1,10 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { QueueEvents } from 'bullmq';
 import { bullConnection } from '../queue/connection.ts';
-import { QUEUE_PREFIX, QUEUES } from '../queue/names.ts';
-
-/** The job a flow node's BullMQ id belongs to: `JOB` (root), `JOB-r3` (reduce), `JOB-t17` (tile); see flowIds. */
-const jobOf = (bullId: string) => bullId.replace(/-[rt]\d+$/, '');
+import { flowIds, QUEUE_PREFIX, QUEUES } from '../queue/names.ts';
 
 /**
  * One QueueEvents reader per queue for the whole api process: SSE streams wake on their job's
@@ -23,22 +20,29 @@ export class JobSignals {
     this.reduce = new QueueEvents(QUEUES.reduce, { connection, prefix: QUEUE_PREFIX });
     this.root = new QueueEvents(QUEUES.jobs, { connection, prefix: QUEUE_PREFIX });
     this.emitter.setMaxListeners(0);
-    const kick = ({ jobId }: { jobId: string }) => this.emitter.emit(jobOf(jobId));
+    const kick = ({ jobId }: { jobId: string }) => this.emitter.emit(flowIds.jobOf(jobId), false);
+    const end = ({ jobId }: { jobId: string }) => this.emitter.emit(flowIds.jobOf(jobId), true);
     for (const events of [this.tiles, this.reduce]) events.on('completed', kick);
-    this.root.on('completed', kick);
-    this.root.on('failed', kick);
+    this.root.on('completed', end);
+    this.root.on('failed', end);
   }
 
-  /** Resolves at the job's next event or after `ms`, whichever comes first. */
-  next(job: string, ms: number): Promise<void> {
+  /**
+   * Resolves at the job's next event (with `finalOnly`, only at its root's end) or after `ms`,
+   * whichever comes first: true when a root ended (the job, or an inspect job's pass, is done or failed).
+   */
+  next(job: string, ms: number, finalOnly = false): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = () => {
+      const settle = (final: boolean) => {
         clearTimeout(timer);
-        this.emitter.off(job, done);
-        resolve();
+        this.emitter.off(job, onEvent);
+        resolve(final);
       };
-      const timer = setTimeout(done, ms);
-      this.emitter.on(job, done);
+      const onEvent = (final: boolean) => {
+        if (final || !finalOnly) settle(final);
+      };
+      const timer = setTimeout(() => settle(false), ms);
+      this.emitter.on(job, onEvent);
     });
   }
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QUEUE_DEFAULTS } from './config.ts';
-import { jobKeys } from './names.ts';
+import { jobKeys, QUEUES, queueKey } from './names.ts';
 
 /**
  * A job's hash (jobKeys.hash) holds: manifest, state (uploading | queued | done | failed |
@@ -9,9 +9,20 @@ import { jobKeys } from './names.ts';
  */
 export type JobRecord = Record<string, string>;
 
-export async function readRecord(redis: Redis, id: string): Promise<JobRecord | null> {
-  const record = await redis.hgetall(jobKeys.hash(id));
-  return Object.keys(record).length === 0 ? null : record;
+/**
+ * The job's hash (null when gone) and, for each of `roots` (BullMQ ids in queue `jobs`), its score
+ * in that queue's failed set (null unless BullMQ failed it): one round trip (MULTI).
+ */
+export async function readRecordAndFailed(
+  redis: Redis,
+  id: string,
+  roots: readonly string[],
+): Promise<[JobRecord | null, (string | null)[]]> {
+  const failed = queueKey(QUEUES.jobs, 'failed');
+  const replies = (await roots.reduce((multi, root) => multi.zscore(failed, root), redis.multi().hgetall(jobKeys.hash(id))).exec()) ?? [];
+  for (const [error] of replies) if (error) throw error;
+  const record = replies[0]![1] as JobRecord;
+  return [Object.keys(record).length === 0 ? null : record, replies.slice(1).map(([, score]) => score as string | null)];
 }
 
 /**

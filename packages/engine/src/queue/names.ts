@@ -41,6 +41,8 @@ export const flowIds = {
    * JOB-i or JOB-y, each while holding its lock): removing them in this order orphans none.
    */
   roots: (job: string) => [`${job}-p`, job, `${job}-i`, `${job}-y`],
+  /** The job a flow node belongs to (any of the ids above → JOB): a job id has no third '-'. */
+  jobOf: (node: string) => node.replace(/^(la-[0-9a-z]+-[0-9a-f]+)-[a-z]\d*$/, '$1'),
 };
 
 /** Our own keys beside BullMQ's, in the same hash-tag slot. */

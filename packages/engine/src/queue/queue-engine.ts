@@ -19,7 +19,7 @@ import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, closeWithin, connectRedis, isRedisFault, redisFault } from './connection.ts';
 import { buildFlow } from './flow.ts';
 import type { ReduceGroup } from './batching.ts';
-import { readRecord, type JobRecord } from './job-record.ts';
+import { readRecordAndFailed, type JobRecord } from './job-record.ts';
 import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobState } from './manifest.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { sleep } from './service.ts';
@@ -380,7 +380,11 @@ export class QueueEngine {
 
   private async readStatus(jobId: string): Promise<QueueJobStatus> {
     checkJobId(jobId);
-    const record = await readRecord(this.redis, jobId);
+    // The record and whether a root failed in one round trip (status is read on every API poll and
+    // SSE wake): every root a job may have — an inspect job's statistics pass (JOB-i), a layer
+    // job's projection stages (JOB-p, JOB-y); a root a job does not have reads as not failed.
+    const roots = flowIds.roots(jobId);
+    const [record, failedAt] = await readRecordAndFailed(this.redis, jobId, roots);
     if (!record?.manifest)
       throw new InputError(
         'JOB',
@@ -390,18 +394,11 @@ export class QueueEngine {
     let state = (record.state ?? 'queued') as QueueJobStatus['state'];
     let error = record.error;
     if (state === 'queued') {
-      // An inspect job has a second root, its statistics pass's (JOB-i); a layer job, its projection stages' (JOB-p, JOB-y).
-      const ids = manifest.inspect
-        ? [flowIds.root(jobId), flowIds.inspect(jobId)]
-        : manifest.layer
-          ? [flowIds.layerIn(jobId), flowIds.root(jobId), flowIds.layerOut(jobId)]
-          : [flowIds.root(jobId)];
-      for (const id of ids) {
-        const root = await Job.fromId(this.root, id);
-        if (root && (await root.getState()) === 'failed') {
-          state = 'failed';
-          error ??= root.failedReason;
-        }
+      // A root BullMQ failed without the job's hash saying so (a child stalled out): its reason is read only then.
+      for (const [i, id] of roots.entries()) {
+        if (failedAt[i] === null) continue;
+        state = 'failed';
+        error ??= (await Job.fromId(this.root, id))?.failedReason ?? '';
       }
       if (state === 'queued' && record.startedAt) state = 'running';
     }
@@ -626,7 +623,7 @@ async function resolveBackend(requested: string): Promise<{ backend: string; blo
   let backend = requested;
   let blocks: { blockQ: number; blockK: number };
   if (requested === 'auto') {
-    const selection = await selectBackend('auto', { threads: 1 });
+    const selection = await autoBackend();
     backend = selection.name;
     blocks = selection.backend.defaultBlocks;
   } else {
@@ -638,6 +635,19 @@ async function resolveBackend(requested: string): Promise<{ backend: string; blo
   }
   const { rows, keys } = QUEUE_DEFAULTS.blockScale;
   return { backend, blocks: { blockQ: blocks.blockQ * rows, blockK: blocks.blockK * keys } };
+}
+
+let autoSelection: ReturnType<typeof selectBackend> | undefined;
+
+/**
+ * What `auto` resolves to on this machine, probed once per process: a probe builds and runs a
+ * kernel (an onnxruntime session for ort, a child process for a GPU backend), which cost the HTTP
+ * API 5–30 ms of CPU on every submit here (scripts/bench-api.ts small). A failed probe is retried.
+ */
+function autoBackend(): ReturnType<typeof selectBackend> {
+  autoSelection ??= selectBackend('auto', { threads: 1 });
+  autoSelection.catch(() => (autoSelection = undefined));
+  return autoSelection;
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { sleep } from '../../queue/service.ts';
 import type { ApiContext } from '../context.ts';
 import type { JobView } from '../jobs.ts';
 import { jobIdParams } from '../schemas.ts';
@@ -88,9 +87,11 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
             out.write(': keep-alive\n\n');
             beat = Date.now();
           }
+          // Tile and reduce completions come in bursts: read at most every MIN_READ_MS, but the end at once.
           const woke = Date.now();
-          await ctx.signals.next(id, ctx.eventPollMs);
-          if (Date.now() - woke < MIN_READ_MS) await sleep(MIN_READ_MS - (Date.now() - woke));
+          const final = await ctx.signals.next(id, ctx.eventPollMs);
+          const early = MIN_READ_MS - (Date.now() - woke);
+          if (!final && early > 0) await ctx.signals.next(id, early, true);
         }
       } catch (error) {
         request.log.error({ err: error }, 'event stream failed');
