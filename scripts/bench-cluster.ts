@@ -375,8 +375,23 @@ async function data(): Promise<void> {
               s3rver: s3 ? cpuOf(s3.pid) : 0,
               submitter: selfCpu(),
             });
+            // The compute phase's CPU: sampled at the first and the last progress report (4 a second).
+            const phaseCpu = () => ({
+              at: performance.now(),
+              workers: children.slice(1).reduce((t, c) => t + cpuOf(c.pid!), 0),
+              s3rver: s3 ? cpuOf(s3.pid) : 0,
+            });
+            const phase: { first?: ReturnType<typeof phaseCpu>; last?: ReturnType<typeof phaseCpu> } = {};
             const c0 = await cpu();
-            const r = await runQueue(request('queue'), { redis: redis.url, blobs });
+            const r = await runQueue(request('queue'), {
+              redis: redis.url,
+              blobs,
+              onProgress: () => {
+                const now = phaseCpu();
+                phase.first ??= now;
+                phase.last = now;
+              },
+            });
             const c1 = await cpu();
             const same = local ? readFileSync(request('queue').out).equals(readFileSync(request('local').out)) : undefined;
             await Promise.all(
@@ -403,10 +418,15 @@ async function data(): Promise<void> {
             }
             const cpuS = Object.fromEntries(Object.entries(c1).map(([k, v]) => [k, +(v - c0[k as keyof typeof c0]).toFixed(2)]));
             const computeS = r.computeMs / 1000;
+            const during = {
+              s: +((phase.last!.at - phase.first!.at) / 1000).toFixed(2),
+              workers: +(phase.last!.workers - phase.first!.workers).toFixed(2),
+              s3rver: +(phase.last!.s3rver - phase.first!.s3rver).toFixed(2),
+            };
             // s3rver's CPU came out of the same cores as the kernels': the compute phase as if it had
-            // run elsewhere takes away the core-seconds it used (a real bucket's servers are not ours).
+            // run elsewhere takes away the core-seconds it used during it (a real bucket's servers are not ours).
             const cores = 2;
-            const withoutS3rverS = computeS - (cpuS.s3rver ?? 0) / cores;
+            const withoutS3rverS = computeS - during.s3rver / cores;
             console.log(
               JSON.stringify({
                 store,
@@ -431,9 +451,11 @@ async function data(): Promise<void> {
                 readMiB: +sum.mib.toFixed(1),
                 mibPerGflop: +(sum.mib / (r.flops / 1e9)).toFixed(3),
                 hitRate: sum.hits + sum.misses > 0 ? +(sum.hits / (sum.hits + sum.misses)).toFixed(3) : null,
+                lookups: { hits: sum.hits, misses: sum.misses },
                 readS: +sum.readS.toFixed(2),
                 readShare: +(sum.readS / (workers * computeS)).toFixed(3),
                 cpuS,
+                computeCpuS: during,
                 load: loadavg().map((x) => +x.toFixed(2)),
               }),
             );

@@ -165,7 +165,7 @@ function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
   };
 }
 
-/** This thread's reads so far: time spent waiting for blocks (cache misses and direct reads), bytes of direct reads. */
+/** This thread's reads so far: time spent waiting for blocks, bytes read past the cache (query rows, direct fs reads). */
 const reads = { ms: 0, directBytes: 0 };
 
 /** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
@@ -269,9 +269,9 @@ export default async function runTiles(task: TileTask): Promise<ReadCounters> {
 }
 
 /**
- * A task's reads: bytes fetched from the blob store (block-cache misses, or direct fs reads),
- * block-cache hits and misses (K/V and Q blocks; fs reads bypass the cache), and milliseconds
- * spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
+ * A task's reads: bytes fetched from the blob store (K/V block-cache misses and query rows, or
+ * direct fs reads), K/V block-cache hits and misses (queries and fs reads bypass the cache), and
+ * milliseconds spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
  */
 export interface ReadCounters {
   bytes: number;
