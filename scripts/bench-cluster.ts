@@ -3,7 +3,8 @@
  *
  *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop 1,4,16] [--gflops 25] [--seconds 8]
  *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop 1,4,16]
- *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--backend ort]
+ *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--kv-heads 2]
+ *                                                      [--backend ort] [--local] [--runs 1]
  *
  * control: its own redis-server on a free port, one reducer and N `longattn worker` processes on the
  *   test-only wait kernel (`--backend wait:G`, LONGATTN_TEST_KERNELS=wait: each tile takes FLOPs / G
@@ -25,10 +26,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { plan, validateSpec } from '@longattn/attention';
+import { runLocal } from '@longattn/engine';
 import { batchPlan, buildFlow, connectRedis, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
 import { FlowProducer } from 'bullmq';
-import { startS3 } from '../test/s3/support.ts';
 import { startRedis, type RedisTestServer } from './redis-test-server.ts';
 
 const { positionals, values } = parseArgs({
@@ -46,6 +47,9 @@ const { positionals, values } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     blobs: { type: 'string' },
     backend: { type: 'string', default: 'ort' },
+    'kv-heads': { type: 'string' },
+    local: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
   },
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
@@ -291,96 +295,186 @@ async function flow(): Promise<void> {
 }
 
 /**
- * Data movement per blob store with real kernels: a causal GQA job (--n, --heads query heads over
- * heads/4 kv heads, D = 64, the backend's tiles) on N workers; the workers' own `reads:` lines
- * (logged at SIGTERM) summed: bytes read per GFLOP, block-cache hit rate, seconds reading.
+ * s3rver (test/s3/support.ts) in its own process, so its CPU can be measured apart from ours
+ * (/proc): it runs on the same cores as the workers here, and a real bucket would not.
+ */
+async function startS3Process(bucket: string): Promise<{ env: Record<string, string>; pid: number; close(): Promise<void> }> {
+  const support = new URL('../test/s3/support.ts', import.meta.url).href;
+  const code = `import { startS3 } from ${JSON.stringify(support)};
+const s3 = await startS3([${JSON.stringify(bucket)}]);
+process.stdout.write(JSON.stringify(s3.env) + '\\n');
+process.on('SIGTERM', async () => { await s3.close(); process.exit(0); });`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  for (let i = 0; !out.includes('\n'); i++) {
+    if (i > 600 || child.exitCode !== null) throw new Error(`s3rver did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    env: JSON.parse(out) as Record<string, string>,
+    pid: child.pid!,
+    close: () =>
+      new Promise((done) => {
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/**
+ * Data movement per blob store with real kernels: a causal job (--n, --heads query heads over
+ * --kv-heads, default heads/4; D = 64, the backend's tiles) on N workers; the workers' own `reads:`
+ * lines (logged at SIGTERM) summed: bytes read per GFLOP, block-cache hit rate, seconds reading;
+ * CPU seconds of the workers, the reducer, Redis and s3rver (its own process). With --local, the
+ * local engine (threads = workers) runs the same inputs first: its compute time, the ratio, and
+ * whether the queue's output bits equal its own.
  */
 async function data(): Promise<void> {
   const n = Number(values.n === '1048576' ? 16384 : values.n);
   const heads = Number(values.heads ?? 8);
-  const kvHeads = Math.max(1, heads / 4);
+  const kvHeads = Number(values['kv-heads'] ?? Math.max(1, heads / 4));
   const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-data-'));
   const q = new Float32Array(heads * n * 64).map((_, i) => Math.sin(i));
   const kv = new Float32Array(kvHeads * n * 64).map((_, i) => Math.cos(i));
   writeTensor(join(dir, 'q.npy'), [heads, n, 64], q);
   writeTensor(join(dir, 'k.npy'), [kvHeads, n, 64], kv);
   writeTensor(join(dir, 'v.npy'), [kvHeads, n, 64], kv);
+  const request = (out: string) => ({
+    q: join(dir, 'q.npy'),
+    k: join(dir, 'k.npy'),
+    v: join(dir, 'v.npy'),
+    out: join(dir, `${out}.npy`),
+    options: { causal: true },
+    backend: values.backend!,
+  });
   try {
-    for (const store of (values.blobs ?? 'fs,redis,s3').split(','))
-      for (const workers of list(values.workers === '8,32,64' ? '2,8' : values.workers!)) {
-        const redis = await startRedis();
-        const s3 = store === 's3' ? await startS3(['bench']) : undefined;
-        if (s3) Object.assign(process.env, s3.env);
-        const blobs = store === 'fs' ? `fs:${join(dir, 'blobs')}` : store === 's3' ? 's3://bench/jobs' : 'redis';
-        const children: ChildProcess[] = [];
-        const logs: string[] = [];
-        try {
-          const common = ['--redis', redis.url, ...(store === 'redis' ? [] : ['--blobs', blobs])];
-          children.push(await start('reducer', common));
-          for (let i = 0; i < workers; i++) children.push(await start('worker', [...common, '--backend', values.backend!], logs));
-          const request = {
-            q: join(dir, 'q.npy'),
-            k: join(dir, 'k.npy'),
-            v: join(dir, 'v.npy'),
-            out: join(dir, 'o.npy'),
-            options: { causal: true },
-            backend: values.backend!,
-          };
-          const r = await runQueue(request, { redis: redis.url, blobs });
-          await Promise.all(
-            children.slice(1).map(
-              (c) =>
-                new Promise((done) => {
-                  c.once('exit', done);
-                  c.kill('SIGTERM');
-                }),
-            ),
-          );
-          const sum = { mib: 0, hits: 0, misses: 0, readS: 0, gflop: 0 };
-          for (const m of logs
-            .join('')
-            .matchAll(/reads: ([0-9.]+) MiB .*cache (\d+) hits \/ (\d+) misses.*, ([0-9.]+) s reading, ([0-9.]+) GFLOP/g)) {
-            sum.mib += Number(m[1]);
-            sum.hits += Number(m[2]);
-            sum.misses += Number(m[3]);
-            sum.readS += Number(m[4]);
-            sum.gflop += Number(m[5]);
+    for (let run = 0; run < Number(values.runs); run++)
+      for (const store of (values.blobs ?? 'fs,redis,s3').split(','))
+        for (const workers of list(values.workers === '8,32,64' ? '2,8' : values.workers!)) {
+          const local = values.local ? await runLocal(request('local'), { threads: workers }) : undefined;
+          const redis = await startRedis();
+          const s3 = store === 's3' ? await startS3Process('bench') : undefined;
+          if (s3) Object.assign(process.env, s3.env);
+          const blobs = store === 'fs' ? `fs:${join(dir, 'blobs')}` : store === 's3' ? 's3://bench/jobs' : 'redis';
+          const children: ChildProcess[] = [];
+          const logs: string[] = [];
+          const client = connectRedis(redis.url);
+          try {
+            const common = ['--redis', redis.url, ...(store === 'redis' ? [] : ['--blobs', blobs])];
+            children.push(await start('reducer', common));
+            for (let i = 0; i < workers; i++) children.push(await start('worker', [...common, '--backend', values.backend!], logs));
+            const redisCpu = async () => {
+              const text = await info(client, 'cpu');
+              return field(text, 'used_cpu_user') + field(text, 'used_cpu_sys');
+            };
+            const cpu = async () => ({
+              workers: children.slice(1).reduce((t, c) => t + cpuOf(c.pid!), 0),
+              reducer: cpuOf(children[0]!.pid!),
+              redis: await redisCpu(),
+              s3rver: s3 ? cpuOf(s3.pid) : 0,
+              submitter: selfCpu(),
+            });
+            // The compute phase's CPU: sampled at the first and the last progress report (4 a second).
+            const phaseCpu = () => ({
+              at: performance.now(),
+              workers: children.slice(1).reduce((t, c) => t + cpuOf(c.pid!), 0),
+              s3rver: s3 ? cpuOf(s3.pid) : 0,
+            });
+            const phase: { first?: ReturnType<typeof phaseCpu>; last?: ReturnType<typeof phaseCpu> } = {};
+            const c0 = await cpu();
+            const r = await runQueue(request('queue'), {
+              redis: redis.url,
+              blobs,
+              onProgress: () => {
+                const now = phaseCpu();
+                phase.first ??= now;
+                phase.last = now;
+              },
+            });
+            const c1 = await cpu();
+            const same = local ? readFileSync(request('queue').out).equals(readFileSync(request('local').out)) : undefined;
+            await Promise.all(
+              children.slice(1).map(
+                (c) =>
+                  new Promise((done) => {
+                    c.once('exit', done);
+                    c.kill('SIGTERM');
+                  }),
+              ),
+            );
+            const sum = { mib: 0, hits: 0, misses: 0, readS: 0, gflop: 0 };
+            // Each worker's last `reads:` line (the one at shutdown): the lines are running totals.
+            for (const log of logs) {
+              const m = [
+                ...log.matchAll(/reads: ([0-9.]+) MiB .*cache (\d+) hits \/ (\d+) misses.*, ([0-9.]+) s reading, ([0-9.]+) GFLOP/g),
+              ].at(-1);
+              if (!m) continue;
+              sum.mib += Number(m[1]);
+              sum.hits += Number(m[2]);
+              sum.misses += Number(m[3]);
+              sum.readS += Number(m[4]);
+              sum.gflop += Number(m[5]);
+            }
+            const cpuS = Object.fromEntries(Object.entries(c1).map(([k, v]) => [k, +(v - c0[k as keyof typeof c0]).toFixed(2)]));
+            const computeS = r.computeMs / 1000;
+            const during = {
+              s: +((phase.last!.at - phase.first!.at) / 1000).toFixed(2),
+              workers: +(phase.last!.workers - phase.first!.workers).toFixed(2),
+              s3rver: +(phase.last!.s3rver - phase.first!.s3rver).toFixed(2),
+            };
+            // s3rver's CPU came out of the same cores as the kernels': the compute phase as if it had
+            // run elsewhere takes away the core-seconds it used during it (a real bucket's servers are not ours).
+            const cores = 2;
+            const withoutS3rverS = computeS - during.s3rver / cores;
+            console.log(
+              JSON.stringify({
+                store,
+                workers,
+                n,
+                heads,
+                kvHeads,
+                backend: r.backend,
+                blocks: `${r.blockQ}x${r.blockK}`,
+                computeS: +computeS.toFixed(2),
+                wallS: +(r.wallMs / 1000).toFixed(2),
+                ...(local
+                  ? {
+                      localComputeS: +(local.computeMs / 1000).toFixed(2),
+                      ratio: +(local.computeMs / r.computeMs).toFixed(3),
+                      ratioWithoutS3rver: +(local.computeMs / 1000 / withoutS3rverS).toFixed(3),
+                      sameBits: same,
+                    }
+                  : {}),
+                gflop: +(r.flops / 1e9).toFixed(1),
+                inputMiB: +(((heads + 2 * kvHeads) * n * 64 * 4) / 2 ** 20).toFixed(1),
+                readMiB: +sum.mib.toFixed(1),
+                mibPerGflop: +(sum.mib / (r.flops / 1e9)).toFixed(3),
+                hitRate: sum.hits + sum.misses > 0 ? +(sum.hits / (sum.hits + sum.misses)).toFixed(3) : null,
+                lookups: { hits: sum.hits, misses: sum.misses },
+                readS: +sum.readS.toFixed(2),
+                readShare: +(sum.readS / (workers * computeS)).toFixed(3),
+                cpuS,
+                computeCpuS: during,
+                load: loadavg().map((x) => +x.toFixed(2)),
+              }),
+            );
+          } finally {
+            client.disconnect();
+            await Promise.all(
+              children.map(
+                (c) =>
+                  new Promise((done) => {
+                    if (c.exitCode !== null) return done(null);
+                    c.once('exit', done);
+                    c.kill('SIGKILL');
+                  }),
+              ),
+            );
+            await redis.close();
+            await s3?.close();
           }
-          console.log(
-            JSON.stringify({
-              store,
-              workers,
-              n,
-              heads,
-              kvHeads,
-              backend: r.backend,
-              blocks: `${r.blockQ}x${r.blockK}`,
-              computeS: +(r.computeMs / 1000).toFixed(2),
-              gflop: +(r.flops / 1e9).toFixed(1),
-              inputMiB: +(((heads + 2 * kvHeads) * n * 64 * 4) / 2 ** 20).toFixed(1),
-              readMiB: +sum.mib.toFixed(1),
-              mibPerGflop: +(sum.mib / (r.flops / 1e9)).toFixed(3),
-              hitRate: sum.hits + sum.misses > 0 ? +(sum.hits / (sum.hits + sum.misses)).toFixed(3) : null,
-              readS: +sum.readS.toFixed(2),
-              readShare: +(sum.readS / (workers * (r.computeMs / 1000))).toFixed(3),
-              load: loadavg().map((x) => +x.toFixed(2)),
-            }),
-          );
-        } finally {
-          await Promise.all(
-            children.map(
-              (c) =>
-                new Promise((done) => {
-                  if (c.exitCode !== null) return done(null);
-                  c.once('exit', done);
-                  c.kill('SIGKILL');
-                }),
-            ),
-          );
-          await redis.close();
-          await s3?.close();
         }
-      }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -16,6 +16,8 @@ export interface BlobHeader {
 export interface BlobStore {
   /** How a job's manifest names this store, so every process opens the same one: `redis`, `redis://…`, `fs:/dir`. */
   readonly location: string;
+  /** Bytes per write() an uploader should send, when the store prefers bigger writes than 1 MiB (S3: fewer PUTs). */
+  readonly writeBytes?: number;
   /** Writes bytes at a byte offset of a blob (created as needed; unwritten bytes read as 0). */
   write(name: string, offset: number, data: Uint8Array): Promise<void>;
   /** Makes a blob visible to header()/get() with its header. Sealing a sealed blob again keeps its bytes (retried finalises). */

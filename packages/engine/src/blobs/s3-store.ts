@@ -5,6 +5,14 @@ import type { S3Location } from './s3-location.ts';
 
 /** Writes at least this big go up as a multipart Upload (lib-storage) in parts of this size; S3's minimum part is 5 MiB. */
 export const S3_MULTIPART_BYTES = 16 << 20;
+/**
+ * Bytes per write() an uploader should send (uploadTensor): 8 MiB parts are 8× fewer PUTs than
+ * 1 MiB ones, stay single PUTs (under S3_MULTIPART_BYTES), and let a worker's run of adjacent K/V
+ * blocks come in one ranged GET (docs/scaling.md, "Data movement").
+ */
+export const S3_WRITE_BYTES = 8 << 20;
+/** Connections kept open per store (each kernel thread and service has its own): keep-alive, reused. */
+const MAX_SOCKETS = 32;
 /** Sealed blobs' part lists kept per process (each a few KiB); older ones are dropped. */
 const INDEX_CACHE_ENTRIES = 256;
 
@@ -30,8 +38,12 @@ interface S3Index extends BlobHeader {
  * credentials one naming AWS_ACCESS_KEY_ID, an unreachable endpoint one naming AWS_ENDPOINT_URL.
  */
 export class S3BlobStore implements BlobStore {
+  readonly writeBytes = S3_WRITE_BYTES;
   private client: Promise<S3Client> | undefined;
   private readonly indexes = new Map<string, Promise<S3Index | null>>();
+  /** Request slots left (limited) and the requests waiting for one. */
+  private free = MAX_SOCKETS;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(
     readonly location: string,
@@ -51,12 +63,33 @@ export class S3BlobStore implements BlobStore {
     return this.key(name, `!w/${String(offset).padStart(16, '0')}`);
   }
 
+  /**
+   * Runs a request (its reply body read to the end inside) once fewer than MAX_SOCKETS of this
+   * store's are in flight: a read of many parts queues here, not in the SDK's socket pool (which
+   * warns on stderr when requests wait there).
+   */
+  private async limited<T>(request: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((go) => this.waiting.push(go));
+    try {
+      return await request();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+
   private async s3(): Promise<S3Client> {
     this.client ??= connect(this.location, this.where, this.argument);
     return this.client;
   }
 
-  private async put(key: string, body: Uint8Array | string): Promise<void> {
+  private put(key: string, body: Uint8Array | string): Promise<void> {
+    return this.limited(() => this.putNow(key, body));
+  }
+
+  private async putNow(key: string, body: Uint8Array | string): Promise<void> {
     const client = await this.s3();
     const size = typeof body === 'string' ? body.length : body.byteLength;
     const multipart = this.options.multipartBytes ?? S3_MULTIPART_BYTES;
@@ -70,14 +103,41 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** The object's bytes (a range of them with `range`), or null when it is not there. */
-  private async get(key: string, range?: [number, number]): Promise<Uint8Array | null> {
+  private get(key: string, range?: [number, number]): Promise<Uint8Array | null> {
+    return this.limited(async () => {
+      const reply = await this.send(key, range);
+      return reply && ((await reply.Body?.transformToByteArray()) ?? new Uint8Array(0));
+    });
+  }
+
+  /**
+   * Bytes [from, to) of an object streamed straight into `into` at `at` (no buffer in between);
+   * false when the object is not there. A reply of another length than asked is an error.
+   */
+  private getInto(key: string, range: [number, number], into: Uint8Array, at: number): Promise<boolean> {
+    return this.limited(() => this.getIntoNow(key, range, into, at));
+  }
+
+  private async getIntoNow(key: string, [from, to]: [number, number], into: Uint8Array, at: number): Promise<boolean> {
+    const reply = await this.send(key, [from, to]);
+    if (!reply) return false;
+    let end = at;
+    for await (const chunk of reply.Body as AsyncIterable<Uint8Array>) {
+      if (end + chunk.byteLength > at + to - from) throw new Error(`${this.location}: ${key}: more bytes than the range ${from}-${to}`);
+      into.set(chunk, end);
+      end += chunk.byteLength;
+    }
+    if (end !== at + to - from) throw new Error(`${this.location}: ${key}: ${end - at} bytes for the range ${from}-${to}`);
+    return true;
+  }
+
+  private async send(key: string, range?: [number, number]) {
     const client = await this.s3();
     const { GetObjectCommand } = await import('@aws-sdk/client-s3');
     try {
-      const reply = await client.send(
+      return await client.send(
         new GetObjectCommand({ Bucket: this.where.bucket, Key: key, ...(range ? { Range: `bytes=${range[0]}-${range[1] - 1}` } : {}) }),
       );
-      return (await reply.Body?.transformToByteArray()) ?? new Uint8Array(0);
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -85,7 +145,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** The byte size of an object, or null. */
-  private async size(key: string): Promise<number | null> {
+  private size(key: string): Promise<number | null> {
+    return this.limited(() => this.sizeNow(key));
+  }
+
+  private async sizeNow(key: string): Promise<number | null> {
     const client = await this.s3();
     const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
     try {
@@ -140,13 +204,17 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
-  /** A blob's index: sealed (from `!h`), whole (putMany without meta), or null; sealed ones are cached. */
+  /**
+   * A blob's index: sealed (from `!h`), whole (putMany without meta: a HEAD, only when there is no
+   * `!h`), or null; sealed ones are cached.
+   */
   private index(name: string): Promise<S3Index | null> {
     const cached = this.indexes.get(name);
     if (cached) return cached;
     const loading = (async (): Promise<S3Index | null> => {
-      const [text, size] = await Promise.all([this.get(this.key(name, '!h')), this.size(this.key(name))]);
+      const text = await this.get(this.key(name, '!h'));
       if (text !== null) return parseIndex(Buffer.from(text).toString('utf8'), `${this.location} ${name}`);
+      const size = await this.size(this.key(name));
       return size === null ? null : { size };
     })();
     if (this.indexes.size >= INDEX_CACHE_ENTRIES) this.indexes.delete(this.indexes.keys().next().value!);
@@ -198,9 +266,7 @@ export class S3BlobStore implements BlobStore {
     const index = await this.index(name);
     into.fill(0);
     if (index && !index.parts) {
-      if (offset >= index.size) return;
-      const bytes = await this.get(this.key(name), [offset, Math.min(end, index.size)]);
-      if (bytes) into.set(bytes.subarray(0, into.byteLength));
+      if (offset < index.size) await this.getInto(this.key(name), [offset, Math.min(end, index.size)], into, 0);
       return;
     }
     const parts = index?.parts ?? (await this.parts(name));
@@ -210,8 +276,7 @@ export class S3BlobStore implements BlobStore {
         .map(async ([at, n]) => {
           const from = Math.max(at, offset);
           const to = Math.min(at + n, end);
-          const bytes = await this.get(this.partKey(name, at), [from - at, to - at]);
-          if (bytes) into.set(bytes.subarray(0, to - from), from - offset);
+          await this.getInto(this.partKey(name, at), [from - at, to - at], into, from - offset);
         }),
     );
   }
@@ -272,9 +337,18 @@ async function connect(location: string, where: S3Location, argument: string): P
   // The SDK's documented switch for its multi-line NodeVersionSupportWarning (Node 20 is supported here).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { S3Client, HeadBucketCommand } = await import('@aws-sdk/client-s3');
+  const { Agent: HttpAgent } = await import('node:http');
+  const { Agent: HttpsAgent } = await import('node:https');
+  const agent = { keepAlive: true, maxSockets: MAX_SOCKETS };
   const client = new S3Client({
     region: where.region,
     ...(where.endpoint ? { endpoint: where.endpoint, forcePathStyle: true } : {}),
+    // Connections stay open and are reused (no TCP handshake per block), at most MAX_SOCKETS at once.
+    requestHandler: { httpAgent: new HttpAgent(agent), httpsAgent: new HttpsAgent(agent) },
+    // No CRC32 of every body we send or receive where S3 does not require one (TLS and TCP check the
+    // bytes in flight; a multipart upload's DeleteObjects still gets its required checksum).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   try {
     await client.send(new HeadBucketCommand({ Bucket: where.bucket }));

@@ -14,6 +14,11 @@ export class BlockCache {
 
   constructor(private readonly capacityBytes: number) {}
 
+  /** Whether `key` is cached or loading (no hit counted, no recency change). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   get(key: string, load: () => Promise<Float32Array>): Promise<Float32Array> {
     const found = this.entries.get(key);
     if (found) {

@@ -9,7 +9,8 @@ import { computeQBlock, computeTiles } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader, type KeyValueReader } from '../linear-block.ts';
 import { packPartials } from '../packed.ts';
 import { BlockCache } from './block-cache.ts';
-import { blobNames, inputRows, outputRows, type BlobRange } from './blob-layout.ts';
+import { blobNames, inputRows, type BlobRange } from './blob-layout.ts';
+import { OutputRuns } from './output-runs.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { runProjectTask, type ProjectTask } from './project-thread.ts';
 
@@ -59,15 +60,19 @@ function storeFor(task: Pick<TileTask, 'store' | 'redis'>): BlobStore {
 const rangeKey = (r: BlobRange) => `${r.name}@${r.offset}+${r.length}`;
 
 /**
- * Every block the task reads, fetched through the cache (concurrently), as a BlockSource:
- * [count, D] float32 each. Queries are read per q-block; keys and values per aligned key block
- * [kb·blockK, (kb+1)·blockK) (two of them for a tile that straddles one), which every tile of
- * that block (trimmed or not) views, so the cache holds each K/V block once. Blocks stay valid however the cache evicts meanwhile.
+ * Every block the task reads, as a BlockSource: [count, D] float32 each. Queries are read once
+ * per task, past the cache (no other task of this worker reads them), with contiguous q-blocks'
+ * rows (consecutive q-blocks of a head, the next head's first) in one read of at most
+ * MAX_READ_BYTES. Keys and values go through the cache as aligned key blocks [kb·blockK,
+ * (kb+1)·blockK) (two of them for a tile that straddles one), which every tile of that block
+ * (trimmed or not) views, so the cache holds each K/V block once; the blocks the cache misses
+ * are fetched in runs of consecutive blocks, one read each (readRuns). Blocks stay valid however
+ * the cache evicts meanwhile.
  */
 async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> {
   const { job, spec, blockK } = task;
-  const ranges = new Map<string, BlobRange>();
-  const want = (r: BlobRange) => ranges.set(rangeKey(r), r);
+  const queries = new Map<string, BlobRange>();
+  const keyBlocks = new Map<string, BlobRange>();
   // The aligned key blocks a tile's keys [start, start+count) fall in: one block for a tile cut on
   // the blockK grid, two for one cut from a window's band start (the planner's band-aligned tiles).
   const keyBlock = (which: 'k' | 'v', b: number, kvh: number, start: number, count: number) => {
@@ -77,23 +82,35 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
   };
   // A linear state tile reads no K/V here: its states come through stateReader, block by block, when not yet built.
   const tiles = [...task.blocks.flatMap((b) => b.tiles), ...task.tiles.map((t) => t.tile)].filter((t) => !(spec.linear && t.full));
-  for (const block of task.blocks) want(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
+  const wantQ = (r: BlobRange) => queries.set(rangeKey(r), r);
+  for (const block of task.blocks) wantQ(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
   for (const t of tiles) {
-    want(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
+    wantQ(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
     const spans = tileKeySpans(t); // a pattern tile may gather keys from several runs: each read as computeTiles asks
     for (let x = 0; x < spans.length; x += 2) {
-      want(keyBlock('k', t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!).range);
-      want(keyBlock('v', t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!).range);
+      for (const which of ['k', 'v'] as const) {
+        const { range } = keyBlock(which, t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!);
+        keyBlocks.set(rangeKey(range), range);
+      }
     }
   }
   const blocks = new Map<string, Float32Array>();
   const t0 = performance.now();
-  await Promise.all(
-    [...ranges].map(async ([key, r]) => {
-      const block = await cache!.get(`${store.location}|${key}`, async () => bytesToF32(await store.read(r.name, r.offset, r.length)));
-      blocks.set(key, block);
+  const cached = (key: string) => `${store.location}|${key}`;
+  const misses = [...keyBlocks].filter(([key]) => !cache!.has(cached(key))).map(([, r]) => r);
+  const loads = new Map<string, Promise<Float32Array>>();
+  for (const { range, loading } of readRuns(store, misses)) loads.set(rangeKey(range), loading);
+  await Promise.all([
+    ...readRuns(store, [...queries.values()]).map(async ({ range, loading }) => {
+      blocks.set(rangeKey(range), await loading);
+      reads.directBytes += range.length;
     }),
-  );
+    // Checked and asked for in the same tick, so a block counted a miss above is loaded by its run.
+    ...[...keyBlocks].map(async ([key, r]) => {
+      const load = () => loads.get(key) ?? store.read(r.name, r.offset, r.length).then(bytesToF32);
+      blocks.set(key, await cache!.get(cached(key), load));
+    }),
+  ]);
   reads.ms += performance.now() - t0;
   const kv = (which: 'k' | 'v') => (b: number, kvh: number, start: number, count: number) => {
     const { first, range } = keyBlock(which, b, kvh, start, count);
@@ -105,6 +122,37 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
     values: kv('v'),
   };
 }
+
+/**
+ * One read per run of adjacent ranges of a blob (sorted by offset; a run stops at MAX_READ_BYTES),
+ * each range then a view of its run's bytes: `loading` per range. On S3 a read is one ranged GET
+ * per input part it overlaps (docs/scaling.md, "Data movement"), so fewer, bigger reads are fewer requests.
+ */
+function readRuns(store: BlobStore, ranges: readonly BlobRange[]): { range: BlobRange; loading: Promise<Float32Array> }[] {
+  const sorted = [...ranges].sort((a, b) => (a.name === b.name ? a.offset - b.offset : a.name < b.name ? -1 : 1));
+  const out: { range: BlobRange; loading: Promise<Float32Array> }[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    const first = sorted[i]!;
+    let end = first.offset + first.length;
+    let j = i + 1;
+    for (; j < sorted.length; j++) {
+      const r = sorted[j]!;
+      if (r.name !== first.name || r.offset !== end || r.offset + r.length - first.offset > MAX_READ_BYTES) break;
+      end += r.length;
+    }
+    const run = store.read(first.name, first.offset, end - first.offset).then(bytesToF32);
+    run.catch(() => {});
+    for (const r of sorted.slice(i, j)) {
+      const at = (r.offset - first.offset) / 4;
+      out.push({ range: r, loading: run.then((all) => all.subarray(at, at + r.length / 4)) });
+    }
+    i = j;
+  }
+  return out;
+}
+
+/** The most bytes one read of adjacent blocks fetches (8 MiB: an S3 input part, S3_WRITE_BYTES). */
+const MAX_READ_BYTES = 8 << 20;
 
 /** K/V key blocks for linear attention's states, fetched through the thread's cache as the aligned blocks prefetch asks for. */
 function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
@@ -118,7 +166,7 @@ function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
   };
 }
 
-/** This thread's reads so far: time spent waiting for blocks (cache misses and direct reads), bytes of direct reads. */
+/** This thread's reads so far: time spent waiting for blocks, bytes read past the cache (query rows, direct fs reads). */
 const reads = { ms: 0, directBytes: 0 };
 
 /** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
@@ -190,15 +238,15 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
   try {
     const linear = spec.linear ? linearStates(job, spec, task.blockK) : undefined;
     const read = linear ? (direct ? sourceReader(direct) : stateReader(task, store)) : undefined;
+    const rows = new OutputRuns(job, spec, (name, offset, data) => track(store.write(name, offset, data)));
     for (const block of task.blocks) {
       await throttle(block.tiles.length);
       const merged = linear
         ? await computeLinearQBlock(spec, block, source, linear, read!)
         : await computeQBlock(kernel, spec, block, source);
-      const to = outputRows(job, spec, block);
-      track(store.write(to.o.name, to.o.offset, f32Bytes(merged.o)));
-      track(store.write(to.lse.name, to.lse.offset, f32Bytes(merged.lse)));
+      rows.add(block, merged);
     }
+    rows.flush();
     const partials = await computeTiles(
       kernel,
       spec,
@@ -226,9 +274,9 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
 }
 
 /**
- * A task's reads: bytes fetched from the blob store (block-cache misses, or direct fs reads),
- * block-cache hits and misses (K/V and Q blocks; fs reads bypass the cache), and milliseconds
- * spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
+ * A task's reads: bytes fetched from the blob store (K/V block-cache misses and query rows, or
+ * direct fs reads), K/V block-cache hits and misses (queries and fs reads bypass the cache), and
+ * milliseconds spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
  */
 export interface ReadCounters {
   bytes: number;

@@ -37,18 +37,19 @@ async function bounded(floats: number, steps: Iterable<(buffer: Float32Array) =>
   if (failure !== undefined) throw failure;
 }
 
-/** Rows per chunk: about CHUNK_BYTES. */
-const rowsPer = (D: number) => Math.max(1, Math.floor(CHUNK_BYTES / (D * 4)));
+/** Rows per chunk: about `bytes` (CHUNK_BYTES by default). */
+const rowsPer = (D: number, bytes = CHUNK_BYTES) => Math.max(1, Math.floor(bytes / (D * 4)));
 
-/** Every (b, head, first row, rows) chunk of a [B, heads, seq, D] tensor, about CHUNK_BYTES each. */
-function* chunks(B: number, heads: number, seq: number, D: number): Generator<[number, number, number, number]> {
-  const rows = rowsPer(D);
+/** Every (b, head, first row, rows) chunk of a [B, heads, seq, D] tensor, about `bytes` each. */
+function* chunks(B: number, heads: number, seq: number, D: number, bytes = CHUNK_BYTES): Generator<[number, number, number, number]> {
+  const rows = rowsPer(D, bytes);
   for (let b = 0; b < B; b++) for (let h = 0; h < heads; h++) for (let s = 0; s < seq; s += rows) yield [b, h, s, Math.min(rows, seq - s)];
 }
 
 /**
  * Streams an input tensor into a blob as float32 in bhsd order ([B, heads, seq, D], each head's
- * rows contiguous, whatever the input's layout), so a worker's block is one byte range.
+ * rows contiguous, whatever the input's layout), so a worker's block is one byte range. Writes
+ * are the store's `writeBytes` (S3: 8 MiB parts) or CHUNK_BYTES.
  */
 export async function uploadTensor(
   store: BlobStore,
@@ -59,10 +60,11 @@ export async function uploadTensor(
   seq: number,
 ): Promise<void> {
   const { B, D, layout } = spec;
+  const bytes = store.writeBytes ?? CHUNK_BYTES;
   await bounded(
-    rowsPer(D) * D,
+    rowsPer(D, bytes) * D,
     (function* () {
-      for (const [b, h, s, rows] of chunks(B, heads, seq, D)) {
+      for (const [b, h, s, rows] of chunks(B, heads, seq, D, bytes)) {
         yield async (buffer) => {
           const where = headRows(layout, b, h, heads, seq, D);
           const data = reader.readRuns(where.first + s * where.stride, rows, where.stride, D, buffer.subarray(0, rows * D));
