@@ -5,15 +5,16 @@ import type { ScoreSums, ScoreTiles } from '../score-tiles.ts';
 /**
  * Score tiles for `longattn inspect`'s second pass (docs/math.md, "Attention patterns"), on MLAS,
  * one graph per tile:
- *   logp   = Gemm(q, k; transB, alpha = scale, C = −lse, beta = 1)    [rows, keys]
- *            masked: Where(mask, logp, −1e30)  (so p = 0 and p·logp = 0 there, whatever the score)
+ *   logp   = Where(mask, Gemm(q, k; transB, alpha = scale, C = −lse, beta = 1), −1e30)   [rows, keys]
+ *            (so a masked p is 0 and adds 0 to every sum, whatever its score)
  *   p      = Exp(logp)                                                 [rows, keys]
  *   plogp  = ReduceSum(p·logp, 1)                                      [rows]
  *   pdist  = ReduceSum(p·|rowPos − colPos|, 1)                         [rows]
  *   columns = MatMul(groups, p)                                        [groups, keys]
- * q [rows, D], k [keys, D], −lse and rowPos [rows, 1], colPos = 0 … keys−1 [1, keys], mask bool
- * [rows, keys], groups [groups, rows], all float32: the sums are float32 over ≤ one tile's keys
- * (rows for `columns`), folded by the caller in float64.
+ * q [rows, D], k [keys, D], −lse and rowPos [rows, 1], colPos = 0 … keys−1 [1, keys], groups
+ * [groups, rows], float32; mask bool [rows, keys], or [1, 1] true for a tile without a masked pair
+ * (one graph for both). The sums are float32 over ≤ one tile's keys (rows for `columns`), folded
+ * by the caller in float64.
  *
  * Synchronous on purpose: the inspect chunk (engine/src/inspect/chunk.ts) is a plain function that
  * local pool threads and queue workers both call. onnxruntime-node's public `run` is a Promise
@@ -50,8 +51,8 @@ function loadNative(): { ort: Native; Tensor: TensorClass } | null {
   return native;
 }
 
-/** The tile graph (above); `masked` adds the mask input, `grouped` the groups input and `columns` output. */
-function scoreModel(D: number, scale: number, masked: boolean, grouped: boolean): Uint8Array {
+/** The tile graph (above); `grouped` adds the groups input and the `columns` output. */
+function scoreModel(D: number, scale: number, grouped: boolean): Uint8Array {
   const rowSum = (input: string, output: string): OnnxNode => ({
     op: 'ReduceSum',
     inputs: [input, 'axes'],
@@ -62,10 +63,10 @@ function scoreModel(D: number, scale: number, masked: boolean, grouped: boolean)
     {
       op: 'Gemm',
       inputs: ['q', 'k', 'neglse'],
-      outputs: [masked ? 'scores' : 'logp'],
+      outputs: ['scores'],
       attrs: { transB: 1, alpha: float(scale), beta: float(1) },
     },
-    ...(masked ? [{ op: 'Where', inputs: ['mask', 'scores', 'masked'], outputs: ['logp'] }] : []),
+    { op: 'Where', inputs: ['mask', 'scores', 'masked'], outputs: ['logp'] },
     { op: 'Exp', inputs: ['logp'], outputs: ['p'] },
     { op: 'Mul', inputs: ['p', 'logp'], outputs: ['pl'] },
     rowSum('pl', 'plogp'),
@@ -86,7 +87,7 @@ function scoreModel(D: number, scale: number, masked: boolean, grouped: boolean)
         { name: 'neglse', type: 'float', dims: ['rows', 1] },
         { name: 'rowpos', type: 'float', dims: ['rows', 1] },
         { name: 'colpos', type: 'float', dims: [1, 'keys'] },
-        ...(masked ? [{ name: 'mask', type: 'bool' as const, dims: ['rows', 'keys'] }] : []),
+        { name: 'mask', type: 'bool', dims: ['maskRows', 'maskKeys'] },
         ...(grouped ? [{ name: 'groups', type: 'float' as const, dims: ['groups', 'rows'] }] : []),
       ],
       outputs: [
@@ -97,7 +98,7 @@ function scoreModel(D: number, scale: number, masked: boolean, grouped: boolean)
       ],
       initializers: [
         { name: 'axes', dims: [1], data: BigInt64Array.of(1n) },
-        ...(masked ? [{ name: 'masked', dims: [], data: Float32Array.of(-1e30) }] : []),
+        { name: 'masked', dims: [], data: Float32Array.of(-1e30) },
       ],
     },
   });
@@ -117,8 +118,8 @@ class Kept {
 const sessions = new Map<string, ScoreTiles>();
 
 /**
- * This thread's ORT score tiles for (D, scale): sessions made on first use (masked or not, with
- * column groups or not), one intra-op thread each (the pool gives the parallelism), no spinning;
+ * This thread's ORT score tiles for (D, scale): sessions made on first use (with column groups
+ * or not), one intra-op thread each (the pool gives the parallelism), no spinning;
  * null when onnxruntime-node does not load on this machine.
  */
 export function ortScoreTiles(D: number, scale: number): ScoreTiles | null {
@@ -129,12 +130,12 @@ export function ortScoreTiles(D: number, scale: number): ScoreTiles | null {
   if (!loaded) return null;
   const { Tensor } = loaded;
   const graphs = new Map<string, NativeSession>();
-  const session = (masked: boolean, grouped: boolean) => {
-    const name = `${masked}:${grouped}`;
+  const session = (grouped: boolean) => {
+    const name = `${grouped}`;
     let s = graphs.get(name);
     if (!s) {
       s = new loaded.ort.binding.InferenceSession();
-      const model = scoreModel(D, scale, masked, grouped);
+      const model = scoreModel(D, scale, grouped);
       s.loadModel(model.buffer, model.byteOffset, model.byteLength, {
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
@@ -154,6 +155,7 @@ export function ortScoreTiles(D: number, scale: number): ScoreTiles | null {
   const pdist = new Kept();
   const columns = new Kept();
   let colPos = new Float32Array(0); // 0, 1, 2, …
+  const unmasked = Uint8Array.of(1);
   const tiles: ScoreTiles = {
     name: 'ort',
     score({ q, rows, k, keys, negLse, rowPos, mask, groups, groupCount = 0 }) {
@@ -166,14 +168,14 @@ export function ortScoreTiles(D: number, scale: number): ScoreTiles | null {
         ...(grouped ? { columns: columns.view(groupCount * keys) } : {}),
       };
       const f32 = (name: string, data: Float32Array, dims: number[]) => [name, new Tensor('float32', data, dims)] as const;
-      session(mask !== undefined, grouped).run(
+      session(grouped).run(
         Object.fromEntries([
           f32('q', plain(q.subarray(0, rows * D)), [rows, D]),
           f32('k', plain(k.subarray(0, keys * D)), [keys, D]),
           f32('neglse', plain(negLse.subarray(0, rows)), [rows, 1]),
           f32('rowpos', plain(rowPos.subarray(0, rows)), [rows, 1]),
           f32('colpos', colPos.subarray(0, keys), [1, keys]),
-          ...(mask ? [['mask', new Tensor('bool', plain(mask.subarray(0, rows * keys)), [rows, keys])] as const] : []),
+          ['mask', mask ? new Tensor('bool', plain(mask.subarray(0, rows * keys)), [rows, keys]) : new Tensor('bool', unmasked, [1, 1])],
           ...(grouped ? [f32('groups', plain(groups.subarray(0, groupCount * rows)), [groupCount, rows])] : []),
         ]),
         Object.fromEntries([
