@@ -22,7 +22,8 @@ export interface TopRow {
  * What one chunk contributes, all in float64 (weights, like the p they hold, in float32):
  * - `entropy`, `distance`, `sink`, `local` [rows]: the row's −Σ p log p, Σ p·|pos(i) − j|, Σ_{j<N} p,
  *   Σ_{|pos(i)−j|≤W} p; NaN for a row that sees no key (it is not counted).
- * - `received` [Sk]: Σ over the chunk's rows of p_ij, in row order (when settings.received).
+ * - `received` [Sk]: Σ over the chunk's rows of p_ij, the tiles' column sums in key-block, row-tile
+ *   and group order (when settings.received).
  * - `cells` [(cellRowEnd − cellRowStart) × mapCols]: Σ p per map cell touched by the chunk's rows.
  * - `top`, `weights` [(rows of A:B in the chunk) × Sk]: for the chunk's rows inside --rows A:B.
  */
