@@ -165,10 +165,11 @@ test('cancelling an inspect job in its statistics pass: rejected, no file writte
   const blobDir = tempDir('longattn-inspect-blobs-');
   const client = connectRedis(redis.url);
   try {
-    // 4096 × 4096, no mask, D = 32: 16 chunks of ~0.27 GFLOP (float64 JS) each; a made-up LSE (zeros) is enough here.
-    writeTensor(join(dir, 'q.npy'), [4, 4096, 32], uniformF32(4 * 4096 * 32, 5));
-    writeTensor(join(dir, 'k.npy'), [4, 4096, 32], uniformF32(4 * 4096 * 32, 6));
-    writeTensor(join(dir, 'lse.npy'), [4, 4096], new Float32Array(4 * 4096));
+    // 8 heads of 8192 × 8192, no mask, D = 32: 64 chunk jobs of 0.5 GFLOP each (score tiles: ~0.1 s
+    // each here), so the job is still running when the first is stored; a made-up LSE (zeros) is enough here.
+    writeTensor(join(dir, 'q.npy'), [8, 8192, 32], uniformF32(8 * 8192 * 32, 5));
+    writeTensor(join(dir, 'k.npy'), [8, 8192, 32], uniformF32(8 * 8192 * 32, 6));
+    writeTensor(join(dir, 'lse.npy'), [8, 8192], new Float32Array(8 * 8192));
     const blobs = `fs:${blobDir}`;
     await withCluster(redis.url, 1, ['--blobs', blobs], async () => {
       const abort = new AbortController();

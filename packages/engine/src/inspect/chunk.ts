@@ -22,7 +22,8 @@ export interface TopRow {
  * What one chunk contributes, all in float64 (weights, like the p they hold, in float32):
  * - `entropy`, `distance`, `sink`, `local` [rows]: the row's −Σ p log p, Σ p·|pos(i) − j|, Σ_{j<N} p,
  *   Σ_{|pos(i)−j|≤W} p; NaN for a row that sees no key (it is not counted).
- * - `received` [Sk]: Σ over the chunk's rows of p_ij, in row order (when settings.received).
+ * - `received` [Sk]: Σ over the chunk's rows of p_ij, the tiles' column sums in key-block, row-tile
+ *   and group order (when settings.received).
  * - `cells` [(cellRowEnd − cellRowStart) × mapCols]: Σ p per map cell touched by the chunk's rows.
  * - `top`, `weights` [(rows of A:B in the chunk) × Sk]: for the chunk's rows inside --rows A:B.
  */
@@ -43,10 +44,14 @@ export interface ChunkResult {
 /**
  * The second pass over one chunk (docs/math.md, "Attention patterns"). Key blocks of CHUNK_KEYS in
  * order; in each, the chunk's rows TILE_ROWS at a time: one score tile (`tiles`, default ORT's
- * float32 GEMM and Exp where it loads) gives logp_ij = s·q_i·k_j − lse_i and p_ij = exp(logp_ij)
- * for the keys those rows see, trimmed to them, and every visible (row, key) of the tile is
- * accumulated in float64: each row's sums run over keys in order, each key's `received` over rows
- * in order, so the bits depend only on the chunk and the score tiles, never on who runs it.
+ * float32 GEMM, Exp and reductions where it loads) over the rectangle of keys those rows see gives
+ * p_ij = exp(s·q_i·k_j − lse_i) with the masked pairs at 0, each row's Σ p·logp and Σ p·|pos(i) − j|,
+ * and the column sums Σ p per group of rows (one group for `received`; the tile's map rows with a
+ * map). Those partials are folded in float64 in a fixed order (tiles of a row in key order, groups
+ * in row order), and the few weights the sink and local shares, the top-k and the weight rows need
+ * are read from p. So the bits depend only on the chunk and the score tiles, never on who runs it.
+ * A tile whose partials are not finite (NaN/±∞ inputs) takes its column sums from the visible p
+ * one by one instead, so that a non-finite weight touches only its own key and cell.
  * The visible set is the spec's mask rule with its patterns (rowRule: window, sinks, globals,
  * block mask, stride; causal intersected), as in the first pass. `lse` [rows]: -Infinity = the
  * row sees no key (its statistics are NaN: not counted). A p that underflows to 0 adds 0.
@@ -89,7 +94,9 @@ export function inspectChunk(
   const K = settings.topK;
   const topP = new Float64Array(tracked * K).fill(-1);
   const topJ = new Int32Array(tracked * K).fill(-1);
-  const strideMask = rule.stride ? new Uint8Array(TILE_ROWS * CHUNK_KEYS) : undefined;
+  let mask: Uint8Array | undefined; // [tile rows, width], made for the first tile that needs one
+  const rowPos = new Float32Array(TILE_ROWS);
+  const groups = received || cells ? new Float32Array(TILE_ROWS * TILE_ROWS) : undefined;
   const segments: number[] = [];
   for (let kStart = 0; kStart < Sk; kStart += CHUNK_KEYS) {
     const kEnd = Math.min(Sk, kStart + CHUNK_KEYS);
@@ -107,23 +114,78 @@ export function inspectChunk(
       if (first > last) continue;
       k ??= source.keys(chunk.b, kvh, kStart, kEnd - kStart);
       const width = last - first + 1;
-      const { logp, p } = tiles.score(q.subarray(r0 * D), tileRows, k.subarray((first - kStart) * D), width, negLse.subarray(r0));
-      if (strideMask) markVisible(spec, chunk.h, rowStart + r0, tileRows, first, width, strideMask);
+      let full = !rule.stride;
+      for (let r = r0; full && r < r0 + tileRows; r++) {
+        if (!seen[r]) full = false;
+        else {
+          clipIntervals(intervals[r]!, first, last + 1, segments);
+          full = segments.length === 2 && segments[0] === first && segments[1] === last + 1;
+        }
+      }
+      if (!full) {
+        mask ??= new Uint8Array(TILE_ROWS * CHUNK_KEYS);
+        markVisible(spec, chunk.h, rowStart + r0, tileRows, first, width, mask);
+        for (let r = r0; r < r0 + tileRows; r++) if (!seen[r]) mask.fill(0, (r - r0) * width, (r - r0 + 1) * width);
+      }
+      for (let r = 0; r < tileRows; r++) rowPos[r] = rowStart + r0 + r + Sk - Sq - first;
+      // Column groups: the tile's map rows (each row in its cell's group), or all rows as one.
+      const group0 = cells ? cellOf(rowStart + r0, Sq, mapRows) : 0;
+      const groupCount = cells ? cellOf(rowStart + r0 + tileRows - 1, Sq, mapRows) - group0 + 1 : groups ? 1 : 0;
+      if (groups) {
+        groups.fill(0, 0, groupCount * tileRows);
+        for (let r = 0; r < tileRows; r++) groups[((cells ? cellOf(rowStart + r0 + r, Sq, mapRows) : 0) - group0) * tileRows + r] = 1;
+      }
+      const sums = tiles.score({
+        q: q.subarray(r0 * D),
+        rows: tileRows,
+        k: k.subarray((first - kStart) * D),
+        keys: width,
+        negLse: negLse.subarray(r0),
+        rowPos,
+        ...(full ? {} : { mask }),
+        ...(groups ? { groups, groupCount } : {}),
+      });
+      const { p } = sums;
+      let finite = true;
+      for (let r = r0; r < r0 + tileRows; r++) {
+        if (!seen[r]) continue;
+        const e = sums.plogp[r - r0]!;
+        const dist = sums.pdist[r - r0]!;
+        acc.entropy[r] -= e;
+        acc.distance[r] += dist;
+        if (!Number.isFinite(e) || !Number.isFinite(dist)) finite = false;
+      }
+      if (finite && sums.columns) {
+        const columns = sums.columns;
+        for (let g = 0; g < groupCount; g++) {
+          const at = g * width - first; // columns[at + j] is key j's sum
+          if (received) for (let j = first; j <= last; j++) received[j] += columns[at + j]!;
+          if (cells) {
+            const cellBase = (group0 + g - cellRowStart) * mapCols;
+            for (let j = first; j <= last; j++) cells[cellBase + colOf![j]!] += columns[at + j]!;
+          }
+        }
+      }
+      const perKey = !finite && groups !== undefined;
       for (let r = r0; r < r0 + tileRows; r++) {
         if (!seen[r]) continue;
         const i = rowStart + r;
-        const o = (r - r0) * width - first; // p[o + j] is key j's weight
-        if (strideMask) maskRuns(strideMask, (r - r0) * width, width, first, segments);
-        else clipIntervals(intervals[r]!, first, last + 1, segments);
+        const pos = i + Sk - Sq;
         const t = r - trackFrom;
         const isTracked = t >= 0 && t < tracked;
+        const nearSinks = first < settings.sinks;
+        const nearLocal = pos - settings.local <= last && pos + settings.local >= first;
+        if (!(isTracked || nearSinks || nearLocal || perKey)) continue;
+        const o = (r - r0) * width - first; // p[o + j] is key j's weight
+        if (full) segments.splice(0, segments.length, first, last + 1);
+        else maskRuns(mask!, (r - r0) * width, width, first, segments);
         const cellBase = cells ? (cellOf(i, Sq, mapRows) - cellRowStart) * mapCols : 0;
         for (let x = 0; x < segments.length; x += 2) {
           const a = segments[x]!;
           const b = segments[x + 1]!;
-          acc.add(r, i + Sk - Sq, settings, p, logp, o, a, b);
-          if (received) for (let j = a; j < b; j++) received[j] += p[o + j]!;
-          if (cells) for (let j = a; j < b; j++) cells[cellBase + colOf![j]!] += p[o + j]!;
+          acc.add(r, pos, settings, p, o, a, b);
+          if (perKey && received) for (let j = a; j < b; j++) received[j] += p[o + j]!;
+          if (perKey && cells) for (let j = a; j < b; j++) cells[cellBase + colOf![j]!] += p[o + j]!;
           if (isTracked) {
             for (let j = a; j < b; j++) {
               if (weights) weights[t * Sk + j] = p[o + j]!;
@@ -155,7 +217,7 @@ export function inspectChunk(
   };
 }
 
-/** Each row's four float64 sums over its visible keys. */
+/** Each row's four float64 sums over its visible keys (entropy and distance from the tiles' row sums). */
 class RowSums {
   readonly entropy: Float64Array;
   readonly distance: Float64Array;
@@ -169,27 +231,8 @@ class RowSums {
     this.local = new Float64Array(rows);
   }
 
-  /**
-   * Adds keys [a, b) of row r (at key position `pos`), their p and logp at [o + j]: −p·logp,
-   * p·|pos − j| (keys up to pos, then past it: no branch per key), p for j < sinks and for
-   * |pos − j| ≤ local.
-   */
-  add(r: number, pos: number, settings: InspectSettings, p: Float32Array, logp: Float32Array, o: number, a: number, b: number): void {
-    let e = this.entropy[r]!;
-    let dist = this.distance[r]!;
-    const mid = Math.min(b, pos + 1);
-    for (let j = a; j < mid; j++) {
-      const w = p[o + j]!;
-      e -= w * logp[o + j]!;
-      dist += w * (pos - j);
-    }
-    for (let j = Math.max(a, pos + 1); j < b; j++) {
-      const w = p[o + j]!;
-      e -= w * logp[o + j]!;
-      dist += w * (j - pos);
-    }
-    this.entropy[r] = e;
-    this.distance[r] = dist;
+  /** Adds keys [a, b) of row r (at key position `pos`), their p at [o + j], to its sink (j < sinks) and local (|pos − j| ≤ local) sums. */
+  add(r: number, pos: number, settings: InspectSettings, p: Float32Array, o: number, a: number, b: number): void {
     let sk = this.sink[r]!;
     for (let j = a, end = Math.min(b, settings.sinks); j < end; j++) sk += p[o + j]!;
     this.sink[r] = sk;

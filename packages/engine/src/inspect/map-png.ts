@@ -32,10 +32,8 @@ export async function renderMap(spec: AttentionSpec, mapRows: number, mapCols: n
     const png = new PNG({ width: mapCols, height: mapRows });
     for (let c = 0; c < cells.length; c++) {
       const m = cells[c]!;
-      const [r, g, b] = m > 0 ? colour(hi > lo ? Math.log(m / lo) / span : 1) : [255, 255, 255];
-      png.data[c * 4] = r;
-      png.data[c * 4 + 1] = g;
-      png.data[c * 4 + 2] = b;
+      if (m > 0) paint(png.data, c * 4, hi > lo ? Math.log(m / lo) / span : 1);
+      else png.data.fill(255, c * 4, c * 4 + 3);
       png.data[c * 4 + 3] = 255;
     }
     const uri = `data:image/png;base64,${PNG.sync.write(png).toString('base64')}`;
@@ -79,18 +77,16 @@ function axisLabels(x: number, y: number, height: number, width: number, spec: A
   return out;
 }
 
-/** A dark-to-bright ramp (black → purple → orange → yellow) for t in [0, 1]. */
-function colour(t: number): [number, number, number] {
-  const stops: [number, number, number][] = [
-    [0, 0, 4],
-    [120, 28, 109],
-    [237, 105, 37],
-    [252, 255, 164],
-  ];
-  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
+/** The ramp's stops, dark to bright (black → purple → orange → yellow), RGB. */
+const STOPS = [0, 0, 4, 120, 28, 109, 237, 105, 37, 252, 255, 164];
+
+/** Writes the ramp's colour for t in [0, 1] as RGB at data[at …] (no allocation: a map has up to 16M cells). */
+function paint(data: Uint8Array, at: number, t: number): void {
+  const x = Math.min(1, Math.max(0, t)) * (STOPS.length / 3 - 1);
+  const i = Math.min(STOPS.length / 3 - 2, Math.floor(x));
   const f = x - i;
-  const a = stops[i]!;
-  const b = stops[i + 1]!;
-  return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as [number, number, number];
+  for (let c = 0; c < 3; c++) {
+    const a = STOPS[i * 3 + c]!;
+    data[at + c] = Math.round(a + (STOPS[i * 3 + 3 + c]! - a) * f);
+  }
 }

@@ -20,8 +20,8 @@ export interface OnnxNode {
   attrs?: Record<string, Attr>;
 }
 
-export type ElemType = 'float' | 'int64';
-const ELEM: Record<ElemType, number> = { float: 1, int64: 7 };
+export type ElemType = 'float' | 'int64' | 'bool';
+const ELEM: Record<ElemType, number> = { float: 1, int64: 7, bool: 9 };
 
 /** A graph input or output; a string dim is symbolic (dynamic). */
 export interface OnnxValue {
