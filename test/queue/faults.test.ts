@@ -59,7 +59,8 @@ test('a worker killed with SIGKILL after writing a whole q-block’s rows, befor
     const local = await localBytes(inputs);
     services.push(await startService('reducer', redis.url, ['--blobs', `fs:${blobs}`]));
     // 8 tiles per job: every q-block whole, two per job (3+3, 4+4 tiles, then 5); the victim
-    // sleeps 300 ms before each tile, so it writes a job's first q-block, then sleeps again.
+    // sleeps 300 ms before each tile and after writing a job's rows (its two q-blocks, one run),
+    // so it is killed with the rows written and not yet recorded.
     const victim = await startService('worker', redis.url, ['--backend', 'js', '--throttle-ms', '300', '--blobs', `fs:${blobs}`]);
     const request = inputs.request('queue');
     const job = await submit(redis.url, request, 8, `fs:${blobs}`);

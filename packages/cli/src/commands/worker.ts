@@ -45,7 +45,7 @@ export function register(program: Command): void {
       ),
     )
     .addOption(
-      new Option('--throttle-ms <ms>', 'sleep before each tile (fault tests, demos)')
+      new Option('--throttle-ms <ms>', "sleep before each tile, and once after writing a job's rows (fault tests, demos)")
         .argParser(parseInteger('--throttle-ms', 0))
         .hideHelp(),
     )

@@ -264,6 +264,8 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
     done();
   }
   await Promise.all(writes);
+  // Fault tests: a window between a job's rows written and their q-blocks recorded by the worker.
+  if (task.throttleMs > 0) await sleep(task.throttleMs);
   const after = counters(cache);
   return {
     bytes: after.bytes - before.bytes,

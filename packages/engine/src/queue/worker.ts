@@ -33,7 +33,7 @@ export interface WorkerServiceOptions {
   blobs?: readonly string[];
   /** Input-block LRU cache size, split between the kernel threads. */
   cacheBytes?: number;
-  /** Sleep before each tile, in the kernel thread (fault tests and demos). */
+  /** Sleep before each tile and once after a job's rows are written, in the kernel thread (fault tests and demos). */
   throttleMs?: number;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
