@@ -50,6 +50,8 @@ const { positionals, values } = parseArgs({
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
 const list = (s: string) => s.split(',').map(Number);
+/** Job sizes in GFLOP; `auto` = the queue's default for the job (defaultJobFlops: grows with the document). */
+const jobSizes = (s: string) => s.split(',').map((x) => (x === 'auto' ? undefined : Number(x)));
 const D = Number(values.d);
 const [BLOCK_Q, BLOCK_K] = [Number(values['block-q']), Number(values['block-k'])];
 // 8192×16384 tiles are past the default tile-area limit (docs/limits.md): raise it for every process here.
@@ -68,8 +70,13 @@ const selfCpu = () => {
 
 /** Starts `longattn KIND …` with the wait kernel enabled; resolves once it consumes its queue. */
 async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, kind, ...args], {
-    env: { ...process.env, LONGATTN_TEST_KERNELS: 'wait' },
+  // BENCH_PROF=DIR: each process writes a V8 CPU profile there when it stops (children get SIGTERM first).
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, BIN, kind, ...args], {
+    env: {
+      ...process.env,
+      LONGATTN_TEST_KERNELS: 'wait',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -83,6 +90,19 @@ async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]
   }
   if (logs) child.once('exit', () => logs.push(log));
   return child;
+}
+
+/** Stops a child: SIGTERM (it finishes and, under BENCH_PROF, writes its profile), SIGKILL after 10 s. */
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 /** Sum of Redis INFO fields. */
@@ -125,7 +145,7 @@ async function control(): Promise<void> {
       const workerPids = children.slice(1).map((c) => c.pid!);
       const engine = await QueueEngine.connect(redis.url, { blobs: [blobs] });
       try {
-        for (const jobGflop of list(values['job-gflop']!)) {
+        for (const jobGflop of jobSizes(values['job-gflop']!)) {
           // Causal FLOPs ≈ 2·n²·D·H: size n for --seconds at the ideal rate (workers × G).
           const target = Number(values.seconds) * workers * gflops * 1e9;
           const n = Math.max(BLOCK_K * 2, Math.round(Math.sqrt(target / (2 * D * heads)) / BLOCK_K) * BLOCK_K);
@@ -140,7 +160,8 @@ async function control(): Promise<void> {
           };
           const submit0 = performance.now();
           await client.config('RESETSTAT');
-          const { manifest, output } = await engine.submit(request, { blobs, jobFlops: jobGflop * 1e9, createOutput: true });
+          const sizing = jobGflop === undefined ? {} : { jobFlops: jobGflop * 1e9 };
+          const { manifest, output } = await engine.submit(request, { blobs, ...sizing, createOutput: true });
           const submitS = (performance.now() - submit0) / 1000;
           const cpu0 = {
             redis: field(await info(client, 'cpu'), 'used_cpu_user') + field(await info(client, 'cpu'), 'used_cpu_sys'),
@@ -149,22 +170,22 @@ async function control(): Promise<void> {
             self: selfCpu(),
           };
           const t0 = performance.now();
-          // Sample: Redis memory, the reduce backlog, and when the last tile job left the queue.
-          let peak = 0;
+          // Sample: the reduce backlog and when the last tile job left the queue (every 100 ms), Redis
+          // memory (every 1 s: INFO is the expensive part, and this process's CPU counts as the submitter's).
+          let peak = field(await info(client, 'memory'), 'used_memory'); // the whole flow is queued now
           let backlog = 0;
           let tilesDoneAt: number | undefined;
           let sampling = true;
           const sampler = (async () => {
             const sampleClient = connectRedis(redis.url);
-            while (sampling) {
-              const [mem, tw, ta, tp, rw] = await Promise.all([
-                info(sampleClient, 'memory'),
+            for (let i = 1; sampling; i++) {
+              const [tw, ta, tp, rw] = await Promise.all([
                 sampleClient.llen(`${QUEUE_PREFIX}:tiles:wait`),
                 sampleClient.llen(`${QUEUE_PREFIX}:tiles:active`),
                 sampleClient.zcard(`${QUEUE_PREFIX}:tiles:prioritized`),
                 sampleClient.llen(`${QUEUE_PREFIX}:reduce:wait`),
               ]);
-              peak = Math.max(peak, field(mem, 'used_memory'));
+              if (i % 10 === 0) peak = Math.max(peak, field(await info(sampleClient, 'memory'), 'used_memory'));
               backlog = Math.max(backlog, rw);
               if (tw + ta + tp === 0) tilesDoneAt ??= performance.now();
               await new Promise((r) => setTimeout(r, 100));
@@ -191,13 +212,13 @@ async function control(): Promise<void> {
           const perJob = (s: number) => +((s * 1000) / jobs).toFixed(3);
           const top = [...stats]
             .sort((a, b) => b[1].usec - a[1].usec)
-            .slice(0, 8)
+            .slice(0, 12)
             .map(([name, s]) => `${name}:${(s.calls / jobs).toFixed(1)}/${(s.usec / 1000 / jobs).toFixed(2)}ms`);
           console.log(
             JSON.stringify({
               workers,
               gflops,
-              jobGflop,
+              jobGflop: jobGflop ?? `auto: ${+(manifest.flops / jobs / 1e9).toFixed(1)}`,
               n,
               heads,
               tileJobs: jobs,
@@ -229,15 +250,7 @@ async function control(): Promise<void> {
       }
     } finally {
       client.disconnect();
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise((done) => {
-              c.once('exit', done);
-              c.kill('SIGKILL');
-            }),
-        ),
-      );
+      await Promise.all(children.map((c) => stop(c)));
       await redis.close();
       rmSync(dir, { recursive: true, force: true });
     }
