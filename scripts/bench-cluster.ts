@@ -1,8 +1,8 @@
 /**
  * The queue's control plane at scale, on one machine (docs/scaling.md, "The control plane's ceiling"):
  *
- *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop 1,4,16] [--gflops 25] [--seconds 8]
- *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop 1,4,16]
+ *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8]
+ *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop auto,1,4,16]
  *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--backend ort]
  *
  * control: its own redis-server on a free port, one reducer and N `longattn worker` processes on the
@@ -25,7 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { plan, validateSpec } from '@longattn/attention';
-import { batchPlan, buildFlow, connectRedis, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
+import { batchPlan, buildFlow, connectRedis, defaultJobFlops, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
 import { FlowProducer } from 'bullmq';
 import { startS3 } from '../test/s3/support.ts';
@@ -35,7 +35,7 @@ const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
     workers: { type: 'string', default: '8,32,64' },
-    'job-gflop': { type: 'string', default: '1,4,16' },
+    'job-gflop': { type: 'string', default: 'auto,1,4,16' },
     gflops: { type: 'string', default: '25' },
     seconds: { type: 'string', default: '8' },
     heads: { type: 'string' },
@@ -68,6 +68,9 @@ const selfCpu = () => {
   return (u.user + u.system) / 1e6;
 };
 
+/** Each started child's last log lines (printed when a job fails). */
+const logTails = new Map<ChildProcess, () => string>();
+
 /** Starts `longattn KIND …` with the wait kernel enabled; resolves once it consumes its queue. */
 async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]): Promise<ChildProcess> {
   // BENCH_PROF=DIR: each process writes a V8 CPU profile there when it stops (children get SIGTERM first).
@@ -89,6 +92,7 @@ async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]
     await new Promise((r) => setTimeout(r, 50));
   }
   if (logs) child.once('exit', () => logs.push(log));
+  logTails.set(child, () => log.split('\n').slice(-15).join('\n'));
   return child;
 }
 
@@ -192,10 +196,18 @@ async function control(): Promise<void> {
             }
             sampleClient.disconnect();
           })();
-          const status = await engine.wait(manifest.id);
+          const status = await engine.wait(manifest.id).catch((error: Error) => error);
           const doneAt = performance.now();
           sampling = false;
           await sampler;
+          if (status instanceof Error) {
+            // Say so and go on with the next size: a starved machine can fail a job (lost locks).
+            process.stderr.write(`reducer's log:\n${logTails.get(children[0]!)?.()}\n`);
+            const load = loadavg().map((x) => +x.toFixed(2));
+            console.log(JSON.stringify({ workers, gflops, jobGflop: jobGflop ?? 'auto', failed: status.message, load }));
+            await engine.remove(manifest.id).catch(() => {});
+            continue;
+          }
           const cpuInfo = await info(client, 'cpu');
           const stats = commandCalls(await info(client, 'commandstats'));
           const cpu = {
@@ -261,7 +273,7 @@ async function control(): Promise<void> {
 async function flow(): Promise<void> {
   const n = Number(values.n);
   for (const heads of list(values.heads ?? '1,4'))
-    for (const jobGflop of list(values['job-gflop']!)) {
+    for (const jobGflop of jobSizes(values['job-gflop']!)) {
       const redis: RedisTestServer = await startRedis();
       const client = connectRedis(redis.url);
       const flows = new FlowProducer({ connection: { host: '127.0.0.1', port: redis.port }, prefix: QUEUE_PREFIX });
@@ -271,7 +283,7 @@ async function flow(): Promise<void> {
         const t0 = performance.now();
         const spec = validateSpec({ q: [heads, n, 64], k: [heads, n, 64], v: [heads, n, 64] }, { causal: true });
         const thePlan = plan(spec, { blockQ: 256, blockK: 2048 });
-        const groups = batchPlan(thePlan, { jobFlops: jobGflop * 1e9 });
+        const groups = batchPlan(thePlan, jobGflop === undefined ? {} : { jobFlops: jobGflop * 1e9 });
         const planned = performance.now();
         await flows.add(buildFlow('bench-flow', groups));
         const added = performance.now();
@@ -283,7 +295,7 @@ async function flow(): Promise<void> {
             heads,
             D: 64,
             tiles: '256x2048',
-            jobGflop,
+            jobGflop: jobGflop ?? `auto: ${+(defaultJobFlops(thePlan) / 1e9).toFixed(1)}`,
             tflop: +(thePlan.flops / 1e12).toFixed(1),
             tileJobs: jobs - groups.length - 1,
             reduceJobs: groups.length,
