@@ -72,7 +72,7 @@ const selfCpu = () => {
 const logTails = new Map<ChildProcess, () => string>();
 
 /** Starts `longattn KIND …` with the wait kernel enabled; resolves once it consumes its queue. */
-async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]): Promise<ChildProcess> {
+async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[], retries = 3): Promise<ChildProcess> {
   // BENCH_PROF=DIR: each process writes a V8 CPU profile there when it stops (children get SIGTERM first).
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
   const child = spawn(process.execPath, [...prof, BIN, kind, ...args], {
@@ -88,6 +88,8 @@ async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]
     if (process.env.BENCH_VERBOSE) process.stderr.write(d);
   });
   for (let i = 0; !/queues? bull:/.test(log); i++) {
+    // A starved machine can miss the 3 s connect limit: try again (a few times) rather than lose the run.
+    if (child.exitCode !== null && /cannot reach Redis/.test(log) && retries > 0) return start(kind, args, logs, retries - 1);
     if (i > 6000 || child.exitCode !== null) throw new Error(`${kind} did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 50));
   }

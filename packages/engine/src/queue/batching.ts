@@ -62,9 +62,7 @@ export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
  */
 export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[] {
   const byCount = options.tilesPerJob !== undefined;
-  const target = byCount
-    ? options.tilesPerJob!
-    : (options.jobFlops ?? defaultJobFlops(plan));
+  const target = byCount ? options.tilesPerJob! : (options.jobFlops ?? defaultJobFlops(plan));
   if (!(target > 0)) throw new RangeError(`batchPlan: tilesPerJob / jobFlops must be > 0, got ${target}`);
   const splitAbove = byCount ? target : 2 * target;
   const groupTarget = target * QUEUE_DEFAULTS.tileJobsPerReduce;
