@@ -1,8 +1,8 @@
 /**
  * The queue's control plane at scale, on one machine (docs/scaling.md, "The control plane's ceiling"):
  *
- *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop 1,4,16] [--gflops 25] [--seconds 8]
- *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop 1,4,16]
+ *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8]
+ *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop auto,1,4,16]
  *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--kv-heads 2]
  *                                                      [--backend ort] [--local] [--runs 1]
  *
@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { plan, validateSpec } from '@longattn/attention';
 import { runLocal } from '@longattn/engine';
-import { batchPlan, buildFlow, connectRedis, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
+import { batchPlan, buildFlow, connectRedis, defaultJobFlops, QUEUE_PREFIX, QueueEngine, runQueue } from '@longattn/engine/queue';
 import { writeTensor } from '@longattn/tensor';
 import { FlowProducer } from 'bullmq';
 import { startRedis, type RedisTestServer } from './redis-test-server.ts';
@@ -36,7 +36,7 @@ const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
     workers: { type: 'string', default: '8,32,64' },
-    'job-gflop': { type: 'string', default: '1,4,16' },
+    'job-gflop': { type: 'string', default: 'auto,1,4,16' },
     gflops: { type: 'string', default: '25' },
     seconds: { type: 'string', default: '8' },
     heads: { type: 'string' },
@@ -54,6 +54,8 @@ const { positionals, values } = parseArgs({
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
 const list = (s: string) => s.split(',').map(Number);
+/** Job sizes in GFLOP; `auto` = the queue's default for the job (defaultJobFlops: grows with the document). */
+const jobSizes = (s: string) => s.split(',').map((x) => (x === 'auto' ? undefined : Number(x)));
 const D = Number(values.d);
 const [BLOCK_Q, BLOCK_K] = [Number(values['block-q']), Number(values['block-k'])];
 // 8192×16384 tiles are past the default tile-area limit (docs/limits.md): raise it for every process here.
@@ -70,10 +72,18 @@ const selfCpu = () => {
   return (u.user + u.system) / 1e6;
 };
 
+/** Each started child's last log lines (printed when a job fails). */
+const logTails = new Map<ChildProcess, () => string>();
+
 /** Starts `longattn KIND …` with the wait kernel enabled; resolves once it consumes its queue. */
-async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, kind, ...args], {
-    env: { ...process.env, LONGATTN_TEST_KERNELS: 'wait' },
+async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[], retries = 3): Promise<ChildProcess> {
+  // BENCH_PROF=DIR: each process writes a V8 CPU profile there when it stops (children get SIGTERM first).
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, BIN, kind, ...args], {
+    env: {
+      ...process.env,
+      LONGATTN_TEST_KERNELS: 'wait',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -82,11 +92,27 @@ async function start(kind: 'worker' | 'reducer', args: string[], logs?: string[]
     if (process.env.BENCH_VERBOSE) process.stderr.write(d);
   });
   for (let i = 0; !/queues? bull:/.test(log); i++) {
+    // A starved machine can miss the 3 s connect limit: try again (a few times) rather than lose the run.
+    if (child.exitCode !== null && /cannot reach Redis/.test(log) && retries > 0) return start(kind, args, logs, retries - 1);
     if (i > 6000 || child.exitCode !== null) throw new Error(`${kind} did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   if (logs) child.once('exit', () => logs.push(log));
+  logTails.set(child, () => log.split('\n').slice(-15).join('\n'));
   return child;
+}
+
+/** Stops a child: SIGTERM (it finishes and, under BENCH_PROF, writes its profile), SIGKILL after 10 s. */
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 /** Sum of Redis INFO fields. */
@@ -129,7 +155,7 @@ async function control(): Promise<void> {
       const workerPids = children.slice(1).map((c) => c.pid!);
       const engine = await QueueEngine.connect(redis.url, { blobs: [blobs] });
       try {
-        for (const jobGflop of list(values['job-gflop']!)) {
+        for (const jobGflop of jobSizes(values['job-gflop']!)) {
           // Causal FLOPs ≈ 2·n²·D·H: size n for --seconds at the ideal rate (workers × G).
           const target = Number(values.seconds) * workers * gflops * 1e9;
           const n = Math.max(BLOCK_K * 2, Math.round(Math.sqrt(target / (2 * D * heads)) / BLOCK_K) * BLOCK_K);
@@ -144,7 +170,8 @@ async function control(): Promise<void> {
           };
           const submit0 = performance.now();
           await client.config('RESETSTAT');
-          const { manifest, output } = await engine.submit(request, { blobs, jobFlops: jobGflop * 1e9, createOutput: true });
+          const sizing = jobGflop === undefined ? {} : { jobFlops: jobGflop * 1e9 };
+          const { manifest, output } = await engine.submit(request, { blobs, ...sizing, createOutput: true });
           const submitS = (performance.now() - submit0) / 1000;
           const cpu0 = {
             redis: field(await info(client, 'cpu'), 'used_cpu_user') + field(await info(client, 'cpu'), 'used_cpu_sys'),
@@ -153,32 +180,40 @@ async function control(): Promise<void> {
             self: selfCpu(),
           };
           const t0 = performance.now();
-          // Sample: Redis memory, the reduce backlog, and when the last tile job left the queue.
-          let peak = 0;
+          // Sample: the reduce backlog and when the last tile job left the queue (every 100 ms), Redis
+          // memory (every 1 s: INFO is the expensive part, and this process's CPU counts as the submitter's).
+          let peak = field(await info(client, 'memory'), 'used_memory'); // the whole flow is queued now
           let backlog = 0;
           let tilesDoneAt: number | undefined;
           let sampling = true;
           const sampler = (async () => {
             const sampleClient = connectRedis(redis.url);
-            while (sampling) {
-              const [mem, tw, ta, tp, rw] = await Promise.all([
-                info(sampleClient, 'memory'),
+            for (let i = 1; sampling; i++) {
+              const [tw, ta, tp, rw] = await Promise.all([
                 sampleClient.llen(`${QUEUE_PREFIX}:tiles:wait`),
                 sampleClient.llen(`${QUEUE_PREFIX}:tiles:active`),
                 sampleClient.zcard(`${QUEUE_PREFIX}:tiles:prioritized`),
                 sampleClient.llen(`${QUEUE_PREFIX}:reduce:wait`),
               ]);
-              peak = Math.max(peak, field(mem, 'used_memory'));
+              if (i % 10 === 0) peak = Math.max(peak, field(await info(sampleClient, 'memory'), 'used_memory'));
               backlog = Math.max(backlog, rw);
               if (tw + ta + tp === 0) tilesDoneAt ??= performance.now();
               await new Promise((r) => setTimeout(r, 100));
             }
             sampleClient.disconnect();
           })();
-          const status = await engine.wait(manifest.id);
+          const status = await engine.wait(manifest.id).catch((error: Error) => error);
           const doneAt = performance.now();
           sampling = false;
           await sampler;
+          if (status instanceof Error) {
+            // Say so and go on with the next size: a starved machine can fail a job (lost locks).
+            process.stderr.write(`reducer's log:\n${logTails.get(children[0]!)?.()}\n`);
+            const load = loadavg().map((x) => +x.toFixed(2));
+            console.log(JSON.stringify({ workers, gflops, jobGflop: jobGflop ?? 'auto', failed: status.message, load }));
+            await engine.remove(manifest.id).catch(() => {});
+            continue;
+          }
           const cpuInfo = await info(client, 'cpu');
           const stats = commandCalls(await info(client, 'commandstats'));
           const cpu = {
@@ -195,13 +230,13 @@ async function control(): Promise<void> {
           const perJob = (s: number) => +((s * 1000) / jobs).toFixed(3);
           const top = [...stats]
             .sort((a, b) => b[1].usec - a[1].usec)
-            .slice(0, 8)
+            .slice(0, 12)
             .map(([name, s]) => `${name}:${(s.calls / jobs).toFixed(1)}/${(s.usec / 1000 / jobs).toFixed(2)}ms`);
           console.log(
             JSON.stringify({
               workers,
               gflops,
-              jobGflop,
+              jobGflop: jobGflop ?? `auto: ${+(manifest.flops / jobs / 1e9).toFixed(1)}`,
               n,
               heads,
               tileJobs: jobs,
@@ -233,15 +268,7 @@ async function control(): Promise<void> {
       }
     } finally {
       client.disconnect();
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise((done) => {
-              c.once('exit', done);
-              c.kill('SIGKILL');
-            }),
-        ),
-      );
+      await Promise.all(children.map((c) => stop(c)));
       await redis.close();
       rmSync(dir, { recursive: true, force: true });
     }
@@ -252,7 +279,7 @@ async function control(): Promise<void> {
 async function flow(): Promise<void> {
   const n = Number(values.n);
   for (const heads of list(values.heads ?? '1,4'))
-    for (const jobGflop of list(values['job-gflop']!)) {
+    for (const jobGflop of jobSizes(values['job-gflop']!)) {
       const redis: RedisTestServer = await startRedis();
       const client = connectRedis(redis.url);
       const flows = new FlowProducer({ connection: { host: '127.0.0.1', port: redis.port }, prefix: QUEUE_PREFIX });
@@ -262,7 +289,7 @@ async function flow(): Promise<void> {
         const t0 = performance.now();
         const spec = validateSpec({ q: [heads, n, 64], k: [heads, n, 64], v: [heads, n, 64] }, { causal: true });
         const thePlan = plan(spec, { blockQ: 256, blockK: 2048 });
-        const groups = batchPlan(thePlan, { jobFlops: jobGflop * 1e9 });
+        const groups = batchPlan(thePlan, jobGflop === undefined ? {} : { jobFlops: jobGflop * 1e9 });
         const planned = performance.now();
         await flows.add(buildFlow('bench-flow', groups));
         const added = performance.now();
@@ -274,7 +301,7 @@ async function flow(): Promise<void> {
             heads,
             D: 64,
             tiles: '256x2048',
-            jobGflop,
+            jobGflop: jobGflop ?? `auto: ${+(defaultJobFlops(thePlan) / 1e9).toFixed(1)}`,
             tflop: +(thePlan.flops / 1e12).toFixed(1),
             tileJobs: jobs - groups.length - 1,
             reduceJobs: groups.length,

@@ -3,6 +3,7 @@ import { plan, validateSpec } from '@longattn/attention';
 import {
   batchPlan,
   buildFlow,
+  defaultJobFlops,
   isWholeRun,
   decodeManifest,
   encodeManifest,
@@ -10,6 +11,7 @@ import {
   isJobId,
   newJobId,
   queueKey,
+  QUEUE_DEFAULTS,
   QUEUE_PREFIX,
   type JobManifest,
 } from '@longattn/engine/queue';
@@ -95,6 +97,38 @@ test('batchPlan by default at n = 32768, H = 8, causal, 256×2048 tiles: only wh
     'every q-block once, in plan order (b, h, qBlock)',
   );
   t.true(jobs.length < big.qBlockCount / 2, `${jobs.length} tile jobs for ${big.qBlockCount} q-blocks`);
+});
+
+/** A causal self-attention plan of `heads` heads × n tokens, D, 256×2048 tiles. */
+const causalPlan = (heads: number, n: number, D: number) =>
+  plan(validateSpec({ q: [heads, n, D], k: [heads, n, D], v: [heads, n, D] }, { causal: true }), { blockQ: 256, blockK: 2048 });
+
+test('batchPlan by default grows jobs with the document: at n = 1M (1 head, D = 64) no q-block is split, with 1024–16384 jobs', (t) => {
+  const long = causalPlan(1, 1 << 20, 64);
+  let longest = 0;
+  for (let qi = 0; qi < long.qBlockCount; qi++) longest = Math.max(longest, long.flopsIn(qi));
+  const target = defaultJobFlops(long);
+  t.is(target, longest / 2, 'half the longest q-block: the biggest size that splits none');
+  t.true(target > QUEUE_DEFAULTS.jobFlops);
+  const jobs = batchPlan(long).flatMap((g) => g.tileJobs);
+  t.true(
+    jobs.every((job) => job.every((run) => isWholeRun(long, run))),
+    'every run a whole q-block',
+  );
+  t.true(jobs.length >= QUEUE_DEFAULTS.wholeQBlockTileJobs && jobs.length <= QUEUE_DEFAULTS.maxTileJobs, `${jobs.length} tile jobs`);
+  // From the definitions: causal with Sq = Sk, row i sees keys 0 … i; the last q-block is the longest.
+  let pairs = 0;
+  for (let i = (1 << 20) - 256; i < 1 << 20; i++) pairs += i + 1;
+  t.is(longest, 4 * 64 * pairs);
+});
+
+test('defaultJobFlops: 4 GFLOP for mid-size problems, flops / 64 for small ones, flops / maxTileJobs for the biggest', (t) => {
+  t.is(defaultJobFlops(causalPlan(8, 32768, 64)), QUEUE_DEFAULTS.jobFlops);
+  const small = causalPlan(1, 4096, 64);
+  t.is(defaultJobFlops(small), small.flops / QUEUE_DEFAULTS.minTileJobs);
+  // 1M tokens, 32 heads, D = 128 (≈ 9 PFLOP): half a q-block would leave ~130,000 jobs.
+  const huge = causalPlan(32, 1 << 20, 128);
+  t.is(defaultJobFlops(huge), huge.flops / QUEUE_DEFAULTS.maxTileJobs);
 });
 
 test('job ids and flow ids: BullMQ-safe (no ":", never all digits), derived, unique', (t) => {

@@ -17,8 +17,28 @@ export interface ReduceGroup {
 export interface BatchOptions {
   /** At most this many tiles per tile job (tests, overhead benchmarks). Default: by FLOPs. */
   tilesPerJob?: number;
-  /** Target kernel FLOPs per tile job. Default QUEUE_DEFAULTS.jobFlops, less for small problems. */
+  /** Target kernel FLOPs per tile job. Default defaultJobFlops(plan): QUEUE_DEFAULTS.jobFlops, less for small problems, more for long ones. */
   jobFlops?: number;
+}
+
+/**
+ * The default job size, growing with the document (QUEUE_DEFAULTS): jobFlops (4 GFLOP), less for
+ * small problems (at least minTileJobs jobs); for long documents up to half the longest q-block's
+ * FLOPs (no q-block is split, so the reducer merges nothing) while at least wholeQBlockTileJobs
+ * jobs remain; and never more than maxTileJobs jobs. Per tile job the queue costs about a
+ * millisecond of Redis, reducer and submitter CPU, and a split q-block's tiles each cost a
+ * partial blob and a merge (docs/scaling.md).
+ */
+export function defaultJobFlops(plan: Plan): number {
+  const { jobFlops, minTileJobs, wholeQBlockTileJobs, maxTileJobs } = QUEUE_DEFAULTS;
+  let longest = 0;
+  for (let qi = 0; qi < plan.qBlockCount; qi++) longest = Math.max(longest, plan.flopsIn(qi));
+  return Math.max(
+    1,
+    Math.min(jobFlops, plan.flops / minTileJobs),
+    Math.min(longest / 2, plan.flops / wholeQBlockTileJobs),
+    plan.flops / maxTileJobs,
+  );
 }
 
 /** Whether a tile run holds every tile of its q-block (the worker then writes the q-block's rows). */
@@ -42,9 +62,7 @@ export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
  */
 export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[] {
   const byCount = options.tilesPerJob !== undefined;
-  const target = byCount
-    ? options.tilesPerJob!
-    : (options.jobFlops ?? Math.max(1, Math.min(QUEUE_DEFAULTS.jobFlops, plan.flops / QUEUE_DEFAULTS.minTileJobs)));
+  const target = byCount ? options.tilesPerJob! : (options.jobFlops ?? defaultJobFlops(plan));
   if (!(target > 0)) throw new RangeError(`batchPlan: tilesPerJob / jobFlops must be > 0, got ${target}`);
   const splitAbove = byCount ? target : 2 * target;
   const groupTarget = target * QUEUE_DEFAULTS.tileJobsPerReduce;

@@ -22,10 +22,22 @@ export const QUEUE_DEFAULTS = {
    * its output bits equal runLocal's by default.
    */
   blockScale: { rows: 1, keys: 1 },
-  /** Target kernel work per tile job: ≥ 30–50 ms on a fast CPU backend keeps queue overhead < 5%. */
+  /**
+   * Target kernel work per tile job: ≥ 30–50 ms on a fast CPU backend keeps queue overhead < 5%.
+   * The smallest default: long documents get bigger jobs (batching.ts, defaultJobFlops).
+   */
   jobFlops: 4e9,
   /** Small problems still get at least this many tile jobs (when they have that many tiles), for parallelism. */
   minTileJobs: 64,
+  /**
+   * Long documents get jobs of up to half their longest q-block (so no q-block is split: its tile
+   * job merges it and writes its rows, and neither partials nor the reducer's merges exist) while
+   * that leaves at least this many tile jobs: 4–16 per worker for 64–256 workers, so the last
+   * jobs' tail stays short. Measured with 64 workers: docs/scaling.md, "The control plane's ceiling".
+   */
+  wholeQBlockTileJobs: 1024,
+  /** Jobs grow further so that one job never has more tile jobs than this (Redis: ~1.3 KB and ~0.2–2 ms to add each). */
+  maxTileJobs: 16384,
   /** A reduce job covers about this many tile jobs' worth of q-blocks (fewer, cheaper reduce jobs). */
   tileJobsPerReduce: 4,
   /** At most this many q-blocks per reduce job. */
