@@ -31,7 +31,8 @@ async function adapterFor(mode: string | undefined): Promise<DawnAdapter | strin
 export const webgpuBackend: Backend = {
   name: 'webgpu',
   summary: 'WGSL compute-shader tiles on Dawn (Vulkan or GL/EGL; D ≤ 256)',
-  defaultBlocks: { blockQ: 4096, blockK: 16384 },
+  // The largest tiles the default LONGATTN_MAX_TILE_AREA (2^22 rows×keys) allows; raise both for big GPUs.
+  defaultBlocks: { blockQ: 1024, blockK: 4096 },
   testedModes: ['opengl'],
   accelerated: true,
   threading: 'main', // one Dawn device per process; the GPU does the parallel work
