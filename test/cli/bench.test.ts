@@ -109,3 +109,12 @@ test("README's benchmark summary links BENCHMARKS.md and quotes only rows it hol
   t.true(quoted.length > 0, 'the README quotes some rows');
   for (const line of quoted) t.true(rows.has(line), `README row not in BENCHMARKS.md: ${line}`);
 });
+
+test('the sparse-pattern table is written aligned, as the formatter lays it out (a committed BENCHMARKS.md must pass lint)', (t) => {
+  const markdown = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8');
+  const patterns = markdown.slice(markdown.indexOf('## Sparse patterns'));
+  t.true(patterns.length > 20, 'BENCHMARKS.md has its sparse-pattern section');
+  const lines = patterns.split('\n').filter((l) => l.startsWith('|'));
+  t.true(lines.length >= 3);
+  for (const l of lines) t.is([...l].length, [...lines[0]!].length, `unaligned: ${l}`);
+});

@@ -4,7 +4,7 @@ import { type LoadSummary, wasLoaded } from './load.ts';
 import type { MachineInfo } from './machine.ts';
 import { plotSvg, renderPng } from './plot.ts';
 import type { BenchOptions, BenchRow } from './rows.ts';
-import { alignedTable } from './table.ts';
+import { alignedTable, alignLines } from './table.ts';
 import { formatPatternRow, PATTERN_HEADER, type PatternRow } from './pattern-rows.ts';
 
 /** One bench run as BENCHMARKS.md needs it: the rows and where, when and how they were measured. */
@@ -115,8 +115,7 @@ function patternSection(rows: readonly PatternRow[]): string[] {
     "**area ratio**: causal's visible (query, key) pairs over the pattern's; **GFLOP/s**: visible work only; **speedup**:",
     "causal's median compute phase over the pattern's; **target**: 0.8 × area ratio (met or missed).",
     '',
-    PATTERN_HEADER,
-    ...rows.map(formatPatternRow),
+    alignLines(PATTERN_HEADER, rows.map(formatPatternRow)),
   ];
 }
 

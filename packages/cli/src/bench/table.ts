@@ -31,14 +31,14 @@ export const formatRow = (r: BenchRow): string => line(rowCells(r));
 export const normalizeLine = (text: string): string => line(cellsOf(text));
 
 /**
- * The table as BENCHMARKS.md holds it: the same cells as TABLE_HEADER and formatRow, padded into
- * aligned columns (text left, numbers right), the way the repo's formatter (biome) lays out
- * markdown tables, so a written file needs no reformatting.
+ * A table as BENCHMARKS.md holds it: `header` (its head and rule lines) and the lines under it,
+ * padded into aligned columns (text left, numbers right, as the rule says), the way the repo's
+ * formatter (biome) lays out markdown tables, so a written file needs no reformatting.
  */
-export function alignedTable(rows: readonly BenchRow[]): string {
-  const [head, rule] = TABLE_HEADER.split('\n') as [string, string];
+export function alignLines(header: string, lines: readonly string[]): string {
+  const [head, rule] = header.split('\n') as [string, string];
   const right = cellsOf(rule).map((c) => c.endsWith(':'));
-  const body = [cellsOf(head), ...rows.map(rowCells)];
+  const body = [cellsOf(head), ...lines.map(cellsOf)];
   const width = right.map((_, i) => Math.max(3, ...body.map((cells) => [...cells[i]!].length)));
   const pad = (cell: string, i: number) => {
     const fill = ' '.repeat(width[i]! - [...cell].length);
@@ -47,6 +47,9 @@ export function alignedTable(rows: readonly BenchRow[]): string {
   const ruleCells = width.map((w, i) => (right[i] ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w)));
   return [line(body[0]!.map(pad)), line(ruleCells), ...body.slice(1).map((cells) => line(cells.map(pad)))].join('\n');
 }
+
+/** The bench rows' table, aligned (TABLE_HEADER, formatRow's cells). */
+export const alignedTable = (rows: readonly BenchRow[]): string => alignLines(TABLE_HEADER, rows.map(formatRow));
 
 /** A line formatRow wrote (padded or not), back as a row (numbers as printed); undefined for any other line. */
 export function parseRow(text: string): BenchRow | undefined {
