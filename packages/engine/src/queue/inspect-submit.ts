@@ -11,7 +11,7 @@ import { batchPlan } from './batching.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { buildFlow } from './flow.ts';
 import { buildInspectFlow, chunkFlops, chunkRanges } from './inspect-flow.ts';
-import { encodeManifest, type JobManifest } from './manifest.ts';
+import { encodeManifest, type JobManifest, planManifest } from './manifest.ts';
 import { blobNames, jobKeys, newJobId } from './names.ts';
 import type { SubmitOptions } from './queue-engine.ts';
 import { uploadTensor } from './transfer.ts';
@@ -62,20 +62,7 @@ export async function submitInspectJob(parts: SubmitParts, request: InspectReque
     const ranges = chunkRanges(flops, options.chunksPerJob);
     store = await parts.store(options.blobs ?? 'redis', id);
     const manifest: JobManifest = {
-      version: 1,
-      id,
-      spec,
-      qShape: [...inputs.q.shape],
-      blockQ: blocks.blockQ,
-      blockK: blocks.blockK,
-      backend,
-      blobs: store.location,
-      tileCount: lse ? 0 : thePlan.tileCount,
-      skippedTiles: lse ? 0 : thePlan.skippedTiles,
-      qBlockCount: thePlan.qBlockCount,
-      flops: lse ? 0 : thePlan.flops,
-      tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
-      reduceJobs: groups.length,
+      ...planManifest({ id, spec, qShape: [...inputs.q.shape], ...blocks, backend, blobs: store.location }, thePlan, groups, !lse),
       inspect: {
         settings,
         lseFrom: lse ? 'file' : 'pass',

@@ -11,7 +11,7 @@ import { QUEUE_DEFAULTS } from './config.ts';
 import type { SubmitParts } from './inspect-submit.ts';
 import { buildLayerFlow, projectRanges } from './layer-flow.ts';
 import { OPTIONAL_TENSORS, type LayerManifest, type LayerTensor } from './layer-manifest.ts';
-import { encodeManifest, type JobManifest } from './manifest.ts';
+import { encodeManifest, type JobManifest, planManifest } from './manifest.ts';
 import { blobNames, jobKeys, newJobId } from './names.ts';
 import type { SubmitOptions } from './queue-engine.ts';
 
@@ -94,21 +94,9 @@ export async function submitLayerJob(parts: SubmitParts, request: LayerRequest, 
     };
     store = await parts.store(options.blobs ?? 'redis', id);
     const { B, H, Sq: S, Sk: Skv, D } = spec;
+    const qShape = inputs.batched ? [B, H, S, D] : [H, S, D];
     const manifest: JobManifest = {
-      version: 1,
-      id,
-      spec,
-      qShape: inputs.batched ? [B, H, S, D] : [H, S, D],
-      blockQ: blocks.blockQ,
-      blockK: blocks.blockK,
-      backend,
-      blobs: store.location,
-      tileCount: thePlan.tileCount,
-      skippedTiles: thePlan.skippedTiles,
-      qBlockCount: thePlan.qBlockCount,
-      flops: thePlan.flops,
-      tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
-      reduceJobs: groups.length,
+      ...planManifest({ id, spec, qShape, ...blocks, backend, blobs: store.location }, thePlan, groups),
       layer,
     };
     const hash = jobKeys.hash(id);

@@ -1,4 +1,4 @@
-import type { AttentionSpec } from '@longattn/attention';
+import type { AttentionSpec, Plan } from '@longattn/attention';
 import { BadManifestError } from '../errors.ts';
 import type { InspectManifest } from './inspect-manifest.ts';
 import type { LayerManifest } from './layer-manifest.ts';
@@ -35,6 +35,29 @@ export interface JobManifest {
   inspect?: InspectManifest;
   /** Layer jobs only: projections before the attention flow and o_proj after it (docs/flow.md, "Layers on the queue"). */
   layer?: LayerManifest;
+}
+
+/**
+ * The fields every job kind's manifest shares, from its plan and the tile jobs batchPlan grouped
+ * (`groups`); `attention: false` for a job with no attention flow (inspect given its LSE): no
+ * tiles, no FLOPs. Callers add their kind's part (`inspect`, `layer`).
+ */
+export function planManifest(
+  job: Pick<JobManifest, 'id' | 'spec' | 'qShape' | 'blockQ' | 'blockK' | 'backend' | 'blobs'>,
+  plan: Pick<Plan, 'tileCount' | 'skippedTiles' | 'qBlockCount' | 'flops'>,
+  groups: readonly { tileJobs: readonly unknown[] }[],
+  attention = true,
+): JobManifest {
+  return {
+    version: 1,
+    ...job,
+    tileCount: attention ? plan.tileCount : 0,
+    skippedTiles: attention ? plan.skippedTiles : 0,
+    qBlockCount: plan.qBlockCount,
+    flops: attention ? plan.flops : 0,
+    tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
+    reduceJobs: groups.length,
+  };
 }
 
 /** JSON has no Infinity: windows travel with -1 for an unbounded side (the CLI's spelling). */

@@ -20,7 +20,7 @@ import { bullConnection, checkReachable, closeWithin, connectRedis, isRedisFault
 import { buildFlow } from './flow.ts';
 import type { ReduceGroup } from './batching.ts';
 import { readRecordAndFailed, type JobRecord } from './job-record.ts';
-import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobState } from './manifest.ts';
+import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobState, planManifest } from './manifest.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { sleep } from './service.ts';
 import { downloadOutputs, sealInput, uploadTensor } from './transfer.ts';
@@ -271,22 +271,7 @@ export class QueueEngine {
     const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : defaults);
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
     const groups = batchPlan(thePlan, options);
-    const manifest: JobManifest = {
-      version: 1,
-      id,
-      spec,
-      qShape: [...qShape],
-      blockQ: blocks.blockQ,
-      blockK: blocks.blockK,
-      backend,
-      blobs: store.location,
-      tileCount: thePlan.tileCount,
-      skippedTiles: thePlan.skippedTiles,
-      qBlockCount: thePlan.qBlockCount,
-      flops: thePlan.flops,
-      tileJobs: groups.reduce((n, g) => n + g.tileJobs.length, 0),
-      reduceJobs: groups.length,
-    };
+    const manifest = planManifest({ id, spec, qShape: [...qShape], ...blocks, backend, blobs: store.location }, thePlan, groups);
     return { manifest, groups };
   }
 
