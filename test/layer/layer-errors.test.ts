@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { writeSafetensors, writeTensor } from '@longattn/tensor';
@@ -34,23 +34,29 @@ const variants: Record<string, Record<string, { shape: number[]; data: Float32Ar
 };
 for (const [name, tensors] of Object.entries(variants)) writeSafetensors(join(dir, `${name}.safetensors`), tensors);
 
-const layer = (weights: string, ...extra: string[]) =>
-  longattn([
-    'layer',
-    '--x',
-    join(dir, 'x.npy'),
-    '--weights',
-    join(dir, `${weights}.safetensors`),
-    '--prefix',
-    'l.',
-    '--heads',
-    `${H}`,
-    '--kv-heads',
-    `${Hk}`,
-    '--out',
-    join(dir, 'y.npy'),
-    ...extra,
-  ]);
+/** Each run writes into a directory of its own (the tests run concurrently: one run's files are not another's leftovers). */
+const layer = async (weights: string, ...extra: string[]) => {
+  const outDir = mkdtempSync(join(dir, 'out-'));
+  return {
+    outDir,
+    ...(await longattn([
+      'layer',
+      '--x',
+      join(dir, 'x.npy'),
+      '--weights',
+      join(dir, `${weights}.safetensors`),
+      '--prefix',
+      'l.',
+      '--heads',
+      `${H}`,
+      '--kv-heads',
+      `${Hk}`,
+      '--out',
+      join(outDir, 'y.npy'),
+      ...extra,
+    ])),
+  };
+};
 
 const cases: [string, string[], RegExp][] = [
   ['noK', [], /^longattn: --weights: no tensor "l\.k_proj\.weight"/],
@@ -70,7 +76,7 @@ for (const [weights, extra, message] of cases) {
     t.is(r.code, 2, r.stderr);
     t.regex(r.stderr, message);
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
-    t.false(readdirSync(dir).some((f) => f.startsWith('y.npy') || f.startsWith('.longattn-layer-')));
+    t.deepEqual(readdirSync(r.outDir), [], 'no output and no temporary files left');
   });
 }
 
