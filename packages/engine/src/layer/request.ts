@@ -51,3 +51,12 @@ export interface LayerResult extends JobResult {
     outMs: number;
   };
 }
+
+/**
+ * The layer's result from its attention's (jobResult over the attention plan): FLOPs and GFLOP/s
+ * count the projections too. Both engines report a layer through this.
+ */
+export function layerResult(attention: JobResult, attnOut: string | undefined, layer: LayerResult['layer']): LayerResult {
+  const flops = attention.flops + layer.projectionFlops;
+  return { ...attention, ...(attnOut ? { attnOut } : {}), flops, gflops: flops / 1e6 / attention.computeMs, layer };
+}

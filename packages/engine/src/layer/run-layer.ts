@@ -14,7 +14,7 @@ import type { FileTensor, LayerInputsOfTask, ProjectTask } from '../local/task.t
 import { JobOutput } from '../output.ts';
 import { openLayerInputs, type LayerInputs } from './layer-inputs.ts';
 import { splitHeads, type Projection } from './projection.ts';
-import type { LayerRequest, LayerResult } from './request.ts';
+import { type LayerRequest, type LayerResult, layerResult } from './request.ts';
 
 /**
  * Rows per projection task. Fixed (never derived from the thread count), so every row's
@@ -183,23 +183,16 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
       wallMs: performance.now() - started,
       computeMs,
     });
-    const total = thePlan.flops + flops.total;
-    return {
-      ...result,
-      ...(request.attnOut ? { attnOut: request.attnOut } : {}),
-      flops: total,
-      gflops: total / 1e6 / computeMs,
-      layer: {
-        dModel: inputs.dModel,
-        outDim: inputs.outDim,
-        rope: inputs.ropeTheta !== undefined,
-        projection: linear,
-        projectionFlops: flops.total,
-        kvMs,
-        attentionMs,
-        outMs,
-      },
-    };
+    return layerResult(result, request.attnOut, {
+      dModel: inputs.dModel,
+      outDim: inputs.outDim,
+      rope: inputs.ropeTheta !== undefined,
+      projection: linear,
+      projectionFlops: flops.total,
+      kvMs,
+      attentionMs,
+      outMs,
+    });
   } catch (error) {
     for (const w of writers) w.abort();
     throw error;

@@ -4,7 +4,7 @@ import { bytesToF32 } from '../blobs/blob-store.ts';
 import { JobCancelledError } from '../errors.ts';
 import { jobResult, type Progress } from '../job.ts';
 import { joinHeads } from '../layer/projection.ts';
-import type { LayerRequest, LayerResult } from '../layer/request.ts';
+import { type LayerRequest, type LayerResult, layerResult } from '../layer/request.ts';
 import { PROJECT_ROWS } from '../layer/run-layer.ts';
 import type { LayerSubmitOptions } from './layer-submit.ts';
 import { blobNames } from './names.ts';
@@ -92,24 +92,17 @@ export async function runLayerQueue(request: LayerRequest, options: LayerQueueOp
       wallMs: performance.now() - started,
       computeMs,
     });
-    const total = manifest.flops + layer.flops;
-    return {
-      ...result,
-      ...(request.attnOut ? { attnOut: request.attnOut } : {}),
-      flops: total,
-      gflops: total / 1e6 / computeMs,
-      layer: {
-        dModel: layer.dModel,
-        outDim: layer.outDim,
-        rope: layer.ropeTheta > 0,
-        projection: layer.linear,
-        projectionFlops: layer.flops,
-        // Stage times from the reducer's stamps: first stage (K/V and Q together here), attention, o_proj.
-        kvMs: attentionAt - submitted,
-        attentionMs: outAt - attentionAt,
-        outMs: (status.finishedAt ?? outAt) - outAt,
-      },
-    };
+    return layerResult(result, request.attnOut, {
+      dModel: layer.dModel,
+      outDim: layer.outDim,
+      rope: layer.ropeTheta > 0,
+      projection: layer.linear,
+      projectionFlops: layer.flops,
+      // Stage times from the reducer's stamps: first stage (K/V and Q together here), attention, o_proj.
+      kvMs: attentionAt - submitted,
+      attentionMs: outAt - attentionAt,
+      outMs: (status.finishedAt ?? outAt) - outAt,
+    });
   } finally {
     for (const w of writers) w.abort();
     await engine.close();
