@@ -6,6 +6,7 @@ export { validateSpec } from './validate.ts';
 export { hasPattern, markVisible, markVisibleSpans, rowRule, rowSeesAny, rowVisibleCount, rowVisibleSpan } from './pattern.ts';
 export type { BlockMask, Pattern, RowRule } from './pattern.ts';
 export { checkPattern, MAX_GLOBALS, MAX_MASK_CELLS } from './pattern-options.ts';
+export { MAX_BLOCK_MASK_BYTES, parseBlockMaskNpy } from './block-mask-npy.ts';
 export type { PatternOptions } from './pattern-options.ts';
 export type { SpecOptions } from './validate.ts';
 export { headRows, layoutShape, lseShape } from './layout.ts';

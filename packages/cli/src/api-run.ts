@@ -1,6 +1,8 @@
 import type { JobRequest, JobResult, LayerRequest } from '@longattn/engine';
 import { InputError } from '@longattn/tensor';
 import type { JobView, LongattnClient } from '@longattn/client';
+import type { JobOptions } from '@longattn/engine/api';
+import { encodeBlockMask } from './block-mask.ts';
 import { progressBar } from './progress-bar.ts';
 import { describeResult, peakRssMB } from './summary.ts';
 
@@ -45,6 +47,35 @@ function splitRef(ref: string): { path: string; name?: string } {
   return at < 0 ? { path: ref } : { path: ref.slice(0, at), name: ref.slice(at + 1) };
 }
 
+/**
+ * The options every kind shares as the API takes them, from a request's spec options: mask,
+ * window and pattern flags in camelCase, and the block mask as the `mask` part's bytes.
+ */
+function sharedOptions(request: Pick<JobRequest, 'options' | 'backend' | 'blockQ' | 'blockK' | 'allowNonfinite'>): {
+  options: Partial<JobOptions>;
+  mask?: Uint8Array;
+} {
+  const { window, scale, pattern, linear } = request.options;
+  const mask = pattern?.blockMask;
+  return {
+    options: {
+      causal: request.options.causal ?? false,
+      ...(window ? { window: [window.left, window.right] as [number, number] } : {}),
+      ...(scale !== undefined ? { scale } : {}),
+      ...(linear ? { linear: true } : {}),
+      ...(pattern?.sinks !== undefined ? { sinks: pattern.sinks } : {}),
+      ...(pattern?.global !== undefined ? { global: pattern.global } : {}),
+      ...(pattern?.stride !== undefined ? { stride: pattern.stride } : {}),
+      ...(mask ? { maskBlock: mask.block } : {}),
+      backend: request.backend ?? 'auto',
+      ...(request.blockQ ? { blockQ: request.blockQ } : {}),
+      ...(request.blockK ? { blockK: request.blockK } : {}),
+      allowNonfinite: request.allowNonfinite ?? false,
+    },
+    ...(mask ? { mask: encodeBlockMask(mask.shape, mask.cells) } : {}),
+  };
+}
+
 function resultOf(request: Pick<JobRequest, 'out' | 'lse'>, view: JobView, wallMs: number): JobResult {
   const computeMs = view.startedAt && view.finishedAt ? view.finishedAt - view.startedAt : wallMs;
   const shape = view.shape ?? { B: 0, H: 0, Hk: 0, Sq: 0, Sk: 0, D: 0 };
@@ -64,6 +95,7 @@ function resultOf(request: Pick<JobRequest, 'out' | 'lse'>, view: JobView, wallM
     computeMs,
     gflops: view.flops.total / 1e6 / Math.max(computeMs, 1e-3),
     shape,
+    ...(view.approximation === 'linear' ? { approximation: 'linear' as const } : {}),
   };
 }
 
@@ -79,19 +111,13 @@ export async function runViaApi(
   const api = await client(flags.api);
   const refs = { q: splitRef(request.q), k: splitRef(request.k), v: splitRef(request.v) };
   const names = Object.fromEntries(Object.entries(refs).flatMap(([part, r]) => (r.name ? [[part, r.name]] : [])));
-  const { window } = request.options;
+  const { options, mask } = sharedOptions(request);
   const { id } = await calling(() =>
     api.submit(
-      { q: refs.q.path, k: refs.k.path, v: refs.v.path },
+      { q: refs.q.path, k: refs.k.path, v: refs.v.path, ...(mask ? { mask } : {}) },
       {
         layout: request.options.layout ?? 'bhsd',
-        causal: request.options.causal ?? false,
-        ...(window ? { window: [window.left, window.right] as [number, number] } : {}),
-        ...(request.options.scale !== undefined ? { scale: request.options.scale } : {}),
-        backend: request.backend ?? 'auto',
-        ...(request.blockQ ? { blockQ: request.blockQ } : {}),
-        ...(request.blockK ? { blockK: request.blockK } : {}),
-        allowNonfinite: request.allowNonfinite ?? false,
+        ...options,
         ...(Object.keys(names).length ? { tensors: names } : {}),
       },
     ),
@@ -112,47 +138,37 @@ export async function runLayerViaApi(
   flags: { api: string; engine: string; json?: boolean; quiet?: boolean },
 ): Promise<void> {
   if (flags.engine !== 'queue') throw new InputError('--api', 'needs --engine queue');
-  if (request.attnOut) throw new InputError('--attn-out', 'not available with --api: the API returns Y (result/out) and LSE');
-  const { pattern, window, causal, scale } = request.options;
-  if (pattern?.blockMask) throw new InputError('--block-mask', 'not available with --api yet');
   checkNpy('--out', request.out);
+  checkNpy('--attn-out', request.attnOut);
   checkNpy('--lse', request.lse);
   const started = performance.now();
   const api = await client(flags.api);
   const x = splitRef(request.x);
   const xKv = request.xKv ? splitRef(request.xKv) : undefined;
   const names = { ...(x.name ? { x: x.name } : {}), ...(xKv?.name ? { 'x-kv': xKv.name } : {}) };
+  const { options, mask } = sharedOptions(request);
   const { id } = await calling(() =>
     api.submitLayer(
-      { x: x.path, weights: request.weights, ...(xKv ? { xKv: xKv.path } : {}) },
+      { x: x.path, weights: request.weights, ...(xKv ? { xKv: xKv.path } : {}), ...(mask ? { mask } : {}) },
       {
         heads: request.heads,
         ...(request.kvHeads !== undefined ? { kvHeads: request.kvHeads } : {}),
         ...(request.prefix ? { prefix: request.prefix } : {}),
         ...(request.ropeTheta !== undefined ? { ropeTheta: request.ropeTheta } : {}),
         ...(request.rope === false ? { noRope: true } : {}),
-        causal: causal ?? false,
-        ...(window ? { window: [window.left, window.right] as [number, number] } : {}),
-        ...(scale !== undefined ? { scale } : {}),
-        ...(pattern?.sinks !== undefined ? { sinks: pattern.sinks } : {}),
-        ...(pattern?.global !== undefined ? { global: pattern.global } : {}),
-        ...(pattern?.stride !== undefined ? { stride: pattern.stride } : {}),
-        backend: request.backend ?? 'auto',
-        ...(request.blockQ ? { blockQ: request.blockQ } : {}),
-        ...(request.blockK ? { blockK: request.blockK } : {}),
-        allowNonfinite: request.allowNonfinite ?? false,
+        ...options,
         ...(Object.keys(names).length ? { tensors: names } : {}),
       },
     ),
   );
-  await collect(api, id, request, flags, 'layer (api)', started);
+  await collect(api, id, { ...request, extra: request.attnOut ? { attn: request.attnOut } : {} }, flags, 'layer (api)', started);
 }
 
-/** Follows a submitted job with a progress bar, downloads its out (and LSE) and prints the summary. */
+/** Follows a submitted job with a progress bar, downloads its out (LSE, a layer's attn) and prints the summary. */
 async function collect(
   api: LongattnClient,
   id: string,
-  request: Pick<JobRequest, 'out' | 'lse'>,
+  request: Pick<JobRequest, 'out' | 'lse'> & { extra?: { attn?: string } },
   flags: { json?: boolean; quiet?: boolean },
   label: string,
   started: number,
@@ -168,6 +184,7 @@ async function collect(
   }
   if (view.state !== 'done') throw new Error(`job ${id} ${view.state}${view.error ? `: ${view.error}` : ''}`);
   await api.result(id, 'out', request.out);
+  if (request.extra?.attn) await api.result(id, 'attn', request.extra.attn);
   if (request.lse) await api.result(id, 'lse', request.lse);
   const result = resultOf(request, view, performance.now() - started);
   if (flags.json) console.log(JSON.stringify({ ...result, jobId: id, peakRssMB: peakRssMB() }));

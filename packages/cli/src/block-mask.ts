@@ -1,73 +1,26 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { MAX_MASK_CELLS } from '@longattn/attention';
+import { MAX_BLOCK_MASK_BYTES, MAX_MASK_CELLS, parseBlockMaskNpy } from '@longattn/attention';
 import { InputError } from '@longattn/tensor';
-
-/** Little-endian (or byte) integer, bool and float dtypes a block mask may have, by numpy descr. */
-const DTYPES: Record<string, { size: number; read: (b: Buffer, at: number) => number | bigint }> = {
-  b1: { size: 1, read: (b, at) => b[at]! },
-  u1: { size: 1, read: (b, at) => b[at]! },
-  i1: { size: 1, read: (b, at) => b.readInt8(at) },
-  u2: { size: 2, read: (b, at) => b.readUInt16LE(at) },
-  i2: { size: 2, read: (b, at) => b.readInt16LE(at) },
-  u4: { size: 4, read: (b, at) => b.readUInt32LE(at) },
-  i4: { size: 4, read: (b, at) => b.readInt32LE(at) },
-  u8: { size: 8, read: (b, at) => b.readBigUInt64LE(at) },
-  i8: { size: 8, read: (b, at) => b.readBigInt64LE(at) },
-  f4: { size: 4, read: (b, at) => b.readFloatLE(at) },
-  f8: { size: 8, read: (b, at) => b.readDoubleLE(at) },
-};
 
 /**
  * Reads `--block-mask M.npy` whole (small: at most MAX_MASK_CELLS cells, docs/limits.md):
- * bool/uint8/int/float, C order, rank 2 or 3; returns 1 where nonzero. Shape checks against Q/K happen in validateSpec.
+ * bool/uint8/int/float, C order, rank 2 or 3; returns 1 where nonzero (parseBlockMaskNpy). Shape
+ * checks against Q/K happen in validateSpec.
  */
 export function readBlockMask(path: string): { shape: number[]; cells: Uint8Array } {
-  const bad = (why: string): never => {
-    throw new InputError('--block-mask', `${path}: ${why}`);
-  };
   let size = 0;
   try {
     size = statSync(path).size;
   } catch (e) {
-    bad(`cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new InputError('--block-mask', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  if (size > 65536 + MAX_MASK_CELLS * 8) bad(`${size} bytes, more than a mask of ${MAX_MASK_CELLS} cells needs`);
-  const file = readFileSync(path);
-  if (file.length < 10 || file.toString('latin1', 0, 6) !== '\x93NUMPY') bad('not a .npy file');
-  const major = file[6]!;
-  const headerLen = major === 1 ? file.readUInt16LE(8) : file.readUInt32LE(8);
-  const start = major === 1 ? 10 : 12;
-  const header = file.toString('latin1', start, start + headerLen);
-  const descr = /'descr':\s*'([<|=]?)([a-z]\d)'/.exec(header);
-  const dtype = descr && DTYPES[descr[2]!];
-  if (!descr || !dtype || (dtype.size > 1 && descr[1] === '>'))
-    bad(`dtype ${descr?.[0] ?? '?'}: expected bool, (u)int or float, little-endian`);
-  if (!/'fortran_order':\s*False/.test(header)) bad('Fortran order is not supported');
-  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (shapeText === undefined) bad('no shape in the header');
-  const shape = shapeText!
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map(Number);
-  if (shape.length < 2 || shape.length > 3 || shape.some((n) => !Number.isSafeInteger(n) || n < 1)) {
-    bad(`shape (${shapeText}): expected [nQb, nKb] or [H, nQb, nKb]`);
-  }
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (count > MAX_MASK_CELLS) bad(`${count} cells, at most ${MAX_MASK_CELLS} (raise --mask-block)`);
-  const data = start + headerLen;
-  if (file.length < data + count * dtype!.size) bad(`holds ${file.length - data} data bytes, shape needs ${count * dtype!.size}`);
-  const cells = new Uint8Array(count); // 1 = visible (nonzero), 0 = masked
-  for (let x = 0; x < count; x++) {
-    const c = dtype!.read(file, data + x * dtype!.size);
-    if (typeof c === 'number' && Number.isNaN(c)) bad(`value ${x} is NaN`);
-    cells[x] = c ? 1 : 0;
-  }
-  return { shape, cells };
+  if (size > MAX_BLOCK_MASK_BYTES)
+    throw new InputError('--block-mask', `${path}: ${size} bytes, more than a mask of ${MAX_MASK_CELLS} cells needs`);
+  return parseBlockMaskNpy(readFileSync(path), '--block-mask', path);
 }
 
-/** Writes a uint8 block mask .npy (numpy reads it as `|u1`, C order). */
-export function writeBlockMask(path: string, shape: readonly number[], cells: Uint8Array): void {
+/** A uint8 block mask .npy's bytes (numpy reads it as `|u1`, C order): what `mask` writes and `--api` uploads. */
+export function encodeBlockMask(shape: readonly number[], cells: ArrayLike<number>): Buffer {
   let dict = `{'descr': '|u1', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const total = 10 + dict.length + 1;
   dict += `${' '.repeat((64 - (total % 64)) % 64)}\n`;
@@ -76,5 +29,10 @@ export function writeBlockMask(path: string, shape: readonly number[], cells: Ui
   head[6] = 1;
   head[7] = 0;
   head.writeUInt16LE(dict.length, 8);
-  writeFileSync(path, Buffer.concat([head, Buffer.from(dict, 'latin1'), Buffer.from(cells)]));
+  return Buffer.concat([head, Buffer.from(dict, 'latin1'), Uint8Array.from(cells, (c) => (c ? 1 : 0))]);
+}
+
+/** Writes a uint8 block mask .npy (encodeBlockMask). */
+export function writeBlockMask(path: string, shape: readonly number[], cells: Uint8Array): void {
+  writeFileSync(path, encodeBlockMask(shape, cells));
 }

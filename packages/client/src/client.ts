@@ -72,10 +72,12 @@ export class LongattnClient {
   /**
    * Submits an attention job: uploads its options, then Q, K, V (files are streamed from disk,
    * never read whole) in one multipart body, options first so the api writes the tensors
-   * straight into the job's blobs.
+   * straight into the job's blobs. Pattern options (`sinks`, `global`, `stride`) go in the
+   * options; a block mask as the `mask` tensor (.npy `[nQb, nKb]` or `[H, nQb, nKb]`) with
+   * `maskBlock` (every kind takes one).
    */
   async submit(
-    tensors: { q: TensorInput; k: TensorInput; v: TensorInput },
+    tensors: { q: TensorInput; k: TensorInput; v: TensorInput; mask?: TensorInput },
     options: Partial<JobOptions> = {},
   ): Promise<{ id: string; state: string }> {
     return this.post(JSON.stringify({ kind: 'attention', ...options }), tensors);
@@ -97,7 +99,7 @@ export class LongattnClient {
    * inspect's options (`rows: [A, B]`, `topK`, `sinksStat`, `localStat`, `received`, `map`, …).
    */
   async submitInspect(
-    tensors: { q: TensorInput; k: TensorInput },
+    tensors: { q: TensorInput; k: TensorInput; mask?: TensorInput },
     options: Partial<Omit<JobOptions, 'kind'>> = {},
   ): Promise<{ id: string; state: string }> {
     return this.post(JSON.stringify({ ...options, kind: 'inspect' }), tensors);
@@ -107,13 +109,19 @@ export class LongattnClient {
    * Submits a layer job (one attention layer over a document, docs/contracts.md "Document
    * layers"): X, the layer's .safetensors weights (Hugging Face names under `prefix`) and, for
    * cross-attention, X_kv, with `layer`'s options (`heads` required; `kvHeads`, `prefix`,
-   * `ropeTheta` or `noRope`, `causal`, `window`, `sinks`, …). Its result/out is Y, result/lse the LSE.
+   * `ropeTheta` or `noRope`, `causal`, `window`, `sinks`, …; a block mask as `mask` with
+   * `maskBlock`). Its result/out is Y, result/lse the LSE, result/attn the attention output O.
    */
   async submitLayer(
-    parts: { x: TensorInput; weights: TensorInput; xKv?: TensorInput },
+    parts: { x: TensorInput; weights: TensorInput; xKv?: TensorInput; mask?: TensorInput },
     options: Partial<Omit<JobOptions, 'kind'>> & { heads: number },
   ): Promise<{ id: string; state: string }> {
-    return this.post(JSON.stringify({ ...options, kind: 'layer' }), { x: parts.x, weights: parts.weights, 'x-kv': parts.xKv });
+    return this.post(JSON.stringify({ ...options, kind: 'layer' }), {
+      x: parts.x,
+      weights: parts.weights,
+      'x-kv': parts.xKv,
+      mask: parts.mask,
+    });
   }
 
   /** A done inspect job's report (per-head statistics, top-k lists); ApiError 409 until done. */
@@ -160,14 +168,14 @@ export class LongattnClient {
     return this.json(`/v1/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
   }
 
-  /** A done job's O or LSE as a stream of .npy bytes (ApiError 409 until done). */
-  async resultStream(id: string, which: 'out' | 'lse'): Promise<Readable> {
+  /** A done job's O (a layer's Y), LSE or a layer's attention output `attn` as a stream of .npy bytes (ApiError 409 until done). */
+  async resultStream(id: string, which: 'out' | 'lse' | 'attn'): Promise<Readable> {
     const response = await this.fetch(`/v1/jobs/${encodeURIComponent(id)}/result/${which}`);
     return Readable.fromWeb(response.body! as WebReadableStream<Uint8Array>);
   }
 
   /** Writes a done job's O or LSE (.npy) to `path`, through a temporary name so a failure leaves nothing there. */
-  async result(id: string, which: 'out' | 'lse', path: string): Promise<void> {
+  async result(id: string, which: 'out' | 'lse' | 'attn', path: string): Promise<void> {
     const partial = `${path}.${process.pid}.part`;
     try {
       await pipeline(await this.resultStream(id, which), createWriteStream(partial));

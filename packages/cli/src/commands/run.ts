@@ -201,7 +201,6 @@ export function register(program: Command): void {
     if (flags.reportError !== undefined && !flags.linear) throw new InputError('--report-error', 'only with --linear');
     if (flags.reportError !== undefined && (flags.detach || flags.api))
       throw new InputError('--report-error', `not with ${flags.detach ? '--detach' : '--api'}: it reads the output when the run ends`);
-    if (flags.linear && flags.api) throw new InputError('--linear', 'not available with --api yet');
     const request = requestFromFlags(flags);
     if (flags.api || flags.detach) checkOutputPaths(...requestPaths(request)); // nothing written yet, but a bad --out is said at once
     if (flags.api) {

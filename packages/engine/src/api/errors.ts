@@ -28,6 +28,9 @@ const FIELDS: Record<string, string> = {
   '--sinks': 'options.sinks',
   '--global': 'options.global',
   '--stride': 'options.stride',
+  '--block-mask': 'mask',
+  '--mask-block': 'options.maskBlock',
+  '--linear': 'options.linear',
 };
 
 /** An error body: `{statusCode, error, message, field?}`; message is one line naming the field. */

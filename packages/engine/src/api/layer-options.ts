@@ -11,9 +11,6 @@ export const layerOptionsSchema = {
   prefix: { type: 'string', pattern: '^[A-Za-z0-9._/-]{0,200}$', description: 'layer: tensor name prefix, e.g. model.layers.0.self_attn.' },
   ropeTheta: { type: 'number', description: 'layer: RoPE base (Hugging Face rotate_half; default 10000)' },
   noRope: { type: 'boolean', description: 'layer: no rotary embedding' },
-  sinks: { type: 'integer', minimum: 0, description: 'layer: every query also sees keys 0 … N−1 (attention sinks)' },
-  global: { type: 'array', items: { type: 'integer', minimum: 0 }, maxItems: 4096, description: 'layer: global positions (Longformer)' },
-  stride: { type: 'integer', minimum: 1, description: 'layer: strided pattern (Sparse Transformer)' },
 } as const;
 
 export interface LayerOptions {
@@ -22,9 +19,6 @@ export interface LayerOptions {
   prefix?: string;
   ropeTheta?: number;
   noRope?: boolean;
-  sinks?: number;
-  global?: number[];
-  stride?: number;
 }
 
 /** The parts a layer job takes: X and the weights, and --x-kv's for cross-attention. */
@@ -50,18 +44,14 @@ export function checkLayerOptions(options: LayerOptions & { kind: string; linear
 
 /**
  * The engine's request of a layer job's options and uploaded parts (files in the upload's temp
- * dir). Output paths are placeholders: the queue engine keeps Y, O and LSE as blobs.
+ * dir). Output paths are placeholders: the queue engine keeps Y, O and LSE as blobs. Patterns
+ * (sinks, global, stride, the mask part) come in `common.options` as for every kind (specOptions).
  */
 export function layerRequestOf(
   options: LayerOptions,
   refs: { x: string; weights: string; xKv?: string },
   common: Pick<LayerRequest, 'options' | 'backend' | 'blockQ' | 'blockK' | 'allowNonfinite'>,
 ): LayerRequest {
-  const pattern = {
-    ...(options.sinks !== undefined ? { sinks: options.sinks } : {}),
-    ...(options.global !== undefined ? { global: options.global } : {}),
-    ...(options.stride !== undefined ? { stride: options.stride } : {}),
-  };
   return {
     x: refs.x,
     ...(refs.xKv ? { xKv: refs.xKv } : {}),
@@ -73,6 +63,5 @@ export function layerRequestOf(
     rope: !options.noRope,
     out: 'y.npy',
     ...common,
-    options: { ...common.options, ...(Object.keys(pattern).length > 0 ? { pattern } : {}) },
   };
 }

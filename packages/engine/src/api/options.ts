@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import type { SpecOptions } from '@longattn/attention';
+import type { PatternOptions, SpecOptions } from '@longattn/attention';
 import { InputError } from '@longattn/tensor';
 import { checkInspectOptions, inspectOptionsSchema, type InspectOptions } from './inspect-options.ts';
 import { checkLayerOptions, layerOptionsSchema, type LayerOptions } from './layer-options.ts';
@@ -44,6 +44,15 @@ export const jobOptionsSchema = {
     blockQ: { type: 'integer', minimum: 1, maximum: 1 << 20 },
     blockK: { type: 'integer', minimum: 1, maximum: 1 << 20 },
     allowNonfinite: { type: 'boolean', default: false },
+    sinks: { type: 'integer', minimum: 0, description: 'every query also sees keys 0 … N−1 (attention sinks)' },
+    global: { type: 'array', items: { type: 'integer', minimum: 0 }, maxItems: 4096, description: 'global positions (Longformer)' },
+    stride: { type: 'integer', minimum: 1, description: 'strided pattern (Sparse Transformer): j ≡ pos(i) mod stride' },
+    maskBlock: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1 << 30,
+      description: 'block size B of the block mask sent as the `mask` part (.npy [nQb, nKb] or [H, nQb, nKb]); required with it',
+    },
     tensors: {
       type: 'object',
       additionalProperties: false,
@@ -67,6 +76,10 @@ interface BaseJobOptions {
   blockQ?: number;
   blockK?: number;
   allowNonfinite: boolean;
+  sinks?: number;
+  global?: number[];
+  stride?: number;
+  maskBlock?: number;
   tensors?: { q?: string; k?: string; v?: string; x?: string; 'x-kv'?: string };
 }
 
@@ -107,13 +120,23 @@ export function parseJobOptions(text: string | undefined): JobOptions {
   return options;
 }
 
-/** The SpecOptions the engine validates (the same as `longattn run`'s). */
-export function specOptions(options: JobOptions): SpecOptions {
+/**
+ * The SpecOptions the engine validates (the same as `longattn run`'s), with the pattern flags and
+ * the block mask of the `mask` part (upload.ts) as the spec's pattern.
+ */
+export function specOptions(options: JobOptions, mask?: { shape: number[]; cells: Uint8Array }): SpecOptions {
+  const pattern: PatternOptions = {
+    ...(options.sinks !== undefined ? { sinks: options.sinks } : {}),
+    ...(options.global !== undefined ? { global: options.global } : {}),
+    ...(options.stride !== undefined ? { stride: options.stride } : {}),
+    ...(mask ? { blockMask: { block: options.maskBlock!, ...mask } } : {}),
+  };
   return {
     layout: options.layout,
     causal: options.causal,
     ...(options.window ? { window: { left: options.window[0], right: options.window[1] } } : {}),
     ...(options.scale !== undefined ? { scale: options.scale } : {}),
     ...(options.linear ? { linear: true } : {}),
+    ...(Object.keys(pattern).length > 0 ? { pattern } : {}),
   };
 }

@@ -61,6 +61,11 @@ export const submitBodySchema = {
     x: { type: 'string', format: 'binary', description: 'layer jobs: hidden states X [S, d_model] or [B, S, d_model]' },
     weights: { type: 'string', format: 'binary', description: 'layer jobs: the .safetensors of q/k/v(/o)_proj weights and biases' },
     'x-kv': { type: 'string', format: 'binary', description: 'layer jobs: keys/values source for cross-attention' },
+    mask: {
+      type: 'string',
+      format: 'binary',
+      description: 'any kind: a block mask .npy [nQb, nKb] or [H, nQb, nKb] (nonzero = visible), with options.maskBlock',
+    },
   },
 } as const;
 

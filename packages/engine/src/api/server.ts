@@ -69,8 +69,9 @@ export async function buildApi(options: ApiOptions): Promise<ApiServer> {
   });
   app.decorateRequest('tenant', '');
   app.setErrorHandler(errorHandler);
+  // At most: options, three tensors (q, k, v or x, weights, x-kv) and a block mask.
   await app.register(multipart, {
-    limits: { fileSize: ctx.uploadCapBytes, files: 3, fields: 1, fieldSize: 64 << 10, parts: 4 },
+    limits: { fileSize: ctx.uploadCapBytes, files: 4, fields: 1, fieldSize: 64 << 10, parts: 5 },
     throwFileSizeLimit: true,
   });
   await app.register(swagger, {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyRequest } from 'fastify';
+import { MAX_BLOCK_MASK_BYTES, MAX_MASK_CELLS, parseBlockMaskNpy } from '@longattn/attention';
 import { InputError } from '@longattn/tensor';
 import { INSPECT_PARTS } from './inspect-options.ts';
 import { LAYER_PARTS } from './layer-options.ts';
@@ -26,6 +27,8 @@ export interface Upload {
   job: InputUpload;
   options: JobOptions;
   inputs: Record<TensorPart, UploadedInput>;
+  /** The `mask` part (any kind): a block mask, parsed (options.maskBlock is its block size). */
+  mask?: { shape: number[]; cells: Uint8Array };
   /** A layer job's parts (kind "layer"), received to files: `x`, `weights`, `x-kv` → their refs. */
   layer?: { x: string; weights: string; xKv?: string };
   bytes: number;
@@ -49,7 +52,7 @@ export async function receiveUpload(
   capBytes: number,
   onBytes: (n: number) => void,
 ): Promise<Upload> {
-  if (!request.isMultipart()) throw new InputError('body', 'expected multipart/form-data with parts options, q, k, v');
+  if (!request.isMultipart()) throw new InputError('body', 'expected multipart/form-data with parts options, q, k, v (and mask)');
   const job = await engine.openUpload(where.blobs);
   let dir: string | undefined;
   const removeFiles = async () => {
@@ -60,11 +63,18 @@ export async function receiveUpload(
   let optionsText: string | undefined;
   let options: JobOptions | undefined;
   let bytes = 0;
+  let mask: Upload['mask'];
+  const count = (n: number) => {
+    bytes += n;
+    onBytes(n);
+    if (bytes > capBytes) throw new UploadTooLargeError(capBytes);
+  };
+  const tempDir = async () => (dir ??= await mkdtemp(join(where.tmp, 'longattn-upload-')));
   try {
     for await (const part of request.parts()) {
       const field = part.fieldname;
       if (part.type === 'field') {
-        if (field !== 'options') throw new InputError(field, 'unexpected field; expected options, q, k, v');
+        if (field !== 'options') throw new InputError(field, 'unexpected field; expected options, q, k, v, mask');
         optionsText = String(part.value);
         options = parseJobOptions(optionsText);
         continue;
@@ -73,20 +83,24 @@ export async function receiveUpload(
         // A layer's parts go to files (the engine validates them together): the weights' file as it is.
         if (layerRefs[field]) throw new InputError(field, 'given twice');
         layerRefs[field] = await receiveLayerPart(part.file, field, options.tensors?.[field as 'x' | 'x-kv'], {
-          dir: async () => (dir ??= await mkdtemp(join(where.tmp, 'longattn-upload-'))),
-          count: (n) => {
-            bytes += n;
-            onBytes(n);
-            if (bytes > capBytes) throw new UploadTooLargeError(capBytes);
-          },
+          dir: tempDir,
+          count,
           overCap: () => new UploadTooLargeError(capBytes),
           allowNonfinite: options.allowNonfinite,
         });
         continue;
       }
+      if (field === 'mask') {
+        if (mask) throw new InputError('mask', 'given twice');
+        mask = parseBlockMaskNpy(await receiveSmallPart(part.file, 'mask', MAX_BLOCK_MASK_BYTES, count), 'mask', 'the mask part');
+        continue;
+      }
       if (LAYER_PARTS.includes(field) && !options) throw new InputError(field, 'a layer part before the options part: send options first');
       if (!(TENSOR_PARTS as readonly string[]).includes(field))
-        throw new InputError(field, `unexpected part; expected options, ${options?.kind === 'layer' ? 'x, weights, x-kv' : 'q, k, v'}`);
+        throw new InputError(
+          field,
+          `unexpected part; expected options, ${options?.kind === 'layer' ? 'x, weights, x-kv' : 'q, k, v'}, mask`,
+        );
       const which = field as TensorPart;
       if (inputs[which]) throw new InputError(which, 'given twice');
       const blob = blobNames.input(job.id, which);
@@ -96,16 +110,16 @@ export async function receiveUpload(
         direct: options?.layout === 'bhsd' && options.kind !== 'inspect', // inspect jobs are submitted from files (submitInspect)
         allowNonfinite: options?.allowNonfinite ?? false,
         write: (offset, data) => job.store.write(blob, offset, data),
-        dir: async () => (dir ??= await mkdtemp(join(where.tmp, 'longattn-upload-'))),
-        count: (n) => {
-          bytes += n;
-          onBytes(n);
-          if (bytes > capBytes) throw new UploadTooLargeError(capBytes);
-        },
+        dir: tempDir,
+        count,
         overCap: () => new UploadTooLargeError(capBytes),
       });
     }
     options ??= parseJobOptions(optionsText);
+    if (mask && options.maskBlock === undefined)
+      throw new InputError('options.maskBlock', 'required with the mask part (the block size B of its cells)');
+    if (!mask && options.maskBlock !== undefined)
+      throw new InputError('mask', 'missing part (the block mask .npy options.maskBlock is for)');
     if (options.kind === 'layer') {
       for (const which of ['x', 'weights'])
         if (!layerRefs[which])
@@ -113,14 +127,14 @@ export async function receiveUpload(
       const given = TENSOR_PARTS.find((which) => inputs[which]);
       if (given) throw new InputError(given, 'not used by layer jobs (they take x, weights and x-kv)');
       const layer = { x: layerRefs.x!, weights: layerRefs.weights!, ...(layerRefs['x-kv'] ? { xKv: layerRefs['x-kv'] } : {}) };
-      return { job, options, inputs: inputs as Record<TensorPart, UploadedInput>, layer, bytes, removeFiles };
+      return { job, options, inputs: inputs as Record<TensorPart, UploadedInput>, ...(mask ? { mask } : {}), layer, bytes, removeFiles };
     }
     const wanted: readonly string[] = options.kind === 'inspect' ? INSPECT_PARTS : TENSOR_PARTS;
     for (const which of TENSOR_PARTS) {
       if (!inputs[which] && wanted.includes(which)) throw new InputError(which, 'missing part (an .npy or .safetensors tensor)');
       if (inputs[which] && !wanted.includes(which)) throw new InputError(which, `not used by ${options.kind} jobs (they take q and k)`);
     }
-    return { job, options, inputs: inputs as Record<TensorPart, UploadedInput>, bytes, removeFiles };
+    return { job, options, inputs: inputs as Record<TensorPart, UploadedInput>, ...(mask ? { mask } : {}), bytes, removeFiles };
   } catch (error) {
     await Promise.all([removeFiles(), engine.abandonUpload(job)]);
     const tooLarge = error instanceof UploadTooLargeError || (error as { statusCode?: number }).statusCode === 413;
@@ -129,6 +143,19 @@ export async function receiveUpload(
     throw error;
   }
 }
+/** Reads a small part (the block mask) into memory: at most `limit` bytes, InputError naming it past that. */
+async function receiveSmallPart(file: AsyncIterable<Buffer>, field: string, limit: number, count: (n: number) => void): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of file) {
+    count(chunk.length);
+    size += chunk.length;
+    if (size > limit) throw new InputError(field, `more than ${limit} bytes (a block mask has at most ${MAX_MASK_CELLS} cells)`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
 /** Longest wait for the rest of a refused upload's body. */
 const DRAIN_MS = 30_000;
 

@@ -3,11 +3,10 @@ import { createTensorWriter, type TensorWriter } from '@longattn/tensor';
 import { bytesToF32 } from '../blobs/blob-store.ts';
 import { JobCancelledError } from '../errors.ts';
 import { jobResult, type Progress } from '../job.ts';
-import { joinHeads } from '../layer/projection.ts';
 import { type LayerRequest, type LayerResult, layerResult } from '../layer/request.ts';
 import { PROJECT_ROWS } from '../layer/run-layer.ts';
 import type { LayerSubmitOptions } from './layer-submit.ts';
-import { blobNames } from './names.ts';
+import { layerAttnShape, writeLayerAttn } from './layer-output.ts';
 import { QueueEngine } from './queue-engine.ts';
 
 export interface LayerQueueOptions extends LayerSubmitOptions {
@@ -40,12 +39,13 @@ export async function runLayerQueue(request: LayerRequest, options: LayerQueueOp
     }
     const { spec } = manifest;
     const layer = manifest.layer!;
-    const { B, H, Sq: S, D } = spec;
+    const { B, H, Sq: S } = spec;
     const lead = layer.xRank === 3 ? [B] : [];
     // Made before the wait, so a path that cannot be written fails before the work is done (and cancels it).
     try {
       writers.push(createTensorWriter(request.out, [...lead, S, layer.outDim], { argument: '--out' }));
-      if (request.attnOut) writers.push(createTensorWriter(request.attnOut, [...lead, S, H, D], { argument: '--attn-out', name: 'attn' }));
+      if (request.attnOut)
+        writers.push(createTensorWriter(request.attnOut, layerAttnShape(manifest), { argument: '--attn-out', name: 'attn' }));
       if (request.lse)
         writers.push(createTensorWriter(request.lse, lseShape(layer.xRank + 1, B, H, S), { argument: '--lse', name: 'lse' }));
     } catch (error) {
@@ -63,15 +63,9 @@ export async function runLayerQueue(request: LayerRequest, options: LayerQueueOp
         const rows = Math.min(PROJECT_ROWS, S - r0);
         const n = rows * layer.outDim;
         y.writeRuns((b * S + r0) * layer.outDim, await read(out, (b * S + r0) * layer.outDim, n), n, n);
-        if (attn) {
-          const heads = await Promise.all(
-            Array.from({ length: H }, (_, h) => read(blobNames.out(id), ((b * H + h) * S + r0) * D, rows * D)),
-          );
-          const o = joinHeads(H, D, rows, (h) => heads[h]!);
-          attn.writeRuns((b * S + r0) * H * D, o, o.length, o.length);
-        }
       }
     }
+    if (attn) await writeLayerAttn(store, manifest, attn);
     if (lse) {
       for (let row = 0; row < B * H * S; row += 1 << 18) {
         const n = Math.min(1 << 18, B * H * S - row);

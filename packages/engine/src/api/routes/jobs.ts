@@ -16,7 +16,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       schema: {
         summary:
-          'Submit an attention job (multipart: options, q, k, v), an inspect job (options, q, k) or a layer job (options, x, weights, x-kv)',
+          'Submit an attention job (multipart: options, q, k, v), an inspect job (options, q, k) or a layer job (options, x, weights, x-kv); any kind takes a block mask part `mask`',
         consumes: ['multipart/form-data'],
         body: submitBodySchema,
         response: {
@@ -36,7 +36,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ApiContext): void {
       try {
         const { options } = upload;
         const common = {
-          options: specOptions(options),
+          options: specOptions(options, upload.mask),
           backend: options.backend,
           ...(options.blockQ ? { blockQ: options.blockQ } : {}),
           ...(options.blockK ? { blockK: options.blockK } : {}),

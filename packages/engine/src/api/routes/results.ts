@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { lseShape } from '@longattn/attention';
-import { elementCount, npyHeader } from '@longattn/tensor';
+import { createTensorWriter, elementCount, npyHeader } from '@longattn/tensor';
 import { JobOutput } from '../../output.ts';
 import type { BlobStore } from '../../blobs/blob-store.ts';
+import { layerAttnShape, writeLayerAttn } from '../../queue/layer-output.ts';
 import type { JobManifest } from '../../queue/manifest.ts';
 import type { ApiContext } from '../context.ts';
 import { httpError } from '../errors.ts';
@@ -14,7 +15,8 @@ import { errorSchema, jobIdParams } from '../schemas.ts';
 import { notFound } from './jobs.ts';
 
 /**
- * GET /v1/jobs/:id/result/{out,lse}: O (Q's shape and layout; a layer job's Y) and LSE as float32 .npy, the bytes
+ * GET /v1/jobs/:id/result/{out,lse,attn}: O (Q's shape and layout; a layer job's Y), LSE and a layer
+ * job's attention output O (`attn`, `[B, S, H, D]` as `--attn-out`) as float32 .npy, the bytes
  * `longattn result` writes: for bhsd jobs the result blobs streamed as they are stored behind an
  * .npy header (the same order), for bshd ones written by the same JobOutput to a temp file and
  * streamed. 409 until the job is done. (`report`, `map` of inspect jobs: inspect-results.ts.)
@@ -24,18 +26,18 @@ export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/jobs/:id/result/:what',
     {
       schema: {
-        summary: 'A done job’s O or LSE (.npy, streamed); 409 until done',
+        summary: 'A done job’s O or LSE (.npy, streamed; a layer job’s out is Y, its attn O as [B,S,H,D]); 409 until done',
         params: {
           ...jobIdParams,
           required: ['id', 'what'],
-          properties: { ...jobIdParams.properties, what: { type: 'string', enum: ['out', 'lse'] } },
+          properties: { ...jobIdParams.properties, what: { type: 'string', enum: ['out', 'lse', 'attn'] } },
         },
         produces: ['application/octet-stream'],
         response: { 404: errorSchema, 409: errorSchema },
       },
     },
     async (request, reply) => {
-      const { id, what } = request.params as { id: string; what: 'out' | 'lse' };
+      const { id, what } = request.params as { id: string; what: 'out' | 'lse' | 'attn' };
       const record = await ctx.jobs.owned(request.tenant, id);
       if (!record) throw notFound();
       const view = await ctx.jobs.view(id, record);
@@ -43,13 +45,26 @@ export function resultRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const result = await ctx.engine.resultBlobs(id).catch(gone(id));
       if (what === 'lse' && result.manifest.spec.linear)
         throw httpError(404, `job ${id} is linear attention (an approximation): it has no LSE`);
-      if (result.manifest.spec.layout === 'bhsd') return sendBlob(reply, id, what, result);
+      if (what === 'attn' && !result.manifest.layer)
+        throw httpError(404, `job ${id} is not a layer job: its attention output is result/out`);
+      if (what !== 'attn' && result.manifest.spec.layout === 'bhsd') return sendBlob(reply, id, what, result);
       const dir = await mkdtemp(join(ctx.tmp, 'longattn-result-'));
       try {
         const file = join(dir, `${what}.npy`);
-        const other = join(dir, `${what === 'out' ? 'lse' : 'out'}.npy`);
-        const [out, lse] = what === 'out' ? [file, other] : [other, file];
-        await ctx.engine.download(id, new JobOutput(result.manifest.spec, result.manifest.qShape, out, lse));
+        if (what === 'attn') {
+          // A layer's O: as `longattn layer --attn-out` writes it, from the O blob it keeps beside Y.
+          const writer = createTensorWriter(file, layerAttnShape(result.manifest), { argument: 'attn', name: 'attn' });
+          try {
+            await writeLayerAttn(result.store, result.manifest, writer);
+            writer.commit();
+          } finally {
+            writer.abort();
+          }
+        } else {
+          const other = join(dir, `${what === 'out' ? 'lse' : 'out'}.npy`);
+          const [out, lse] = what === 'out' ? [file, other] : [other, file];
+          await ctx.engine.download(id, new JobOutput(result.manifest.spec, result.manifest.qShape, out, lse));
+        }
         const stream = createReadStream(file);
         stream.on('close', () => void rm(dir, { recursive: true, force: true }));
         return reply
