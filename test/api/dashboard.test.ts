@@ -59,6 +59,7 @@ test('dashboard in headless Chromium: sign in, see the job, watch its q-block gr
     t.is(await page.locator('#grid .cell.done').count(), cells, 'every cell done');
     t.true(partial, 'the grid filled in steps (SSE), not all at once');
     t.regex((await page.textContent('dd[data-name="tiles"]')) ?? '', /^(\d+) \/ \1$/);
+    t.is(await page.textContent('dd[data-name="mask"]'), 'causal', 'the job’s mask as submitted');
     await page.waitForSelector(`#job-rows tr[data-id="${id}"] td.state.done`);
     const shot = join(shots, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -10,6 +10,20 @@ const api = (path, init = {}) => fetch(path, { ...init, headers: { ...init.heade
 const fmt = (n, digits = 1) => (n === undefined ? '–' : n.toFixed(digits));
 const shapeText = (s) => (s ? `B${s.B} H${s.H}/${s.Hk} ${s.Sq}×${s.Sk} D${s.D}` : '–');
 
+/** The job's mask and pattern as given (options): "causal, window 5,0, sinks 3, 2 globals, stride 7, block mask 20". */
+function maskText(o) {
+  const parts = [
+    o.linear ? 'linear (approximation)' : '',
+    o.causal ? 'causal' : '',
+    o.window ? `window ${o.window.join(',')}` : '',
+    o.sinks ? `sinks ${o.sinks}` : '',
+    o.global?.length ? `${o.global.length} global${o.global.length > 1 ? 's' : ''}` : '',
+    o.stride ? `stride ${o.stride}` : '',
+    o.maskBlock ? `block mask ${o.maskBlock}` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'none (dense)';
+}
+
 async function signIn(candidate) {
   const response = await fetch('/v1/jobs?limit=1', { headers: { authorization: `Bearer ${candidate}` } });
   if (response.status === 401) throw new Error('unknown API key');
@@ -65,6 +79,7 @@ function showNumbers(job, event) {
     ['GFLOP', `${fmt((event?.doneFlops ?? job.flops.done) / 1e9, 2)} / ${fmt((event?.totalFlops ?? job.flops.total) / 1e9, 2)}`],
     ['GFLOP/s', fmt(event?.gflops ?? job.gflops)],
     ['shape', shapeText(job.shape)],
+    ['mask', maskText(job.options ?? {})],
     ['tiles of', job.blockQ ? `${job.blockQ} rows × ${job.blockK} keys` : '–'],
     ['elapsed', elapsed === undefined ? '–' : `${fmt(elapsed, 2)} s`],
     ['workers', `${job.workers} (${job.backends.join(', ') || '–'})`],
