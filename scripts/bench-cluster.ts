@@ -189,12 +189,15 @@ async function control(): Promise<void> {
           const sampler = (async () => {
             const sampleClient = connectRedis(redis.url);
             for (let i = 1; sampling; i++) {
-              const [tw, ta, tp, rw] = await Promise.all([
-                sampleClient.llen(`${QUEUE_PREFIX}:tiles:wait`),
-                sampleClient.llen(`${QUEUE_PREFIX}:tiles:active`),
-                sampleClient.zcard(`${QUEUE_PREFIX}:tiles:prioritized`),
-                sampleClient.llen(`${QUEUE_PREFIX}:reduce:wait`),
-              ]);
+              // One round trip (a pipeline) per sample: this process's CPU counts as the submitter's.
+              const replies = await sampleClient
+                .pipeline()
+                .llen(`${QUEUE_PREFIX}:tiles:wait`)
+                .llen(`${QUEUE_PREFIX}:tiles:active`)
+                .zcard(`${QUEUE_PREFIX}:tiles:prioritized`)
+                .llen(`${QUEUE_PREFIX}:reduce:wait`)
+                .exec();
+              const [tw, ta, tp, rw] = (replies ?? []).map(([, n]) => Number(n));
               if (i % 10 === 0) peak = Math.max(peak, field(await info(sampleClient, 'memory'), 'used_memory'));
               backlog = Math.max(backlog, rw);
               if (tw + ta + tp === 0) tilesDoneAt ??= performance.now();

@@ -91,7 +91,9 @@ test('a reducer killed with SIGKILL mid-merge: the reduce job is retried, output
   const client = connectRedis(redis.url);
   try {
     const local = await localBytes(inputs);
-    services.push(await startService('worker', redis.url, ['--backend', 'js']));
+    // --no-merge: the worker leaves every split q-block to the reducer (by default the tile job
+    // storing a q-block's last partials merges it, and reduce jobs find nothing to merge).
+    services.push(await startService('worker', redis.url, ['--backend', 'js', '--no-merge']));
     // The victim sleeps 1 s before each q-block merge: killed while a reduce job is active,
     // after another one finished.
     const victim = await startService('reducer', redis.url, ['--throttle-ms', '1000']);

@@ -9,6 +9,7 @@ interface WorkerFlags {
   throttleMs?: number;
   graceMs?: number;
   allowSoftware?: boolean;
+  merge?: boolean;
 }
 
 const log = (line: string) => process.stderr.write(`longattn ${line}\n`);
@@ -49,6 +50,7 @@ export function register(program: Command): void {
         .argParser(parseInteger('--throttle-ms', 0))
         .hideHelp(),
     )
+    .addOption(new Option('--no-merge', 'leave q-blocks split across tile jobs to the reducer (fault tests of its merges)').hideHelp())
     .action(async (flags: WorkerFlags) => {
       const { closeOnSignals, parseLocations, startWorker } = await import('@longattn/engine/queue'); // bullmq loads only for this command
       const service = await startWorker({
@@ -59,6 +61,7 @@ export function register(program: Command): void {
         ...(flags.graceMs !== undefined ? { graceMs: flags.graceMs } : {}),
         ...(flags.allowSoftware ? { allowSoftware: true } : {}),
         ...(flags.throttleMs !== undefined ? { throttleMs: flags.throttleMs } : {}),
+        ...(flags.merge === false ? { mergeSplit: false } : {}),
         log,
       });
       await closeOnSignals(service, log);

@@ -38,8 +38,13 @@ export const QUEUE_DEFAULTS = {
   wholeQBlockTileJobs: 1024,
   /** Jobs grow further so that one job never has more tile jobs than this (Redis: ~1.3 KB and ~0.2–2 ms to add each). */
   maxTileJobs: 16384,
-  /** A reduce job covers about this many tile jobs' worth of q-blocks (fewer, cheaper reduce jobs). */
-  tileJobsPerReduce: 4,
+  /**
+   * A reduce job covers about this many tile jobs' worth of q-blocks. Tile jobs merge the split
+   * q-blocks whose last partials they store, so a reduce job normally only checks its q-blocks
+   * are marked: each costs the reducer and Redis ~3 ms of BullMQ work whatever it covers
+   * (docs/scaling.md, "The control plane's ceiling"), so fewer are cheaper (was 4).
+   */
+  tileJobsPerReduce: 16,
   /** At most this many q-blocks per reduce job. */
   maxQBlocksPerReduce: 64,
   /** Worker LRU cache of input blocks. */

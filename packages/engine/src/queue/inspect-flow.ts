@@ -1,7 +1,7 @@
 import { maskRule, visiblePairs, type AttentionSpec } from '@longattn/attention';
 import type { FlowJob } from 'bullmq';
 import type { ChunkRef } from '../inspect/chunk.ts';
-import { QUEUE_DEFAULTS } from './config.ts';
+import { childOptions, rootOptions } from './job-options.ts';
 import { flowIds, QUEUES } from './names.ts';
 
 /** Data of a chunk job (queue tiles, name `chunk`): chunks [from, to) of chunksOf(spec). Never tensors. */
@@ -46,25 +46,19 @@ export function chunkRanges(flops: readonly number[], chunksPerJob?: number): [n
 /**
  * The statistics pass's flow: root `inspect` (queue jobs, id JOB-i: folds the chunks in order and
  * writes the outputs) ← one `chunk` job per range (queue tiles, ids JOB-cN). Retries, failure
- * propagation and removal as buildFlow's.
+ * propagation and removal: rootOptions and childOptions (job-options.ts).
  */
 export function buildInspectFlow(id: string, ranges: readonly [number, number][]): FlowJob {
-  const base = {
-    attempts: QUEUE_DEFAULTS.attempts,
-    backoff: { type: 'exponential' as const, delay: QUEUE_DEFAULTS.backoffMs },
-    sizeLimit: QUEUE_DEFAULTS.sizeLimitBytes,
-  };
-  const kept = { age: QUEUE_DEFAULTS.keepFinishedSeconds };
   return {
     name: 'inspect',
     queueName: QUEUES.jobs,
     data: { job: id },
-    opts: { ...base, jobId: flowIds.inspect(id), removeOnComplete: kept, removeOnFail: kept },
+    opts: rootOptions(flowIds.inspect(id)),
     children: ranges.map(([from, to], i) => ({
       name: 'chunk',
       queueName: QUEUES.tiles,
       data: { job: id, from, to } satisfies ChunkJobData,
-      opts: { ...base, failParentOnFailure: true, removeOnComplete: true, removeOnFail: kept, jobId: flowIds.chunk(id, i) },
+      opts: childOptions(flowIds.chunk(id, i)),
     })),
   };
 }

@@ -1,7 +1,7 @@
 import type { AttentionSpec } from '@longattn/attention';
 import type { FlowJob } from 'bullmq';
 import { PROJECT_ROWS, rowBlocks } from '../layer/run-layer.ts';
-import { QUEUE_DEFAULTS } from './config.ts';
+import { childOptions, rootOptions } from './job-options.ts';
 import type { LayerManifest } from './layer-manifest.ts';
 import { flowIds, QUEUES } from './names.ts';
 
@@ -84,25 +84,19 @@ export function projectRanges(
  * One projection stage's flow: root `layer-in` (id JOB-p: seals Q, K, V and adds the attention
  * flow) or `layer-out` (id JOB-y: seals Y, marks the job done) on queue jobs ← one `project` job
  * per range (queue tiles, ids JOB-jN, N counted over both stages). Retries, failure propagation
- * and removal as buildFlow's.
+ * and removal: rootOptions and childOptions (job-options.ts).
  */
 export function buildLayerFlow(id: string, stage: 'in' | 'out', ranges: readonly [number, number][], firstJob: number): FlowJob {
-  const base = {
-    attempts: QUEUE_DEFAULTS.attempts,
-    backoff: { type: 'exponential' as const, delay: QUEUE_DEFAULTS.backoffMs },
-    sizeLimit: QUEUE_DEFAULTS.sizeLimitBytes,
-  };
-  const kept = { age: QUEUE_DEFAULTS.keepFinishedSeconds };
   return {
     name: stage === 'in' ? 'layer-in' : 'layer-out',
     queueName: QUEUES.jobs,
     data: { job: id },
-    opts: { ...base, jobId: stage === 'in' ? flowIds.layerIn(id) : flowIds.layerOut(id), removeOnComplete: kept, removeOnFail: kept },
+    opts: rootOptions(stage === 'in' ? flowIds.layerIn(id) : flowIds.layerOut(id)),
     children: ranges.map(([from, to], i) => ({
       name: 'project',
       queueName: QUEUES.tiles,
       data: { job: id, from, to } satisfies ProjectJobData,
-      opts: { ...base, failParentOnFailure: true, removeOnComplete: true, removeOnFail: kept, jobId: flowIds.project(id, firstJob + i) },
+      opts: childOptions(flowIds.project(id, firstJob + i)),
     })),
   };
 }

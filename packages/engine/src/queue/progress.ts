@@ -5,14 +5,16 @@ import { jobKeys } from './names.ts';
 
 /**
  * KEYS: job hash, reduced set, records set. ARGV: record id, worker field, its value, then per
- * whole q-block (index, tiles, flops), then '|', then the split tiles' count and flops.
- * Returns the job's state as it found it ('' when the record is gone).
+ * whole q-block (index, tiles, flops), then '|', then the split tiles' count and flops, then per
+ * run of a split q-block (index, first tile, tiles, the q-block's tiles). Returns the job's state
+ * as it found it ('' when the record is gone), then the split q-blocks whose last part this
+ * record completed.
  */
 const RECORD = `
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return '' end
-if state ~= 'queued' then return state end
-if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return state end
+if not state then return { '' } end
+if state ~= 'queued' then return { state } end
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return { state } end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 local i = 4
 while ARGV[i] ~= '|' do
@@ -28,8 +30,28 @@ if ARGV[i + 1] ~= '0' then
   redis.call('HINCRBY', KEYS[1], 'computed', ARGV[i + 1])
   redis.call('HINCRBY', KEYS[1], 'flops', ARGV[i + 2])
 end
-return state`;
+local out = { state }
+i = i + 3
+while ARGV[i] do
+  if redis.call('SADD', KEYS[3], 'p:' .. ARGV[i] .. ':' .. ARGV[i + 1]) == 1 then
+    local field = 's:' .. ARGV[i]
+    if redis.call('HINCRBY', KEYS[1], field, ARGV[i + 2]) == tonumber(ARGV[i + 3]) then
+      redis.call('HDEL', KEYS[1], field)
+      out[#out + 1] = ARGV[i]
+    end
+  end
+  i = i + 4
+end
+return out`;
 const RECORD_SHA = createHash('sha1').update(RECORD).digest('hex');
+
+/** A run of a split q-block a tile job computed: tiles [from, from + tiles) of the q-block's `of`. */
+export interface SplitRun {
+  qi: number;
+  from: number;
+  tiles: number;
+  of: number;
+}
 
 /**
  * Records a tile job's finished work, atomically and only while the job is queued (a late
@@ -38,10 +60,13 @@ const RECORD_SHA = createHash('sha1').update(RECORD).digest('hex');
  * this runs; split tiles' partials count as stored. Counters: tiles and flops (progress),
  * computed (kernel runs); `w:<worker>` = "backend|device". Each call carries a fresh record id, so
  * the same call arriving twice (ioredis resends commands whose reply a Redis restart cut off)
- * counts once, while a real re-run of the kernel counts again. Returns the job's state as the
- * record found it ('' when gone), so the worker needs no second read to see whether the job
- * ended meanwhile (tile-job.ts, cleanUpAfterEnd). Sent as EVALSHA (one script load per Redis):
- * the script text does not travel, nor is it hashed by Redis, once per tile job.
+ * counts once, while a real re-run of the kernel counts again. Each split run counts its tiles
+ * once (member `p:<q-block>:<first tile>` of the records set) into the hash field `s:<q-block>`;
+ * the record that completes a q-block's tiles deletes that field and returns the q-block in
+ * `complete`: every partial of it is stored, and this worker merges it (docs/flow.md). Returns the
+ * job's state as the record found it ('' when gone), so the worker needs no second read to see
+ * whether the job ended meanwhile (tile-job.ts, cleanUpAfterEnd). Sent as EVALSHA (one script
+ * load per Redis): the script text does not travel, nor is it hashed by Redis, once per tile job.
  */
 export async function recordDone(
   redis: Redis,
@@ -50,16 +75,21 @@ export async function recordDone(
   backend: string,
   whole: readonly QBlockPlan[],
   split: readonly Tile[],
-): Promise<string> {
+  runs: readonly SplitRun[] = [],
+): Promise<{ state: string; complete: number[] }> {
   const flops = (tiles: readonly Tile[]) => String(tiles.reduce((sum, t) => sum + t.flops, 0));
   const args = [randomUUID(), worker, backend];
   for (const block of whole) args.push(String(block.index), String(block.tiles.length), flops(block.tiles));
   args.push('|', String(split.length), flops(split));
+  for (const r of runs) args.push(String(r.qi), String(r.from), String(r.tiles), String(r.of));
   const keys = [jobKeys.hash(job), jobKeys.reduced(job), jobKeys.records(job)];
+  let reply: unknown;
   try {
-    return String(await redis.evalsha(RECORD_SHA, 3, ...keys, ...args));
+    reply = await redis.evalsha(RECORD_SHA, 3, ...keys, ...args);
   } catch (error) {
     if (!/NOSCRIPT/.test((error as Error).message)) throw error;
-    return String(await redis.eval(RECORD, 3, ...keys, ...args)); // loads it: later calls hit the cache
+    reply = await redis.eval(RECORD, 3, ...keys, ...args); // loads it: later calls hit the cache
   }
+  const [state, ...complete] = (reply as unknown[]).map(String);
+  return { state: state ?? '', complete: complete.map(Number) };
 }

@@ -89,8 +89,10 @@ export type UploadedJob = Omit<JobRequest, 'q' | 'k' | 'v' | 'out' | 'lse' | 'ou
   inputs: Record<'q' | 'k' | 'v', UploadedInput>;
 };
 
-/** How often wait() reads progress between events. */
+/** How often wait() reads progress between events, for a caller that shows it. */
 const PROGRESS_POLL_MS = 250;
+/** How often wait() reads the status when nobody shows progress (the root's end is an event; a cancel by another client is not). */
+const STATE_POLL_MS = 1000;
 
 function numberField(record: JobRecord, field: string): number | undefined {
   return record[field] === undefined ? undefined : Number(record[field]);
@@ -430,20 +432,24 @@ export class QueueEngine {
   }
 
   /**
-   * Waits until the job is done, reporting progress: tile counts are polled every
-   * PROGRESS_POLL_MS, and QueueEvents (reduce jobs done, the root done or failed) wake it at
-   * once. Throws when the job failed or was cancelled. Aborting the signal cancels the job.
+   * Waits until the job is done, reporting progress: with `onProgress`, tile counts are polled
+   * every PROGRESS_POLL_MS and reduce jobs' completions wake it at once; without, nothing reads
+   * progress and the status is read every STATE_POLL_MS (what no event announces: a cancel by
+   * another client, a Redis outage). Either way the root's completion or failure (QueueEvents)
+   * wakes it at once. Throws when the job failed or was cancelled. Aborting the signal cancels the job.
    */
   async wait(jobId: string, options: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<QueueJobStatus> {
     checkJobId(jobId);
     let wake: (() => void) | undefined;
     const kick = () => wake?.();
     const connection = bullConnection(this.url); // blocking reads: no command timeout
-    // Reduce completions (a few per job, not one per tile) and the root's end wake the loop.
-    const reduceEvents = new QueueEvents(QUEUES.reduce, { connection, prefix: QUEUE_PREFIX });
+    const pollMs = options.onProgress ? PROGRESS_POLL_MS : STATE_POLL_MS;
+    // Reduce completions (a few per job, not one per tile) wake the loop only for progress; the root's end always.
+    const reduceEvents = options.onProgress ? new QueueEvents(QUEUES.reduce, { connection, prefix: QUEUE_PREFIX }) : undefined;
     const rootEvents = new QueueEvents(QUEUES.jobs, { connection, prefix: QUEUE_PREFIX });
-    for (const events of [reduceEvents, rootEvents]) events.on('error', () => {}); // the poll below notices a dead Redis
-    reduceEvents.on('completed', ({ jobId: child }) => {
+    const events = reduceEvents ? [reduceEvents, rootEvents] : [rootEvents];
+    for (const e of events) e.on('error', () => {}); // the poll below notices a dead Redis
+    reduceEvents?.on('completed', ({ jobId: child }) => {
       if (child.startsWith(`${jobId}-`)) kick();
     });
     const ours = (root: string) => flowIds.roots(jobId).includes(root);
@@ -470,7 +476,7 @@ export class QueueEngine {
         } catch (error) {
           // A Redis restart is ridden out (connections reconnect); a longer silence ends the wait.
           if (!isRedisFault(error) || Date.now() - answered > QUEUE_DEFAULTS.outageMs) throw redisFault(error, this.url);
-          await sleep(PROGRESS_POLL_MS);
+          await sleep(pollMs);
           continue;
         }
         const seen = `${status.progress.doneTiles}/${status.progress.doneFlops}`;
@@ -481,15 +487,14 @@ export class QueueEngine {
         if (status.state === 'done') return status;
         if (status.state === 'failed') throw new JobFailedError(`job ${jobId} failed: ${status.error ?? 'unknown error'}`);
         if (status.state === 'cancelled') throw new JobCancelledError(`job ${jobId} was cancelled`);
-        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(PROGRESS_POLL_MS)]);
+        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(pollMs)]);
       }
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       const force = () => {
-        void reduceEvents.disconnect().catch(() => {});
-        void rootEvents.disconnect().catch(() => {});
+        for (const e of events) void e.disconnect().catch(() => {});
       };
-      await closeWithin(2000, () => Promise.all([reduceEvents.close(), rootEvents.close()]), force);
+      await closeWithin(2000, () => Promise.all(events.map((e) => e.close())), force);
     }
   }
 

@@ -1,13 +1,10 @@
 import { hostname } from 'node:os';
-import { checkMergedRows, emptyPartial, merge, type TilePartial } from '@longattn/attention';
 import { InputError } from '@longattn/tensor';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
 import { BlobLocations } from '../blobs/locations.ts';
 import { JobCancelledError, RetryableJobError, StrayJobError } from '../errors.ts';
 import { planLimits, type PlanLimits } from '../limits.ts';
-import { packedBytes, unpackPartials } from '../packed.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { ReduceJobData, RootJobData } from './flow.ts';
@@ -15,7 +12,8 @@ import { finishInspect, InspectFlows, startInspectPass } from './inspect-reduce.
 import { JobContexts, type JobContext } from './job-context.ts';
 import { finishLayer, startLayerAttention, startLayerOut } from './layer-reduce.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
-import { decline, recordingFailures, sleep, type RunningService } from './service.ts';
+import { mergeQBlocks } from './qblock-merge.ts';
+import { decline, recordingFailures, type RunningService } from './service.ts';
 import { startSweeper } from './sweep.ts';
 
 export interface ReducerServiceOptions {
@@ -36,18 +34,14 @@ export interface ReducerServiceOptions {
 }
 
 /**
- * Finishes each q-block of a reduce job that is not marked reduced yet: whole q-blocks were
- * merged and written by their tile job, which marked them, so only q-blocks split across tile
- * jobs and fully masked ones are left. A split q-block is merged exactly as computeQBlock does
- * (merge() of all its tiles' partials, which sorts them by kStart) and its rows of O and LSE are
- * written into the output blobs; then the q-blocks are marked reduced and their partials
- * deleted. A retried job skips reduced q-blocks and redoes the others (their partials are
- * deleted only once they are marked).
+ * A reduce job: every q-block of [from, to) not marked reduced yet is merged and written
+ * (mergeQBlocks). Whole q-blocks were written by their tile job, and a split q-block by the tile
+ * job that recorded its last part; both marked them, so what is left is fully masked q-blocks and
+ * split ones whose last part's worker stopped (or ran with --no-merge) before merging. A retried
+ * job skips reduced q-blocks and redoes the others.
  */
 async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, throttleMs: number): Promise<number> {
-  const { id, spec } = ctx.manifest;
-  const { D, H, Sq } = spec;
-  const reducedKey = jobKeys.reduced(id);
+  const { id } = ctx.manifest;
   const state = await redis.hget(jobKeys.hash(id), 'state');
   if (state !== 'queued') throw new JobCancelledError(`job ${id} is ${state ?? 'gone'}`);
   if (
@@ -60,51 +54,14 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, 
     )
   )
     throw new StrayJobError(`reduce job for q-blocks [${String(data.from)}, ${String(data.to)}) is not part of job ${id}`);
-  const range = Array.from({ length: data.to - data.from }, (_, i) => String(data.from + i));
-  const reduced = range.length > 0 ? await redis.smismember(reducedKey, ...range) : [];
-  const done: number[] = [];
-  const consumed: { names: string[]; bytes: number }[] = [];
-  for (let qi = data.from; qi < data.to; qi++) {
-    if (reduced[qi - data.from] === 1) continue;
-    if (throttleMs) await sleep(throttleMs);
-    if (!Number.isInteger(qi) || qi < 0 || qi >= ctx.plan.qBlockCount)
-      throw new StrayJobError(`job ${id}: q-block ${qi} is not in its plan`);
-    const block = ctx.plan.block(qi);
-    const names = block.tiles.map((t) => blobNames.partial(id, qi, t.kBlock));
-    const bytes = packedBytes(block.rows, D);
-    let result: TilePartial;
-    if (names.length === 0) {
-      result = emptyPartial(block.rows, D, 0);
-    } else {
-      const blobs = await ctx.store.getMany(
-        names,
-        names.map(() => bytes),
-      );
-      const partials = blobs.map((blob, t) => {
-        if (!blob) throw new RetryableJobError(`job ${id}: partial ${names[t]} is missing`);
-        if (blob.byteLength !== bytes)
-          throw new RetryableJobError(`job ${id}: partial ${names[t]} holds ${blob.byteLength} bytes, expected ${bytes}`);
-        return unpackPartials(bytesToF32(blob), [block.tiles[t]!], D)[0]!;
-      });
-      result = merge(partials);
-      checkMergedRows(spec, block, result); // throws ScoreOverflowError: the job fails, no NaN written
-    }
-    const row = (block.b * H + block.h) * Sq + block.qStart;
-    await Promise.all([
-      ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o)),
-      ctx.store.write(blobNames.lse(id), row * 4, f32Bytes(result.lse)),
-    ]);
-    done.push(qi);
-    consumed.push({ names, bytes });
-  }
-  if (done.length === 0) return 0;
-  await redis.sadd(reducedKey, ...done.map(String));
-  const names = consumed.flatMap((c) => c.names);
-  await ctx.store.delete(
-    names,
-    consumed.flatMap((c) => c.names.map(() => c.bytes)),
+  const range = Array.from({ length: data.to - data.from }, (_, i) => data.from + i);
+  const reduced = range.length > 0 ? await redis.smismember(jobKeys.reduced(id), ...range.map(String)) : [];
+  return mergeQBlocks(
+    ctx,
+    redis,
+    range.filter((_, i) => reduced[i] !== 1),
+    throttleMs,
   );
-  return done.length;
 }
 
 /**

@@ -5,12 +5,14 @@ import { StrayJobError } from '../errors.ts';
 import { isWholeRun } from './batching.ts';
 import type { TileJobData } from './flow.ts';
 import type { JobContext } from './job-context.ts';
+import type { SplitRun } from './progress.ts';
 import { blobNames, flowIds, jobKeys } from './names.ts';
 
-/** A tile job's work, checked against its job's plan: whole q-blocks and split tiles. */
+/** A tile job's work, checked against its job's plan: whole q-blocks and split tiles (and their runs: recordDone counts them). */
 export interface TileWork {
   whole: number[];
   split: { qi: number; tile: Tile }[];
+  runs: SplitRun[];
   tileCount: number;
 }
 
@@ -29,7 +31,7 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
   const runs = job.data.tiles;
   if (!Array.isArray(runs) || runs.length === 0) throw stray('no tile runs');
   const plan: Plan = ctx.plan;
-  const work: TileWork = { whole: [], split: [], tileCount: 0 };
+  const work: TileWork = { whole: [], split: [], runs: [], tileCount: 0 };
   for (const run of runs) {
     const [qi, from, to] = Array.isArray(run) ? run : [];
     const known = Number.isSafeInteger(qi) && qi! >= 0 && qi! < plan.qBlockCount;
@@ -39,6 +41,7 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
     else {
       const block = plan.block(qi!); // generated here, per run: the plan holds no tiles
       for (let t = from!; t < to!; t++) work.split.push({ qi: qi!, tile: block.tiles[t]! });
+      work.runs.push({ qi: qi!, from: from!, tiles: to! - from!, of: block.tiles.length });
     }
     work.tileCount += to! - from!;
   }
@@ -47,7 +50,7 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
 
 /**
  * What is left of a tile job after a previous attempt: whole q-blocks not marked reduced, tiles
- * whose partial is not stored. `started`: how often BullMQ has started this job (attemptsStarted,
+ * of split q-blocks not marked reduced whose partial is not stored. `started`: how often BullMQ has started this job (attemptsStarted,
  * counting this start, stalls and declines included); on its first start no attempt can have
  * done anything (its q-blocks and tiles belong to this job alone), so nothing is read: a Redis
  * round trip and a store lookup per partial (an S3 HEAD each) saved per tile job.
@@ -60,13 +63,16 @@ export async function remainingWork(
 ): Promise<{ blocks: { qi: number; block: QBlockPlan }[]; tiles: { qi: number; tile: Tile }[] }> {
   const id = ctx.manifest.id;
   if (started <= 1) return { blocks: work.whole.map((qi) => ({ qi, block: ctx.plan.block(qi) })), tiles: work.split };
+  // Split q-blocks count too: the tile job that stored a q-block's last partials merged and marked it.
+  const qis = [...work.whole, ...new Set(work.runs.map((r) => r.qi))];
   const [reduced, stored] = await Promise.all([
-    work.whole.length > 0 ? redis.smismember(jobKeys.reduced(id), ...work.whole.map(String)) : [],
+    qis.length > 0 ? redis.smismember(jobKeys.reduced(id), ...qis.map(String)) : [],
     ctx.store.existsMany(work.split.map(({ qi, tile }) => blobNames.partial(id, qi, tile.kBlock))),
   ]);
+  const merged = new Set(qis.filter((_, i) => reduced[i] === 1));
   return {
-    blocks: work.whole.filter((_, i) => reduced[i] !== 1).map((qi) => ({ qi, block: ctx.plan.block(qi) })),
-    tiles: work.split.filter((_, i) => !stored[i]),
+    blocks: work.whole.filter((qi) => !merged.has(qi)).map((qi) => ({ qi, block: ctx.plan.block(qi) })),
+    tiles: work.split.filter(({ qi }, i) => !stored[i] && !merged.has(qi)),
   };
 }
 

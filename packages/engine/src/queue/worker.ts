@@ -19,6 +19,7 @@ import { contextOrDecline, JobContexts } from './job-context.ts';
 import { LiveStates } from './live-state.ts';
 import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
+import { mergeQBlocks } from './qblock-merge.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
 import runTiles, { type ReadCounters, type TileTask } from './tile-thread.ts';
@@ -43,6 +44,8 @@ export interface WorkerServiceOptions {
   limits?: Partial<PlanLimits>;
   /** Let an accelerated backend run on a software renderer or the CPU (else startWorker refuses: InputError). */
   allowSoftware?: boolean;
+  /** false: leave split q-blocks to the reducer (fault tests of its merges); default true, the tile job storing a q-block's last partials merges it. */
+  mergeSplit?: boolean;
   log?: (line: string) => void;
 }
 
@@ -158,6 +161,7 @@ async function processTileJob(
   }
   const backend = `${selection.name}|${selection.device}`;
   const split = tiles.map(({ tile }) => tile);
+  const merging = w.options.mergeSplit !== false;
   const recorded = await recordDone(
     w.redis,
     jobId,
@@ -165,9 +169,19 @@ async function processTileJob(
     backend,
     blocks.map(({ block }) => block),
     split,
+    merging ? work.runs : [],
   );
-  if (await cleanUpAfterEnd(ctx, recorded))
+  if (await cleanUpAfterEnd(ctx, recorded.state))
     throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
+  // This job stored the last partials of these split q-blocks: merge them here, not in the one reducer (docs/flow.md).
+  if (recorded.complete.length > 0) {
+    await mergeQBlocks(ctx, w.redis, recorded.complete);
+    // A cancel that landed during the merge deleted the job's blobs and keys before its writes and mark: delete those too.
+    if (await cleanUpAfterEnd(ctx, (await w.redis.hget(jobKeys.hash(jobId), 'state')) ?? '')) {
+      await w.redis.del(jobKeys.reduced(jobId));
+      throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} merged its q-blocks; their blobs deleted`);
+    }
+  }
   return { tiles: work.tileCount, computed };
 }
 
