@@ -2,6 +2,8 @@ import {
   checkMergedRows,
   emptyPartial,
   hasPattern,
+  markIntervalsVisible,
+  markStrideVisible,
   markVisibleSpans,
   maskRule,
   merge,
@@ -32,6 +34,8 @@ export async function computeTiles(
 ): Promise<TilePartial[]> {
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
+  const strided = !!spec.pattern?.stride; // intervals' tiles mask the stride out, stride tiles hold it (stride-tiles.ts)
+  const chunk: KeyChunk = { at: '', k: gatherScratch.chunkK, v: gatherScratch.chunkV };
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
@@ -42,6 +46,10 @@ export async function computeTiles(
       rowsOf = tile;
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
+    if (tile.rowStep) {
+      partials.push(await runStrideTile(kernel, spec, tile, q, source, chunk));
+      continue;
+    }
     const spans = tileKeySpans(tile);
     const part = await kernel.run({
       rows,
@@ -52,7 +60,7 @@ export async function computeTiles(
       kStart: tile.kStart,
       rule,
       full: tile.full,
-      ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys) } : {}),
+      ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) } : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
       v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
@@ -63,7 +71,84 @@ export async function computeTiles(
 }
 
 /** Per-thread buffers gathered keys and values are copied into, reused across tiles (fresh memory per tile costs page faults and GC). */
-const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
+const gatherScratch = {
+  k: new Float32Array(0),
+  v: new Float32Array(0),
+  q: new Float32Array(0),
+  chunkK: new Float32Array(0),
+  chunkV: new Float32Array(0),
+};
+
+/** The key chunk (keyChunk) the last stride tile of a computeTiles call read, copied: K and V [b − a, D]. */
+interface KeyChunk {
+  at: string;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+/**
+ * One stride tile (stride-tiles.ts): its rows gathered from the q-block's queries (every
+ * rowStep-th), its keys and values from its key chunk (every keyStep-th, the chunk read once for
+ * all the classes' tiles that share it), through the kernel as ordinary contiguous blocks with
+ * their visibility (never the positional rule: the rows and keys are not contiguous).
+ */
+async function runStrideTile(
+  kernel: TileKernel,
+  spec: AttentionSpec,
+  tile: Tile,
+  q: Float32Array,
+  source: BlockSource,
+  chunk: KeyChunk,
+): Promise<TilePartial> {
+  const { D } = spec;
+  const [from, rows] = tile.rowSpan!;
+  const step = tile.rowStep!;
+  const kStep = tile.keyStep!;
+  const [a, b] = tile.keyChunk!;
+  const at = `${tile.b}:${tile.kvh}:${a}:${b}`;
+  if (chunk.at !== at) {
+    if (gatherScratch.chunkK.length < (b - a) * D) {
+      gatherScratch.chunkK = new Float32Array((b - a) * D);
+      gatherScratch.chunkV = new Float32Array((b - a) * D);
+    }
+    chunk.k = gatherScratch.chunkK;
+    chunk.v = gatherScratch.chunkV;
+    chunk.k.set(source.keys(tile.b, tile.kvh, a, b - a)); // copied at once: a reusing source's block lasts until its next read
+    chunk.v.set(source.values(tile.b, tile.kvh, a, b - a));
+    chunk.at = at;
+  }
+  const need = Math.max(rows, tile.keys) * D;
+  if (gatherScratch.q.length < rows * D) gatherScratch.q = new Float32Array(rows * D);
+  if (gatherScratch.k.length < need) gatherScratch.k = new Float32Array(need);
+  if (gatherScratch.v.length < need) gatherScratch.v = new Float32Array(need);
+  const gq = gatherScratch.q.subarray(0, rows * D);
+  for (let r = 0; r < rows; r++) gq.set(q.subarray((from + r * step) * D, (from + r * step + 1) * D), r * D);
+  const k = gatherScratch.k.subarray(0, tile.keys * D);
+  const v = gatherScratch.v.subarray(0, tile.keys * D);
+  for (let x = 0, j = tile.kStart - a; x < tile.keys; x++, j += kStep) {
+    k.set(chunk.k.subarray(j * D, (j + 1) * D), x * D);
+    v.set(chunk.v.subarray(j * D, (j + 1) * D), x * D);
+  }
+  if (!tile.full && visibleScratch.length < rows * tile.keys) visibleScratch = new Uint8Array(rows * tile.keys);
+  const part = await kernel.run({
+    rows,
+    keys: tile.keys,
+    D,
+    scale: spec.scale,
+    qStart: tile.qStart + from,
+    kStart: tile.kStart,
+    rule: UNMASKED,
+    full: tile.full,
+    ...(tile.full ? {} : { visible: markStrideVisible(spec, tile, visibleScratch) }),
+    q: gq,
+    k,
+    v,
+  });
+  return { ...part, rows: tile.rows, rowSpan: [from, rows], rowStep: step };
+}
+
+/** The rule of a tile whose rows and keys are gathered: no positional mask (its visibility comes in `visible`). */
+const UNMASKED = { diag: 0, left: Infinity, right: Infinity };
 
 /**
  * A tile's keys (or values) as one [keys, D] block: the source's own block for one run, else the
@@ -95,9 +180,18 @@ let visibleScratch = new Uint8Array(0);
  * [rows, keys] visibility of a tile's gathered keys (columns in gather order), valid until the
  * next tile's: the kernel reads it while computeTiles awaits its run.
  */
-function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
+function visibleOf(
+  spec: AttentionSpec,
+  h: number,
+  qStart: number,
+  rows: number,
+  spans: number[],
+  keys: number,
+  strided: boolean,
+): Uint8Array {
   if (visibleScratch.length < rows * keys) visibleScratch = new Uint8Array(rows * keys);
-  return markVisibleSpans(spec, h, qStart, rows, spans, visibleScratch.subarray(0, rows * keys));
+  const out = visibleScratch.subarray(0, rows * keys);
+  return strided ? markIntervalsVisible(spec, h, qStart, rows, spans, out) : markVisibleSpans(spec, h, qStart, rows, spans, out);
 }
 
 /**
