@@ -29,22 +29,18 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
   // merging the widened partial. Each row's partials are listed once (`list`, in merge order), so
   // a q-block of many row groups costs its covered rows, not rows × partials.
   const starts = new Int32Array(rows + 1);
-  const cover = (t: number, visit: (r: number, at: number) => void) => {
-    const p = ordered[t]!;
-    const [from, count] = p.rowSpan ?? [0, rows];
-    const step = p.rowStep ?? 1;
-    for (let x = 0; x < count; x++) visit(from + x * step, x);
-  };
-  for (let t = 0; t < n; t++) cover(t, (r) => starts[r + 1]!++);
+  const spans = ordered.map((p) => [...(p.rowSpan ?? [0, rows]), p.rowStep ?? 1] as const);
+  for (const [from, count, step] of spans) for (let x = 0, r = from; x < count; x++, r += step) starts[r + 1]!++;
   for (let r = 0; r < rows; r++) starts[r + 1]! += starts[r]!;
   const fill = starts.slice(0, rows);
   const list = new Int32Array(starts[rows]!);
   const local = new Int32Array(starts[rows]!);
   for (let t = 0; t < n; t++) {
-    cover(t, (r, at) => {
+    const [from, count, step] = spans[t]!;
+    for (let x = 0, r = from; x < count; x++, r += step) {
       list[fill[r]!] = t;
-      local[fill[r]!++] = at;
-    });
+      local[fill[r]!++] = x;
+    }
   }
   const o = into ? into.o.subarray(0, rows * D) : new Float32Array(rows * D);
   const lse = into ? into.lse.subarray(0, rows) : new Float32Array(rows);

@@ -29,15 +29,32 @@ export function strideChunkKeys(S: number, D: number, blockK: number): number {
 /**
  * Default tile sizes under a stride: q-blocks of STRIDE_CLASS_ROWS rows per residue class
  * (S · 128 rows, at most the sequence), so a class's stride tiles run 128 gathered rows per
- * kernel call instead of blockQ / S (docs/math.md, "Cost follows the pattern"). Other specs: the defaults.
+ * kernel call instead of blockQ / S (docs/math.md, "Cost follows the pattern"); fewer rows when a
+ * q-block's partials, bounded as ⌈Sk / blockK⌉ · rows · (D + 1) · 4 bytes (engine limits.ts),
+ * would pass STRIDE_MERGE_BYTES. Other specs: the defaults.
  */
 export function strideBlocks(
-  spec: Pick<AttentionSpec, 'pattern' | 'Sq' | 'linear'>,
+  spec: Pick<AttentionSpec, 'pattern' | 'Sq' | 'Sk' | 'D' | 'linear'>,
   defaults: { blockQ: number; blockK: number },
 ): { blockQ: number; blockK: number } {
   const S = spec.pattern?.stride;
   if (!S || spec.linear) return defaults;
-  return { ...defaults, blockQ: Math.max(defaults.blockQ, Math.min(spec.Sq, S * STRIDE_CLASS_ROWS)) };
+  const mergeRows = Math.floor(STRIDE_MERGE_BYTES / (Math.ceil(spec.Sk / defaults.blockK) * (spec.D + 1) * 4));
+  return { ...defaults, blockQ: Math.max(defaults.blockQ, Math.min(spec.Sq, S * STRIDE_CLASS_ROWS, mergeRows)) };
+}
+
+/** Half the default LONGATTN_MAX_MERGE_BYTES (engine limits.ts): strideBlocks' q-blocks stay well inside it. */
+const STRIDE_MERGE_BYTES = 2 ** 29;
+
+/**
+ * Rows of a plan's largest tile (what a kernel call holds, blockQ × blockK at most): blockQ, or
+ * under a stride the longer of a band sub-group (STRIDE_BAND_ROWS) and a class's ⌈blockQ / S⌉ rows.
+ */
+export function largestTileRows(spec: Pick<AttentionSpec, 'pattern' | 'Sq' | 'linear'>, blockQ: number): number {
+  const rows = Math.min(blockQ, spec.Sq);
+  const S = spec.pattern?.stride;
+  if (!S || spec.linear) return rows;
+  return Math.min(rows, Math.max(STRIDE_BAND_ROWS, Math.ceil(rows / S)));
 }
 
 /** The spec without its stride: the rows' intervals alone (window, sinks, globals, block mask). */

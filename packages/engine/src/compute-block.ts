@@ -2,6 +2,7 @@ import {
   checkMergedRows,
   emptyPartial,
   hasPattern,
+  largestTileRows,
   markIntervalsVisible,
   markStrideVisible,
   markVisibleSpans,
@@ -122,13 +123,11 @@ async function runStrideTile(
   if (gatherScratch.k.length < need) gatherScratch.k = new Float32Array(need);
   if (gatherScratch.v.length < need) gatherScratch.v = new Float32Array(need);
   const gq = gatherScratch.q.subarray(0, rows * D);
-  for (let r = 0; r < rows; r++) gq.set(q.subarray((from + r * step) * D, (from + r * step + 1) * D), r * D);
+  gatherRows(q, (from * D) | 0, step * D, rows, D, gq);
   const k = gatherScratch.k.subarray(0, tile.keys * D);
   const v = gatherScratch.v.subarray(0, tile.keys * D);
-  for (let x = 0, j = tile.kStart - a; x < tile.keys; x++, j += kStep) {
-    k.set(chunk.k.subarray(j * D, (j + 1) * D), x * D);
-    v.set(chunk.v.subarray(j * D, (j + 1) * D), x * D);
-  }
+  gatherRows(chunk.k, (tile.kStart - a) * D, kStep * D, tile.keys, D, k);
+  gatherRows(chunk.v, (tile.kStart - a) * D, kStep * D, tile.keys, D, v);
   if (!tile.full && visibleScratch.length < rows * tile.keys) visibleScratch = new Uint8Array(rows * tile.keys);
   const part = await kernel.run({
     rows,
@@ -145,6 +144,11 @@ async function runStrideTile(
     v,
   });
   return { ...part, rows: tile.rows, rowSpan: [from, rows], rowStep: step };
+}
+
+/** Copies `count` rows of D from `src` (the first at element `first`, then every `stride` elements) into `out` [count, D]. */
+function gatherRows(src: Float32Array, first: number, stride: number, count: number, D: number, out: Float32Array): void {
+  for (let r = 0, at = first, to = 0; r < count; r++, at += stride) for (let d = 0; d < D; d++) out[to++] = src[at + d]!;
 }
 
 /** The rule of a tile whose rows and keys are gathered: no positional mask (its visibility comes in `visible`). */
@@ -235,7 +239,7 @@ export async function warmKernel(
   blocks: { blockQ: number; blockK: number },
   rounds = 3,
 ): Promise<void> {
-  const rows = Math.min(blocks.blockQ, spec.Sq);
+  const rows = largestTileRows(spec, blocks.blockQ); // under a stride, q-blocks are long but tiles are not (stride-tiles.ts)
   const keys = Math.min(blocks.blockK, spec.Sk);
   const q = new Float32Array(rows * spec.D).fill(0.01);
   const kv = new Float32Array(keys * spec.D).fill(0.01);
