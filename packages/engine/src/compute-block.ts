@@ -4,7 +4,6 @@ import {
   hasPattern,
   largestTileRows,
   markIntervalsVisible,
-  markStrideVisible,
   markVisibleSpans,
   maskRule,
   merge,
@@ -16,6 +15,7 @@ import {
 } from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
+import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
 
 /**
@@ -36,7 +36,7 @@ export async function computeTiles(
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
   const strided = !!spec.pattern?.stride; // intervals' tiles mask the stride out, stride tiles hold it (stride-tiles.ts)
-  const chunk: KeyChunk = { at: '', k: gatherScratch.chunkK, v: gatherScratch.chunkV };
+  const strideTiles = strided ? new StrideTiles(spec, source) : undefined;
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
@@ -48,7 +48,7 @@ export async function computeTiles(
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
     if (tile.rowStep) {
-      partials.push(await runStrideTile(kernel, spec, tile, q, source, chunk));
+      partials.push(await strideTiles!.run(kernel, tile, q)); // gathered rows and keys (stride-block.ts)
       continue;
     }
     const spans = tileKeySpans(tile);
@@ -72,87 +72,7 @@ export async function computeTiles(
 }
 
 /** Per-thread buffers gathered keys and values are copied into, reused across tiles (fresh memory per tile costs page faults and GC). */
-const gatherScratch = {
-  k: new Float32Array(0),
-  v: new Float32Array(0),
-  q: new Float32Array(0),
-  chunkK: new Float32Array(0),
-  chunkV: new Float32Array(0),
-};
-
-/** The key chunk (keyChunk) the last stride tile of a computeTiles call read, copied: K and V [b − a, D]. */
-interface KeyChunk {
-  at: string;
-  k: Float32Array;
-  v: Float32Array;
-}
-
-/**
- * One stride tile (stride-tiles.ts): its rows gathered from the q-block's queries (every
- * rowStep-th), its keys and values from its key chunk (every keyStep-th, the chunk read once for
- * all the classes' tiles that share it), through the kernel as ordinary contiguous blocks with
- * their visibility (never the positional rule: the rows and keys are not contiguous).
- */
-async function runStrideTile(
-  kernel: TileKernel,
-  spec: AttentionSpec,
-  tile: Tile,
-  q: Float32Array,
-  source: BlockSource,
-  chunk: KeyChunk,
-): Promise<TilePartial> {
-  const { D } = spec;
-  const [from, rows] = tile.rowSpan!;
-  const step = tile.rowStep!;
-  const kStep = tile.keyStep!;
-  const [a, b] = tile.keyChunk!;
-  const at = `${tile.b}:${tile.kvh}:${a}:${b}`;
-  if (chunk.at !== at) {
-    if (gatherScratch.chunkK.length < (b - a) * D) {
-      gatherScratch.chunkK = new Float32Array((b - a) * D);
-      gatherScratch.chunkV = new Float32Array((b - a) * D);
-    }
-    chunk.k = gatherScratch.chunkK;
-    chunk.v = gatherScratch.chunkV;
-    chunk.k.set(source.keys(tile.b, tile.kvh, a, b - a)); // copied at once: a reusing source's block lasts until its next read
-    chunk.v.set(source.values(tile.b, tile.kvh, a, b - a));
-    chunk.at = at;
-  }
-  const need = Math.max(rows, tile.keys) * D;
-  if (gatherScratch.q.length < rows * D) gatherScratch.q = new Float32Array(rows * D);
-  if (gatherScratch.k.length < need) gatherScratch.k = new Float32Array(need);
-  if (gatherScratch.v.length < need) gatherScratch.v = new Float32Array(need);
-  const gq = gatherScratch.q.subarray(0, rows * D);
-  gatherRows(q, (from * D) | 0, step * D, rows, D, gq);
-  const k = gatherScratch.k.subarray(0, tile.keys * D);
-  const v = gatherScratch.v.subarray(0, tile.keys * D);
-  gatherRows(chunk.k, (tile.kStart - a) * D, kStep * D, tile.keys, D, k);
-  gatherRows(chunk.v, (tile.kStart - a) * D, kStep * D, tile.keys, D, v);
-  if (!tile.full && visibleScratch.length < rows * tile.keys) visibleScratch = new Uint8Array(rows * tile.keys);
-  const part = await kernel.run({
-    rows,
-    keys: tile.keys,
-    D,
-    scale: spec.scale,
-    qStart: tile.qStart + from,
-    kStart: tile.kStart,
-    rule: UNMASKED,
-    full: tile.full,
-    ...(tile.full ? {} : { visible: markStrideVisible(spec, tile, visibleScratch) }),
-    q: gq,
-    k,
-    v,
-  });
-  return { ...part, rows: tile.rows, rowSpan: [from, rows], rowStep: step };
-}
-
-/** Copies `count` rows of D from `src` (the first at element `first`, then every `stride` elements) into `out` [count, D]. */
-function gatherRows(src: Float32Array, first: number, stride: number, count: number, D: number, out: Float32Array): void {
-  for (let r = 0, at = first, to = 0; r < count; r++, at += stride) for (let d = 0; d < D; d++) out[to++] = src[at + d]!;
-}
-
-/** The rule of a tile whose rows and keys are gathered: no positional mask (its visibility comes in `visible`). */
-const UNMASKED = { diag: 0, left: Infinity, right: Infinity };
+const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
 
 /**
  * A tile's keys (or values) as one [keys, D] block: the source's own block for one run, else the
