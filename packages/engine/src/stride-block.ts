@@ -1,5 +1,5 @@
 import { markStrideVisible, type AttentionSpec, type Tile, type TilePartial } from '@longattn/attention';
-import type { TileKernel } from '@longattn/kernels';
+import type { TileJob, TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 
 /**
@@ -65,22 +65,47 @@ export class StrideTiles {
     const chunk = this.chunk(tile.b, tile.kvh, a, b, S);
     const rowAt = classOffset(tile.rows, S, from) * D;
     const keyAt = classOffset(b - a, S, tile.kStart - a) * D;
-    if (!tile.full && visibleScratch.length < rows * tile.keys) visibleScratch = new Uint8Array(rows * tile.keys);
     const part = await kernel.run({
       rows,
       keys: tile.keys,
       D,
       scale: this.spec.scale,
-      qStart: tile.qStart + from,
-      kStart: tile.kStart,
-      rule: UNMASKED,
-      full: tile.full,
-      ...(tile.full ? {} : { visible: markStrideVisible(this.spec, tile, visibleScratch) }),
+      ...this.mask(tile),
       q: rowsKept.data.subarray(rowAt, rowAt + rows * D),
       k: chunk.k.subarray(keyAt, keyAt + tile.keys * D),
       v: chunk.v.subarray(keyAt, keyAt + tile.keys * D),
     });
-    return { ...part, rows: tile.rows, rowSpan: [from, rows], rowStep: S };
+    return { ...part, kStart: tile.kStart, rows: tile.rows, rowSpan: [from, rows], rowStep: S };
+  }
+
+  /**
+   * The tile's mask. Under causal with no pattern but the stride (and a window), row r of the
+   * class sees its gathered key x iff x ≤ r + d: the stride key j = kStart + x·S is at most
+   * pos(i) = p0 + r·S (causal) and, with a window (L, ·), below pos(i) − L (keys from there on
+   * are the window's tiles'). That is the kernels' positional rule on gathered positions
+   * (qStart = 0, kStart = 0, diag = d, right = 0), whose masks the kernels build once per shape;
+   * any other tile carries its visibility, marked from the rule.
+   */
+  private mask(tile: Tile): Pick<TileJob, 'qStart' | 'kStart' | 'rule' | 'full' | 'visible'> {
+    const [from, rows] = tile.rowSpan!;
+    if (tile.full) return { qStart: tile.qStart + from, kStart: tile.kStart, rule: UNMASKED, full: true };
+    const { spec } = this;
+    const p = spec.pattern ?? {};
+    if (spec.causal && p.sinks === undefined && p.global === undefined && p.blockMask === undefined) {
+      const S = tile.keyStep!;
+      const p0 = tile.qStart + from + spec.Sk - spec.Sq;
+      let diag = (p0 - tile.kStart) / S; // p0 ≡ kStart (mod S): an integer
+      if (spec.window.left !== Infinity) diag = Math.min(diag, Math.ceil((p0 - spec.window.left - tile.kStart) / S) - 1);
+      return { qStart: 0, kStart: 0, rule: { diag, left: Infinity, right: 0 }, full: false };
+    }
+    if (visibleScratch.length < rows * tile.keys) visibleScratch = new Uint8Array(rows * tile.keys);
+    return {
+      qStart: tile.qStart + from,
+      kStart: tile.kStart,
+      rule: UNMASKED,
+      full: false,
+      visible: markStrideVisible(spec, tile, visibleScratch),
+    };
   }
 
   /** Keys and values [a, b) of kv head (b, kvh), re-laid by class: kept, or read and re-laid into the least recently used buffers. */
