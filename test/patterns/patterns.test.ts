@@ -156,7 +156,7 @@ const CASES: PatternCase[] = [
     causal: true,
     window: [127, 0],
     pattern: { stride: 128 },
-    blocks: { blockQ: 300, blockK: 64 },
+    blocks: { blockQ: 512, blockK: 64 }, // the window's own tiles per 256 rows, 4 rows per class
   },
   {
     name: 'causal + stride 128 ∪ sinks 4, query offset (Sq 300, Sk 700)',
@@ -202,6 +202,7 @@ const TILE_SIZES = [
   { blockQ: 13, blockK: 17 },
   { blockQ: 32, blockK: 7 },
   { blockQ: 61, blockK: 300 }, // several rows of a stride's residue class in one q-block
+  { blockQ: 512, blockK: 100 }, // under a stride with a window alone: the window's own tiles per 256 rows (stride-tiles.ts)
 ];
 
 for (const c of CASES) {

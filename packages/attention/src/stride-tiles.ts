@@ -1,5 +1,5 @@
 import { hasPattern, markVisibleSpans, rowRule, strideCount, type RowRule } from './pattern.ts';
-import type { Tile } from './planner.ts';
+import { plan, type Tile } from './planner.ts';
 import type { AttentionSpec } from './spec.ts';
 
 type Head = { b: number; h: number; kvh: number };
@@ -72,8 +72,8 @@ function hasIntervals(spec: AttentionSpec): boolean {
 
 /**
  * The tiles of row block qb of head h under a stride S (docs/math.md, "Cost follows the pattern"):
- *   - the rows' intervals, per sub-group of STRIDE_BAND_ROWS rows, as pattern tiles of the spec
- *     without its stride (rowSpan within the q-block);
+ *   - the rows' intervals, per sub-group of STRIDE_BAND_ROWS rows (rowSpan within the q-block):
+ *     a window alone as the window's own tiles, else as pattern tiles of the spec without its stride;
  *   - the stride keys, per residue class: rows qStart+c, +S, … (rowSpan [c, count], rowStep S)
  *     against keys j ≡ pos(i) (mod S) (kStart, keys, keyStep S), one tile per key chunk
  *     (strideChunkKeys, keyChunk), keys in the row's intervals masked out: each visible
@@ -92,8 +92,19 @@ export function strideTiles(
   const rule = rowRule(spec, head.h);
   const S = rule.stride;
   const tiles: Tile[] = [];
-  if (hasIntervals(spec)) {
-    const bands = intervalSpec(spec);
+  const bands = intervalSpec(spec);
+  const onWindowGrid = qStart % STRIDE_BAND_ROWS === 0 && (rows % STRIDE_BAND_ROWS === 0 || qStart + rows === spec.Sq);
+  if (hasIntervals(spec) && !hasPattern(bands) && onWindowGrid) {
+    // A window alone: its own tiles (planner.ts: band-aligned, contiguous keys, the kernels'
+    // positional rule), row block by row block of the window's plan.
+    const windowPlan = plan(bands, { blockQ: STRIDE_BAND_ROWS, blockK });
+    const first = (head.b * spec.H + head.h) * windowPlan.qBlocksPerHead + qStart / STRIDE_BAND_ROWS;
+    for (let sub = 0; sub < rows; sub += STRIDE_BAND_ROWS) {
+      for (const t of windowPlan.block(first + sub / STRIDE_BAND_ROWS).tiles) {
+        tiles.push({ ...t, qBlock: qb, qStart, rows, rowSpan: [sub, t.rows] });
+      }
+    }
+  } else if (hasIntervals(spec)) {
     for (let sub = 0; sub < rows; sub += STRIDE_BAND_ROWS) {
       const count = Math.min(STRIDE_BAND_ROWS, rows - sub);
       for (const t of patternTiles(bands, 1, blockK, qStart + sub, count, head)) {

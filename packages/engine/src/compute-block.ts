@@ -2,6 +2,7 @@ import {
   checkMergedRows,
   emptyPartial,
   hasPattern,
+  intervalSpec,
   largestTileRows,
   markIntervalsVisible,
   markVisibleSpans,
@@ -36,6 +37,8 @@ export async function computeTiles(
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
   const strided = !!spec.pattern?.stride; // intervals' tiles mask the stride out, stride tiles hold it (stride-tiles.ts)
+  // Under a stride with a window alone, an intervals tile on contiguous keys is masked by the window's positional rule itself.
+  const windowOnly = strided && !hasPattern(intervalSpec(spec));
   const strideTiles = strided ? new StrideTiles(spec, source) : undefined;
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
@@ -61,7 +64,9 @@ export async function computeTiles(
       kStart: tile.kStart,
       rule,
       full: tile.full,
-      ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) } : {}),
+      ...(patterned && !tile.full && !(windowOnly && !tile.keySpans)
+        ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) }
+        : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
       v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
