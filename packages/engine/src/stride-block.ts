@@ -29,9 +29,13 @@ function byClass(src: Float32Array, len: number, S: number, D: number, out: Floa
  */
 const CHUNKS_KEPT = 2;
 
-/** This thread's re-laid queries (one q-block) and key chunks (the last CHUNKS_KEPT used), for the source they came from. */
-const rowsKept = { source: undefined as BlockSource | undefined, at: '', data: new Float32Array(0) };
-const chunksKept: { source: BlockSource; at: string; k: Float32Array; v: Float32Array }[] = [];
+/** This thread's re-laid queries (one q-block) and key chunks (the last CHUNKS_KEPT used), by the id of the source they came from. */
+const rowsKept = { source: 0, at: '', data: new Float32Array(0) };
+const chunksKept: { source: number; at: string; k: Float32Array; v: Float32Array }[] = [];
+
+/** Sources by id, held weakly: a kept chunk never keeps a finished job's source (and its blocks) alive. */
+const sourceIds = new WeakMap<BlockSource, number>();
+let lastSourceId = 0;
 let visibleScratch = new Uint8Array(0);
 
 /** The rule of a tile whose rows and keys are gathered: no positional mask (its visibility comes in `visible`). */
@@ -44,10 +48,15 @@ const UNMASKED = { diag: 0, left: Infinity, right: Infinity };
  * intervals). A source's blocks must not change while it is in use (every BlockSource's are the inputs').
  */
 export class StrideTiles {
+  private readonly id: number;
+
   constructor(
     private readonly spec: AttentionSpec,
     private readonly source: BlockSource,
-  ) {}
+  ) {
+    if (!sourceIds.has(source)) sourceIds.set(source, ++lastSourceId);
+    this.id = sourceIds.get(source)!;
+  }
 
   /** The tile's partial: its rows only (rowSpan, rowStep), o [count, D], lse [count]. `q`: the q-block's queries [tile.rows, D]. */
   async run(kernel: TileKernel, tile: Tile, q: Float32Array): Promise<TilePartial> {
@@ -56,10 +65,10 @@ export class StrideTiles {
     const S = tile.rowStep!;
     const [a, b] = tile.keyChunk!;
     const rowsAt = `${tile.b}:${tile.h}:${tile.qStart}:${tile.rows}:${S}`;
-    if (rowsKept.source !== this.source || rowsKept.at !== rowsAt) {
+    if (rowsKept.source !== this.id || rowsKept.at !== rowsAt) {
       if (rowsKept.data.length < tile.rows * D) rowsKept.data = new Float32Array(tile.rows * D);
       byClass(q, tile.rows, S, D, rowsKept.data);
-      rowsKept.source = this.source;
+      rowsKept.source = this.id;
       rowsKept.at = rowsAt;
     }
     const chunk = this.chunk(tile.b, tile.kvh, a, b, S);
@@ -112,7 +121,7 @@ export class StrideTiles {
   private chunk(bi: number, kvh: number, a: number, b: number, S: number): { k: Float32Array; v: Float32Array } {
     const { D } = this.spec;
     const at = `${bi}:${kvh}:${a}:${b}:${S}`;
-    let chunk = chunksKept.find((c) => c.source === this.source && c.at === at);
+    let chunk = chunksKept.find((c) => c.source === this.id && c.at === at);
     if (chunk) chunksKept.splice(chunksKept.indexOf(chunk), 1);
     else {
       const old = chunksKept.length >= CHUNKS_KEPT ? chunksKept.pop() : undefined;
@@ -122,7 +131,7 @@ export class StrideTiles {
       // Re-laid at once: a reusing source's block lasts until its next read.
       byClass(this.source.keys(bi, kvh, a, b - a), b - a, S, D, k);
       byClass(this.source.values(bi, kvh, a, b - a), b - a, S, D, v);
-      chunk = { source: this.source, at, k, v };
+      chunk = { source: this.id, at, k, v };
     }
     chunksKept.unshift(chunk);
     return chunk;
