@@ -25,6 +25,16 @@ const CASES: LayerCase[] = [
     blocks: { blockQ: 96, blockK: 160 },
   },
   {
+    // Stride tiles on gathered rows (docs/math.md, "Cost follows the pattern") under projected queries: q-blocks of 100 hold 14–15 rows per class.
+    name: 'S=300 H=4 Hk=2 D=16 d=37 causal window (5,0) ∪ stride 7',
+    spec: { B: 1, S: 300, Skv: 300, dModel: 37, dKv: 37, H: 4, Hk: 2, D: 16, causal: true, window: [5, 0], stride: 7, theta: 10000 },
+    biases: true,
+    oProj: true,
+    rank2: true,
+    options: { causal: true, window: { left: 5, right: 0 }, pattern: { stride: 7 } },
+    blocks: { blockQ: 100, blockK: 40 },
+  },
+  {
     name: 'B=2 S=77 D=128 H=2 d=61 no biases no o_proj full bf16 X theta=5e5',
     spec: { B: 2, S: 77, Skv: 77, dModel: 61, dKv: 61, H: 2, Hk: 2, D: 128, causal: false, theta: 500000 },
     biases: false,

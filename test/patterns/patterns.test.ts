@@ -24,6 +24,8 @@ interface PatternCase {
   causal: boolean;
   window?: [number, number];
   pattern: PatternOptions;
+  /** Engine tile sizes of the backend test (default 16 × 24): a stride's classes then hold several rows of a q-block. */
+  blocks?: { blockQ: number; blockK: number };
 }
 
 /** A per-head block mask [H, nQb, nKb] from a seed, with block row 1 all zero (fully masked rows unless another pattern reaches them). */
@@ -110,6 +112,63 @@ const CASES: PatternCase[] = [
     causal: false,
     pattern: { sinks: 2, global: [33], blockMask: { ...blockMask(1, 64, 77, 11, 9), shape: [6, 7] } },
   },
+  {
+    name: 'stride 3 ∪ window (2,1) ∪ sinks 2 ∪ globals 5,61, no causal, GQA 4/2, Sq < Sk',
+    H: 4,
+    Hk: 2,
+    Sq: 70,
+    Sk: 101,
+    D: 5,
+    causal: false,
+    window: [2, 1],
+    pattern: { stride: 3, sinks: 2, global: [5, 61] },
+    blocks: { blockQ: 40, blockK: 24 },
+  },
+  {
+    name: 'causal + stride 7 ∪ per-head block mask ∪ global 20, Sq > Sk (rows that see nothing)',
+    H: 2,
+    Hk: 1,
+    Sq: 150,
+    Sk: 120,
+    D: 6,
+    causal: true,
+    pattern: { stride: 7, global: [20], blockMask: blockMask(2, 150, 120, 16, 5) },
+    blocks: { blockQ: 64, blockK: 24 },
+  },
+  {
+    name: 'stride 7 alone, no causal, Sq 90 × Sk 97',
+    H: 1,
+    Hk: 1,
+    Sq: 90,
+    Sk: 97,
+    D: 3,
+    causal: false,
+    pattern: { stride: 7 },
+    blocks: { blockQ: 50, blockK: 5 },
+  },
+  {
+    name: 'causal + stride 128 + window (127, 0) (the benchmark row), 600 × 600',
+    H: 1,
+    Hk: 1,
+    Sq: 600,
+    Sk: 600,
+    D: 4,
+    causal: true,
+    window: [127, 0],
+    pattern: { stride: 128 },
+    blocks: { blockQ: 512, blockK: 64 }, // the window's own tiles per 256 rows, 4 rows per class
+  },
+  {
+    name: 'causal + stride 128 ∪ sinks 4, query offset (Sq 300, Sk 700)',
+    H: 2,
+    Hk: 1,
+    Sq: 300,
+    Sk: 700,
+    D: 4,
+    causal: true,
+    pattern: { stride: 128, sinks: 4 },
+    blocks: { blockQ: 299, blockK: 33 },
+  },
 ];
 
 function bruteSpec(c: PatternCase): BruteSpec {
@@ -142,12 +201,22 @@ function specOf(c: PatternCase) {
 const TILE_SIZES = [
   { blockQ: 13, blockK: 17 },
   { blockQ: 32, blockK: 7 },
+  { blockQ: 61, blockK: 300 }, // several rows of a stride's residue class in one q-block
+  { blockQ: 512, blockK: 100 }, // under a stride with a window alone: the window's own tiles per 256 rows (stride-tiles.ts)
 ];
 
 for (const c of CASES) {
   test(`planner: ${c.name} — every visible pair in exactly one tile, none masked in a full tile, flops pair by pair`, (t) => {
     const spec = specOf(c);
     const brute = bruteSpec(c);
+    // Under a stride the tiles split the visible pairs in two (docs/math.md, "Cost follows the
+    // pattern"): a row's intervals (the rule without the stride: window, sinks, globals, block
+    // mask) in the intervals' tiles, its other stride keys in the stride tiles (keyStep).
+    const { stride: _, ...bands } = brute;
+    const hasBands = c.window !== undefined || bands.sinks !== undefined || bands.global !== undefined || bands.blockMask !== undefined;
+    const inBands = (i: number, j: number, h: number) => hasBands && visible(bands, i, j, h);
+    const sees = (tile: { keyStep?: number }, i: number, j: number, h: number) =>
+      brute.stride === undefined ? visible(brute, i, j, h) : tile.keyStep ? visible(brute, i, j, h) && !inBands(i, j, h) : inBands(i, j, h);
     for (const blocks of TILE_SIZES) {
       const p = plan(spec, blocks);
       let tiles = 0;
@@ -158,15 +227,23 @@ for (const c of CASES) {
         const covered = new Uint8Array(block.rows * c.Sk);
         for (const tile of block.tiles) {
           const [from, count] = tile.rowSpan ?? [0, block.rows];
-          const keys = tileKeySpans(tile);
+          const rowStep = tile.rowStep ?? 1;
+          // A stride tile's keys kStart, +keyStep, … as one-key runs (its rows every rowStep-th of the span).
+          const keys = tile.keyStep
+            ? Array.from({ length: tile.keys }, (_, x) => [tile.kStart + x * tile.keyStep!, tile.kStart + x * tile.keyStep! + 1]).flat()
+            : tileKeySpans(tile);
+          if (tile.keyStep)
+            t.true(tile.keyChunk![0] <= tile.kStart && keys[keys.length - 1]! <= tile.keyChunk![1], 'stride keys inside the chunk read');
           let width = 0;
           let seen = 0;
           for (let x = 0; x < keys.length; x += 2) {
             t.true(keys[x]! < keys[x + 1]! && (x === 0 || keys[x]! > keys[x - 1]!), 'runs non-empty, in key order, apart');
             width += keys[x + 1]! - keys[x]!;
-            for (let r = from; r < from + count; r++) {
+            for (let n = 0; n < count; n++) {
+              const r = from + n * rowStep;
+              t.true(r < block.rows, 'rows inside the q-block');
               for (let j = keys[x]!; j < keys[x + 1]!; j++) {
-                const v = visible(brute, block.qStart + r, j, block.h);
+                const v = sees(tile, block.qStart + r, j, block.h);
                 if (tile.full) t.true(v, `full tile: row ${block.qStart + r} sees key ${j}`);
                 if (!v) continue;
                 covered[r * c.Sk + j]! += 1;
@@ -252,8 +329,7 @@ for (const c of CASES) {
               lse,
               options: { causal: c.causal, ...(c.window ? { window: { left: c.window[0], right: c.window[1] } } : {}), pattern: c.pattern },
               backend,
-              blockQ: 16,
-              blockK: 24,
+              ...(c.blocks ?? { blockQ: 16, blockK: 24 }),
             },
             { threads },
           );

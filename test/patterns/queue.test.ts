@@ -15,6 +15,10 @@ interface QueueCase {
   name: string;
   window?: [number, number];
   pattern: (cells: number[], shape: number[], block: number) => PatternOptions;
+  /** Tile sizes (default 16 × 32); null: the engines' defaults (under a stride, strideBlocks' long q-blocks). */
+  blocks?: { blockQ: number; blockK: number } | null;
+  /** Also run with one worker and whole q-blocks per job (default batching): the bits may not change. */
+  moreRuns?: boolean;
 }
 
 const QUEUE_CASES: QueueCase[] = [
@@ -28,6 +32,21 @@ const QUEUE_CASES: QueueCase[] = [
     name: 'window (5,0) ∪ sinks ∪ global rows 49–51 ∪ a per-head block mask, causal (row groups, gathered keys)',
     window: [5, 0],
     pattern: (cells, shape, block) => ({ sinks: 3, global: [49, 50, 51], blockMask: { block, shape, cells } }),
+  },
+  {
+    // Stride tiles on gathered rows (docs/math.md, "Cost follows the pattern"): each residue class's
+    // rows of a q-block of 48 against its keys, split across jobs as partial blobs of strided rows.
+    name: 'stride 7 ∪ window (3,0) ∪ sinks 2 ∪ global 50, causal, q-blocks of 48 (gathered class rows)',
+    window: [3, 0],
+    pattern: () => ({ stride: 7, sinks: 2, global: [50] }),
+    blocks: { blockQ: 48, blockK: 9 },
+    moreRuns: true,
+  },
+  {
+    name: 'stride 3 ∪ a per-head block mask, causal, default tiles (one long q-block per head)',
+    pattern: (cells, shape, block) => ({ stride: 3, blockMask: { block, shape, cells } }),
+    blocks: null,
+    moreRuns: true,
   },
 ];
 
@@ -56,8 +75,7 @@ for (const c of QUEUE_CASES)
           v: join(dir, 'v.npy'),
           options: { causal: true, ...window, pattern },
           backend: 'js',
-          blockQ: 16,
-          blockK: 32,
+          ...(c.blocks === null ? {} : (c.blocks ?? { blockQ: 16, blockK: 32 })),
         };
         const local = { ...base, out: join(dir, 'local.npy'), lse: join(dir, 'local-lse.npy') };
         const queued = { ...base, out: join(dir, 'queue.npy'), lse: join(dir, 'queue-lse.npy') };
@@ -70,6 +88,18 @@ for (const c of QUEUE_CASES)
         await runQueue(queued, { redis: redis.url, tilesPerJob: 3 });
         t.true(readFileSync(queued.out).equals(readFileSync(local.out)), 'O');
         t.true(readFileSync(queued.lse).equals(readFileSync(local.lse)), 'LSE');
+        if (c.moreRuns) {
+          // Whole q-blocks per job (no partial blobs), then one worker: the same bits.
+          const whole = { ...base, out: join(dir, 'whole.npy'), lse: join(dir, 'whole-lse.npy') };
+          await runQueue(whole, { redis: redis.url });
+          await services.pop()!.kill();
+          const one = { ...base, out: join(dir, 'one.npy'), lse: join(dir, 'one-lse.npy') };
+          await runQueue(one, { redis: redis.url, tilesPerJob: 2 });
+          for (const run of [whole, one]) {
+            t.true(readFileSync(run.out).equals(readFileSync(local.out)), `O (${run.out})`);
+            t.true(readFileSync(run.lse).equals(readFileSync(local.lse)), `LSE (${run.out})`);
+          }
+        }
         const want = bruteWithBound(
           {
             layout: 'bhsd',

@@ -19,15 +19,20 @@ export interface TilePartial {
    * key here). merge reads it as such, exactly; widenPartial gives the full form. Absent: all rows.
    */
   rowSpan?: [from: number, count: number];
+  /** A stride tile's partial: its rowSpan's rows are from, from+rowStep, … (count of them). Absent: 1. */
+  rowStep?: number;
 }
 
 /** A row group's partial as the full form, [rows, D] with o = 0, lse = -Infinity outside its span (stored blobs hold this). */
 export function widenPartial(part: TilePartial): TilePartial {
   if (!part.rowSpan) return part;
-  const [from] = part.rowSpan;
+  const [from, count] = part.rowSpan;
+  const step = part.rowStep ?? 1;
   const out = emptyPartial(part.rows, part.D, part.kStart);
-  out.o.set(part.o, from * part.D);
-  out.lse.set(part.lse, from);
+  for (let r = 0; r < count; r++) {
+    out.o.set(part.o.subarray(r * part.D, (r + 1) * part.D), (from + r * step) * part.D);
+    out.lse[from + r * step] = part.lse[r]!;
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
-import { rowRule, rowVisibleCount, rowVisibleSpan, type RowRule } from './pattern.ts';
+import { rowRule, type RowRule } from './pattern.ts';
 import type { Tile } from './planner.ts';
 import type { AttentionSpec } from './spec.ts';
+import { strideTiles } from './stride-tiles.ts';
 
 type Head = { b: number; h: number; kvh: number };
 
@@ -15,13 +16,13 @@ type Head = { b: number; h: number; kvh: number };
  *   3. Full keys, then partial keys, each in key order, are packed into tiles of ≤ blockK keys
  *      gathered from their runs (`keySpans`): the window's core, the sinks and global keys run
  *      mask-free together; only the band's edges and the causal diagonal run masked.
- * A stride's keys are an arithmetic progression per row (every column of a group is partial),
- * so patterns with a stride keep aligned key blocks (`strideTiles`).
+ * A stride's keys are an arithmetic progression per row: its tiles gather each residue class's
+ * rows and keys (stride-tiles.ts).
  */
 export function patternTiles(spec: AttentionSpec, blockQ: number, blockK: number, qb: number, rows: number, head: Head): Tile[] {
   const rule = rowRule(spec, head.h);
   const qStart = qb * blockQ;
-  if (rule.stride) return strideTiles(spec, rule, blockK, qb, qStart, rows, head);
+  if (rule.stride) return strideTiles(spec, blockK, qb, qStart, rows, head, patternTiles);
   const tiles: Tile[] = [];
   for (const [from, count] of rowGroups(spec, qStart, rows)) {
     const rowSpan: Pick<Tile, 'rowSpan'> = count === rows ? {} : { rowSpan: [from, count] };
@@ -122,46 +123,4 @@ function packTiles(
     }
   }
   flush();
-}
-
-/**
- * Under a stride: key blocks aligned to blockK and trimmed to the keys some row sees, counted row
- * by row (O(rows · key blocks · intervals)); dropped when empty, full when every pair is visible.
- */
-function strideTiles(spec: AttentionSpec, rule: RowRule, blockK: number, qb: number, qStart: number, rows: number, head: Head): Tile[] {
-  const nK = Math.ceil(spec.Sk / blockK);
-  const visible = new Float64Array(nK);
-  const first = new Float64Array(nK).fill(Infinity);
-  const last = new Float64Array(nK).fill(-Infinity);
-  for (let i = qStart; i < qStart + rows; i++) {
-    const intervals = rule.rowIntervals(i);
-    for (let kb = 0; kb < nK; kb++) {
-      const from = kb * blockK;
-      const to = Math.min(spec.Sk, from + blockK);
-      const n = rowVisibleCount(rule, i, intervals, from, to);
-      if (n === 0) continue;
-      visible[kb]! += n;
-      const [a, b] = rowVisibleSpan(rule, i, intervals, from, to);
-      first[kb] = Math.min(first[kb]!, a);
-      last[kb] = Math.max(last[kb]!, b);
-    }
-  }
-  const tiles: Tile[] = [];
-  for (let kb = 0; kb < nK; kb++) {
-    if (visible[kb] === 0) continue;
-    const kStart = first[kb]!;
-    const keys = last[kb]! - kStart + 1;
-    tiles.push({
-      ...head,
-      qBlock: qb,
-      qStart,
-      rows,
-      kBlock: kb,
-      kStart,
-      keys,
-      full: visible[kb] === rows * keys,
-      flops: 4 * visible[kb]! * spec.D,
-    });
-  }
-  return tiles;
 }

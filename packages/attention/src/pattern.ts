@@ -145,7 +145,7 @@ function mergeIntervals(raw: number[], end: number): number[] {
 }
 
 /** Keys j in [a, b) with (pos − j) mod S = 0. */
-function strideCount(pos: number, S: number, a: number, b: number): number {
+export function strideCount(pos: number, S: number, a: number, b: number): number {
   if (b <= a) return 0;
   const first = a + ((((pos - a) % S) + S) % S);
   return first >= b ? 0 : Math.floor((b - 1 - first) / S) + 1;

@@ -38,10 +38,20 @@ export interface Tile {
    * the keys [kStart, kStart+keys).
    */
   keySpans?: number[];
+  /**
+   * Stride tiles (stride-tiles.ts): the rowSpan's rows are qStart+from, +rowStep, … (count of
+   * them), the keys kStart, kStart+keyStep, … (keys of them), gathered into contiguous blocks for
+   * the kernel; keyChunk [a, b) is the contiguous key range the gather reads (shared by the
+   * chunk's tiles of every residue class). Absent: contiguous rows and keys.
+   */
+  rowStep?: number;
+  keyStep?: number;
+  keyChunk?: [start: number, end: number];
 }
 
 /** A tile's keys as flat half-open runs [a0, b0, …] in key order (one run unless it gathers several). */
-export function tileKeySpans(tile: Pick<Tile, 'kStart' | 'keys' | 'keySpans'>): number[] {
+export function tileKeySpans(tile: Pick<Tile, 'kStart' | 'keys' | 'keySpans' | 'keyChunk'>): number[] {
+  if (tile.keyChunk) return [...tile.keyChunk]; // a stride tile: what its gather reads
   return tile.keySpans ?? [tile.kStart, tile.kStart + tile.keys];
 }
 
@@ -209,6 +219,13 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
 function gridCells(tiles: readonly Tile[], blockK: number): number {
   const touched = new Set<number>();
   for (const tile of tiles) {
+    if (tile.keyStep) {
+      // A stride tile's keys kStart + x·step: each is one some row of the q-block sees (stride-tiles.ts).
+      const last = tile.kStart + (tile.keys - 1) * tile.keyStep;
+      if (tile.keyStep <= blockK) for (let kb = Math.floor(tile.kStart / blockK); kb <= Math.floor(last / blockK); kb++) touched.add(kb);
+      else for (let j = tile.kStart; j <= last; j += tile.keyStep) touched.add(Math.floor(j / blockK));
+      continue;
+    }
     const spans = tileKeySpans(tile);
     for (let x = 0; x < spans.length; x += 2) {
       for (let kb = Math.floor(spans[x]! / blockK); kb <= Math.floor((spans[x + 1]! - 1) / blockK); kb++) touched.add(kb);

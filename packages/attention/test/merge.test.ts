@@ -86,3 +86,29 @@ test('row-span partials merge bit for bit as their widened forms, also into give
   t.is(withNan.lse[0], -Infinity);
   t.true(withNan.o.subarray(0, D).every((v) => Object.is(v, 0)));
 });
+
+test('row-strided partials (stride tiles: rows from, from+step, …) merge bit for bit as their widened forms', (t) => {
+  const rows = 11;
+  const D = 3;
+  // [from, count, step]: residue classes of step 3 and 4 (uneven counts), a band group, a whole-rows partial.
+  const spans: [number, number, number][] = [
+    [0, 4, 3],
+    [1, 4, 3],
+    [2, 3, 3],
+    [3, 2, 4],
+    [4, 5, 1],
+    [0, 11, 1],
+  ];
+  const parts = spans.map(([from, count, step], n): TilePartial => {
+    const lse = Array.from({ length: count }, (_, r) => (r === 1 && n === 2 ? -Infinity : Math.cos(r * 1.3 + n) * 5));
+    const inner = partial(n * 3, lse, D, n + 2);
+    return { ...inner, rows, rowSpan: [from, count], ...(step > 1 ? { rowStep: step } : {}) };
+  });
+  const wide = parts.map(widenPartial);
+  // Widened: each of its rows in place, every other row o = 0, lse = −∞.
+  t.is(wide[1]!.lse[4], parts[1]!.lse[1]);
+  t.is(wide[1]!.lse[5], -Infinity);
+  t.deepEqual([...wide[3]!.o.subarray(7 * D, 8 * D)], [...parts[3]!.o.subarray(D, 2 * D)]);
+  t.true(bits(merge(parts)).equals(bits(merge(wide))));
+  t.true(bits(merge([...parts].reverse())).equals(bits(merge(wide))));
+});

@@ -2,6 +2,9 @@ import {
   checkMergedRows,
   emptyPartial,
   hasPattern,
+  intervalSpec,
+  largestTileRows,
+  markIntervalsVisible,
   markVisibleSpans,
   maskRule,
   merge,
@@ -13,6 +16,7 @@ import {
 } from '@longattn/attention';
 import type { TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
+import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
 
 /**
@@ -32,6 +36,10 @@ export async function computeTiles(
 ): Promise<TilePartial[]> {
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
+  const strided = !!spec.pattern?.stride; // intervals' tiles mask the stride out, stride tiles hold it (stride-tiles.ts)
+  // Under a stride with a window alone, an intervals tile on contiguous keys is masked by the window's positional rule itself.
+  const windowOnly = strided && !hasPattern(intervalSpec(spec));
+  const strideTiles = strided ? new StrideTiles(spec, source) : undefined;
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
@@ -42,6 +50,10 @@ export async function computeTiles(
       rowsOf = tile;
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
+    if (tile.rowStep) {
+      partials.push(await strideTiles!.run(kernel, tile, q)); // gathered rows and keys (stride-block.ts)
+      continue;
+    }
     const spans = tileKeySpans(tile);
     const part = await kernel.run({
       rows,
@@ -52,7 +64,9 @@ export async function computeTiles(
       kStart: tile.kStart,
       rule,
       full: tile.full,
-      ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys) } : {}),
+      ...(patterned && !tile.full && !(windowOnly && !tile.keySpans)
+        ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) }
+        : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
       v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
@@ -95,9 +109,18 @@ let visibleScratch = new Uint8Array(0);
  * [rows, keys] visibility of a tile's gathered keys (columns in gather order), valid until the
  * next tile's: the kernel reads it while computeTiles awaits its run.
  */
-function visibleOf(spec: AttentionSpec, h: number, qStart: number, rows: number, spans: number[], keys: number): Uint8Array {
+function visibleOf(
+  spec: AttentionSpec,
+  h: number,
+  qStart: number,
+  rows: number,
+  spans: number[],
+  keys: number,
+  strided: boolean,
+): Uint8Array {
   if (visibleScratch.length < rows * keys) visibleScratch = new Uint8Array(rows * keys);
-  return markVisibleSpans(spec, h, qStart, rows, spans, visibleScratch.subarray(0, rows * keys));
+  const out = visibleScratch.subarray(0, rows * keys);
+  return strided ? markIntervalsVisible(spec, h, qStart, rows, spans, out) : markVisibleSpans(spec, h, qStart, rows, spans, out);
 }
 
 /**
@@ -141,7 +164,7 @@ export async function warmKernel(
   blocks: { blockQ: number; blockK: number },
   rounds = 3,
 ): Promise<void> {
-  const rows = Math.min(blocks.blockQ, spec.Sq);
+  const rows = largestTileRows(spec, blocks.blockQ); // under a stride, q-blocks are long but tiles are not (stride-tiles.ts)
   const keys = Math.min(blocks.blockK, spec.Sk);
   const q = new Float32Array(rows * spec.D).fill(0.01);
   const kv = new Float32Array(keys * spec.D).fill(0.01);

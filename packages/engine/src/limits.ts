@@ -1,4 +1,4 @@
-import { InputError, plan, type AttentionSpec, type Plan } from '@longattn/attention';
+import { InputError, largestTileRows, plan, type AttentionSpec, type Plan } from '@longattn/attention';
 import { checkBlocks } from './blocks.ts';
 
 /**
@@ -57,11 +57,11 @@ export function planLimits(given: Partial<PlanLimits> = {}): PlanLimits {
 
 /** InputError (`--block-q`/`--block-k`) when a tile of this job would exceed maxTileArea. */
 export function checkTileArea(
-  spec: Pick<AttentionSpec, 'Sq' | 'Sk'>,
+  spec: Pick<AttentionSpec, 'Sq' | 'Sk' | 'pattern' | 'linear'>,
   blocks: { blockQ: number; blockK: number },
   limits: PlanLimits,
 ): void {
-  const rows = Math.min(blocks.blockQ, spec.Sq);
+  const rows = largestTileRows(spec, blocks.blockQ); // under a stride: a band sub-group's or a class's rows (stride-tiles.ts)
   const keys = Math.min(blocks.blockK, spec.Sk);
   if (rows * keys > limits.maxTileArea) {
     throw new InputError(

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { InputError, lseShape, type Plan } from '@longattn/attention';
+import { InputError, lseShape, strideBlocks, type Plan } from '@longattn/attention';
 import { createLinear, selectBackend } from '@longattn/kernels';
 import { createTensorWriter, openTensor, type TensorReader, type TensorWriter } from '@longattn/tensor';
 import type { Piscina } from 'piscina';
@@ -49,7 +49,12 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
     const selection = await selectBackend(request.backend ?? 'auto', { threads: 1 });
     if (selection.backend.threading === 'main')
       throw new InputError('--backend', `${selection.name} runs on the main thread; a layer needs a pool backend (ort, wasm, js)`);
-    const thePlan = plannedWithinLimits(spec, resolveBlocks(request, selection.backend.defaultBlocks), planLimits(options.limits), 'local');
+    const thePlan = plannedWithinLimits(
+      spec,
+      resolveBlocks(request, strideBlocks(spec, selection.backend.defaultBlocks)),
+      planLimits(options.limits),
+      'local',
+    );
     const linear = request.projection ?? (await createLinear()).name;
     const threads = Math.min(requestedThreads, LOCAL_THREADS_MAX, Math.max(1, thePlan.qBlockCount));
     const { B, H, Hk, Sq: S, Sk: Skv, D } = spec;

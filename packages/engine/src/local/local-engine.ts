@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { InputError, LINEAR_BLOCKS, type Plan, type TilePartial } from '@longattn/attention';
+import { InputError, LINEAR_BLOCKS, strideBlocks, type Plan, type TilePartial } from '@longattn/attention';
 import { getBackend, parseBackendName, selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
@@ -202,7 +202,7 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
   try {
     const { spec } = inputs;
     const selection = await selectBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto', { threads: 1 });
-    const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : selection.backend.defaultBlocks);
+    const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : strideBlocks(spec, selection.backend.defaultBlocks));
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
     const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';

@@ -1,3 +1,4 @@
+import { strideBlocks } from '@longattn/attention';
 import { createLinear } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
@@ -64,7 +65,7 @@ export async function submitLayerJob(parts: SubmitParts, request: LayerRequest, 
   try {
     const { spec } = inputs;
     const { backend, blocks: defaults } = await parts.resolveBackend(request.backend ?? 'auto');
-    const blocks = resolveBlocks(request, defaults);
+    const blocks = resolveBlocks(request, strideBlocks(spec, defaults));
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
     const batch = {
       ...(options.tilesPerJob !== undefined ? { tilesPerJob: options.tilesPerJob } : {}),

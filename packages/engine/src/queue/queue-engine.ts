@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { BlobLocations } from '../blobs/locations.ts';
 import { openBlobStore } from '../blobs/open.ts';
-import { LINEAR_BLOCKS } from '@longattn/attention';
+import { LINEAR_BLOCKS, strideBlocks } from '@longattn/attention';
 import { resolveBlocks } from '../blocks.ts';
 import { linearBackend } from '../linear-block.ts';
 import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
@@ -270,7 +270,7 @@ export class QueueEngine {
     options: SubmitOptions,
   ): Promise<{ manifest: JobManifest; groups: ReduceGroup[] }> {
     const { backend, blocks: defaults } = await resolveBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto');
-    const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : defaults);
+    const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : strideBlocks(spec, defaults));
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'queue');
     const groups = batchPlan(thePlan, options);
     const manifest = planManifest({ id, spec, qShape: [...qShape], ...blocks, backend, blobs: store.location }, thePlan, groups);
