@@ -79,4 +79,6 @@ export interface LocalTask {
   backend: string;
   kernelOptions: KernelOptions;
   inputs: TaskInputs | LayerInputsOfTask;
+  /** The LSE-only pass (runLocalLse): V-free tiles, and the reply packs [rows, 0] runs (lse alone). */
+  lseOnly?: boolean;
 }

@@ -11,6 +11,7 @@ import { packedBytes, unpackPartials } from '../packed.ts';
 import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, connectRedis } from './connection.ts';
 import type { ReduceJobData, RootJobData } from './flow.ts';
+import { lseOnly } from './inspect-manifest.ts';
 import { finishInspect, InspectFlows, startInspectPass } from './inspect-reduce.ts';
 import { JobContexts, type JobContext } from './job-context.ts';
 import { finishLayer, startLayerAttention, startLayerOut } from './layer-reduce.ts';
@@ -46,7 +47,8 @@ export interface ReducerServiceOptions {
  */
 async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, throttleMs: number): Promise<number> {
   const { id, spec } = ctx.manifest;
-  const { D, H, Sq } = spec;
+  const { H, Sq } = spec;
+  const D = lseOnly(ctx.manifest) ? 0 : spec.D; // an inspect job's LSE pass: partials [rows, 0] + lse, no O
   const reducedKey = jobKeys.reduced(id);
   const state = await redis.hget(jobKeys.hash(id), 'state');
   if (state !== 'queued') throw new JobCancelledError(`job ${id} is ${state ?? 'gone'}`);
@@ -91,7 +93,7 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, 
     }
     const row = (block.b * H + block.h) * Sq + block.qStart;
     await Promise.all([
-      ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o)),
+      ...(D > 0 ? [ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o))] : []),
       ctx.store.write(blobNames.lse(id), row * 4, f32Bytes(result.lse)),
     ]);
     done.push(qi);

@@ -21,6 +21,7 @@ import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
+import { lseOnly } from './inspect-manifest.ts';
 import runTiles, { type ReadCounters, type TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
@@ -138,6 +139,7 @@ async function processTileJob(
     blocks: blocks.map(({ block }) => block),
     tiles,
     throttleMs: w.options.throttleMs ?? 0,
+    lseOnly: lseOnly(ctx.manifest),
   };
   try {
     const reply = (await (w.pool
