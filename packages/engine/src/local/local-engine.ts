@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { InputError, LINEAR_BLOCKS, type Plan, type TilePartial } from '@longattn/attention';
+import { InputError, LINEAR_BLOCKS, type AttentionSpec, type Plan, type TilePartial } from '@longattn/attention';
 import { getBackend, parseBackendName, selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
@@ -206,13 +206,16 @@ export async function runLocalLse(
   request: LseRequest,
   options: LocalRunOptions = {},
 ): Promise<{ lse: Float32Array; backend: string; computeMs: number }> {
-  const sink: { output?: LseOutput } = {};
-  const result = await runPlanned({ ...request, v: request.k, out: '' }, options, sink);
-  return { lse: sink.output!.lse, backend: result.backend, computeMs: result.computeMs };
+  let output: LseOutput | undefined;
+  const result = await runPlanned({ ...request, v: request.k, out: '' }, options, (spec) => {
+    output = new LseOutput(spec);
+    return output;
+  });
+  return { lse: output!.lse, backend: result.backend, computeMs: result.computeMs };
 }
 
-/** runLocal, or with `lseOnly` the LSE-only pass into an LseOutput it leaves in `lseOnly.output`. */
-async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly?: { output?: LseOutput }): Promise<JobResult> {
+/** runLocal, or with `lseOnly` the LSE-only pass into the LseOutput it makes (nothing written to `out`). */
+async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly?: (spec: AttentionSpec) => LseOutput): Promise<JobResult> {
   const started = performance.now();
   const requestedThreads = options.threads ?? availableParallelism();
   if (!Number.isInteger(requestedThreads) || requestedThreads < 1)
@@ -234,9 +237,7 @@ async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly
     const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : selection.backend.defaultBlocks);
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
     if (lseOnly && spec.linear) throw new InputError('--linear', 'has no LSE: inspect needs softmax attention');
-    const output = lseOnly
-      ? (lseOnly.output = new LseOutput(spec))
-      : new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
+    const output = lseOnly ? lseOnly(spec) : new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';
     const threads = onMain ? 1 : Math.min(requestedThreads, LOCAL_THREADS_MAX, Math.max(1, thePlan.qBlockCount));
     const abort = new AbortController();
