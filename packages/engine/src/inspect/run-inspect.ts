@@ -17,8 +17,9 @@ import { LOCAL_THREADS_MAX, runLocalLse } from '../local/local-engine.ts';
 import { openInputs } from '../inputs.ts';
 import { checkOutputPaths, type OutputPath } from '../output-paths.ts';
 import type { TaskInputs } from '../local/task.ts';
-import type { ChunkRef } from './chunk.ts';
-import type { InspectTask } from './inspect-worker.ts';
+import { chunkBytes, type InspectTask } from './inspect-worker.ts';
+import type { ChunkRef, ChunkResult } from './chunk.ts';
+import { releasedChunkGarbage } from '../young-gc.ts';
 import { renderMap } from './map-png.ts';
 import { InspectFold, chunksOf, mapMeans } from './report.ts';
 import type { InspectRequest, InspectResult } from './request.ts';
@@ -232,8 +233,9 @@ async function statisticsPass(
         const chunk = chunks[index]!;
         const at = (chunk.b * spec.H + chunk.h) * spec.Sq + chunk.rowStart;
         const task: InspectTask = { spec, settings, inputs, chunks: [{ chunk, lse: lse.slice(at, at + chunk.rows) }] };
-        const [result] = (await pool.run(task)) as [never];
+        const [result] = (await pool.run(task)) as [ChunkResult];
         fold.add(index, result);
+        releasedChunkGarbage(chunkBytes(spec, result)); // folded: this copy is dead
         progress.doneTiles++;
         progress.doneFlops += flops[index]!;
         options.onProgress?.({ ...progress }, 'inspect');

@@ -98,13 +98,14 @@ export function poolRunner(
   const { spec, blockQ, blockK } = thePlan;
   const width = lseOnly ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
   const run = randomUUID();
-  const task = (indices: number[], warm?: LocalTask['warm']): LocalTask => ({
+  const task = (indices: number[], warm?: LocalTask['warm'], release?: LocalTask['release']): LocalTask => ({
     spec,
     run,
     blockQ,
     blockK,
     indices,
     ...(warm ? { warm } : {}),
+    ...(release ? { release } : {}),
     ...(lseOnly ? { lseOnly } : {}),
     backend: selection.name,
     kernelOptions: selection.options,
@@ -148,7 +149,15 @@ export function poolRunner(
       if (failed) throw failed.reason;
       signal.throwIfAborted();
     },
-    close: () => pool.destroy(),
+    // The LSE-only pass (inspect) runs on in the same process: each thread first releases its
+    // kernels' native memory, which thread teardown would leave behind (thread-kernels.ts).
+    async close() {
+      if (lseOnly) {
+        const release = { barrier: new SharedArrayBuffer(4), threads };
+        await Promise.all(Array.from({ length: threads }, () => pool.run(task([], undefined, release)))).catch(() => {});
+      }
+      await pool.destroy();
+    },
   };
 }
 

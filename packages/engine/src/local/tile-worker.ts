@@ -3,7 +3,7 @@ import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader } from '../linear-block.ts';
 import { packedRuns, packPartials } from '../packed.ts';
-import { threadKernel } from '../thread-kernels.ts';
+import { disposeThreadKernels, threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
 import { layerSource, runProjectTask, warmProjections } from '../layer/layer-thread.ts';
 import type { LocalTask, ProjectTask } from './task.ts';
@@ -23,6 +23,11 @@ function taskPlan(task: LocalTask): Plan {
  */
 export default async function runTask(task: LocalTask | ProjectTask): Promise<unknown> {
   if ('kind' in task) return move(await runProjectTask(task));
+  if (task.release) {
+    await disposeThreadKernels();
+    awaitOthers(new Int32Array(task.release.barrier), task.release.threads);
+    return null;
+  }
   const kernel = await threadKernel(task.backend, task.kernelOptions);
   if (task.indices.length === 0) {
     // The plan too: a pattern's plan counts every row block's tiles once (O(Sq · intervals), ~0.2 s
