@@ -100,8 +100,8 @@ export interface Backend {
 }
 
 /**
- * One tile's LSE [rows] on any kernel: its own V-free tile (`kernel.lse`: ort, js, wasm's
- * fallback), else the documented default for the others (gpujs, webgpu): the full tile with
+ * One tile's LSE [rows] on any kernel: its own V-free tile (`kernel.lse`: ort, js, wasm),
+ * else the documented default for the others (gpujs, webgpu): the full tile with
  * V = K, whose LSE is the same exact one `run` computes (only the P·V work is wasted).
  */
 export async function tileLse(kernel: TileKernel, job: LseTileJob): Promise<Float32Array> {
