@@ -4,6 +4,7 @@ import { arraySource, computeQBlock, JobOutputMemory } from '@longattn/engine';
 import { CASES } from '../support/cases.ts';
 import { assertExact, prepare } from '../support/exactness.ts';
 import { kernelTargets } from './kernel-targets.ts';
+import { lseTests } from './lse-suite.ts';
 
 /**
  * Every registered backend, in every mode CI must cover, against the float64 reference on the
@@ -12,7 +13,8 @@ import { kernelTargets } from './kernel-targets.ts';
  * Registers the suite for the backends `only` accepts (kernel-targets.ts: why webgpu runs apart).
  */
 export function conformanceSuite(only: (backend: string) => boolean): void {
-  for (const { backend, label, kernel } of kernelTargets(only)) {
+  for (const target of kernelTargets(only)) {
+    const { backend, label, kernel } = target;
     for (const c of CASES) {
       test.serial(`${label}: ${c.name}`, async (t) => {
         const p = prepare(c);
@@ -41,5 +43,7 @@ export function conformanceSuite(only: (backend: string) => boolean): void {
       t.true(Buffer.from(a.out.buffer).equals(Buffer.from(b.out.buffer)));
       t.true(Buffer.from(a.lse.buffer).equals(Buffer.from(b.lse.buffer)));
     });
+
+    lseTests(target); // the V-free tiles of inspect's first pass
   }
 }

@@ -89,12 +89,18 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
     const want = bytesOf(local);
     // One cluster (its services may open the fs store and the queue's Redis): 1 worker with Redis blobs,
     // one chunk per job (8 chunk jobs); then 2 workers with fs blobs (the chunk jobs split between them);
-    // then the CLI with --lse.
+    // then at blockK 32 with one tile per tile job, so the LSE pass's q-blocks are split over tile jobs and
+    // the reducer merges their [rows, 0] partials; then the CLI with --lse.
     const fs = ['--blobs', `fs:${blobDir}`];
-    const { one, two, cli } = await withCluster(redis.url, 1, fs, async (grow) => {
+    const { one, two, split, cli } = await withCluster(redis.url, 1, fs, async (grow) => {
       const one = await runInspectQueue(request(dir, 'one'), { redis: redis.url, chunksPerJob: 1 });
       await grow();
       const two = await runInspectQueue(request(dir, 'two'), { redis: redis.url, blobs: `fs:${blobDir}`, chunksPerJob: 1 });
+      const split = await runInspectQueue(request(dir, 'split', { blockK: 32 }), {
+        redis: redis.url,
+        blobs: `fs:${blobDir}`,
+        tilesPerJob: 1,
+      });
       const r = request(dir, 'cli');
       const cli = await longattn([
         'inspect',
@@ -102,7 +108,7 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
         ...['--sinks-stat', '3', '--local-stat', '9', '--map-size', '17', '--json', '--engine', 'queue', '--redis', redis.url],
         ...['--received', r.received!, '--weights-out', r.weightsOut!, '--map', r.map!],
       ]);
-      return { one, two, cli };
+      return { one, two, split, cli };
     });
     for (const [name, result] of [
       ['1 worker', one],
@@ -116,6 +122,11 @@ test('inspect --engine queue: report and files bitwise the local engine’s, for
       t.is(result.chunks, 8);
     }
     t.is(two.threads, 2, 'both workers computed');
+    const splitWant = bytesOf(await runInspect(request(dir, 'local-split', { blockK: 32 }), { threads: 2 }));
+    const splitGot = bytesOf(split);
+    t.is(splitGot.report, splitWant.report, 'split q-blocks: report');
+    for (const [i, what] of ['received', 'weights', 'map'].entries())
+      t.true(splitGot.files[i]!.equals(splitWant.files[i]!), `split q-blocks: ${what} bits`);
     // Exact: the statistics, top lists and received vector against the definitions (tolerance as test/inspect/exact.test.ts:
     // p carries float32 LSE rounding, ≈ 1e-6 relative here).
     const close = (a: number, b: number, scale = 1) => Math.abs(a - b) <= 1e-5 * Math.max(1, scale, Math.abs(b));

@@ -14,7 +14,7 @@ import {
   type TilePartial,
   tileKeySpans,
 } from '@longattn/attention';
-import type { TileKernel } from '@longattn/kernels';
+import { tileLse, type TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -26,6 +26,8 @@ import { releasedTileOutputs } from './young-gc.ts';
  * from several runs (keySpans) — docs/math.md, "Cost follows the pattern". `before` runs ahead of
  * each tile (fault tests throttle there). Returns the tiles' partials, in order:
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
+ * `lseOnly` (inspect's first pass, docs/math.md "Attention patterns"): each tile through the
+ * kernel's V-free tile (tileLse), no value read; the partials are then [rows, 0]: o empty, lse [rows].
  */
 export async function computeTiles(
   kernel: TileKernel,
@@ -33,6 +35,7 @@ export async function computeTiles(
   tiles: readonly Tile[],
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
+  lseOnly = false,
 ): Promise<TilePartial[]> {
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
@@ -55,7 +58,7 @@ export async function computeTiles(
       continue;
     }
     const spans = tileKeySpans(tile);
-    const part = await kernel.run({
+    const job = {
       rows,
       keys: tile.keys,
       D: spec.D,
@@ -69,12 +72,20 @@ export async function computeTiles(
         : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
-      v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
-    });
+    };
+    const part: TilePartial = lseOnly
+      ? { rows, D: 0, kStart: tile.kStart, o: NO_VALUES, lse: await tileLse(kernel, job) }
+      : await kernel.run({
+          ...job,
+          v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
+        });
     partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
   return partials;
 }
+
+/** The o of an LSE-only partial ([rows, 0]). */
+const NO_VALUES = new Float32Array(0);
 
 /** Per-thread buffers gathered keys and values are copied into, reused across tiles (fresh memory per tile costs page faults and GC). */
 const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
@@ -128,7 +139,8 @@ function visibleOf(
  * of the tiles' partials in key order. Both engines produce a q-block's output only through this
  * function, so their bits agree for the same plan and backend.
  * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key), written into `into`'s
- * arrays when given (a pool thread's packed reply: packedRuns).
+ * arrays when given (a pool thread's packed reply: packedRuns). `lseOnly`: the V-free tiles
+ * (computeTiles), o [rows, 0] — the LSE bits are the ones the full tiles' merge gives for the same tile LSEs.
  */
 export async function computeQBlock(
   kernel: TileKernel,
@@ -137,15 +149,17 @@ export async function computeQBlock(
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
   into?: Pick<TilePartial, 'o' | 'lse'>,
+  lseOnly = false,
 ): Promise<TilePartial> {
+  const width = lseOnly ? 0 : spec.D;
   if (block.tiles.length === 0) {
-    const empty = emptyPartial(block.rows, spec.D, 0);
+    const empty = emptyPartial(block.rows, width, 0);
     if (!into) return empty;
-    into.o.fill(0, 0, block.rows * spec.D);
+    into.o.fill(0, 0, block.rows * width);
     into.lse.fill(-Infinity, 0, block.rows);
-    return { ...empty, o: into.o.subarray(0, block.rows * spec.D), lse: into.lse.subarray(0, block.rows) };
+    return { ...empty, o: into.o.subarray(0, block.rows * width), lse: into.lse.subarray(0, block.rows) };
   }
-  const partials = await computeTiles(kernel, spec, block.tiles, source, before);
+  const partials = await computeTiles(kernel, spec, block.tiles, source, before, lseOnly);
   const merged = merge(partials, into);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
   checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
@@ -163,6 +177,7 @@ export async function warmKernel(
   spec: AttentionSpec,
   blocks: { blockQ: number; blockK: number },
   rounds = 3,
+  lseOnly = false,
 ): Promise<void> {
   const rows = largestTileRows(spec, blocks.blockQ); // under a stride, q-blocks are long but tiles are not (stride-tiles.ts)
   const keys = Math.min(blocks.blockK, spec.Sk);
@@ -172,8 +187,9 @@ export async function warmKernel(
     const partials = [];
     for (const full of [true, false]) {
       const rule = full ? { diag: 0, left: Infinity, right: Infinity } : { diag: 0, left: Infinity, right: 0 };
+      const job = { rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv };
       partials.push(
-        await kernel.run({ rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv, v: kv }),
+        lseOnly ? { rows, D: 0, kStart: job.kStart, o: NO_VALUES, lse: await tileLse(kernel, job) } : await kernel.run({ ...job, v: kv }),
       );
     }
     merge(partials);

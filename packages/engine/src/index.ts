@@ -12,7 +12,7 @@ export { computeQBlock } from './compute-block.ts';
 export { resolveBlocks } from './blocks.ts';
 export { linearErrorReport, REPORT_ERROR_SEED, sampleRows } from './linear-error.ts';
 export type { LinearErrorReport } from './linear-error.ts';
-export { LOCAL_THREADS_MAX, runLocal } from './local/local-engine.ts';
+export { LOCAL_THREADS_MAX, runLocal, runLocalLse, type LseRequest } from './local/local-engine.ts';
 export type { LocalRunOptions } from './local/local-engine.ts';
 export { CHUNK_ROWS, inspectSettings, runInspect } from './inspect/index.ts';
 export type { HeadReport, InspectReport, InspectRequest, InspectResult, InspectRunOptions, TopRow } from './inspect/index.ts';

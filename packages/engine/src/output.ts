@@ -66,3 +66,21 @@ export class JobOutputMemory {
     this.lse.set(partial.lse.subarray(0, block.rows), (block.b * H + block.h) * Sq + block.qStart);
   }
 }
+
+/** The LSE-only pass's output (runLocalLse): lse [B·H·Sq] in memory, placed as JobOutput places it; nothing to commit. */
+export class LseOutput {
+  readonly lse: Float32Array;
+
+  constructor(private readonly spec: AttentionSpec) {
+    this.lse = new Float32Array(spec.B * spec.H * spec.Sq);
+  }
+
+  /** A merged q-block's lse [rows] (its o is [rows, 0]). */
+  write(block: Pick<QBlockPlan, 'b' | 'h' | 'qStart' | 'rows'>, partial: Pick<TilePartial, 'lse'>): void {
+    this.lse.set(partial.lse.subarray(0, block.rows), (block.b * this.spec.H + block.h) * this.spec.Sq + block.qStart);
+  }
+
+  commit(): void {}
+
+  abort(): void {}
+}

@@ -12,3 +12,14 @@ export function threadKernel(backend: string, options: KernelOptions): Promise<T
   }
   return kernel;
 }
+
+/**
+ * Disposes this thread's kernels (their onnxruntime sessions and arenas) before the thread ends
+ * while its process goes on: a session left to thread teardown is never released, and its memory
+ * stays in the process (inspect's first pass, then the statistics pass's own pool).
+ */
+export async function disposeThreadKernels(): Promise<void> {
+  const made = [...kernels.values()];
+  kernels.clear();
+  for (const k of made) await (await k.catch(() => undefined))?.dispose?.();
+}

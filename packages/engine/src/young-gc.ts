@@ -35,3 +35,23 @@ export function releasedTileOutputs(bytes: number): void {
   gc ??= loadGc();
   gc?.({ type: 'minor' });
 }
+
+/** Chunk garbage between full collections (see releasedChunkGarbage). */
+const CHUNK_GARBAGE_BYTES = 16 << 20;
+let chunkGarbage = 0;
+
+/**
+ * Counts `bytes` of an inspect chunk's arrays this thread just let go of (the pool thread's
+ * received [Sk] float64, Q rows and map columns; the main thread's cloned chunk result); a full
+ * collection every CHUNK_GARBAGE_BYTES. They live for a whole chunk (~0.1–1 s), long enough to be
+ * promoted out of the young generation, so a minor collection does not reach them — and V8 lets
+ * dead external memory pile up per isolate before it collects on its own (see GARBAGE_BYTES).
+ * A full collection of these small heaps takes a few ms, once per ~30 chunks at Sk = 65536.
+ */
+export function releasedChunkGarbage(bytes: number): void {
+  chunkGarbage += bytes;
+  if (chunkGarbage < CHUNK_GARBAGE_BYTES) return;
+  chunkGarbage = 0;
+  gc ??= loadGc();
+  gc?.(); // gc() itself: gc({ type: 'major' }) left such buffers alive here (Node 20)
+}

@@ -12,6 +12,7 @@
 //   acc [D4/4, 4, 8]     P·V accumulators of one 8-row block (D4 = D rounded up to 4)
 //   st  [4 v128]         row max and row sum of the block
 //   o   [rows, D]        output, normalised;  lse [rows], -Infinity for a row that saw no key
+// With values = false (the V-free tile, TileKernel.lse) v, acc and o are not touched: lse only.
 //
 // Per block of 8 rows: S = scale·Q Kᵀ over the block's key span (8 rows × 4 keys in registers),
 // mask to each row's [lo, hi] with -Infinity, row max, p = exp(s − max) (a Cephes-style
@@ -108,7 +109,7 @@ function softmaxExp(sc: usize, c0: i32, c1: i32, m0: v128, m1: v128, st: usize):
  * Rearranges q and k into panels and zeroes v's tail (see the shapes above). Returns whether v holds
  * a NaN or ±Infinity (x − x is NaN exactly then): such a tile takes pvMasked (see there).
  */
-function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, keys: i32, D: i32): bool {
+function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, keys: i32, D: i32, values: bool): bool {
   const R8 = (rows + 7) & ~7;
   const K4 = (keys + 3) & ~3;
   for (let r = 0; r < R8; r++) {
@@ -129,6 +130,7 @@ function prepare(q: usize, qp: usize, k: usize, kp: usize, v: usize, rows: i32, 
       for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 4), 0);
     }
   }
+  if (!values) return false; // the V-free tile: no v to pad or scan
   memory.fill(v + (<usize>(keys * D) << 2), 0, (<usize>((K4 - keys) * D + 4)) << 2);
   let bad = i32x4.splat(0);
   const vEnd = v + (<usize>(keys * D) << 2);
@@ -282,9 +284,9 @@ function pvMasked(sc: usize, v: usize, acc: usize, c0: i32, c1: i32, D: i32, lob
 export function tile(
   q: usize, qp: usize, k: usize, kp: usize, v: usize, lo: usize, hi: usize,
   sc: usize, acc: usize, st: usize, o: usize, lse: usize,
-  rows: i32, keys: i32, D: i32, scale: f32,
+  rows: i32, keys: i32, D: i32, scale: f32, values: bool,
 ): void {
-  const nonfinite = prepare(q, qp, k, kp, v, rows, keys, D);
+  const nonfinite = prepare(q, qp, k, kp, v, rows, keys, D, values);
   const D4 = (D + 3) & ~3;
   const blocks = (rows + 7) >> 3;
   for (let b = 0; b < blocks; b++) {
@@ -301,7 +303,7 @@ export function tile(
     if (span1 < span0) {
       for (let r = 0; r < last; r++) {
         const row = b * 8 + r;
-        memory.fill(o + (<usize>(row * D) << 2), 0, <usize>D << 2);
+        if (values) memory.fill(o + (<usize>(row * D) << 2), 0, <usize>D << 2);
         store<f32>(lse + (<usize>row << 2), -Infinity);
       }
       continue;
@@ -335,6 +337,15 @@ export function tile(
     v128.store(st, m1, 16);
     softmaxExp(sc, c0, c1, m0, m1, st);
 
+    if (!values) {
+      // The V-free tile (inspect's first pass): lse alone, from the same max and Σp as below.
+      for (let r = 0; r < last; r++) {
+        const z = load<f32>(st + (<usize>r << 2), 32);
+        const m = load<f32>(st + (<usize>r << 2));
+        store<f32>(lse + (<usize>(b * 8 + r) << 2), <f32>(<f64>m + Math.log(<f64>z)));
+      }
+      continue;
+    }
     memory.fill(acc, 0, <usize>(D4 * 8) << 2);
     if (nonfinite) pvMasked(sc, v, acc, c0, c1, D, lo + (<usize>(b * 8) << 2), hi + (<usize>(b * 8) << 2));
     else pv(sc, v, acc, c0, c1, D);

@@ -2,12 +2,12 @@ import { jsBackend } from './js/js-kernel.ts';
 import { registerBackend } from './registry.ts';
 import { waitBackend } from './wait/wait-kernel.ts';
 
-export type { Backend, KernelOptions, TileJob, TileKernel } from './tile.ts';
-export { rowKeyRange } from './tile.ts';
+export type { Backend, KernelOptions, LseTileJob, TileJob, TileKernel } from './tile.ts';
+export { rowKeyRange, tileLse } from './tile.ts';
 export { getBackend, listBackends, parseBackendName, registerBackend } from './registry.ts';
 export { CPU_PREFERENCE, onSoftware, refuseSoftware, selectBackend } from './select.ts';
 export type { Selection } from './select.ts';
-export { jsTile } from './js/js-kernel.ts';
+export { jsTile, jsTileLse } from './js/js-kernel.ts';
 export { encodeModel, float, OrtGraph, ortBackend, ortModuleUrl, unshared, type Feed, type OnnxModel, type OnnxNode } from './ort/index.ts'; // registers the ort backend
 export { wasmBackend } from './wasm/index.ts'; // registers the wasm backend
 export { detectGpu, gpujsBackend, GPUJS_MODES, type GpuInfo, type GpujsMode } from './gpujs/index.ts'; // registers the gpujs backend

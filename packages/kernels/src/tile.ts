@@ -29,6 +29,12 @@ export interface TileJob {
   v: Float32Array;
 }
 
+/**
+ * A tile of an LSE-only pass (inspect's first pass, docs/math.md "Attention patterns"): a TileJob
+ * without values — scores, row max and log-sum-exp only, no P·V and no [rows, D] output.
+ */
+export type LseTileJob = Omit<TileJob, 'v'>;
+
 /** A ready kernel of one backend: computes tiles into partials (o normalised, lse; kStart = job.kStart). */
 export interface TileKernel {
   /** Registry name of the backend, e.g. `js`, `gpujs:headlessgl`. */
@@ -36,6 +42,12 @@ export interface TileKernel {
   /** What actually runs it, e.g. `cpu (portable JS)`, `NVIDIA H200 (GL)`. Never a device it is not using. */
   readonly device: string;
   run(job: TileJob): TilePartial | Promise<TilePartial>;
+  /**
+   * The V-free tile: lse [rows] of the tile's visible keys alone (natural log, −∞ for a row that
+   * sees none), exactly as `run` would give it, without reading V or forming O. Optional: a
+   * kernel without it runs through tileLse's default (the full tile with V = K, its O dropped).
+   */
+  lse?(job: LseTileJob): Float32Array | Promise<Float32Array>;
   dispose?(): void | Promise<void>;
 }
 
@@ -85,6 +97,16 @@ export interface Backend {
   /** The device a kernel created with these options will run on (same text as TileKernel.device). */
   describe?(options?: KernelOptions): Promise<string>;
   create(options?: KernelOptions): Promise<TileKernel>;
+}
+
+/**
+ * One tile's LSE [rows] on any kernel: its own V-free tile (`kernel.lse`: ort, js, wasm),
+ * else the documented default for the others (gpujs, webgpu): the full tile with
+ * V = K, whose LSE is the same exact one `run` computes (only the P·V work is wasted).
+ */
+export async function tileLse(kernel: TileKernel, job: LseTileJob): Promise<Float32Array> {
+  if (kernel.lse) return kernel.lse(job);
+  return (await kernel.run({ ...job, v: job.k })).lse;
 }
 
 /** Per-row visible key interval inside the tile, relative to kStart: [lo, hi], empty when hi < lo. */

@@ -1,6 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { extname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { extname, resolve } from 'node:path';
 import {
   InputError,
   hasPattern,
@@ -14,12 +13,13 @@ import {
 import { readTensor, writeTensor } from '@longattn/tensor';
 import { Piscina } from 'piscina';
 import type { Progress } from '../job.ts';
-import { LOCAL_THREADS_MAX, runLocal } from '../local/local-engine.ts';
+import { LOCAL_THREADS_MAX, runLocalLse } from '../local/local-engine.ts';
 import { openInputs } from '../inputs.ts';
 import { checkOutputPaths, type OutputPath } from '../output-paths.ts';
 import type { TaskInputs } from '../local/task.ts';
-import type { ChunkRef } from './chunk.ts';
-import type { InspectTask } from './inspect-worker.ts';
+import { chunkBytes, type InspectTask } from './inspect-worker.ts';
+import type { ChunkRef, ChunkResult } from './chunk.ts';
+import { releasedChunkGarbage } from '../young-gc.ts';
 import { renderMap } from './map-png.ts';
 import { InspectFold, chunksOf, mapMeans } from './report.ts';
 import type { InspectRequest, InspectResult } from './request.ts';
@@ -90,8 +90,8 @@ export function checkOutputs(request: InspectRequest): void {
 
 /**
  * The engine-side entry of `longattn inspect` (and of the API's inspect jobs): validates, finds each
- * row's LSE (the `--lse` file, or a first pass of `runLocal` on the same tiles and backends with
- * V = K, its O discarded), then runs the statistics pass (inspectChunk) on a thread pool, folds the
+ * row's LSE (the `--lse` file, or the LSE-only first pass runLocalLse on `run`'s tiles and
+ * backends: V-free tiles, no O), then runs the statistics pass (inspectChunk) on a thread pool, folds the
  * chunks in order (InspectFold), and writes the requested files. Returns the report and the paths.
  */
 export async function runInspect(request: InspectRequest, options: InspectRunOptions = {}): Promise<InspectResult> {
@@ -177,31 +177,23 @@ async function rowLse(
 ): Promise<{ lse: Float32Array; backend: string | null; lseMs: number }> {
   const started = performance.now();
   if (request.lse) return { lse: readLseFile(spec, request.lse), backend: null, lseMs: performance.now() - started };
-  const dir = mkdtempSync(join(tmpdir(), 'longattn-inspect-'));
-  try {
-    const result = await runLocal(
-      {
-        q: request.q,
-        k: request.k,
-        v: request.k,
-        out: join(dir, 'o.npy'),
-        lse: join(dir, 'lse.npy'),
-        options: request.options,
-        ...(request.backend ? { backend: request.backend } : {}),
-        ...(request.blockQ ? { blockQ: request.blockQ } : {}),
-        ...(request.blockK ? { blockK: request.blockK } : {}),
-        allowNonfinite: request.allowNonfinite ?? false,
-      },
-      {
-        threads,
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress ? { onProgress: (p: Progress) => options.onProgress?.(p, 'lse') } : {}),
-      },
-    );
-    return { lse: readTensor(join(dir, 'lse.npy')).data, backend: result.backend, lseMs: performance.now() - started };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const result = await runLocalLse(
+    {
+      q: request.q,
+      k: request.k,
+      options: request.options,
+      ...(request.backend ? { backend: request.backend } : {}),
+      ...(request.blockQ ? { blockQ: request.blockQ } : {}),
+      ...(request.blockK ? { blockK: request.blockK } : {}),
+      allowNonfinite: request.allowNonfinite ?? false,
+    },
+    {
+      threads,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: (p: Progress) => options.onProgress?.(p, 'lse') } : {}),
+    },
+  );
+  return { lse: result.lse, backend: result.backend, lseMs: performance.now() - started };
 }
 
 /** The (query, key) pairs a chunk's rows see: O(1) for a window or causal mask, a walk over the rows with a pattern. */
@@ -241,8 +233,9 @@ async function statisticsPass(
         const chunk = chunks[index]!;
         const at = (chunk.b * spec.H + chunk.h) * spec.Sq + chunk.rowStart;
         const task: InspectTask = { spec, settings, inputs, chunks: [{ chunk, lse: lse.slice(at, at + chunk.rows) }] };
-        const [result] = (await pool.run(task)) as [never];
+        const [result] = (await pool.run(task)) as [ChunkResult];
         fold.add(index, result);
+        releasedChunkGarbage(chunkBytes(spec, result)); // folded: this copy is dead
         progress.doneTiles++;
         progress.doneFlops += flops[index]!;
         options.onProgress?.({ ...progress }, 'inspect');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { InputError, LINEAR_BLOCKS, strideBlocks, type Plan, type TilePartial } from '@longattn/attention';
+import { InputError, LINEAR_BLOCKS, strideBlocks, type AttentionSpec, type Plan, type TilePartial } from '@longattn/attention';
 import { getBackend, parseBackendName, selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
@@ -10,7 +10,7 @@ import { linearBackend } from '../linear-block.ts';
 import { openInputs, type JobInputs } from '../inputs.ts';
 import { jobResult, type JobRequest, type JobResult, type Progress } from '../job.ts';
 import { planLimits, plannedWithinLimits, type PlanLimits } from '../limits.ts';
-import { JobOutput } from '../output.ts';
+import { JobOutput, LseOutput } from '../output.ts';
 import { unpackPartials } from '../packed.ts';
 import { byWork, heaviestFirst } from './block-order.ts';
 import { ownTaskSource } from './task-source.ts';
@@ -53,12 +53,14 @@ function loadShared(reader: TensorReader): Float32Array {
 /**
  * float32 inputs are read by each thread straight from the files, block by block; anything else
  * is converted once into shared memory (converting f16 per tile would cost more than the copy).
+ * `noValues` (the LSE-only pass reads no V): V is K's copy, not a second one.
  */
-function taskInputs(inputs: JobInputs): TaskInputs {
+function taskInputs(inputs: JobInputs, noValues = false): TaskInputs {
   const { q, k, v } = inputs;
   const file = (t: TensorReader) => ({ path: t.path, argument: t.argument, layout: t.layout });
   if ([q, k, v].every((t) => t.dtype === 'f32')) return { kind: 'files', q: file(q), k: file(k), v: file(v) };
-  return { kind: 'shared', q: loadShared(q), k: loadShared(k), v: loadShared(v) };
+  const kk = loadShared(k);
+  return { kind: 'shared', q: loadShared(q), k: kk, v: noValues ? kk : loadShared(v) };
 }
 
 /**
@@ -91,16 +93,20 @@ export function poolRunner(
   inputs: TaskInputs | LayerInputsOfTask,
   threads: number,
   stop: (reason: unknown) => void,
+  lseOnly = false,
 ): Runner {
   const { spec, blockQ, blockK } = thePlan;
+  const width = lseOnly ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
   const run = randomUUID();
-  const task = (indices: number[], warm?: LocalTask['warm']): LocalTask => ({
+  const task = (indices: number[], warm?: LocalTask['warm'], release?: LocalTask['release']): LocalTask => ({
     spec,
     run,
     blockQ,
     blockK,
     indices,
     ...(warm ? { warm } : {}),
+    ...(release ? { release } : {}),
+    ...(lseOnly ? { lseOnly } : {}),
     backend: selection.name,
     kernelOptions: selection.options,
     inputs,
@@ -128,7 +134,7 @@ export function poolRunner(
           const group = next.value;
           const packed = (await pool.run(task(group))) as Float32Array;
           const rows = group.map((index) => ({ rows: thePlan.locate(index).rows, kStart: 0 }));
-          unpackPartials(packed, rows, spec.D).forEach((result, i) => {
+          unpackPartials(packed, rows, width).forEach((result, i) => {
             done(group[i]!, result);
           });
         }
@@ -143,20 +149,28 @@ export function poolRunner(
       if (failed) throw failed.reason;
       signal.throwIfAborted();
     },
-    close: () => pool.destroy(),
+    // The LSE-only pass (inspect) runs on in the same process: each thread first releases its
+    // kernels' native memory, which thread teardown would leave behind (thread-kernels.ts).
+    async close() {
+      if (lseOnly) {
+        const release = { barrier: new SharedArrayBuffer(4), threads };
+        await Promise.all(Array.from({ length: threads }, () => pool.run(task([], undefined, release)))).catch(() => {});
+      }
+      await pool.destroy();
+    },
   };
 }
 
 /** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
-async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs): Promise<Runner> {
+async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs, lseOnly: boolean): Promise<Runner> {
   const kernel = await selection.backend.create(selection.options);
   const { source, close } = ownTaskSource(thePlan.spec, inputs);
   return {
-    warm: () => warmKernel(kernel, thePlan.spec, thePlan),
+    warm: () => warmKernel(kernel, thePlan.spec, thePlan, 3, lseOnly),
     async run(order, done, signal) {
       for (const index of order) {
         signal.throwIfAborted();
-        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source));
+        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source, undefined, undefined, lseOnly));
         await new Promise(setImmediate); // let progress, signals and I/O through between blocks
       }
     },
@@ -183,7 +197,34 @@ function namedOnMain(backend: string | undefined): boolean {
  * LSE atomically at the end. On any failure or abort, every running task is stopped and no
  * output file is left behind.
  */
-export async function runLocal(request: JobRequest, options: LocalRunOptions = {}): Promise<JobResult> {
+export function runLocal(request: JobRequest, options: LocalRunOptions = {}): Promise<JobResult> {
+  return runPlanned(request, options);
+}
+
+/** What an LSE-only pass asks: `run`'s request without V and outputs. */
+export type LseRequest = Omit<JobRequest, 'v' | 'out' | 'lse' | 'outDtype'>;
+
+/**
+ * The LSE-only pass (inspect's first pass, docs/math.md "Attention patterns"): `run`'s plan,
+ * tiles, backends and merge order on the kernels' V-free tiles (tileLse), no V read and no O.
+ * Returns lse [B·H·Sq] float32 (-Infinity for rows that see no key) — for the same plan and
+ * backend the bits of a full run's LSE wherever the kernel's V-free tile gives its tiles' LSE bits
+ * (ort, js and the default; tested), and never dependent on the thread count.
+ */
+export async function runLocalLse(
+  request: LseRequest,
+  options: LocalRunOptions = {},
+): Promise<{ lse: Float32Array; backend: string; computeMs: number }> {
+  let output: LseOutput | undefined;
+  const result = await runPlanned({ ...request, v: request.k, out: '' }, options, (spec) => {
+    output = new LseOutput(spec);
+    return output;
+  });
+  return { lse: output!.lse, backend: result.backend, computeMs: result.computeMs };
+}
+
+/** runLocal, or with `lseOnly` the LSE-only pass into the LseOutput it makes (nothing written to `out`). */
+async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly?: (spec: AttentionSpec) => LseOutput): Promise<JobResult> {
   const started = performance.now();
   const requestedThreads = options.threads ?? availableParallelism();
   if (!Number.isInteger(requestedThreads) || requestedThreads < 1)
@@ -204,7 +245,8 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     const selection = await selectBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto', { threads: 1 });
     const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : strideBlocks(spec, selection.backend.defaultBlocks));
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
-    const output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
+    if (lseOnly && spec.linear) throw new InputError('--linear', 'has no LSE: inspect needs softmax attention');
+    const output = lseOnly ? lseOnly(spec) : new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';
     const threads = onMain ? 1 : Math.min(requestedThreads, LOCAL_THREADS_MAX, Math.max(1, thePlan.qBlockCount));
     const abort = new AbortController();
@@ -213,18 +255,18 @@ export async function runLocal(request: JobRequest, options: LocalRunOptions = {
     if (options.signal?.aborted) forward(); // aborted while the inputs were being validated
     let runner: Runner | undefined;
     try {
-      const source = taskInputs(inputs);
+      const source = taskInputs(inputs, lseOnly !== undefined);
       if (onMain) {
         await pool?.destroy();
         pool = undefined;
-        runner = await mainThreadRunner(thePlan, selection, source);
+        runner = await mainThreadRunner(thePlan, selection, source, lseOnly !== undefined);
       } else {
         if (pool && threads > earlyThreads) {
           await pool.destroy(); // more threads asked than cores, and the work can use them
           pool = undefined;
         }
         pool ??= startPool(threads);
-        runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason));
+        runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason), lseOnly !== undefined);
         pool = undefined; // the runner owns it now
       }
       await runner.warm();

@@ -76,7 +76,11 @@ export interface LocalTask {
    * each then holds its thread until all `threads` have arrived, so that each lands on its own thread.
    */
   warm?: { barrier: SharedArrayBuffer; threads: number };
+  /** Release (with empty indices): the thread disposes its kernels, then holds until all `threads` have (the warm-up's barrier). */
+  release?: { barrier: SharedArrayBuffer; threads: number };
   backend: string;
   kernelOptions: KernelOptions;
   inputs: TaskInputs | LayerInputsOfTask;
+  /** The LSE-only pass (runLocalLse): V-free tiles, and the reply packs [rows, 0] runs (lse alone). */
+  lseOnly?: boolean;
 }

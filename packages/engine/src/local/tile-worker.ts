@@ -3,7 +3,7 @@ import { move } from 'piscina';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader } from '../linear-block.ts';
 import { packedRuns, packPartials } from '../packed.ts';
-import { threadKernel } from '../thread-kernels.ts';
+import { disposeThreadKernels, threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
 import { layerSource, runProjectTask, warmProjections } from '../layer/layer-thread.ts';
 import type { LocalTask, ProjectTask } from './task.ts';
@@ -23,12 +23,17 @@ function taskPlan(task: LocalTask): Plan {
  */
 export default async function runTask(task: LocalTask | ProjectTask): Promise<unknown> {
   if ('kind' in task) return move(await runProjectTask(task));
+  if (task.release) {
+    await disposeThreadKernels();
+    awaitOthers(new Int32Array(task.release.barrier), task.release.threads);
+    return null;
+  }
   const kernel = await threadKernel(task.backend, task.kernelOptions);
   if (task.indices.length === 0) {
     // The plan too: a pattern's plan counts every row block's tiles once (O(Sq · intervals), ~0.2 s
     // at 128K tokens), which each thread otherwise paid inside the timed compute on its first task.
     taskPlan(task);
-    await warmKernel(kernel, task.spec, task);
+    await warmKernel(kernel, task.spec, task, 3, task.lseOnly);
     if (task.inputs.kind === 'layer') await warmProjections(task.inputs);
     if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
@@ -43,13 +48,13 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
     ? undefined
     : packedRuns(
         task.indices.map((index) => thePlan.locate(index).rows),
-        task.spec.D,
+        task.lseOnly ? 0 : task.spec.D,
       );
   for (const [n, index] of task.indices.entries()) {
     const block = thePlan.block(index);
     const source = inputs.kind === 'layer' ? await layerSource(task.spec, inputs, block) : files!;
     if (linear) results.push(await computeLinearQBlock(task.spec, block, source, linear, sourceReader(source)));
-    else await computeQBlock(kernel, task.spec, block, source, undefined, reply!.runs[n]);
+    else await computeQBlock(kernel, task.spec, block, source, undefined, reply!.runs[n], task.lseOnly);
   }
   return move(reply ? reply.packed : packPartials(results));
 }

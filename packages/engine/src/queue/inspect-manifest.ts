@@ -7,7 +7,7 @@ import { CHUNK_ROWS } from '../inspect/settings.ts';
  */
 export interface InspectManifest {
   settings: InspectSettings;
-  /** `pass`: the job's attention flow (V = K) computes the LSE first; `file`: `--lse` was uploaded. */
+  /** `pass`: the job's attention flow computes the LSE first, LSE-only (lseOnly); `file`: `--lse` was uploaded. */
   lseFrom: 'pass' | 'file';
   /** Chunks of the statistics pass (chunksOf(spec): B·H·⌈Sq/CHUNK_ROWS⌉), and the chunk jobs holding them. */
   chunks: number;
@@ -16,6 +16,14 @@ export interface InspectManifest {
   chunksPerJob: number;
   /** 2·D per visible (query, key) pair: the statistics pass's progress. */
   flops: number;
+}
+
+/**
+ * Whether a job's attention flow is an LSE-only pass (an inspect job's first pass): its tiles run
+ * V-free (computeQBlock's lseOnly), no V is uploaded and no O written; partials and rows are [rows, 0] + lse.
+ */
+export function lseOnly(manifest: { inspect?: Pick<InspectManifest, 'lseFrom'> }): boolean {
+  return manifest.inspect?.lseFrom === 'pass';
 }
 
 /** Chunks of a spec, as chunksOf(spec) lists them. */

@@ -35,8 +35,8 @@ export interface InspectSubmitOptions extends Pick<SubmitOptions, 'blobs' | 'lim
 /**
  * Submits an inspect job (docs/flow.md, "Inspect on the queue"): validates inputs and settings
  * (the request's output paths only say which outputs to make: files are the caller's), uploads
- * Q and K, then either K again as V and the attention flow that finds each row's LSE (the same
- * plan and tiles as `run`; its finalise starts the statistics pass), or, with `request.lse`, the
+ * Q and K, then either the LSE-only attention flow that finds each row's LSE (the same plan and
+ * tiles as `run`, V-free: lseOnly; its finalise starts the statistics pass), or, with `request.lse`, the
  * checked LSE and the statistics pass at once. On any failure nothing of the job is left.
  */
 export async function submitInspectJob(parts: SubmitParts, request: InspectRequest, options: InspectSubmitOptions): Promise<JobManifest> {
@@ -87,8 +87,7 @@ export async function submitInspectJob(parts: SubmitParts, request: InspectReque
       await parts.redis.hset(hash, 'state', 'queued', 'inspectStartedAt', String(Date.now()));
       await parts.addFlow(buildInspectFlow(id, ranges));
     } else {
-      await uploadTensor(store, blobNames.input(id, 'v'), inputs.k, spec, spec.Hk, spec.Sk);
-      await parts.redis.hset(hash, 'state', 'queued');
+      await parts.redis.hset(hash, 'state', 'queued'); // the LSE pass reads no V (lseOnly): none uploaded
       await parts.addFlow(buildFlow(id, groups));
     }
     return manifest;

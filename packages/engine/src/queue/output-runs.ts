@@ -41,7 +41,8 @@ export class OutputRuns {
   /** Writes the pending run (call once after the last add). */
   flush(): void {
     if (this.o.length === 0) return;
-    this.write(blobNames.out(this.job), this.start.o, join(this.o));
+    // An LSE-only pass's rows are [rows, 0]: no O blob.
+    if (this.o.some((o) => o.length > 0)) this.write(blobNames.out(this.job), this.start.o, join(this.o));
     this.write(blobNames.lse(this.job), this.start.lse, join(this.lse));
     this.o = [];
     this.lse = [];

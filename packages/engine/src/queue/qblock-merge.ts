@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
 import { RetryableJobError, StrayJobError } from '../errors.ts';
 import { packedBytes, unpackPartials } from '../packed.ts';
+import { lseOnly } from './inspect-manifest.ts';
 import type { JobContext } from './job-context.ts';
 import { blobNames, jobKeys } from './names.ts';
 import { sleep } from './service.ts';
@@ -18,7 +19,8 @@ import { sleep } from './service.ts';
  */
 export async function mergeQBlocks(ctx: JobContext, redis: Redis, qis: readonly number[], throttleMs = 0): Promise<number> {
   const { id, spec } = ctx.manifest;
-  const { D, H, Sq } = spec;
+  const { H, Sq } = spec;
+  const D = lseOnly(ctx.manifest) ? 0 : spec.D; // an inspect job's LSE pass: partials [rows, 0] + lse, no O
   const consumed: { names: string[]; bytes: number }[] = [];
   for (const qi of qis) {
     if (throttleMs) await sleep(throttleMs);
@@ -46,7 +48,7 @@ export async function mergeQBlocks(ctx: JobContext, redis: Redis, qis: readonly 
     }
     const row = (block.b * H + block.h) * Sq + block.qStart;
     await Promise.all([
-      ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o)),
+      ...(D > 0 ? [ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o))] : []),
       ctx.store.write(blobNames.lse(id), row * 4, f32Bytes(result.lse)),
     ]);
     consumed.push({ names, bytes });

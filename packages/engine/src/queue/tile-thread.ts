@@ -41,6 +41,8 @@ export interface TileTask {
   tiles: { qi: number; tile: Tile }[];
   /** Sleep this long before each tile (fault tests: a kill lands between q-blocks). */
   throttleMs: number;
+  /** An inspect job's LSE pass (lseOnly(manifest)): V-free tiles, no V read, rows and partials [rows, 0] + lse. */
+  lseOnly: boolean;
 }
 
 const stores = new Map<string, BlobStore>();
@@ -88,7 +90,7 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
     wantQ(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
     const spans = tileKeySpans(t); // a pattern tile may gather keys from several runs: each read as computeTiles asks
     for (let x = 0; x < spans.length; x += 2) {
-      for (const which of ['k', 'v'] as const) {
+      for (const which of task.lseOnly ? (['k'] as const) : (['k', 'v'] as const)) {
         const { range } = keyBlock(which, t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!);
         keyBlocks.set(rangeKey(range), range);
       }
@@ -183,7 +185,8 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
   const readers = {
     q: store.openReader(blobNames.input(job, 'q')),
     k: store.openReader(blobNames.input(job, 'k')),
-    v: store.openReader(blobNames.input(job, 'v')),
+    // An LSE-only pass has no V blob (and reads none): K stands in for the never-called values().
+    v: store.openReader(blobNames.input(job, task.lseOnly ? 'k' : 'v')),
   };
   const read = (which: 'q' | 'k' | 'v') => (b: number, head: number, start: number, count: number) => {
     const range = inputRows(job, spec, which, b, head, start, count);
@@ -243,7 +246,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       await throttle(block.tiles.length);
       const merged = linear
         ? await computeLinearQBlock(spec, block, source, linear, read!)
-        : await computeQBlock(kernel, spec, block, source);
+        : await computeQBlock(kernel, spec, block, source, undefined, undefined, task.lseOnly);
       rows.add(block, merged);
     }
     rows.flush();
@@ -253,6 +256,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       task.tiles.map(({ tile }) => tile),
       source,
       () => throttle(1),
+      task.lseOnly,
     );
     const stored = partials.map((p, i) => ({
       name: blobNames.partial(job, task.tiles[i]!.qi, task.tiles[i]!.tile.kBlock),

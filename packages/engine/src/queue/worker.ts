@@ -22,6 +22,7 @@ import { recordDone } from './progress.ts';
 import { mergeQBlocks } from './qblock-merge.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
+import { lseOnly } from './inspect-manifest.ts';
 import runTiles, { type ReadCounters, type TileTask } from './tile-thread.ts';
 
 export interface WorkerServiceOptions {
@@ -141,6 +142,7 @@ async function processTileJob(
     blocks: blocks.map(({ block }) => block),
     tiles,
     throttleMs: w.options.throttleMs ?? 0,
+    lseOnly: lseOnly(ctx.manifest),
   };
   try {
     const reply = (await (w.pool

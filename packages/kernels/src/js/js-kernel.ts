@@ -1,5 +1,5 @@
 import type { TilePartial } from '@longattn/attention';
-import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../tile.ts';
+import { rowKeyRange, type Backend, type LseTileJob, type TileJob, type TileKernel } from '../tile.ts';
 
 /**
  * Portable TypeScript tile kernel: simple and correct for any D, ragged edges and masks.
@@ -7,8 +7,19 @@ import { rowKeyRange, type Backend, type TileJob, type TileKernel } from '../til
  * scores buffer (a tile's keys fit in it), all in float64 JS numbers, stored as float32.
  */
 export function jsTile(job: TileJob): TilePartial {
-  const { rows, keys, D, scale, q, k, v, visible } = job;
-  const o = new Float32Array(rows * D);
+  return jsRows(job, job.v);
+}
+
+/** The V-free tile (TileKernel.lse): the same rows as jsTile without P·V, so the same lse bits. */
+export function jsTileLse(job: LseTileJob): Float32Array {
+  return jsRows(job, undefined).lse;
+}
+
+/** jsTile's rows; without `v` only lse is computed (o stays [rows·D] zeros, D = 0 then). */
+function jsRows(job: LseTileJob, v: Float32Array | undefined): TilePartial {
+  const { rows, keys, scale, q, k, visible } = job;
+  const D = job.D;
+  const o = new Float32Array(v ? rows * D : 0);
   const lse = new Float32Array(rows);
   const scores = new Float64Array(keys);
   const acc = new Float64Array(D);
@@ -39,14 +50,16 @@ export function jsTile(job: TileJob): TilePartial {
       if (seen && !seen[c]) continue;
       const p = Math.exp(scores[c] - m);
       z += p;
+      if (!v) continue;
       const vBase = c * D;
       for (let d = 0; d < D; d++) acc[d] += p * v[vBase + d];
     }
+    lse[r] = m + Math.log(z);
+    if (!v) continue;
     const inv = z === 0 ? 1 : 1 / z; // Σp = 0: o = Σ 0·v (0, or NaN from a ±∞ value), lse −∞
     for (let d = 0; d < D; d++) o[qBase + d] = acc[d] * inv;
-    lse[r] = m + Math.log(z);
   }
-  return { rows, D, kStart: job.kStart, o, lse };
+  return { rows, D: v ? D : 0, kStart: job.kStart, o, lse };
 }
 
 export const jsBackend: Backend = {
@@ -60,6 +73,6 @@ export const jsBackend: Backend = {
     return 'cpu (portable JS)';
   },
   async create(): Promise<TileKernel> {
-    return { backend: 'js', device: 'cpu (portable JS)', run: jsTile };
+    return { backend: 'js', device: 'cpu (portable JS)', run: jsTile, lse: jsTileLse };
   },
 };

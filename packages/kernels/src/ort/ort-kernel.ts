@@ -1,9 +1,9 @@
 import type { TilePartial } from '@longattn/attention';
-import { jsTile } from '../js/js-kernel.ts';
+import { jsTile, jsTileLse } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
-import { rowKeyRange, type Backend, type KernelOptions, type TileJob, type TileKernel } from '../tile.ts';
+import { rowKeyRange, type Backend, type KernelOptions, type LseTileJob, type TileJob, type TileKernel } from '../tile.ts';
 import { OrtGraph } from './runtime.ts';
-import { tileModel } from './tile-graph.ts';
+import { lseModel, tileModel } from './tile-graph.ts';
 
 /** Masks kept per kernel, at most this many float32 elements together (16 MiB). */
 const MASK_CACHE_ELEMENTS = 4 << 20;
@@ -61,6 +61,23 @@ export class OrtTileKernel implements TileKernel {
     return { rows, D, kStart: job.kStart, o: out.o!, lse: out.lse! };
   }
 
+  /**
+   * The V-free tile (lseModel): the same Gemm, mask and LSE ops as `run`'s graphs without P·V,
+   * so the same LSE bits; a masked tile holding NaN/±∞ runs on jsTileLse, as `run` falls back to jsTile.
+   */
+  async lse(job: LseTileJob): Promise<Float32Array> {
+    const { rows, keys, D } = job;
+    const masked = !job.full;
+    if (masked && (hasNonFinite(job.q) || hasNonFinite(job.k))) return jsTileLse(job);
+    const graph = await this.graph(D, job.scale, masked, 'lse');
+    const out = await graph.run({
+      q: { data: this.plain('q', job.q), dims: [rows, D] },
+      k: { data: this.plain('k', job.k), dims: [keys, D] },
+      ...(masked ? { mask: { data: this.mask(job), dims: [rows, keys] } } : {}),
+    });
+    return out.lse!;
+  }
+
   async dispose(): Promise<void> {
     const graphs = [...this.graphs.values()];
     this.graphs.clear();
@@ -68,11 +85,12 @@ export class OrtTileKernel implements TileKernel {
     for (const g of graphs) await (await g).dispose();
   }
 
-  private graph(D: number, scale: number, masked: boolean): Promise<OrtGraph> {
-    const key = `${D}:${scale}:${masked}`;
+  private graph(D: number, scale: number, masked: boolean, kind: 'tile' | 'lse' = 'tile'): Promise<OrtGraph> {
+    const key = `${kind}:${D}:${scale}:${masked}`;
     let g = this.graphs.get(key);
     if (!g) {
-      g = OrtGraph.open(tileModel('rows', 'keys', D, scale, masked), this.threads);
+      const model = kind === 'lse' ? lseModel : tileModel;
+      g = OrtGraph.open(model('rows', 'keys', D, scale, masked), this.threads);
       this.graphs.set(key, g);
     }
     return g;
@@ -92,7 +110,7 @@ export class OrtTileKernel implements TileKernel {
   }
 
   /** [rows, keys] additive mask: 0 where row r sees key c, −∞ elsewhere. */
-  private mask(job: TileJob): Float32Array {
+  private mask(job: LseTileJob): Float32Array {
     const { rows, keys, rule } = job;
     if (job.visible) {
       // A sparse pattern's tile mask: its own per tile, built in a reused buffer (a fresh 2 MB array per

@@ -77,3 +77,43 @@ function maskedNodes(scale: number): OnnxNode[] {
     { op: 'Add', inputs: ['m', 'logl'], outputs: ['lse'] },
   ];
 }
+
+/**
+ * The V-free tile (TileKernel.lse: inspect's first pass) as an ONNX graph: tileModel's graphs
+ * without MatMul(P, V) (and the masked one's Div), so no V input and no [rows, D] output. Every
+ * op that forms the LSE is tileModel's, on the same inputs, so the LSE bits are `run`'s:
+ *   mask-free: S = Gemm(q, k), m = ReduceMax(S, 1), lse = m − Log(ReduceMax(Softmax(S, 1), 1))
+ *   masked:    S = Gemm(q, k, C = mask), m = max(ReduceMax(S, 1), −FLT_MAX),
+ *              lse = m + Log(ReduceSum(Exp(S − m), 1))   (−∞ for a row that sees no key)
+ */
+export function lseModel(rows: number | string, keys: number | string, D: number, scale: number, masked: boolean): Uint8Array {
+  const nodes: OnnxNode[] = masked
+    ? [
+        { op: 'Gemm', inputs: ['q', 'k', 'mask'], outputs: ['s'], attrs: { transB: 1, alpha: float(scale), beta: float(1) } },
+        { op: 'ReduceMax', inputs: ['s', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
+        { op: 'Max', inputs: ['m0', 'lowest'], outputs: ['m'] },
+        { op: 'Sub', inputs: ['s', 'm'], outputs: ['d'] },
+        { op: 'Exp', inputs: ['d'], outputs: ['p'] },
+        { op: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['l'], attrs: { keepdims: 1 } },
+        { op: 'Log', inputs: ['l'], outputs: ['logl'] },
+        { op: 'Add', inputs: ['m', 'logl'], outputs: ['lse'] },
+      ]
+    : softmaxNodes(scale).filter((n) => n.op !== 'MatMul');
+  return encodeModel({
+    opsets: { '': 18 },
+    graph: {
+      name: 'longattn_lse_tile',
+      nodes,
+      inputs: [
+        { name: 'q', type: 'float' as const, dims: [rows, D] },
+        { name: 'k', type: 'float' as const, dims: [keys, D] },
+        ...(masked ? [{ name: 'mask', type: 'float' as const, dims: [rows, keys] }] : []),
+      ],
+      outputs: [{ name: 'lse', type: 'float', dims: [rows, 1] }],
+      initializers: [
+        { name: 'axes', dims: [1], data: BigInt64Array.of(1n) },
+        ...(masked ? [{ name: 'lowest', dims: [], data: Float32Array.of(-3.4028234663852886e38) }] : []),
+      ],
+    },
+  });
+}
