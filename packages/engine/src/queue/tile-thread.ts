@@ -166,8 +166,11 @@ function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
   };
 }
 
-/** This thread's reads so far: time spent waiting for blocks, bytes read past the cache (query rows, direct fs reads). */
-const reads = { ms: 0, directBytes: 0 };
+/**
+ * This thread's reads so far: time spent waiting for blocks (ms; stallMs the part after the
+ * earlier task finished), bytes read past the cache (query rows, direct fs reads), time computing.
+ */
+const reads = { ms: 0, directBytes: 0, stallMs: 0, computeMs: 0 };
 
 /** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
 const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
@@ -213,15 +216,17 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
 export default async function runTiles(task: TileTask | ProjectTask): Promise<ReadCounters> {
   if ('kind' in task) {
     await runProjectTask(task, storeFor(task)); // a layer job's projection job (project-thread.ts)
-    return { bytes: 0, hits: 0, misses: 0, readMs: 0 };
+    return { bytes: 0, hits: 0, misses: 0, readMs: 0, stallMs: 0, computeMs: 0 };
   }
   cache ??= new BlockCache(task.cacheBytes);
   const before = { ...counters(cache) };
   const store = storeFor(task);
   const kernel = await threadKernel(task.backend, task.kernelOptions);
-  // fs: direct reads from the page cache; elsewhere (Redis) every block once, through the cache.
+  // fs: direct reads from the page cache; elsewhere (Redis, S3) every block once, through the cache,
+  // fetched from the moment the task arrives: a task that waits behind the one computing reads meanwhile.
   const direct = store instanceof FsBlobStore ? directSource(task, store) : undefined;
-  const source = direct ?? (await prefetch(task, store));
+  const sourcing = direct ? undefined : prefetch(task, store);
+  sourcing?.catch(() => {}); // awaited below, after the earlier task
   const { job, spec } = task;
   const writes: Promise<void>[] = [];
   // Writes overlap the next q-block's compute; a failure surfaces at the end (Promise.all below).
@@ -236,6 +241,11 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
   computing = new Promise<void>((resolve) => (done = resolve));
   await earlier;
   try {
+    // What the kernel waits for here is the part of the reads the earlier task's compute did not hide.
+    const t0 = performance.now();
+    const source = direct ?? (await sourcing!);
+    const t1 = performance.now();
+    reads.stallMs += t1 - t0;
     const linear = spec.linear ? linearStates(job, spec, task.blockK) : undefined;
     const read = linear ? (direct ? sourceReader(direct) : stateReader(task, store)) : undefined;
     const rows = new OutputRuns(job, spec, (name, offset, data) => track(store.write(name, offset, data)));
@@ -259,6 +269,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       data: f32Bytes(packPartials([widenPartial(p)])), // a blob holds the q-block's rows (blob-layout.ts)
     }));
     if (stored.length > 0) track(store.putMany(stored));
+    reads.computeMs += performance.now() - t1;
   } finally {
     direct?.close();
     done();
@@ -272,21 +283,35 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
     hits: after.hits - before.hits,
     misses: after.misses - before.misses,
     readMs: after.readMs - before.readMs,
+    stallMs: after.stallMs - before.stallMs,
+    computeMs: after.computeMs - before.computeMs,
   };
 }
 
 /**
  * A task's reads: bytes fetched from the blob store (K/V block-cache misses and query rows, or
- * direct fs reads), K/V block-cache hits and misses (queries and fs reads bypass the cache), and
- * milliseconds spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
+ * direct fs reads), K/V block-cache hits and misses (queries and fs reads bypass the cache),
+ * milliseconds from a task's first read to its last block (readMs: overlaps the earlier task's
+ * compute), of those the ones the kernel thread sat waiting after the earlier task finished
+ * (stallMs: the reads' exposed cost), and milliseconds computing (kernels, merges, fs reads).
+ * Workers add them up and log them (docs/scaling.md, "Data movement").
  */
 export interface ReadCounters {
   bytes: number;
   hits: number;
   misses: number;
   readMs: number;
+  stallMs: number;
+  computeMs: number;
 }
 
 function counters(c: BlockCache): ReadCounters {
-  return { bytes: c.missBytes + reads.directBytes, hits: c.hits, misses: c.misses, readMs: reads.ms };
+  return {
+    bytes: c.missBytes + reads.directBytes,
+    hits: c.hits,
+    misses: c.misses,
+    readMs: reads.ms,
+    stallMs: reads.stallMs,
+    computeMs: reads.computeMs,
+  };
 }

@@ -82,7 +82,7 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /**
- * `ID: reads: B MiB of input blocks read, X MiB/GFLOP, cache H hits / M misses (R% hit), T s reading, G GFLOP`:
+ * `ID: reads: B MiB of input blocks read, X MiB/GFLOP, cache H hits / M misses (R% hit), T s reading, G GFLOP, S s stalled, C s computing`:
  * the worker's data movement so far (docs/scaling.md, "Data movement"), logged at close and
  * every LOG_READS_MS while it computes.
  */
@@ -93,9 +93,18 @@ export function readsLine(id: string, r: ReadCounters & { flops: number }): stri
     `${id}: reads: ${(r.bytes / 2 ** 20).toFixed(1)} MiB of input blocks read, ` +
     `${gflop > 0 ? (r.bytes / 2 ** 20 / gflop).toFixed(3) : '0'} MiB/GFLOP, ` +
     `cache ${r.hits} hits / ${r.misses} misses (${lookups > 0 ? ((100 * r.hits) / lookups).toFixed(1) : '-'}% hit), ` +
-    `${(r.readMs / 1000).toFixed(2)} s reading, ${gflop.toFixed(1)} GFLOP`
+    `${(r.readMs / 1000).toFixed(2)} s reading, ${gflop.toFixed(1)} GFLOP, ` +
+    `${(r.stallMs / 1000).toFixed(2)} s stalled, ${(r.computeMs / 1000).toFixed(2)} s computing`
   );
 }
+
+/**
+ * Tile jobs a worker holds per kernel thread: one computing, the others' queue round trips and
+ * block reads under way meanwhile. With two, the thread idled whenever finishing one job (its
+ * writes, record, BullMQ's moveToFinished and the next fetch) took longer than the next job's
+ * compute, as on a loaded machine or a remote store (docs/scaling.md, "Data movement").
+ */
+const TASKS_PER_THREAD = Number(process.env.LONGATTN_TASKS_PER_THREAD ?? 3);
 
 /** How often a busy worker logs its reads line. */
 const LOG_READS_MS = 60_000;
@@ -147,6 +156,8 @@ async function processTileJob(
     w.reads.hits += reply.hits;
     w.reads.misses += reply.misses;
     w.reads.readMs += reply.readMs;
+    w.reads.stallMs += reply.stallMs;
+    w.reads.computeMs += reply.computeMs;
     w.reads.flops += blocks.reduce((n, { block }) => n + block.tiles.reduce((f, t) => f + t.flops, 0), 0);
     w.reads.flops += tiles.reduce((n, { tile }) => n + tile.flops, 0);
   } catch (error) {
@@ -189,7 +200,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const threads = choice.own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
-  // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
+  // TASKS_PER_THREAD tasks per thread: one computes while the next ones read their blocks (the thread runs them in order).
   const pool = choice.own.backend.cpuFree
     ? undefined
     : new Piscina({
@@ -197,7 +208,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
         minThreads: threads,
         maxThreads: threads,
         idleTimeout: Infinity,
-        concurrentTasksPerWorker: 2,
+        concurrentTasksPerWorker: TASKS_PER_THREAD,
       });
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
@@ -214,7 +225,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     chunkPool: new Piscina({ filename: chunkThreadFile, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 }),
     handBack,
     started: new Set(),
-    reads: { bytes: 0, hits: 0, misses: 0, readMs: 0, flops: 0 },
+    reads: { bytes: 0, hits: 0, misses: 0, readMs: 0, stallMs: 0, computeMs: 0, flops: 0 },
     log,
   };
 
@@ -234,8 +245,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       connection: bullConnection(options.redis),
       prefix: QUEUE_PREFIX,
       name: id,
-      // Two jobs per thread: the next job's queue round trips and reads overlap the running one's compute.
-      concurrency: 2 * threads,
+      // TASKS_PER_THREAD jobs per thread: the next jobs' queue round trips and reads overlap the running one's compute.
+      concurrency: (pool ? TASKS_PER_THREAD : 2) * threads,
       lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
       stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
       maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
