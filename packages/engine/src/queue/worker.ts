@@ -149,8 +149,13 @@ async function processTileJob(
     throttleMs: w.options.throttleMs ?? 0,
   };
   try {
+    // Not piscina's `signal`: it never gives an abortable task to a thread that already has one, so
+    // a thread would get its next task only after finishing the last (no reads under compute).
+    // The abandoned task is stopped when close() destroys the pool; its writes are a retry's bits.
     const reply = (await (w.pool
-      ? w.pool.run(task, { signal: w.handBack.signal })
+      ? process.env.LONGATTN_ABORTABLE === '1'
+        ? w.pool.run(task, { signal: w.handBack.signal })
+        : untilAborted(w.pool.run(task), w.handBack.signal)
       : untilAborted(runTiles(task), w.handBack.signal))) as ReadCounters;
     w.reads.bytes += reply.bytes;
     w.reads.hits += reply.hits;
