@@ -27,6 +27,7 @@ export { S3BlobStore } from '../blobs/s3-store.ts';
 export { parseS3Location } from '../blobs/s3-location.ts';
 export { checkReachable, connectRedis, isRedisFault } from './connection.ts';
 export { batchPlan, defaultJobFlops, isWholeRun, kvHeadOf } from './batching.ts';
+export { kernelPool, runOnThread, TASKS_PER_THREAD } from './kernel-pool.ts';
 export type { BatchOptions, ReduceGroup, TileRun } from './batching.ts';
 export { buildFlow } from './flow.ts';
 export type { ReduceJobData, RootJobData, TileJobData } from './flow.ts';

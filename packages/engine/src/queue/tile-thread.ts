@@ -49,7 +49,6 @@ let cache: BlockCache | undefined;
 let computing: Promise<void> = Promise.resolve();
 /** Settles when the last task to arrive has read its blocks (or failed to). */
 let reading: Promise<void> = Promise.resolve();
-const CHAIN_READS = process.env.LONGATTN_CHAIN_READS !== '0';
 
 function storeFor(task: Pick<TileTask, 'store' | 'redis'>): BlobStore {
   let store = stores.get(task.store);
@@ -234,11 +233,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
   const direct = store instanceof FsBlobStore ? directSource(task, store, counts) : undefined;
   // Reads go in arrival order too: the next task to compute gets the store's bandwidth first.
   const earlierReads = reading;
-  const sourcing = direct
-    ? undefined
-    : CHAIN_READS
-      ? earlierReads.then(() => prefetch(task, store, counts))
-      : prefetch(task, store, counts);
+  const sourcing = direct ? undefined : earlierReads.then(() => prefetch(task, store, counts));
   sourcing?.catch(() => {}); // awaited below, after the earlier task
   if (sourcing)
     reading = sourcing.then(

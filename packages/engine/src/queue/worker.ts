@@ -20,6 +20,7 @@ import { LiveStates } from './live-state.ts';
 import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
+import { kernelPool, runOnThread, TASKS_PER_THREAD, untilAborted } from './kernel-pool.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
 import runTiles, { type ReadCounters, type TileTask } from './tile-thread.ts';
 
@@ -70,17 +71,6 @@ export interface WorkerParts {
   log: (line: string) => void;
 }
 
-/** `work`, or an AbortError once `signal` aborts (the in-process run of a cpuFree kernel, handed back like a pool task). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  work.catch(() => {});
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(new Error('aborted'));
-    if (signal.aborted) abort();
-    signal.addEventListener('abort', abort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
-  });
-}
-
 /**
  * `ID: reads: B MiB of input blocks read, X MiB/GFLOP, cache H hits / M misses (R% hit), T s reading, G GFLOP, S s stalled, C s computing`:
  * the worker's data movement so far (docs/scaling.md, "Data movement"), logged at close and
@@ -97,14 +87,6 @@ export function readsLine(id: string, r: ReadCounters & { flops: number }): stri
     `${(r.stallMs / 1000).toFixed(2)} s stalled, ${(r.computeMs / 1000).toFixed(2)} s computing`
   );
 }
-
-/**
- * Tile jobs a worker holds per kernel thread: one computing, the others' queue round trips and
- * block reads under way meanwhile. With two, the thread idled whenever finishing one job (its
- * writes, record, BullMQ's moveToFinished and the next fetch) took longer than the next job's
- * compute, as on a loaded machine or a remote store (docs/scaling.md, "Data movement").
- */
-const TASKS_PER_THREAD = Number(process.env.LONGATTN_TASKS_PER_THREAD ?? 3);
 
 /** How often a busy worker logs its reads line. */
 const LOG_READS_MS = 60_000;
@@ -149,14 +131,9 @@ async function processTileJob(
     throttleMs: w.options.throttleMs ?? 0,
   };
   try {
-    // Not piscina's `signal`: it never gives an abortable task to a thread that already has one, so
-    // a thread would get its next task only after finishing the last (no reads under compute).
-    // The abandoned task is stopped when close() destroys the pool; its writes are a retry's bits.
-    const reply = (await (w.pool
-      ? process.env.LONGATTN_ABORTABLE === '1'
-        ? w.pool.run(task, { signal: w.handBack.signal })
-        : untilAborted(w.pool.run(task), w.handBack.signal)
-      : untilAborted(runTiles(task), w.handBack.signal))) as ReadCounters;
+    const reply = await (w.pool
+      ? runOnThread<ReadCounters>(w.pool, task, w.handBack.signal)
+      : untilAborted(runTiles(task), w.handBack.signal));
     w.reads.bytes += reply.bytes;
     w.reads.hits += reply.hits;
     w.reads.misses += reply.misses;
@@ -206,15 +183,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
   // TASKS_PER_THREAD tasks per thread: one computes while the next ones read their blocks (the thread runs them in order).
-  const pool = choice.own.backend.cpuFree
-    ? undefined
-    : new Piscina({
-        filename: threadFile,
-        minThreads: threads,
-        maxThreads: threads,
-        idleTimeout: Infinity,
-        concurrentTasksPerWorker: TASKS_PER_THREAD,
-      });
+  const pool = choice.own.backend.cpuFree ? undefined : kernelPool(threadFile, threads);
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const parts: WorkerParts = {
@@ -250,7 +219,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       connection: bullConnection(options.redis),
       prefix: QUEUE_PREFIX,
       name: id,
-      // TASKS_PER_THREAD jobs per thread: the next jobs' queue round trips and reads overlap the running one's compute.
+      // TASKS_PER_THREAD jobs per kernel thread: the next jobs' queue round trips and reads overlap the running
+      // one's compute (the wait kernel, on the event loop, keeps two: its control-plane runs measured so).
       concurrency: (pool ? TASKS_PER_THREAD : 2) * threads,
       lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
       stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
