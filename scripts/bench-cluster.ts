@@ -4,7 +4,7 @@
  *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8]
  *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop auto,1,4,16]
  *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--kv-heads 2]
- *                                                      [--backend ort] [--local] [--runs 1]
+ *                                                      [--backend ort] [--local] [--runs 1] [--job-gflop auto]
  *
  * control: its own redis-server on a free port, one reducer and N `longattn worker` processes on the
  *   test-only wait kernel (`--backend wait:G`, LONGATTN_TEST_KERNELS=wait: each tile takes FLOPs / G
@@ -364,6 +364,8 @@ async function data(): Promise<void> {
   const n = Number(values.n === '1048576' ? 16384 : values.n);
   const heads = Number(values.heads ?? 8);
   const kvHeads = Number(values['kv-heads'] ?? Math.max(1, heads / 4));
+  // --job-gflop G: tile jobs of G GFLOP (jobFlops); default the queue's own (defaultJobFlops).
+  const jobGflop = values['job-gflop'] === 'auto,1,4,16' || values['job-gflop'] === 'auto' ? undefined : Number(values['job-gflop']);
   const dir = mkdtempSync(join(tmpdir(), 'longattn-bench-data-'));
   const q = new Float32Array(heads * n * 64).map((_, i) => Math.sin(i));
   const kv = new Float32Array(kvHeads * n * 64).map((_, i) => Math.cos(i));
@@ -382,7 +384,9 @@ async function data(): Promise<void> {
     for (let run = 0; run < Number(values.runs); run++)
       for (const store of (values.blobs ?? 'fs,redis,s3').split(','))
         for (const workers of list(values.workers === '8,32,64' ? '2,8' : values.workers!)) {
+          const localCpu0 = selfCpu();
           const local = values.local ? await runLocal(request('local'), { threads: workers }) : undefined;
+          const localCpuS = selfCpu() - localCpu0;
           const redis = await startRedis();
           const s3 = store === 's3' ? await startS3Process('bench') : undefined;
           if (s3) Object.assign(process.env, s3.env);
@@ -416,6 +420,7 @@ async function data(): Promise<void> {
             const r = await runQueue(request('queue'), {
               redis: redis.url,
               blobs,
+              ...(jobGflop !== undefined ? { jobFlops: jobGflop * 1e9 } : {}),
               onProgress: () => {
                 const now = phaseCpu();
                 phase.first ??= now;
@@ -433,13 +438,17 @@ async function data(): Promise<void> {
                   }),
               ),
             );
-            const sum = { mib: 0, hits: 0, misses: 0, readS: 0, gflop: 0 };
+            const sum = { mib: 0, hits: 0, misses: 0, readS: 0, gflop: 0, stallS: 0, kernelS: 0 };
             // Each worker's last `reads:` line (the one at shutdown): the lines are running totals.
             for (const log of logs) {
               const m = [
-                ...log.matchAll(/reads: ([0-9.]+) MiB .*cache (\d+) hits \/ (\d+) misses.*, ([0-9.]+) s reading, ([0-9.]+) GFLOP/g),
+                ...log.matchAll(
+                  /reads: ([0-9.]+) MiB .*cache (\d+) hits \/ (\d+) misses.*, ([0-9.]+) s reading, ([0-9.]+) GFLOP(?:, ([0-9.]+) s stalled, ([0-9.]+) s computing)?/g,
+                ),
               ].at(-1);
               if (!m) continue;
+              sum.stallS += Number(m[6] ?? NaN);
+              sum.kernelS += Number(m[7] ?? NaN);
               sum.mib += Number(m[1]);
               sum.hits += Number(m[2]);
               sum.misses += Number(m[3]);
@@ -471,6 +480,7 @@ async function data(): Promise<void> {
                 ...(local
                   ? {
                       localComputeS: +(local.computeMs / 1000).toFixed(2),
+                      localCpuS: +localCpuS.toFixed(2),
                       ratio: +(local.computeMs / r.computeMs).toFixed(3),
                       ratioWithoutS3rver: +(local.computeMs / 1000 / withoutS3rverS).toFixed(3),
                       sameBits: same,
@@ -484,6 +494,12 @@ async function data(): Promise<void> {
                 lookups: { hits: sum.hits, misses: sum.misses },
                 readS: +sum.readS.toFixed(2),
                 readShare: +(sum.readS / (workers * computeS)).toFixed(3),
+                // The reads' exposed part: kernel threads waiting for blocks once the earlier task was done.
+                stallS: +sum.stallS.toFixed(2),
+                // Kernel threads computing (kernels, merges), against their wall time (workers × compute phase).
+                threadComputeS: +sum.kernelS.toFixed(2),
+                threadBusy: +(sum.kernelS / (workers * computeS)).toFixed(3),
+                jobGflop: jobGflop ?? 'auto',
                 cpuS,
                 computeCpuS: during,
                 load: loadavg().map((x) => +x.toFixed(2)),

@@ -5,6 +5,7 @@ import {
   buildFlow,
   defaultJobFlops,
   isWholeRun,
+  kvHeadOf,
   decodeManifest,
   encodeManifest,
   flowIds,
@@ -97,6 +98,26 @@ test('batchPlan by default at n = 32768, H = 8, causal, 256×2048 tiles: only wh
     'every q-block once, in plan order (b, h, qBlock)',
   );
   t.true(jobs.length < big.qBlockCount / 2, `${jobs.length} tile jobs for ${big.qBlockCount} q-blocks`);
+});
+
+test('batchPlan: a tile job never spans two kv heads (its worker caches one head’s K/V), however big the jobs', (t) => {
+  // B = 2, 6 query heads on 3 kv heads: query heads 2k, 2k+1 read kv head k; kv heads of batch 1 are 3 … 5.
+  const gqa = plan(validateSpec({ q: [2, 6, 300, 24], k: [2, 3, 517, 24], v: [2, 3, 517, 24] }, { causal: true }), {
+    blockQ: 64,
+    blockK: 128,
+  });
+  const perHead = gqa.qBlocksPerHead;
+  t.is(perHead, 5);
+  // From the layout: q-block qi belongs to head (b·H + h) = ⌊qi / perHead⌋, which reads kv head b·Hk + ⌊h / 2⌋.
+  for (let qi = 0; qi < gqa.qBlockCount; qi++) {
+    const bh = Math.floor(qi / perHead);
+    t.is(kvHeadOf(gqa, qi), Math.floor(bh / 6) * 3 + Math.floor((bh % 6) / 2), `q-block ${qi}`);
+  }
+  for (const options of [{ jobFlops: 1e15 }, { jobFlops: gqa.flops / 7 }, { tilesPerJob: 9 }, {}]) {
+    const jobs = batchPlan(gqa, options).flatMap((g) => g.tileJobs);
+    for (const job of jobs) t.is(new Set(job.map(([qi]) => kvHeadOf(gqa, qi))).size, 1, JSON.stringify({ options, job }));
+    if (options.jobFlops === 1e15) t.is(jobs.length, 6, 'one job per kv head when a job could hold them all');
+  }
 });
 
 /** A causal self-attention plan of `heads` heads × n tokens, D, 256×2048 tiles. */

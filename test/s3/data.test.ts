@@ -11,7 +11,7 @@ import { startS3 } from './support.ts';
 const BUCKET = 'longattn-data';
 
 test.serial(
-  's3 data movement: one tile job of every q-block writes its output rows as one object each for O and LSE (not one per q-block); bits equal runLocal’s and meet the float64 rule',
+  's3 data movement: a tile job of every q-block of a kv head writes its output rows as one object each for O and LSE (not one per q-block); bits equal runLocal’s and meet the float64 rule',
   async (t) => {
     const [redis, s3] = await Promise.all([startRedis(), startS3([BUCKET])]);
     Object.assign(process.env, s3.env);
@@ -27,7 +27,8 @@ test.serial(
         await startService('reducer', redis.url, ['--blobs', blobs], 'cli'),
       );
       const request = inputs.request('s3');
-      // One tile job holds every q-block of every head (plan order): their rows are adjacent in O and LSE.
+      // One tile job per kv head (a job never spans two: batchPlan) holds every q-block of its two
+      // query heads (plan order): their rows are adjacent in O and LSE, from query head 0 and 2.
       const { jobId } = await runQueue(request, { redis: redis.url, blobs, jobFlops: 1e12, detach: true });
       const engine = await QueueEngine.connect(redis.url, { blobs: [blobs] });
       try {
@@ -37,8 +38,10 @@ test.serial(
       }
       const keys = await s3.keys(BUCKET);
       const parts = (blob: string) => keys.filter((k) => k.startsWith(`jobs/${jobId}/out/${blob}!w/`));
-      t.deepEqual(parts('o'), [`jobs/${jobId}/out/o!w/${'0'.padStart(16, '0')}`], keys.join(' '));
-      t.deepEqual(parts('lse'), [`jobs/${jobId}/out/lse!w/${'0'.padStart(16, '0')}`], keys.join(' '));
+      const at = (offset: number) => String(offset).padStart(16, '0');
+      const head2 = { o: 2 * shape.Sq * shape.D * 4, lse: 2 * shape.Sq * 4 }; // float32 bhsd rows of query head 2
+      t.deepEqual(parts('o'), [`jobs/${jobId}/out/o!w/${at(0)}`, `jobs/${jobId}/out/o!w/${at(head2.o)}`], keys.join(' '));
+      t.deepEqual(parts('lse'), [`jobs/${jobId}/out/lse!w/${at(0)}`, `jobs/${jobId}/out/lse!w/${at(head2.lse)}`], keys.join(' '));
 
       const collected = await longattn([
         'result',

@@ -41,6 +41,13 @@ export function defaultJobFlops(plan: Plan): number {
   );
 }
 
+/** The kv head (b·Hk + kvh) whose K/V q-block `qi` reads: query heads h·Hk/H share one. */
+export function kvHeadOf(plan: Plan, qi: number): number {
+  const { H, Hk } = plan.spec;
+  const head = Math.floor(qi / plan.qBlocksPerHead); // b·H + h
+  return Math.floor(head / H) * Hk + Math.floor((head % H) / (H / Hk));
+}
+
 /** Whether a tile run holds every tile of its q-block (the worker then writes the q-block's rows). */
 export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
   return from === 0 && to === plan.tilesIn(qi) && to > 0;
@@ -48,7 +55,8 @@ export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
 
 /**
  * Groups a plan's tiles into BullMQ jobs, in plan order (b, h, qBlock: the q-blocks of one head,
- * then the next head of the same kv head, so a worker's cached K/V blocks are reused):
+ * then the next head of the same kv head, so a worker's cached K/V blocks are reused; a job's
+ * q-blocks all read one kv head):
  * - whole q-blocks are packed into tile jobs of about `jobFlops` of kernel work each (≥ 30–50 ms:
  *   the queue costs ~1 ms per job); the worker merges each one and writes its output rows, so
  *   nothing per tile crosses the blob store;
@@ -71,6 +79,7 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
   let groupCost = 0;
   let job: TileRun[] = [];
   let jobCost = 0;
+  let jobKv = -1;
   const closeJob = () => {
     if (job.length > 0) group.tileJobs.push(job);
     job = [];
@@ -81,7 +90,10 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
     const c = byCount ? n : plan.flopsIn(qi);
     if (n > 0 && (c <= splitAbove || plan.spec.linear)) {
       // a linear q-block is small and never split
-      if (job.length > 0 && jobCost + c > target) closeJob();
+      const kv = kvHeadOf(plan, qi);
+      // A job never spans two kv heads: its worker then caches one head's K/V (docs/scaling.md, "Data movement").
+      if (job.length > 0 && (jobCost + c > target || kv !== jobKv)) closeJob();
+      jobKv = kv;
       job.push([qi, 0, n]);
       jobCost += c;
       if (jobCost >= target) closeJob();

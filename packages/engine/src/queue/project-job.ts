@@ -9,6 +9,7 @@ import { decline } from './service.ts';
 import { runProjectTask, type ProjectTask } from './project-thread.ts';
 import { cleanUpAfterEnd } from './tile-job.ts';
 import type { WorkerParts } from './worker.ts';
+import { runOnThread } from './kernel-pool.ts';
 
 /**
  * KEYS: job hash, projected set. ARGV: worker field, its value, then per block (index, flops).
@@ -77,7 +78,7 @@ export async function processProjectJob(w: WorkerParts, job: Job<ProjectJobData>
   };
   if (left.length > 0) {
     try {
-      await (w.pool ? w.pool.run(task, { signal: w.handBack.signal }) : runProjectTask(task, ctx.store));
+      await (w.pool ? runOnThread(w.pool, task, w.handBack.signal) : runProjectTask(task, ctx.store));
     } catch (error) {
       if (!w.handBack.signal.aborted) throw error;
       await job.moveToDelayed(Date.now(), token); // shutting down past the grace period: hand it back

@@ -47,8 +47,10 @@ export interface TileTask {
 
 const stores = new Map<string, BlobStore>();
 let cache: BlockCache | undefined;
-/** Settles when the last task to arrive has finished computing (the worker sends up to two at once). */
+/** Settles when the last task to arrive has finished computing (the worker sends several at once). */
 let computing: Promise<void> = Promise.resolve();
+/** Settles when the last task to arrive has read its blocks (or failed to). */
+let reading: Promise<void> = Promise.resolve();
 
 function storeFor(task: Pick<TileTask, 'store' | 'redis'>): BlobStore {
   let store = stores.get(task.store);
@@ -71,7 +73,7 @@ const rangeKey = (r: BlobRange) => `${r.name}@${r.offset}+${r.length}`;
  * are fetched in runs of consecutive blocks, one read each (readRuns). Blocks stay valid however
  * the cache evicts meanwhile.
  */
-async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> {
+async function prefetch(task: TileTask, store: BlobStore, counts: ReadCounters): Promise<BlockSource> {
   const { job, spec, blockK } = task;
   const queries = new Map<string, BlobRange>();
   const keyBlocks = new Map<string, BlobRange>();
@@ -100,12 +102,15 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
   const t0 = performance.now();
   const cached = (key: string) => `${store.location}|${key}`;
   const misses = [...keyBlocks].filter(([key]) => !cache!.has(cached(key))).map(([, r]) => r);
+  counts.misses += misses.length;
+  counts.hits += keyBlocks.size - misses.length;
+  for (const r of misses) counts.bytes += r.length;
   const loads = new Map<string, Promise<Float32Array>>();
   for (const { range, loading } of readRuns(store, misses)) loads.set(rangeKey(range), loading);
   await Promise.all([
     ...readRuns(store, [...queries.values()]).map(async ({ range, loading }) => {
       blocks.set(rangeKey(range), await loading);
-      reads.directBytes += range.length;
+      counts.bytes += range.length;
     }),
     // Checked and asked for in the same tick, so a block counted a miss above is loaded by its run.
     ...[...keyBlocks].map(async ([key, r]) => {
@@ -113,7 +118,7 @@ async function prefetch(task: TileTask, store: BlobStore): Promise<BlockSource> 
       blocks.set(key, await cache!.get(cached(key), load));
     }),
   ]);
-  reads.ms += performance.now() - t0;
+  counts.readMs += performance.now() - t0;
   const kv = (which: 'k' | 'v') => (b: number, kvh: number, start: number, count: number) => {
     const { first, range } = keyBlock(which, b, kvh, start, count);
     return blocks.get(rangeKey(range))!.subarray((start - first) * spec.D, (start - first + count) * spec.D);
@@ -157,19 +162,22 @@ function readRuns(store: BlobStore, ranges: readonly BlobRange[]): { range: Blob
 const MAX_READ_BYTES = 8 << 20;
 
 /** K/V key blocks for linear attention's states, fetched through the thread's cache as the aligned blocks prefetch asks for. */
-function stateReader(task: TileTask, store: BlobStore): KeyValueReader {
+function stateReader(task: TileTask, store: BlobStore, counts: ReadCounters): KeyValueReader {
   const fetch = (which: 'k' | 'v', b: number, kvh: number, start: number, count: number) => {
     const r = inputRows(task.job, task.spec, which, b, kvh, start, count);
-    return cache!.get(`${store.location}|${rangeKey(r)}`, async () => bytesToF32(await store.read(r.name, r.offset, r.length)));
+    const key = `${store.location}|${rangeKey(r)}`;
+    if (cache!.has(key)) counts.hits++;
+    else {
+      counts.misses++;
+      counts.bytes += r.length;
+    }
+    return cache!.get(key, async () => bytesToF32(await store.read(r.name, r.offset, r.length)));
   };
   return async (b, kvh, start, count) => {
     const [k, v] = await Promise.all([fetch('k', b, kvh, start, count), fetch('v', b, kvh, start, count)]);
     return { k, v };
   };
 }
-
-/** This thread's reads so far: time spent waiting for blocks, bytes read past the cache (query rows, direct fs reads). */
-const reads = { ms: 0, directBytes: 0 };
 
 /** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
 const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
@@ -180,7 +188,7 @@ const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32
  * cache holds the files). A block is valid until the next read of the same tensor, which is
  * how computeQBlock and the tile loop below use them (one tile at a time).
  */
-function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close(): void } {
+function directSource(task: TileTask, store: FsBlobStore, counts: ReadCounters): BlockSource & { close(): void } {
   const { job, spec } = task;
   const readers = {
     q: store.openReader(blobNames.input(job, 'q')),
@@ -194,8 +202,8 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
     const block = scratch[which].subarray(0, range.length / 4);
     const t0 = performance.now();
     readers[which].readInto(range.offset, f32Bytes(block));
-    reads.ms += performance.now() - t0;
-    reads.directBytes += range.length;
+    counts.readMs += performance.now() - t0;
+    counts.bytes += range.length;
     return block;
   };
   return {
@@ -216,15 +224,25 @@ function directSource(task: TileTask, store: FsBlobStore): BlockSource & { close
 export default async function runTiles(task: TileTask | ProjectTask): Promise<ReadCounters> {
   if ('kind' in task) {
     await runProjectTask(task, storeFor(task)); // a layer job's projection job (project-thread.ts)
-    return { bytes: 0, hits: 0, misses: 0, readMs: 0 };
+    return { bytes: 0, hits: 0, misses: 0, readMs: 0, stallMs: 0, computeMs: 0 };
   }
   cache ??= new BlockCache(task.cacheBytes);
-  const before = { ...counters(cache) };
+  // This task's own counts: several tasks are in a thread at once (one computing, the next ones reading).
+  const counts: ReadCounters = { bytes: 0, hits: 0, misses: 0, readMs: 0, stallMs: 0, computeMs: 0 };
   const store = storeFor(task);
   const kernel = await threadKernel(task.backend, task.kernelOptions);
-  // fs: direct reads from the page cache; elsewhere (Redis) every block once, through the cache.
-  const direct = store instanceof FsBlobStore ? directSource(task, store) : undefined;
-  const source = direct ?? (await prefetch(task, store));
+  // fs: direct reads from the page cache; elsewhere (Redis, S3) every block once, through the cache,
+  // fetched from the moment the task arrives: a task that waits behind the one computing reads meanwhile.
+  const direct = store instanceof FsBlobStore ? directSource(task, store, counts) : undefined;
+  // Reads go in arrival order too: the next task to compute gets the store's bandwidth first.
+  const earlierReads = reading;
+  const sourcing = direct ? undefined : earlierReads.then(() => prefetch(task, store, counts));
+  sourcing?.catch(() => {}); // awaited below, after the earlier task
+  if (sourcing)
+    reading = sourcing.then(
+      () => {},
+      () => {},
+    );
   const { job, spec } = task;
   const writes: Promise<void>[] = [];
   // Writes overlap the next q-block's compute; a failure surfaces at the end (Promise.all below).
@@ -233,14 +251,19 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
     writes.push(write);
   };
   const throttle = (tiles: number) => (task.throttleMs > 0 ? sleep(task.throttleMs * tiles) : undefined);
-  // Tasks compute one at a time, in arrival order; a second task's reads overlap this one's compute.
+  // Tasks compute one at a time, in arrival order; the next tasks' reads overlap this one's compute.
   const earlier = computing;
   let done!: () => void;
   computing = new Promise<void>((resolve) => (done = resolve));
   await earlier;
   try {
+    // What the kernel waits for here is the part of the reads the earlier task's compute did not hide.
+    const t0 = performance.now();
+    const source = direct ?? (await sourcing!);
+    const t1 = performance.now();
+    counts.stallMs += t1 - t0;
     const linear = spec.linear ? linearStates(job, spec, task.blockK) : undefined;
-    const read = linear ? (direct ? sourceReader(direct) : stateReader(task, store)) : undefined;
+    const read = linear ? (direct ? sourceReader(direct) : stateReader(task, store, counts)) : undefined;
     const rows = new OutputRuns(job, spec, (name, offset, data) => track(store.write(name, offset, data)));
     for (const block of task.blocks) {
       await throttle(block.tiles.length);
@@ -263,6 +286,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       data: f32Bytes(packPartials([widenPartial(p)])), // a blob holds the q-block's rows (blob-layout.ts)
     }));
     if (stored.length > 0) track(store.putMany(stored));
+    counts.computeMs += performance.now() - t1;
   } finally {
     direct?.close();
     done();
@@ -270,27 +294,22 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
   await Promise.all(writes);
   // Fault tests: a window between a job's rows written and their q-blocks recorded by the worker.
   if (task.throttleMs > 0) await sleep(task.throttleMs);
-  const after = counters(cache);
-  return {
-    bytes: after.bytes - before.bytes,
-    hits: after.hits - before.hits,
-    misses: after.misses - before.misses,
-    readMs: after.readMs - before.readMs,
-  };
+  return counts;
 }
 
 /**
  * A task's reads: bytes fetched from the blob store (K/V block-cache misses and query rows, or
- * direct fs reads), K/V block-cache hits and misses (queries and fs reads bypass the cache), and
- * milliseconds spent waiting for blocks. Workers add them up and log them (docs/scaling.md, "Data movement").
+ * direct fs reads), K/V block-cache hits and misses (queries and fs reads bypass the cache),
+ * milliseconds from a task's first read to its last block (readMs: overlaps the earlier task's
+ * compute), of those the ones the kernel thread sat waiting after the earlier task finished
+ * (stallMs: the reads' exposed cost), and milliseconds computing (kernels, merges, fs reads).
+ * Workers add them up and log them (docs/scaling.md, "Data movement").
  */
 export interface ReadCounters {
   bytes: number;
   hits: number;
   misses: number;
   readMs: number;
-}
-
-function counters(c: BlockCache): ReadCounters {
-  return { bytes: c.missBytes + reads.directBytes, hits: c.hits, misses: c.misses, readMs: reads.ms };
+  stallMs: number;
+  computeMs: number;
 }

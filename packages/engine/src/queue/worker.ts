@@ -21,6 +21,7 @@ import { checkJobId, jobKeys, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { recordDone } from './progress.ts';
 import { mergeQBlocks } from './qblock-merge.ts';
 import { decline, recordingFailures, type RunningService } from './service.ts';
+import { kernelPool, runOnThread, TASKS_PER_THREAD, untilAborted } from './kernel-pool.ts';
 import { checkTileJob, cleanUpAfterEnd, remainingWork } from './tile-job.ts';
 import { lseOnly } from './inspect-manifest.ts';
 import runTiles, { type ReadCounters, type TileTask } from './tile-thread.ts';
@@ -74,19 +75,8 @@ export interface WorkerParts {
   log: (line: string) => void;
 }
 
-/** `work`, or an AbortError once `signal` aborts (the in-process run of a cpuFree kernel, handed back like a pool task). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  work.catch(() => {});
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(new Error('aborted'));
-    if (signal.aborted) abort();
-    signal.addEventListener('abort', abort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
-  });
-}
-
 /**
- * `ID: reads: B MiB of input blocks read, X MiB/GFLOP, cache H hits / M misses (R% hit), T s reading, G GFLOP`:
+ * `ID: reads: B MiB of input blocks read, X MiB/GFLOP, cache H hits / M misses (R% hit), T s reading, G GFLOP, S s stalled, C s computing`:
  * the worker's data movement so far (docs/scaling.md, "Data movement"), logged at close and
  * every LOG_READS_MS while it computes.
  */
@@ -97,7 +87,8 @@ export function readsLine(id: string, r: ReadCounters & { flops: number }): stri
     `${id}: reads: ${(r.bytes / 2 ** 20).toFixed(1)} MiB of input blocks read, ` +
     `${gflop > 0 ? (r.bytes / 2 ** 20 / gflop).toFixed(3) : '0'} MiB/GFLOP, ` +
     `cache ${r.hits} hits / ${r.misses} misses (${lookups > 0 ? ((100 * r.hits) / lookups).toFixed(1) : '-'}% hit), ` +
-    `${(r.readMs / 1000).toFixed(2)} s reading, ${gflop.toFixed(1)} GFLOP`
+    `${(r.readMs / 1000).toFixed(2)} s reading, ${gflop.toFixed(1)} GFLOP, ` +
+    `${(r.stallMs / 1000).toFixed(2)} s stalled, ${(r.computeMs / 1000).toFixed(2)} s computing`
   );
 }
 
@@ -145,13 +136,15 @@ async function processTileJob(
     lseOnly: lseOnly(ctx.manifest),
   };
   try {
-    const reply = (await (w.pool
-      ? w.pool.run(task, { signal: w.handBack.signal })
-      : untilAborted(runTiles(task), w.handBack.signal))) as ReadCounters;
+    const reply = await (w.pool
+      ? runOnThread<ReadCounters>(w.pool, task, w.handBack.signal)
+      : untilAborted(runTiles(task), w.handBack.signal));
     w.reads.bytes += reply.bytes;
     w.reads.hits += reply.hits;
     w.reads.misses += reply.misses;
     w.reads.readMs += reply.readMs;
+    w.reads.stallMs += reply.stallMs;
+    w.reads.computeMs += reply.computeMs;
     w.reads.flops += blocks.reduce((n, { block }) => n + block.tiles.reduce((f, t) => f + t.flops, 0), 0);
     w.reads.flops += tiles.reduce((n, { tile }) => n + tile.flops, 0);
   } catch (error) {
@@ -205,16 +198,8 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
   const threads = choice.own.backend.threading === 'main' ? 1 : (options.concurrency ?? 1);
   const id = `worker-${hostname()}-${process.pid}`;
   const redis = connectRedis(options.redis);
-  // Two tasks per thread: one computes while the next reads its blocks (the thread runs them in order).
-  const pool = choice.own.backend.cpuFree
-    ? undefined
-    : new Piscina({
-        filename: threadFile,
-        minThreads: threads,
-        maxThreads: threads,
-        idleTimeout: Infinity,
-        concurrentTasksPerWorker: 2,
-      });
+  // TASKS_PER_THREAD tasks per thread: one computes while the next ones read their blocks (the thread runs them in order).
+  const pool = choice.own.backend.cpuFree ? undefined : kernelPool(threadFile, threads);
   const handBack = new AbortController();
   setMaxListeners(0, handBack.signal); // one listener per job in flight
   const parts: WorkerParts = {
@@ -230,7 +215,7 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
     chunkPool: new Piscina({ filename: chunkThreadFile, minThreads: 0, maxThreads: threads, idleTimeout: 30_000 }),
     handBack,
     started: new Set(),
-    reads: { bytes: 0, hits: 0, misses: 0, readMs: 0, flops: 0 },
+    reads: { bytes: 0, hits: 0, misses: 0, readMs: 0, stallMs: 0, computeMs: 0, flops: 0 },
     log,
   };
 
@@ -250,8 +235,9 @@ export async function startWorker(options: WorkerServiceOptions): Promise<Runnin
       connection: bullConnection(options.redis),
       prefix: QUEUE_PREFIX,
       name: id,
-      // Two jobs per thread: the next job's queue round trips and reads overlap the running one's compute.
-      concurrency: 2 * threads,
+      // TASKS_PER_THREAD jobs per kernel thread: the next jobs' queue round trips and reads overlap the running
+      // one's compute (the wait kernel, on the event loop, keeps two: its control-plane runs measured so).
+      concurrency: (pool ? TASKS_PER_THREAD : 2) * threads,
       lockDuration: options.lockDurationMs ?? QUEUE_DEFAULTS.lockDurationMs,
       stalledInterval: options.stalledIntervalMs ?? QUEUE_DEFAULTS.stalledIntervalMs,
       maxStalledCount: QUEUE_DEFAULTS.maxStalledCount,
