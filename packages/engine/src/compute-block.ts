@@ -52,6 +52,7 @@ export async function computeTiles(
       kStart: tile.kStart,
       rule,
       full: tile.full,
+      ...(spec.allowNonfinite ? {} : { finite: true }),
       ...(patterned && !tile.full ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys) } : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),

@@ -47,8 +47,9 @@ export class OrtTileKernel implements TileKernel {
     // The masked graph lets masked keys reach the arithmetic: MatMul(P, V) adds a masked key's
     // 0·±∞ = NaN, and a visible score that is NaN/±∞ takes the graph's clamps. A masked part holding NaN/±∞
     // (--allow-nonfinite only) runs on jsTile, which visits visible keys only. The scan reads
-    // (rows + 2·keys)·D values against the part's 4·rows·keys·D FLOP (docs/nonfinite.md).
-    if (masked && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return jsTile(job);
+    // (rows + 2·keys)·D values against the part's 4·rows·keys·D FLOP (docs/nonfinite.md); it is
+    // skipped when the inputs were checked finite at the boundary (job.finite).
+    if (masked && !job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return jsTile(job);
     const graph = await this.graph(D, job.scale, masked);
     const out = await graph.run({
       q: { data: this.plain('q', job.q), dims: [rows, D] },
