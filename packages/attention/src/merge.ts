@@ -30,32 +30,56 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
   const tos = ordered.map((p) => (p.rowSpan ? p.rowSpan[0] + p.rowSpan[1] : rows));
   const o = into ? into.o.subarray(0, rows * D) : new Float32Array(rows * D);
   const lse = into ? into.lse.subarray(0, rows) : new Float32Array(rows);
-  const weights = new Float64Array(n);
-  const acc = new Float64Array(D);
-  for (let r = 0; r < rows; r++) {
-    let m = -Infinity;
-    for (let t = 0; t < n; t++) if (r >= froms[t]! && r < tos[t]!) m = Math.max(m, lses[t]![r - froms[t]!]!);
-    if (m === -Infinity) m = 0; // every partial empty → weights 0, out 0, lse -Infinity
-    let z = 0;
-    for (let t = 0; t < n; t++) {
-      const w = r >= froms[t]! && r < tos[t]! ? Math.exp(lses[t]![r - froms[t]!]! - m) : 0;
-      weights[t] = w;
-      z += w;
+  // Partial by partial over its rows (each partial's arrays read once, in order) rather than row
+  // by row over the partials: every row's sums still add their terms in partial order, so the
+  // bits are the same (docs/math.md, "Cost follows the pattern").
+  const { m, z, w, acc } = scratch(rows, D, n);
+  m.fill(-Infinity, 0, rows);
+  for (let t = 0; t < n; t++) {
+    const l = lses[t]!;
+    for (let r = froms[t]!, x = 0; r < tos[t]!; r++, x++) m[r] = Math.max(m[r]!, l[x]!);
+  }
+  for (let r = 0; r < rows; r++) if (m[r] === -Infinity) m[r] = 0; // every partial empty → weights 0, out 0, lse -Infinity
+  z.fill(0, 0, rows);
+  for (let t = 0; t < n; t++) {
+    const l = lses[t]!;
+    for (let r = froms[t]!, x = 0, at = t * rows + froms[t]!; r < tos[t]!; r++, x++, at++) {
+      const e = Math.exp(l[x]! - m[r]!);
+      w[at] = e;
+      z[r] += e;
     }
+  }
+  for (let r = 0; r < rows; r++) {
     // Z = 0: every weight is 0 and O = Σ 0·O_t, which is 0 unless a partial carries NaN or ±∞ from
     // non-finite inputs; a zero weight is not skipped, so 0·∞ = NaN stays (docs/nonfinite.md).
-    lse[r] = z === 0 ? -Infinity : m + Math.log(z);
-    const zd = z === 0 ? 1 : z;
-    acc.fill(0);
-    const base = r * D;
-    for (let t = 0; t < n; t++) {
-      if (r < froms[t]! || r >= tos[t]!) continue;
-      const w = weights[t] / zd;
-      const src = outs[t]!;
-      const at = (r - froms[t]!) * D;
-      for (let d = 0; d < D; d++) acc[d] += w * src[at + d]!;
-    }
-    for (let d = 0; d < D; d++) o[base + d] = acc[d]!;
+    const zr = z[r]!;
+    lse[r] = zr === 0 ? -Infinity : m[r]! + Math.log(zr);
+    z[r] = zr === 0 ? 1 : zr;
   }
+  acc.fill(0, 0, rows * D);
+  for (let t = 0; t < n; t++) {
+    const src = outs[t]!;
+    for (let r = froms[t]!, at = 0, base = froms[t]! * D; r < tos[t]!; r++, at += D, base += D) {
+      const wr = w[t * rows + r]! / z[r]!;
+      for (let d = 0; d < D; d++) acc[base + d] += wr * src[at + d]!;
+    }
+  }
+  for (let x = 0; x < rows * D; x++) o[x] = acc[x]!;
   return { rows, D, kStart: ordered[0].kStart, o, lse };
+}
+
+/** merge's float64 work arrays, reused across calls and grown as needed: row maxima m, sums z, weights w [partials, rows], acc [rows, D]. */
+let work = { m: new Float64Array(0), z: new Float64Array(0), w: new Float64Array(0), acc: new Float64Array(0) };
+
+function scratch(rows: number, D: number, n: number): typeof work {
+  if (work.m.length < rows || work.w.length < n * rows || work.acc.length < rows * D) {
+    const R = Math.max(rows, work.m.length);
+    work = {
+      m: new Float64Array(R),
+      z: new Float64Array(R),
+      w: new Float64Array(Math.max(n * rows, work.w.length)),
+      acc: new Float64Array(Math.max(R * D, work.acc.length)),
+    };
+  }
+  return work;
 }
