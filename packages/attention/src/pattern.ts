@@ -33,15 +33,19 @@ export function hasPattern(spec: Pick<AttentionSpec, 'pattern'>): boolean {
 }
 
 const decoded = new Map<string, Uint8Array>();
+/** By mask object first: a Map lookup by another copy of the same cells string compares MBs of text (every q-block's rule asks). */
+let lastMask: { mask: BlockMask; cells: Uint8Array } | undefined;
 
 /** The block mask's cells as bytes, decoded once per thread (a few masks kept). */
 export function maskCells(mask: BlockMask): Uint8Array {
+  if (lastMask?.mask === mask) return lastMask.cells;
   let cells = decoded.get(mask.cells);
   if (!cells) {
     if (decoded.size >= 4) decoded.clear();
     cells = new Uint8Array(Buffer.from(mask.cells, 'base64'));
     decoded.set(mask.cells, cells);
   }
+  lastMask = { mask, cells };
   return cells;
 }
 

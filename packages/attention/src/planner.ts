@@ -112,6 +112,9 @@ export interface Plan {
   flopsIn(index: number): number;
 }
 
+/** Pattern tiles a plan keeps after counting them (~200 bytes each: ≤ 13 MB per plan); q-blocks past it generate theirs when reached. */
+const KEPT_PATTERN_TILES = 1 << 16;
+
 /**
  * Turns a spec into the tile grid: (b, h, qBlock) × key blocks, dropping tiles the mask empties,
  * trimming each tile to the keys its rows can see, and marking tiles the mask fully covers. Key
@@ -150,6 +153,11 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
         grid: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
       }
     : undefined;
+  // …and the tiles themselves while they are few (KEPT_PATTERN_TILES in all): a q-block's tiles then
+  // cost nothing to generate again in the compute loop, where generating them cost about what a
+  // band tile's GEMMs do (docs/math.md, "Cost follows the pattern").
+  const kept: (Tile[] | undefined)[] = [];
+  let keptTiles = 0;
   const counted = (qb: number, h: number): number => {
     const at = (headsDiffer ? h : 0) * perHead + qb;
     if (memo!.tiles[at]! < 0) {
@@ -157,8 +165,19 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
       memo!.tiles[at] = tiles.length;
       memo!.flops[at] = tiles.reduce((sum, t) => sum + t.flops, 0);
       memo!.grid[at] = gridCells(tiles, blockK);
+      if (keptTiles + tiles.length <= KEPT_PATTERN_TILES) {
+        kept[at] = tiles;
+        keptTiles += tiles.length;
+      }
     }
     return at;
+  };
+  /** Tiles of row block qb of head (b, h): the kept ones (restamped with this head when it is another), else generated. */
+  const patternBlockTiles = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] => {
+    const tiles = kept[counted(qb, head.h)];
+    if (!tiles) return tilesAt(qb, head);
+    if (tiles.length === 0 || (tiles[0]!.b === head.b && tiles[0]!.h === head.h)) return tiles;
+    return tiles.map((t) => ({ ...t, ...head }));
   };
   const tilesOf = (qb: number, h = 0): number => {
     if (memo) return memo.tiles[counted(qb, h)]!;
@@ -194,7 +213,8 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   };
   const block = (index: number): QBlockPlan => {
     const at = locate(index);
-    return { ...at, tiles: tilesAt(at.qBlock, { b: at.b, h: at.h, kvh: Math.floor(at.h / group) }) };
+    const head = { b: at.b, h: at.h, kvh: Math.floor(at.h / group) };
+    return { ...at, tiles: memo ? patternBlockTiles(at.qBlock, head) : tilesAt(at.qBlock, head) };
   };
   return {
     spec,

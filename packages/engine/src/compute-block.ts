@@ -67,6 +67,7 @@ export async function computeTiles(
       kStart: tile.kStart,
       rule,
       full: tile.full,
+      ...(spec.allowNonfinite ? {} : { finite: true }),
       ...(patterned && !tile.full && !(windowOnly && !tile.keySpans)
         ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) }
         : {}),

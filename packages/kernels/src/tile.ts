@@ -27,6 +27,11 @@ export interface TileJob {
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
+  /**
+   * q, k and v were checked finite where they entered the job (no --allow-nonfinite): a kernel may
+   * skip its own non-finite scan (docs/nonfinite.md). Absent: scan as before.
+   */
+  finite?: boolean;
 }
 
 /**

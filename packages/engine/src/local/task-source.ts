@@ -36,7 +36,9 @@ let cached: { key: string; source: BlockSource } | undefined;
  */
 export function taskSource(spec: AttentionSpec, inputs: TaskInputs): BlockSource {
   if (inputs.kind === 'shared') return arraySource(spec, inputs.q, inputs.k, inputs.v);
-  const key = JSON.stringify([inputs.q, inputs.k, inputs.v, spec]);
+  // The blocks depend on the files and the spec's shapes and layout, not its pattern (a block
+  // mask's cells would make this key MBs long, stringified on every task).
+  const key = JSON.stringify([inputs.q, inputs.k, inputs.v, spec.layout, spec.B, spec.H, spec.Hk, spec.Sq, spec.Sk, spec.D]);
   if (cached?.key !== key) {
     // Room for all three first: closing the cache between them would close this job's own q.
     if (readers.size > MAX_READERS - 3) closeReaders();

@@ -5,25 +5,23 @@ import { rowKeyRange, type Backend, type KernelOptions, type LseTileJob, type Ti
 import { OrtGraph } from './runtime.ts';
 import { lseModel, tileModel } from './tile-graph.ts';
 
-/** Masks kept per kernel, at most this many float32 elements together (16 MiB). */
-const MASK_CACHE_ELEMENTS = 4 << 20;
+/** Masks kept per kernel, at most this many bytes together (16 MiB). */
+const MASK_CACHE_BYTES = 16 << 20;
 
 /**
  * Tiles on onnxruntime's MLAS (tile-graph.ts). One session per (D, scale, masked) with symbolic
  * rows and keys: fixed-shape sessions ran no faster (within 2%, 64×256 to 512×4096 tiles, here)
  * and would need one more session per edge shape. Tiles that the mask does not
- * touch (`full`) run the mask-free graph; the others add a cached 0/−∞ mask, which depends only on
- * the tile's shape and its diagonal offset, so the diagonal squares of causal and windowed jobs
- * share one. Same semantics as jsTile: o normalised over the tile's visible keys, lse natural log.
+ * touch (`full`) run the mask-free graph; the others take a [rows, keys] 0/1 visibility (bool):
+ * a pattern tile's own `visible`, or one cached per tile shape and diagonal offset, so the
+ * diagonal squares of causal and windowed jobs share one. Same semantics as jsTile: o normalised over the tile's visible keys, lse natural log.
  */
 export class OrtTileKernel implements TileKernel {
   readonly backend = 'ort';
   readonly device: string;
   private readonly graphs = new Map<string, Promise<OrtGraph>>();
-  private readonly masks = new Map<string, Float32Array>();
-  private maskElements = 0;
-  /** Reused for pattern masks (never cached: each partial pattern tile has its own). */
-  private scratchMask = new Float32Array(0);
+  private readonly masks = new Map<string, Uint8Array>();
+  private maskBytes = 0;
   /** Reused plain buffers for inputs that live in SharedArrayBuffers (ORT refuses those). */
   private readonly scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
@@ -46,17 +44,18 @@ export class OrtTileKernel implements TileKernel {
   private async runPart(job: TileJob): Promise<TilePartial> {
     const { rows, keys, D } = job;
     const masked = !job.full;
-    // The masked graph lets masked keys reach the arithmetic: s + mask is +∞ − ∞ = NaN for a ±∞ in q
-    // or k, and MatMul(P, V) adds a masked key's 0·±∞ = NaN. A masked part holding NaN/±∞
+    // The masked graph lets masked keys reach the arithmetic: MatMul(P, V) adds a masked key's
+    // 0·±∞ = NaN, and a visible score that is NaN/±∞ takes the graph's clamps. A masked part holding NaN/±∞
     // (--allow-nonfinite only) runs on jsTile, which visits visible keys only. The scan reads
-    // (rows + 2·keys)·D values against the part's 4·rows·keys·D FLOP (docs/nonfinite.md).
-    if (masked && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return jsTile(job);
+    // (rows + 2·keys)·D values against the part's 4·rows·keys·D FLOP (docs/nonfinite.md); it is
+    // skipped when the inputs were checked finite at the boundary (job.finite).
+    if (masked && !job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return jsTile(job);
     const graph = await this.graph(D, job.scale, masked);
     const out = await graph.run({
       q: { data: this.plain('q', job.q), dims: [rows, D] },
       k: { data: this.plain('k', job.k), dims: [keys, D] },
       v: { data: this.plain('v', job.v), dims: [keys, D] },
-      ...(masked ? { mask: { data: this.mask(job), dims: [rows, keys] } } : {}),
+      ...(masked ? { vis: { data: this.mask(job), dims: [rows, keys] } } : {}),
     });
     return { rows, D, kStart: job.kStart, o: out.o!, lse: out.lse! };
   }
@@ -68,12 +67,12 @@ export class OrtTileKernel implements TileKernel {
   async lse(job: LseTileJob): Promise<Float32Array> {
     const { rows, keys, D } = job;
     const masked = !job.full;
-    if (masked && (hasNonFinite(job.q) || hasNonFinite(job.k))) return jsTileLse(job);
+    if (masked && !job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k))) return jsTileLse(job);
     const graph = await this.graph(D, job.scale, masked, 'lse');
     const out = await graph.run({
       q: { data: this.plain('q', job.q), dims: [rows, D] },
       k: { data: this.plain('k', job.k), dims: [keys, D] },
-      ...(masked ? { mask: { data: this.mask(job), dims: [rows, keys] } } : {}),
+      ...(masked ? { vis: { data: this.mask(job), dims: [rows, keys] } } : {}),
     });
     return out.lse!;
   }
@@ -109,41 +108,28 @@ export class OrtTileKernel implements TileKernel {
     return view;
   }
 
-  /** [rows, keys] additive mask: 0 where row r sees key c, −∞ elsewhere. */
-  private mask(job: LseTileJob): Float32Array {
+  /**
+   * [rows, keys] visibility, 1 where row r sees key c: a sparse pattern tile's own (computeTiles
+   * marks it in a reused buffer), else built from the rule and cached by shape and diagonal offset.
+   */
+  private mask(job: LseTileJob): Uint8Array {
+    if (job.visible) return job.visible;
     const { rows, keys, rule } = job;
-    if (job.visible) {
-      // A sparse pattern's tile mask: its own per tile, built in a reused buffer (a fresh 2 MB array per
-      // 256×2048 tile was most of a pattern tile's cost) from the runs of visible keys (native indexOf).
-      if (this.scratchMask.length < rows * keys) this.scratchMask = new Float32Array(rows * keys);
-      const mask = this.scratchMask.subarray(0, rows * keys).fill(-Infinity);
-      const seen = job.visible;
-      for (let r = 0; r < rows; r++) {
-        const end = (r + 1) * keys;
-        for (let a = seen.indexOf(1, r * keys); a !== -1 && a < end; ) {
-          const b = seen.indexOf(0, a);
-          const stop = b === -1 || b > end ? end : b;
-          mask.fill(0, a, stop);
-          a = stop < end ? seen.indexOf(1, stop) : -1;
-        }
-      }
-      return mask;
-    }
     const key = `${rows}x${keys}:${job.qStart + rule.diag - job.kStart}:${rule.left}:${rule.right}`;
     const hit = this.masks.get(key);
     if (hit) return hit;
-    const mask = new Float32Array(rows * keys).fill(-Infinity);
+    const mask = new Uint8Array(rows * keys);
     for (let r = 0; r < rows; r++) {
       const [lo, hi] = rowKeyRange(job, r);
-      if (hi >= lo) mask.fill(0, r * keys + lo, r * keys + hi + 1);
+      if (hi >= lo) mask.fill(1, r * keys + lo, r * keys + hi + 1);
     }
-    while (this.maskElements + mask.length > MASK_CACHE_ELEMENTS && this.masks.size > 0) {
+    while (this.maskBytes + mask.length > MASK_CACHE_BYTES && this.masks.size > 0) {
       const [oldest, old] = this.masks.entries().next().value!; // Map keeps insertion order: drop the oldest
       this.masks.delete(oldest);
-      this.maskElements -= old.length;
+      this.maskBytes -= old.length;
     }
     this.masks.set(key, mask);
-    this.maskElements += mask.length;
+    this.maskBytes += mask.length;
     return mask;
   }
 }

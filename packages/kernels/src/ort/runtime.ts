@@ -17,9 +17,9 @@ export function loadOrt(): Promise<typeof Ort> {
   return loaded;
 }
 
-/** A float32 input: data of dims' product elements. */
+/** An input of dims' product elements: float32, or bool from a Uint8Array of 0/1. */
 export interface Feed {
-  data: Float32Array;
+  data: Float32Array | Uint8Array;
   dims: readonly number[];
 }
 
@@ -54,7 +54,7 @@ export class OrtGraph {
   }
 
   tensor(f: Feed): Ort.Tensor {
-    return new this.ort.Tensor('float32', f.data, f.dims);
+    return f.data instanceof Uint8Array ? new this.ort.Tensor('bool', f.data, f.dims) : new this.ort.Tensor('float32', f.data, f.dims);
   }
 
   async dispose(): Promise<void> {

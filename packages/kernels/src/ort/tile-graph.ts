@@ -1,5 +1,8 @@
 import { encodeModel, float, type OnnxNode } from '../onnx/model.ts';
 
+/** Exp's inputs are clipped to [EXP_FLOOR, 0] in masked tiles: exp(−87) = 1.6e−38 is MLAS's last normal-speed result. */
+const EXP_FLOOR = -87;
+
 /**
  * One tile's math as an ONNX graph of standard ops (opset 18), run by MLAS.
  *
@@ -12,14 +15,24 @@ import { encodeModel, float, type OnnxNode } from '../onnx/model.ts';
  * The largest P of a row is exp(0)/l = 1/l, so m − log(max P) = m + log l. Every row sees at
  * least one key here, so l ≥ 1 and nothing is 0/0.
  *
- * Masked tiles keep the explicit form, where a row that sees no key must give o = 0, lse = −∞:
- *   S = Gemm(q, k; transB, alpha = scale, C = mask, beta = 1)
- *   m = max(ReduceMax(S, 1), −FLT_MAX), P = Exp(S − m), l = ReduceSum(P, 1)
+ * Masked tiles keep the explicit form, where a row that sees no key must give o = 0, lse = −∞.
+ * The mask comes in as `vis` [rows, keys] bool (true = visible) and is applied twice with Where,
+ * so that no −∞ reaches Exp (docs/math.md, "Cost follows the pattern"):
+ *   S = Gemm(q, k; transB, alpha = scale)
+ *   m = max(ReduceMax(Where(vis, S, −∞), 1), −FLT_MAX)
+ *   P = Where(vis, Exp(Clip(S − m, −87, 0)), 0), l = ReduceSum(P, 1)
  *   o = MatMul(P, v) / max(l, 1), lse = m + Log(l)
- * m = −∞ is clamped to −FLT_MAX so that S − m = −∞ (not NaN): P = 0, l = 0, o = 0/1 = 0 and
- * lse = −∞. A visible row has l ≥ 1 (its max term is exp(0)), so the clamps never change it.
+ * MLAS's Exp is ~5× slower per element on inputs below −87.3 (its result is then subnormal or
+ * 0: −∞ included), and a masked tile's masked entries all were: the old additive 0/−∞ mask made
+ * masked tiles cost 2–3× a mask-free tile of the same area. The clip keeps Exp's inputs in
+ * [−87, 0]: a masked entry's exp is discarded by the second Where (so it is exactly 0, and a
+ * masked S − m that is large, ±∞ or NaN never matters), and a visible entry's S − m is ≤ 0
+ * (m is its row's visible maximum) and below −87 only where its exp(S − m) < 1.7e−38 in a row
+ * whose l ≥ 1: it becomes 1.6e−38 instead, a change far below float32's resolution of l and o.
+ * m = −∞ (no visible key) is clamped to −FLT_MAX: P = 0, l = 0, o = 0/1 = 0, lse = −∞. A visible
+ * row has l ≥ 1 (its max term is exp(0)), so the clamps never change it.
  *
- * Inputs q [rows, D], k and v [keys, D], and when masked an additive mask [rows, keys] of 0/−∞.
+ * Inputs q [rows, D], k and v [keys, D], and when masked vis [rows, keys] (bool: a Uint8Array of 0/1).
  * `rows`/`keys` may be symbolic names (one session for every size).
  */
 export function tileModel(rows: number | string, keys: number | string, D: number, scale: number, masked: boolean): Uint8Array {
@@ -28,13 +41,9 @@ export function tileModel(rows: number | string, keys: number | string, D: numbe
     { name: 'q', type: 'float' as const, dims: [rows, D] },
     { name: 'k', type: 'float' as const, dims: [keys, D] },
     { name: 'v', type: 'float' as const, dims: [keys, D] },
-    ...(masked ? [{ name: 'mask', type: 'float' as const, dims: [rows, keys] }] : []),
+    ...(masked ? [{ name: 'vis', type: 'bool' as const, dims: [rows, keys] }] : []),
   ];
-  const initializers = [
-    { name: 'axes', dims: [1], data: BigInt64Array.of(1n) },
-    ...(masked ? [{ name: 'lowest', dims: [], data: Float32Array.of(-3.4028234663852886e38) }] : []),
-    ...(masked ? [{ name: 'one', dims: [], data: Float32Array.of(1) }] : []),
-  ];
+  const initializers = [{ name: 'axes', dims: [1], data: BigInt64Array.of(1n) }, ...(masked ? maskedConstants() : [])];
   return encodeModel({
     opsets: { '': 18 },
     graph: {
@@ -62,13 +71,27 @@ function softmaxNodes(scale: number): OnnxNode[] {
   ];
 }
 
+/** The masked graphs' scalar constants. */
+function maskedConstants() {
+  return [
+    { name: 'lowest', dims: [], data: Float32Array.of(-3.4028234663852886e38) },
+    { name: 'one', dims: [], data: Float32Array.of(1) },
+    { name: 'zero', dims: [], data: Float32Array.of(0) },
+    { name: 'floor', dims: [], data: Float32Array.of(EXP_FLOOR) },
+    { name: 'minusInf', dims: [], data: Float32Array.of(-Infinity) },
+  ];
+}
+
 function maskedNodes(scale: number): OnnxNode[] {
   return [
-    { op: 'Gemm', inputs: ['q', 'k', 'mask'], outputs: ['s'], attrs: { transB: 1, alpha: float(scale), beta: float(1) } },
-    { op: 'ReduceMax', inputs: ['s', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
+    { op: 'Gemm', inputs: ['q', 'k'], outputs: ['s'], attrs: { transB: 1, alpha: float(scale), beta: float(1) } },
+    { op: 'Where', inputs: ['vis', 's', 'minusInf'], outputs: ['sv'] },
+    { op: 'ReduceMax', inputs: ['sv', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
     { op: 'Max', inputs: ['m0', 'lowest'], outputs: ['m'] },
-    { op: 'Sub', inputs: ['s', 'm'], outputs: ['d'] },
-    { op: 'Exp', inputs: ['d'], outputs: ['p'] },
+    { op: 'Sub', inputs: ['s', 'm'], outputs: ['d0'] },
+    { op: 'Clip', inputs: ['d0', 'floor', 'zero'], outputs: ['d'] },
+    { op: 'Exp', inputs: ['d'], outputs: ['e'] },
+    { op: 'Where', inputs: ['vis', 'e', 'zero'], outputs: ['p'] },
     { op: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['l'], attrs: { keepdims: 1 } },
     { op: 'MatMul', inputs: ['p', 'v'], outputs: ['pv'] },
     { op: 'Max', inputs: ['l', 'one'], outputs: ['l1'] },
@@ -80,24 +103,15 @@ function maskedNodes(scale: number): OnnxNode[] {
 
 /**
  * The V-free tile (TileKernel.lse: inspect's first pass) as an ONNX graph: tileModel's graphs
- * without MatMul(P, V) (and the masked one's Div), so no V input and no [rows, D] output. Every
- * op that forms the LSE is tileModel's, on the same inputs, so the LSE bits are `run`'s:
+ * without MatMul(P, V) (and the masked one's normalising Max/Div), so no V input and no [rows, D]
+ * output. Every op that forms the LSE is tileModel's, on the same inputs, so the LSE bits are `run`'s:
  *   mask-free: S = Gemm(q, k), m = ReduceMax(S, 1), lse = m − Log(ReduceMax(Softmax(S, 1), 1))
- *   masked:    S = Gemm(q, k, C = mask), m = max(ReduceMax(S, 1), −FLT_MAX),
- *              lse = m + Log(ReduceSum(Exp(S − m), 1))   (−∞ for a row that sees no key)
+ *   masked:    m = max(ReduceMax(Where(vis, S, −∞), 1), −FLT_MAX),
+ *              lse = m + Log(ReduceSum(Where(vis, Exp(Clip(S − m, −87, 0)), 0), 1))   (−∞ for a row that sees no key)
  */
 export function lseModel(rows: number | string, keys: number | string, D: number, scale: number, masked: boolean): Uint8Array {
   const nodes: OnnxNode[] = masked
-    ? [
-        { op: 'Gemm', inputs: ['q', 'k', 'mask'], outputs: ['s'], attrs: { transB: 1, alpha: float(scale), beta: float(1) } },
-        { op: 'ReduceMax', inputs: ['s', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
-        { op: 'Max', inputs: ['m0', 'lowest'], outputs: ['m'] },
-        { op: 'Sub', inputs: ['s', 'm'], outputs: ['d'] },
-        { op: 'Exp', inputs: ['d'], outputs: ['p'] },
-        { op: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['l'], attrs: { keepdims: 1 } },
-        { op: 'Log', inputs: ['l'], outputs: ['logl'] },
-        { op: 'Add', inputs: ['m', 'logl'], outputs: ['lse'] },
-      ]
+    ? maskedNodes(scale).filter((n) => !['pv', 'l1', 'o'].includes(n.outputs[0]!))
     : softmaxNodes(scale).filter((n) => n.op !== 'MatMul');
   return encodeModel({
     opsets: { '': 18 },
@@ -107,12 +121,12 @@ export function lseModel(rows: number | string, keys: number | string, D: number
       inputs: [
         { name: 'q', type: 'float' as const, dims: [rows, D] },
         { name: 'k', type: 'float' as const, dims: [keys, D] },
-        ...(masked ? [{ name: 'mask', type: 'float' as const, dims: [rows, keys] }] : []),
+        ...(masked ? [{ name: 'vis', type: 'bool' as const, dims: [rows, keys] }] : []),
       ],
       outputs: [{ name: 'lse', type: 'float', dims: [rows, 1] }],
       initializers: [
         { name: 'axes', dims: [1], data: BigInt64Array.of(1n) },
-        ...(masked ? [{ name: 'lowest', dims: [], data: Float32Array.of(-3.4028234663852886e38) }] : []),
+        ...(masked ? maskedConstants().filter((c) => c.name !== 'one') : []), // `one` only normalises O
       ],
     },
   });
