@@ -54,7 +54,7 @@ export async function computeTiles(
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
     if (tile.rowStep) {
-      partials.push(await strideTiles!.run(kernel, tile, q)); // gathered rows and keys (stride-block.ts)
+      partials.push(await strideTiles!.run(kernel, tile, q, lseOnly)); // gathered rows and keys (stride-block.ts)
       continue;
     }
     const spans = tileKeySpans(tile);

@@ -1,5 +1,5 @@
 import { markStrideVisible, type AttentionSpec, type Tile, type TilePartial } from '@longattn/attention';
-import type { TileJob, TileKernel } from '@longattn/kernels';
+import { tileLse, type TileJob, type TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 
 /**
@@ -31,7 +31,7 @@ const CHUNKS_KEPT = 2;
 
 /** This thread's re-laid queries (one q-block) and key chunks (the last CHUNKS_KEPT used), by the id of the source they came from. */
 const rowsKept = { source: 0, at: '', data: new Float32Array(0) };
-const chunksKept: { source: number; at: string; k: Float32Array; v: Float32Array }[] = [];
+const chunksKept: { source: number; at: string; k: Float32Array; v: Float32Array; hasV: boolean }[] = [];
 
 /** Sources by id, held weakly: a kept chunk never keeps a finished job's source (and its blocks) alive. */
 const sourceIds = new WeakMap<BlockSource, number>();
@@ -58,8 +58,12 @@ export class StrideTiles {
     this.id = sourceIds.get(source)!;
   }
 
-  /** The tile's partial: its rows only (rowSpan, rowStep), o [count, D], lse [count]. `q`: the q-block's queries [tile.rows, D]. */
-  async run(kernel: TileKernel, tile: Tile, q: Float32Array): Promise<TilePartial> {
+  /**
+   * The tile's partial: its rows only (rowSpan, rowStep), o [count, D], lse [count]. `q`: the
+   * q-block's queries [tile.rows, D]. `lseOnly` (inspect's first pass): the V-free tile, no value
+   * read; o is then [count, 0].
+   */
+  async run(kernel: TileKernel, tile: Tile, q: Float32Array, lseOnly = false): Promise<TilePartial> {
     const { D } = this.spec;
     const [from, rows] = tile.rowSpan!;
     const S = tile.rowStep!;
@@ -71,19 +75,22 @@ export class StrideTiles {
       rowsKept.source = this.id;
       rowsKept.at = rowsAt;
     }
-    const chunk = this.chunk(tile.b, tile.kvh, a, b, S);
+    const chunk = this.chunk(tile.b, tile.kvh, a, b, S, !lseOnly);
     const rowAt = classOffset(tile.rows, S, from) * D;
     const keyAt = classOffset(b - a, S, tile.kStart - a) * D;
-    const part = await kernel.run({
+    const job = {
       rows,
       keys: tile.keys,
       D,
       scale: this.spec.scale,
       ...this.mask(tile),
+      ...(this.spec.allowNonfinite ? {} : { finite: true }),
       q: rowsKept.data.subarray(rowAt, rowAt + rows * D),
       k: chunk.k.subarray(keyAt, keyAt + tile.keys * D),
-      v: chunk.v.subarray(keyAt, keyAt + tile.keys * D),
-    });
+    };
+    const part = lseOnly
+      ? { rows, D: 0, o: new Float32Array(0), lse: await tileLse(kernel, job) }
+      : await kernel.run({ ...job, v: chunk.v.subarray(keyAt, keyAt + tile.keys * D) });
     return { ...part, kStart: tile.kStart, rows: tile.rows, rowSpan: [from, rows], rowStep: S };
   }
 
@@ -117,8 +124,11 @@ export class StrideTiles {
     };
   }
 
-  /** Keys and values [a, b) of kv head (b, kvh), re-laid by class: kept, or read and re-laid into the least recently used buffers. */
-  private chunk(bi: number, kvh: number, a: number, b: number, S: number): { k: Float32Array; v: Float32Array } {
+  /**
+   * Keys (and, when `withValues`, values) [a, b) of kv head (b, kvh), re-laid by class: kept, or
+   * read and re-laid into the least recently used buffers.
+   */
+  private chunk(bi: number, kvh: number, a: number, b: number, S: number, withValues: boolean): { k: Float32Array; v: Float32Array } {
     const { D } = this.spec;
     const at = `${bi}:${kvh}:${a}:${b}:${S}`;
     let chunk = chunksKept.find((c) => c.source === this.id && c.at === at);
@@ -127,11 +137,16 @@ export class StrideTiles {
       const old = chunksKept.length >= CHUNKS_KEPT ? chunksKept.pop() : undefined;
       const n = (b - a) * D;
       const k = old && old.k.length >= n ? old.k : new Float32Array(n);
-      const v = old && old.v.length >= n ? old.v : new Float32Array(n);
+      const v = old?.v ?? new Float32Array(0);
       // Re-laid at once: a reusing source's block lasts until its next read.
       byClass(this.source.keys(bi, kvh, a, b - a), b - a, S, D, k);
-      byClass(this.source.values(bi, kvh, a, b - a), b - a, S, D, v);
-      chunk = { source: this.id, at, k, v };
+      chunk = { source: this.id, at, k, v, hasV: false };
+    }
+    if (withValues && !chunk.hasV) {
+      const n = (b - a) * D;
+      if (chunk.v.length < n) chunk.v = new Float32Array(n);
+      byClass(this.source.values(bi, kvh, a, b - a), b - a, S, D, chunk.v);
+      chunk.hasV = true;
     }
     chunksKept.unshift(chunk);
     return chunk;
