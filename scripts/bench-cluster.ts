@@ -1,7 +1,7 @@
 /**
  * The queue's control plane at scale, on one machine (docs/scaling.md, "The control plane's ceiling"):
  *
- *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8]
+ *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8] [--warmup 2]
  *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop auto,1,4,16]
  *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--kv-heads 2]
  *                                                      [--backend ort] [--local] [--runs 1] [--job-gflop auto]
@@ -12,7 +12,9 @@
  *   --seconds at the ideal rate (N·G GFLOP/s) and prints one JSON line: tile jobs/s, efficiency (ideal
  *   compute time / measured), CPU per tile job of Redis, the reducer, the submitter and the workers,
  *   Redis's peak memory, reducer lag (last tile job done → job done), the reduce backlog, load, and
- *   Redis's calls per tile job by command (where its CPU goes).
+ *   Redis's calls per tile job by command (where its CPU goes). Before the measured jobs, an unmeasured
+ *   warm-up job of --warmup seconds (0: none, fresh workers) and 3 s with nothing queued, whose CPU per
+ *   second is printed as `idle` (per worker, Redis, the reducer).
  * flow: the submitter's cost of a long job's flow with no upload (plan, batchPlan, FlowProducer.add)
  *   into an empty Redis: seconds, tile jobs, Redis bytes per job.
  *
@@ -50,6 +52,7 @@ const { positionals, values } = parseArgs({
     'kv-heads': { type: 'string' },
     local: { type: 'boolean', default: false },
     runs: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '2' },
   },
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
@@ -63,8 +66,14 @@ process.env.LONGATTN_MAX_TILE_AREA = String(Math.max(BLOCK_Q * BLOCK_K, Number(p
 
 /** utime + stime of a process in seconds (Linux /proc). */
 function cpuOf(pid: number): number {
+  const { user, sys } = cpuSplitOf(pid);
+  return user + sys;
+}
+
+/** utime and stime of a process in seconds (Linux /proc). */
+function cpuSplitOf(pid: number): { user: number; sys: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100 };
 }
 
 const selfCpu = () => {
@@ -128,6 +137,21 @@ function commandCalls(text: string): Map<string, { calls: number; usec: number }
   return out;
 }
 
+/** Seconds over which the control bench measures its idle processes' CPU (after the warm-up). */
+const IDLE_S = 3;
+
+/** The causal n (a multiple of BLOCK_K) whose FLOPs ≈ 2·n²·D·H take `seconds` at the ideal rate (workers × G GFLOP/s). */
+function sizeFor(seconds: number, workers: number, gflops: number, heads: number): number {
+  const target = seconds * workers * gflops * 1e9;
+  return Math.max(BLOCK_K * 2, Math.round(Math.sqrt(target / (2 * D * heads)) / BLOCK_K) * BLOCK_K);
+}
+
+/** Redis's used_cpu_user + used_cpu_sys in seconds. */
+async function redisCpuOf(client: ReturnType<typeof connectRedis>): Promise<number> {
+  const text = await info(client, 'cpu');
+  return field(text, 'used_cpu_user') + field(text, 'used_cpu_sys');
+}
+
 /** One causal job of `heads` heads × n tokens (D, zeros: the wait kernel never reads values). */
 function inputs(dir: string, n: number, heads: number): { q: string; k: string; v: string } {
   const paths = { q: join(dir, 'q.npy'), k: join(dir, 'k.npy'), v: join(dir, 'v.npy') };
@@ -155,10 +179,29 @@ async function control(): Promise<void> {
       const workerPids = children.slice(1).map((c) => c.pid!);
       const engine = await QueueEngine.connect(redis.url, { blobs: [blobs] });
       try {
+        // --warmup S (default 2): one unmeasured job of S seconds at the ideal rate first, at the first
+        // job size, so the measured jobs find long-lived workers' state (V8 has optimised the per-job
+        // code, connections and scripts are loaded): a fresh worker's first ~20 tile jobs cost it ~3 ms
+        // of CPU more each (docs/scaling.md). 0: measure fresh workers.
+        const warmupS = Number(values.warmup);
+        if (warmupS > 0) {
+          const n = sizeFor(warmupS, workers, gflops, heads);
+          const jobGflop = jobSizes(values['job-gflop']!)[0];
+          const request = { ...inputs(dir, n, heads), out: join(dir, 'o.npy'), options: { causal: true }, backend: `wait:${gflops}`, blockQ: BLOCK_Q, blockK: BLOCK_K };
+          const { manifest } = await engine.submit(request, { blobs, ...(jobGflop === undefined ? {} : { jobFlops: jobGflop * 1e9 }) });
+          await engine.wait(manifest.id);
+          await engine.remove(manifest.id);
+        }
+        // Idle cost: every process's CPU over IDLE_S with nothing queued (lock renewals, stalled checks, blocking fetches).
+        const idle0 = { workers: workerPids.reduce((s, p) => s + cpuOf(p), 0), redis: await redisCpuOf(client), reducer: cpuOf(reducer) };
+        await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+        const idle = {
+          workerMsPerS: +(((workerPids.reduce((s, p) => s + cpuOf(p), 0) - idle0.workers) * 1000) / IDLE_S / workers).toFixed(2),
+          redisMsPerS: +((((await redisCpuOf(client)) - idle0.redis) * 1000) / IDLE_S).toFixed(2),
+          reducerMsPerS: +(((cpuOf(reducer) - idle0.reducer) * 1000) / IDLE_S).toFixed(2),
+        };
         for (const jobGflop of jobSizes(values['job-gflop']!)) {
-          // Causal FLOPs ≈ 2·n²·D·H: size n for --seconds at the ideal rate (workers × G).
-          const target = Number(values.seconds) * workers * gflops * 1e9;
-          const n = Math.max(BLOCK_K * 2, Math.round(Math.sqrt(target / (2 * D * heads)) / BLOCK_K) * BLOCK_K);
+          const n = sizeFor(Number(values.seconds), workers, gflops, heads);
           const paths = inputs(dir, n, heads);
           const request = {
             ...paths,
@@ -177,6 +220,7 @@ async function control(): Promise<void> {
             redis: field(await info(client, 'cpu'), 'used_cpu_user') + field(await info(client, 'cpu'), 'used_cpu_sys'),
             reducer: cpuOf(reducer),
             workers: workerPids.reduce((s, p) => s + cpuOf(p), 0),
+            workersSys: workerPids.reduce((s, p) => s + cpuSplitOf(p).sys, 0),
             self: selfCpu(),
           };
           const t0 = performance.now();
@@ -223,6 +267,7 @@ async function control(): Promise<void> {
             redis: field(cpuInfo, 'used_cpu_user') + field(cpuInfo, 'used_cpu_sys') - cpu0.redis,
             reducer: cpuOf(reducer) - cpu0.reducer,
             workers: workerPids.reduce((s, p) => s + cpuOf(p), 0) - cpu0.workers,
+            workersSys: workerPids.reduce((s, p) => s + cpuSplitOf(p).sys, 0) - cpu0.workersSys,
             submitter: selfCpu() - cpu0.self,
           };
           await engine.download(manifest.id, output!);
@@ -256,7 +301,10 @@ async function control(): Promise<void> {
                 reducer: perJob(cpu.reducer),
                 submitter: perJob(cpu.submitter),
                 workers: perJob(cpu.workers),
+                workersSys: perJob(cpu.workersSys),
               },
+              warmupS,
+              idle,
               controlPlaneMsPerJob: perJob(cpu.redis + cpu.reducer + cpu.submitter),
               redisPeakMB: +(peak / 2 ** 20).toFixed(1),
               reducerLagS: tilesDoneAt === undefined ? null : +((doneAt - tilesDoneAt) / 1000).toFixed(2),
