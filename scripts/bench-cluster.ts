@@ -187,7 +187,14 @@ async function control(): Promise<void> {
         if (warmupS > 0) {
           const n = sizeFor(warmupS, workers, gflops, heads);
           const jobGflop = jobSizes(values['job-gflop']!)[0];
-          const request = { ...inputs(dir, n, heads), out: join(dir, 'o.npy'), options: { causal: true }, backend: `wait:${gflops}`, blockQ: BLOCK_Q, blockK: BLOCK_K };
+          const request = {
+            ...inputs(dir, n, heads),
+            out: join(dir, 'o.npy'),
+            options: { causal: true },
+            backend: `wait:${gflops}`,
+            blockQ: BLOCK_Q,
+            blockK: BLOCK_K,
+          };
           const { manifest } = await engine.submit(request, { blobs, ...(jobGflop === undefined ? {} : { jobFlops: jobGflop * 1e9 }) });
           await engine.wait(manifest.id);
           await engine.remove(manifest.id);

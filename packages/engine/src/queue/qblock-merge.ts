@@ -16,8 +16,16 @@ import { sleep } from './service.ts';
  * once marked, so a run cut off before is redone from the same partials). Run by the tile job
  * that records a split q-block's last part (worker.ts), and by the reducer for any q-block still
  * unmarked when its reduce job runs (docs/flow.md). `throttleMs`: sleep before each q-block (fault tests).
+ * Returns how many q-blocks it merged and the job's state read right after marking them ('' when
+ * the job is gone; undefined when `qis` is empty), so a worker sees a cancel that landed during the
+ * merge without another round trip.
  */
-export async function mergeQBlocks(ctx: JobContext, redis: Redis, qis: readonly number[], throttleMs = 0): Promise<number> {
+export async function mergeQBlocks(
+  ctx: JobContext,
+  redis: Redis,
+  qis: readonly number[],
+  throttleMs = 0,
+): Promise<{ merged: number; state: string | undefined }> {
   const { id, spec } = ctx.manifest;
   const { H, Sq } = spec;
   const D = lseOnly(ctx.manifest) ? 0 : spec.D; // an inspect job's LSE pass: partials [rows, 0] + lse, no O
@@ -53,11 +61,18 @@ export async function mergeQBlocks(ctx: JobContext, redis: Redis, qis: readonly 
     ]);
     consumed.push({ names, bytes });
   }
-  if (qis.length === 0) return 0;
-  await redis.sadd(jobKeys.reduced(id), ...qis.map(String));
+  if (qis.length === 0) return { merged: 0, state: undefined };
+  // The mark and the job's state in one round trip (a pipeline: in order on one connection).
+  const replies = await redis
+    .pipeline()
+    .sadd(jobKeys.reduced(id), ...qis.map(String))
+    .hget(jobKeys.hash(id), 'state')
+    .exec();
+  for (const [error] of replies ?? []) if (error) throw error;
+  const state = (replies?.[1]?.[1] as string | null | undefined) ?? '';
   await ctx.store.delete(
     consumed.flatMap((c) => c.names),
     consumed.flatMap((c) => c.names.map(() => c.bytes)),
   );
-  return qis.length;
+  return { merged: qis.length, state };
 }

@@ -56,12 +56,13 @@ async function reduceBlocks(ctx: JobContext, data: ReduceJobData, redis: Redis, 
     throw new StrayJobError(`reduce job for q-blocks [${String(data.from)}, ${String(data.to)}) is not part of job ${id}`);
   const range = Array.from({ length: data.to - data.from }, (_, i) => data.from + i);
   const reduced = range.length > 0 ? await redis.smismember(jobKeys.reduced(id), ...range.map(String)) : [];
-  return mergeQBlocks(
+  const { merged } = await mergeQBlocks(
     ctx,
     redis,
     range.filter((_, i) => reduced[i] !== 1),
     throttleMs,
   );
+  return merged;
 }
 
 /**

@@ -170,9 +170,9 @@ async function processTileJob(
     throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
   // This job stored the last partials of these split q-blocks: merge them here, not in the one reducer (docs/flow.md).
   if (recorded.complete.length > 0) {
-    await mergeQBlocks(ctx, w.redis, recorded.complete);
+    const { state } = await mergeQBlocks(ctx, w.redis, recorded.complete);
     // A cancel that landed during the merge deleted the job's blobs and keys before its writes and mark: delete those too.
-    if (await cleanUpAfterEnd(ctx, (await w.redis.hget(jobKeys.hash(jobId), 'state')) ?? '')) {
+    if (await cleanUpAfterEnd(ctx, state ?? '')) {
       await w.redis.del(jobKeys.reduced(jobId));
       throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} merged its q-blocks; their blobs deleted`);
     }
