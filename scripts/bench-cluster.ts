@@ -1,7 +1,7 @@
 /**
  * The queue's control plane at scale, on one machine (docs/scaling.md, "The control plane's ceiling"):
  *
- *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8] [--warmup 2]
+ *   node --import tsx scripts/bench-cluster.ts control [--workers 8,32,64] [--job-gflop auto,1,4,16] [--gflops 25] [--seconds 8] [--warmup 4]
  *   node --import tsx scripts/bench-cluster.ts flow    [--n 1048576] [--heads 1,4] [--job-gflop auto,1,4,16]
  *   node --import tsx scripts/bench-cluster.ts data    [--blobs fs,redis,s3] [--workers 2,8] [--n 16384] [--heads 8] [--kv-heads 2]
  *                                                      [--backend ort] [--local] [--runs 1] [--job-gflop auto]
@@ -52,7 +52,7 @@ const { positionals, values } = parseArgs({
     'kv-heads': { type: 'string' },
     local: { type: 'boolean', default: false },
     runs: { type: 'string', default: '1' },
-    warmup: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '4' },
   },
 });
 const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
@@ -179,7 +179,7 @@ async function control(): Promise<void> {
       const workerPids = children.slice(1).map((c) => c.pid!);
       const engine = await QueueEngine.connect(redis.url, { blobs: [blobs] });
       try {
-        // --warmup S (default 2): one unmeasured job of S seconds at the ideal rate first, at the first
+        // --warmup S (default 4): one unmeasured job of S seconds at the ideal rate first, at the first
         // job size, so the measured jobs find long-lived workers' state (V8 has optimised the per-job
         // code, connections and scripts are loaded): a fresh worker's first ~20 tile jobs cost it ~3 ms
         // of CPU more each (docs/scaling.md). 0: measure fresh workers.
