@@ -1,10 +1,13 @@
 /**
  * CPU time of the tile loop alone (docs/math.md, "Cost follows the pattern"): one thread, ort,
- * q, k, v in memory, the plan built before the clock; computeQBlock over every q-block, timed with
- * process.cpuUsage(). Patterns as the bench's pattern rows (packages/cli/src/bench/pattern-rows.ts).
+ * q, k, v in memory, the plan built before the clock; computeQBlock over every q-block, each timed
+ * with process.cpuUsage(); a sha256 of every output bit (outside the timer) to compare versions.
+ * Patterns as the bench's pattern rows (packages/cli/src/bench/pattern-rows.ts).
  *
  *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird]
  */
+import { createHash } from 'node:crypto';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type AttentionSpec, type Pattern, plan } from '@longattn/attention';
 import { arraySource, computeQBlock } from '@longattn/engine';
@@ -52,24 +55,41 @@ const blocks = { blockQ: 256, blockK: 2048 };
 const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, blocks)]));
 for (const c of only) await warmKernel(kernel, cases[c]!, blocks);
 const into = { o: new Float32Array(256 * D), lse: new Float32Array(256) };
+// GC pauses inside the timed loops (wall ms: under load they include waiting for a core).
+let gcMs = 0;
+let timing = false;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (timing) gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
+const gcs: Record<string, number[]> = Object.fromEntries(only.map((c) => [c, []]));
 const times: Record<string, number[]> = Object.fromEntries(only.map((c) => [c, []]));
-let check = 0;
+// Every output bit of each pattern (o and lse of every q-block, in order), hashed outside the timer: before/after must agree.
+const digests: Record<string, string> = {};
 for (let rep = 0; rep < reps; rep++) {
   for (const c of only) {
     const p = plans[c]!;
-    const t0 = process.cpuUsage();
+    gcMs = 0;
+    timing = true;
+    const hash = createHash('sha256');
+    let cpu = 0;
     for (let i = 0; i < p.qBlockCount; i++) {
+      const t0 = process.cpuUsage();
       const out = await computeQBlock(kernel, p.spec, p.block(i), source, undefined, into);
-      check += out.o[0]! + out.lse[0]!;
+      const t = process.cpuUsage(t0);
+      cpu += t.user + t.system;
+      hash.update(new Uint8Array(out.o.buffer, out.o.byteOffset, out.o.byteLength));
+      hash.update(new Uint8Array(out.lse.buffer, out.lse.byteOffset, out.lse.byteLength));
     }
-    const t = process.cpuUsage(t0);
-    times[c]!.push((t.user + t.system) / 1000);
+    digests[c] = hash.digest('hex').slice(0, 16);
+    await new Promise((resolve) => setImmediate(resolve)); // the observer's entries of this run
+    timing = false;
+    gcs[c]!.push(gcMs);
+    times[c]!.push(cpu / 1000);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const c of only)
   console.log(
-    `${c}\ttiles ${plans[c]!.tileCount}\tCPU ms median ${median(times[c]!).toFixed(0)}\t[${times[c]!.map((t) => t.toFixed(0)).join(', ')}]`,
+    `${c}\ttiles ${plans[c]!.tileCount}\tCPU ms median ${median(times[c]!).toFixed(0)}\t[${times[c]!.map((t) => t.toFixed(0)).join(', ')}]\tGC wall ms median ${median(gcs[c]!).toFixed(0)}\tbits ${digests[c]}`,
   );
-console.log(`checksum ${check}`);
 await kernel.dispose?.();

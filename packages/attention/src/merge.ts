@@ -24,6 +24,10 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
     return { rows, D, kStart: first.kStart, o, lse };
   }
   const ordered = partials.length === 1 ? partials : [...partials].sort((a, b) => a.kStart - b.kStart);
+  if (ordered.every((p) => !p.rowSpan)) {
+    mergeWhole(ordered, o, lse); // every partial over every row (StreamingLLM's, causal's q-blocks)
+    return { rows, D, kStart: ordered[0]!.kStart, o, lse };
+  }
   const n = ordered.length;
   // Plain arrays of the typed arrays: the row loop then indexes them directly (reading
   // ordered[t].lse[r] through the objects was most of a pattern q-block's merge time).
@@ -140,6 +144,66 @@ function mergeOne(p: TilePartial, o: Float32Array, lse: Float32Array): void {
     const zw = w === 0 ? 0 : w / w;
     for (let d = base, end = base + D; d < end; d++) o[d] = 0 + zw * src[d]!;
   }
+}
+
+/**
+ * Partials that all cover every row, in merge order: the same operations in the same order as the
+ * row loop of merge (M, then Z = 0 + w_0 + w_1 + …, then acc = 0 + w_0/Z·O_0 + …), run partial by
+ * partial over all rows: contiguous passes, no per-row lists.
+ */
+function mergeWhole(ordered: readonly TilePartial[], o: Float32Array, lse: Float32Array): void {
+  const { rows, D } = ordered[0]!;
+  const n = ordered.length;
+  const w = wholeScratch(rows, n, D);
+  const m = w.m;
+  const z = w.z;
+  const weights = w.weights;
+  const acc = w.acc;
+  m.fill(-Infinity, 0, rows);
+  for (let t = 0; t < n; t++) {
+    const l = ordered[t]!.lse;
+    for (let r = 0; r < rows; r++) m[r] = Math.max(m[r]!, l[r]!);
+  }
+  for (let r = 0; r < rows; r++) if (m[r] === -Infinity) m[r] = 0; // every partial empty → weights 0, out 0, lse -Infinity
+  z.fill(0, 0, rows);
+  for (let t = 0; t < n; t++) {
+    const l = ordered[t]!.lse;
+    const at = t * rows;
+    for (let r = 0; r < rows; r++) {
+      const x = Math.exp(l[r]! - m[r]!);
+      weights[at + r] = x;
+      z[r] += x;
+    }
+  }
+  for (let r = 0; r < rows; r++) {
+    const zr = z[r]!;
+    lse[r] = zr === 0 ? -Infinity : m[r]! + Math.log(zr);
+    if (zr === 0) z[r] = 1; // Z = 0: weights 0/1; a zero weight is not skipped (0·∞ = NaN stays, docs/nonfinite.md)
+  }
+  for (let t = 0; t < n; t++) {
+    const src = ordered[t]!.o;
+    const at = t * rows;
+    for (let r = 0; r < rows; r++) {
+      const x = weights[at + r]! / z[r]!;
+      const base = r * D;
+      if (t === 0) for (let d = base, end = base + D; d < end; d++) acc[d] = 0 + x * src[d]!;
+      else for (let d = base, end = base + D; d < end; d++) acc[d] += x * src[d]!;
+    }
+  }
+  for (let d = 0, end = rows * D; d < end; d++) o[d] = acc[d]!;
+}
+
+let whole = { m: new Float64Array(0), z: new Float64Array(0), weights: new Float64Array(0), acc: new Float64Array(0) };
+
+function wholeScratch(rows: number, n: number, D: number) {
+  if (whole.m.length < rows || whole.weights.length < rows * n || whole.acc.length < rows * D)
+    whole = {
+      m: new Float64Array(Math.max(rows, whole.m.length)),
+      z: new Float64Array(Math.max(rows, whole.z.length)),
+      weights: new Float64Array(Math.max(rows * n, whole.weights.length)),
+      acc: new Float64Array(Math.max(rows * D, whole.acc.length)),
+    };
+  return whole;
 }
 
 /** Per-thread index buffers of the merge, grown as needed (fresh ones per q-block were garbage). */

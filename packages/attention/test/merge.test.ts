@@ -146,7 +146,7 @@ function formulaMerge(partials: TilePartial[]): TilePartial {
 const same = (a: TilePartial, b: TilePartial) =>
   a.rows === b.rows && a.D === b.D && [...a.o].every((x, i) => Object.is(x, b.o[i])) && [...a.lse].every((x, i) => Object.is(x, b.lse[i]));
 
-test('one partial, and rows of one partial, give the formula bit for bit (−0, −∞, NaN, +∞ rows; into dirty arrays)', (t) => {
+test('one partial, rows of one partial and whole-row partials give the formula bit for bit (−0, −∞, NaN, +∞ rows; into dirty arrays)', (t) => {
   const D = 5;
   const special = (p: TilePartial) => {
     p.o.fill(-0, 0, D); // row 0: −0 values (the sum gives +0)
@@ -163,6 +163,10 @@ test('one partial, and rows of one partial, give the formula bit for bit (−0, 
   t.true(same(merge([one]), formulaMerge([one])));
   t.true(same(merge([one], into), formulaMerge([one])));
   t.true(Object.is(merge([one]).o[0], 0)); // −0 in, +0 out
+  // Several partials over every row (the whole-rows pass), special rows in two of them.
+  const whole = [special(partial(40, [1, 2, 3, 4, 5, 6, 7, 8], D, 8)), partial(8, [0, -1, 2, -3, 4, -5, 6, -7], D, 9), one];
+  t.true(same(merge(whole), formulaMerge(whole)));
+  t.true(same(merge(whole, into), formulaMerge(whole)));
   // Row groups: rows 0–3 from one partial, 4–7 from two, one row from none.
   const a = { ...special(partial(0, [0.5, 1, 2, 3], D, 5)), rows: 9, rowSpan: [0, 4] as [number, number] };
   const b = { ...partial(16, [2, -1, 0, 5], D, 6), rows: 9, rowSpan: [4, 4] as [number, number] };
