@@ -20,10 +20,15 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
   const o = into ? into.o.subarray(0, rows * D) : new Float32Array(rows * D);
   const lse = into ? into.lse.subarray(0, rows) : new Float32Array(rows);
   if (partials.length === 1 && !first.rowSpan) {
-    mergeOne(first, o, lse); // a q-block of one tile (most of BigBird's)
+    mergeOne(first, o, lse, 0, rows); // a q-block of one tile
     return { rows, D, kStart: first.kStart, o, lse };
   }
   const ordered = partials.length === 1 ? partials : [...partials].sort((a, b) => a.kStart - b.kStart);
+  if (tilesRows(ordered, rows)) {
+    // Row groups that tile the rows, one partial each (BigBird's q-blocks): each row's merge has one term
+    for (const p of ordered) mergeOne(p, o, lse, p.rowSpan?.[0] ?? 0, p.rowSpan?.[1] ?? rows);
+    return { rows, D, kStart: ordered[0]!.kStart, o, lse };
+  }
   if (ordered.every((p) => !p.rowSpan)) {
     mergeWhole(ordered, o, lse); // every partial over every row (StreamingLLM's, causal's q-blocks)
     return { rows, D, kStart: ordered[0]!.kStart, o, lse };
@@ -122,28 +127,46 @@ export function merge(partials: readonly TilePartial[], into?: Pick<TilePartial,
 }
 
 /**
- * One partial over all rows: per row, the formula with one term. A finite lse l gives M = l,
- * w = exp(0) = 1, Z = 1, lse = l + log 1 = l + 0 and O = 0 + (1/1)·O_t = O_t + 0 (float32 values
+ * Rows [from, from + count) of the output from the one partial that covers them: per row, the
+ * formula with one term. A finite lse l gives M = l, w = exp(0) = 1, Z = 1, lse = l + log 1 = l + 0 and O = 0 + (1/1)·O_t = O_t + 0 (float32 values
  * are exact in float64; + 0 turns −0 into +0 as the sum does). Any other lse (−∞, and NaN or +∞
  * under --allow-nonfinite) takes the general steps.
  */
-function mergeOne(p: TilePartial, o: Float32Array, lse: Float32Array): void {
-  const { rows, D } = p;
+function mergeOne(p: TilePartial, o: Float32Array, lse: Float32Array, from: number, count: number): void {
+  const { D } = p;
   const src = p.o;
-  for (let r = 0; r < rows; r++) {
-    const l = p.lse[r]!;
+  for (let x = 0; x < count; x++) {
+    const l = p.lse[x]!;
+    const r = from + x;
     const base = r * D;
+    const at = x * D;
     if (Number.isFinite(l)) {
       lse[r] = l + 0;
-      for (let d = base, end = base + D; d < end; d++) o[d] = src[d]! + 0;
+      for (let d = 0; d < D; d++) o[base + d] = src[at + d]! + 0;
       continue;
     }
     const m = l === -Infinity ? 0 : l;
     const w = Math.exp(l - m);
     lse[r] = w === 0 ? -Infinity : m + Math.log(w);
     const zw = w === 0 ? 0 : w / w;
-    for (let d = base, end = base + D; d < end; d++) o[d] = 0 + zw * src[d]!;
+    for (let d = 0; d < D; d++) o[base + d] = 0 + zw * src[at + d]!;
   }
+}
+
+/** True when the partials' row spans (step 1) cover each of the rows exactly once. */
+function tilesRows(ordered: readonly TilePartial[], rows: number): boolean {
+  let covered = 0;
+  for (const p of ordered) {
+    if ((p.rowStep ?? 1) !== 1) return false;
+    covered += p.rowSpan?.[1] ?? rows;
+  }
+  if (covered !== rows) return false;
+  const spans = ordered.map((p) => p.rowSpan ?? [0, rows]).sort((a, b) => a[0] - b[0]);
+  for (let t = 0, next = 0; t < spans.length; t++) {
+    if (spans[t]![0] !== next) return false;
+    next += spans[t]![1];
+  }
+  return true;
 }
 
 /**

@@ -175,4 +175,9 @@ test('one partial, rows of one partial and whole-row partials give the formula b
   t.true(same(merge([c, a, b]), expected));
   t.true(same(merge([a, b, c], { o: new Float32Array(9 * D).fill(7), lse: new Float32Array(9).fill(7) }), expected));
   t.is(merge([a, b, c]).lse[8], -Infinity);
+  // Row groups that tile the rows, one partial each (BigBird's q-blocks), special rows in one.
+  const g0 = { ...a, rows: 8 };
+  const g1 = { ...b, rows: 8 };
+  t.true(same(merge([g1, g0]), formulaMerge([g0, g1])));
+  t.true(same(merge([g0, g1], into), formulaMerge([g0, g1])));
 });
