@@ -29,6 +29,13 @@ export function checkMergedRows(
 ): void {
   if (spec.allowNonfinite) return;
   const { rows, D, o, lse } = partial;
+  // One branch-free pass first: x − x is 0 for finite x and NaN for NaN and ±∞, so the sums stay 0
+  // unless some O is non-finite; the rows are looked at one by one only when an LSE is not finite.
+  let sum = 0;
+  for (let d = 0, end = rows * D; d < end; d++) sum += o[d]! - o[d]!;
+  let finite = sum === 0;
+  for (let r = 0; finite && r < rows; r++) finite = Number.isFinite(lse[r]!);
+  if (finite) return;
   const rule = maskRule(spec);
   const patterned = hasPattern(spec) ? rowRule(spec, block.h) : undefined;
   const seesAny = (i: number) =>

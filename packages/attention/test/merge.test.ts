@@ -112,3 +112,72 @@ test('row-strided partials (stride tiles: rows from, from+step, …) merge bit f
   t.true(bits(merge(parts)).equals(bits(merge(wide))));
   t.true(bits(merge([...parts].reverse())).equals(bits(merge(wide))));
 });
+
+/**
+ * The merge formula as written in merge.ts's doc, term by term over widened partials in kStart
+ * order (acc from +0, float64, no shortcut): the fast paths (one partial, one partial per row)
+ * must give its values exactly — Object.is per element: −0 ≠ +0, NaN = NaN (a NaN's payload bits
+ * depend on the operation that made it, which is not part of the formula).
+ */
+function formulaMerge(partials: TilePartial[]): TilePartial {
+  const parts = [...partials].sort((a, b) => a.kStart - b.kStart).map(widenPartial);
+  const { rows, D } = parts[0]!;
+  const o = new Float32Array(rows * D);
+  const lse = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = -Infinity;
+    for (const p of parts) m = Math.max(m, p.lse[r]!);
+    if (m === -Infinity) m = 0;
+    const w = parts.map((p) => Math.exp(p.lse[r]! - m));
+    const z = w.reduce((s, x) => s + x, 0);
+    lse[r] = z === 0 ? -Infinity : m + Math.log(z);
+    for (let d = 0; d < D; d++) {
+      let acc = 0;
+      parts.forEach((p, t) => {
+        acc += (w[t]! / (z === 0 ? 1 : z)) * p.o[r * D + d]!;
+      });
+      o[r * D + d] = acc;
+    }
+  }
+  return { rows, D, kStart: parts[0]!.kStart, o, lse };
+}
+
+/** Element by element with Object.is (see formulaMerge). */
+const same = (a: TilePartial, b: TilePartial) =>
+  a.rows === b.rows && a.D === b.D && [...a.o].every((x, i) => Object.is(x, b.o[i])) && [...a.lse].every((x, i) => Object.is(x, b.lse[i]));
+
+test('one partial, rows of one partial and whole-row partials give the formula bit for bit (−0, −∞, NaN, +∞ rows; into dirty arrays)', (t) => {
+  const D = 5;
+  const special = (p: TilePartial) => {
+    p.o.fill(-0, 0, D); // row 0: −0 values (the sum gives +0)
+    p.lse[1] = -Infinity; // row 1: no key (o zeroed by its weight)
+    p.lse[2] = Number.NaN; // rows 2, 3: non-finite LSE (--allow-nonfinite)
+    p.lse[3] = Infinity;
+    p.o[4 * D + 1] = Number.NaN; // row 4: finite LSE, NaN and −∞ in O
+    p.o[4 * D + 2] = -Infinity;
+    p.lse[5] = -0;
+    return p;
+  };
+  const one = special(partial(3, [0.5, 1, 2, 3, -4, 7, 1e30, -88], D, 4));
+  const into = { o: new Float32Array(8 * D + 3).fill(9), lse: new Float32Array(11).fill(9) };
+  t.true(same(merge([one]), formulaMerge([one])));
+  t.true(same(merge([one], into), formulaMerge([one])));
+  t.true(Object.is(merge([one]).o[0], 0)); // −0 in, +0 out
+  // Several partials over every row (the whole-rows pass), special rows in two of them.
+  const whole = [special(partial(40, [1, 2, 3, 4, 5, 6, 7, 8], D, 8)), partial(8, [0, -1, 2, -3, 4, -5, 6, -7], D, 9), one];
+  t.true(same(merge(whole), formulaMerge(whole)));
+  t.true(same(merge(whole, into), formulaMerge(whole)));
+  // Row groups: rows 0–3 from one partial, 4–7 from two, one row from none.
+  const a = { ...special(partial(0, [0.5, 1, 2, 3], D, 5)), rows: 9, rowSpan: [0, 4] as [number, number] };
+  const b = { ...partial(16, [2, -1, 0, 5], D, 6), rows: 9, rowSpan: [4, 4] as [number, number] };
+  const c = { ...partial(32, [1, 1, -Infinity, 3], D, 7), rows: 9, rowSpan: [4, 4] as [number, number] };
+  const expected = formulaMerge([a, b, c]);
+  t.true(same(merge([c, a, b]), expected));
+  t.true(same(merge([a, b, c], { o: new Float32Array(9 * D).fill(7), lse: new Float32Array(9).fill(7) }), expected));
+  t.is(merge([a, b, c]).lse[8], -Infinity);
+  // Row groups that tile the rows, one partial each (BigBird's q-blocks), special rows in one.
+  const g0 = { ...a, rows: 8 };
+  const g1 = { ...b, rows: 8 };
+  t.true(same(merge([g1, g0]), formulaMerge([g0, g1])));
+  t.true(same(merge([g0, g1], into), formulaMerge([g0, g1])));
+});
