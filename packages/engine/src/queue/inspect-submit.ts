@@ -8,10 +8,10 @@ import type { InspectRequest } from '../inspect/request.ts';
 import { inspectSettings, readLseFile } from '../inspect/run-inspect.ts';
 import { planLimits, plannedWithinLimits } from '../limits.ts';
 import { batchPlan } from './batching.ts';
-import { QUEUE_DEFAULTS } from './config.ts';
 import { buildFlow } from './flow.ts';
 import { buildInspectFlow, chunkFlops, chunkRanges } from './inspect-flow.ts';
-import { encodeManifest, type JobManifest, planManifest } from './manifest.ts';
+import { recordUploading } from './job-record.ts';
+import { type JobManifest, planManifest } from './manifest.ts';
 import { blobNames, jobKeys, newJobId } from './names.ts';
 import type { SubmitOptions } from './queue-engine.ts';
 import { uploadTensor } from './transfer.ts';
@@ -73,11 +73,7 @@ export async function submitInspectJob(parts: SubmitParts, request: InspectReque
       },
     };
     const hash = jobKeys.hash(id);
-    await parts.redis
-      .multi()
-      .hset(hash, 'manifest', encodeManifest(manifest), 'state', 'uploading', 'submittedAt', String(Date.now()))
-      .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
-      .exec();
+    await recordUploading(parts.redis, id, manifest);
     await uploadTensor(store, blobNames.input(id, 'q'), inputs.q, spec, spec.H, spec.Sq);
     await uploadTensor(store, blobNames.input(id, 'k'), inputs.k, spec, spec.Hk, spec.Sk);
     if (lse) {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QUEUE_DEFAULTS } from './config.ts';
+import { encodeManifest, type JobManifest } from './manifest.ts';
 import { jobKeys, QUEUES, queueKey } from './names.ts';
 
 /**
@@ -8,6 +9,21 @@ import { jobKeys, QUEUES, queueKey } from './names.ts';
  * stored partials) and computed (kernel runs), and w:<worker id> = "backend|device".
  */
 export type JobRecord = Record<string, string>;
+
+/**
+ * Creates a job's record in state `uploading` (with its manifest once planned), expiring after
+ * QUEUE_DEFAULTS.keepUnfinishedSeconds unless the job is queued meanwhile: what every submit does
+ * before its inputs are uploaded (docs/flow.md), so a submitter that dies leaves nothing forever.
+ */
+export async function recordUploading(redis: Redis, id: string, manifest?: JobManifest): Promise<void> {
+  const hash = jobKeys.hash(id);
+  const fields = [...(manifest ? ['manifest', encodeManifest(manifest)] : []), 'state', 'uploading', 'submittedAt', String(Date.now())];
+  await redis
+    .multi()
+    .hset(hash, ...fields)
+    .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
+    .exec();
+}
 
 /**
  * The job's hash (null when gone) and, for each of `roots` (BullMQ ids in queue `jobs`), its score

@@ -8,11 +8,11 @@ import type { LayerRequest } from '../layer/request.ts';
 import { layerFlops } from '../layer/run-layer.ts';
 import { planLimits, plannedWithinLimits } from '../limits.ts';
 import { batchPlan } from './batching.ts';
-import { QUEUE_DEFAULTS } from './config.ts';
 import type { SubmitParts } from './inspect-submit.ts';
 import { buildLayerFlow, projectRanges } from './layer-flow.ts';
 import { OPTIONAL_TENSORS, type LayerManifest, type LayerTensor } from './layer-manifest.ts';
-import { encodeManifest, type JobManifest, planManifest } from './manifest.ts';
+import { recordUploading } from './job-record.ts';
+import { type JobManifest, planManifest } from './manifest.ts';
 import { blobNames, jobKeys, newJobId } from './names.ts';
 import type { SubmitOptions } from './queue-engine.ts';
 
@@ -101,11 +101,7 @@ export async function submitLayerJob(parts: SubmitParts, request: LayerRequest, 
       layer,
     };
     const hash = jobKeys.hash(id);
-    await parts.redis
-      .multi()
-      .hset(hash, 'manifest', encodeManifest(manifest), 'state', 'uploading', 'submittedAt', String(Date.now()))
-      .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
-      .exec();
+    await recordUploading(parts.redis, id, manifest);
     await uploadRows(store, blobNames.layerInput(id, 'x'), inputs.x, B * S, inputs.dModel);
     if (layer.cross) await uploadRows(store, blobNames.layerInput(id, 'xkv'), inputs.xKv, B * Skv, layer.dKv);
     for (const [name, reader] of tensors) await store.putMany([{ name: blobNames.weight(id, name), data: f32Bytes(reader.readAll()) }]);

@@ -19,7 +19,7 @@ import { QUEUE_DEFAULTS } from './config.ts';
 import { bullConnection, checkReachable, closeWithin, connectRedis, isRedisFault, redisFault } from './connection.ts';
 import { buildFlow } from './flow.ts';
 import type { ReduceGroup } from './batching.ts';
-import { readRecordAndFailed, type JobRecord } from './job-record.ts';
+import { readRecordAndFailed, recordUploading, type JobRecord } from './job-record.ts';
 import { decodeManifest, encodeManifest, isFinished, type JobManifest, type JobState, planManifest } from './manifest.ts';
 import { blobNames, checkJobId, flowIds, jobKeys, newJobId, QUEUE_PREFIX, QUEUES } from './names.ts';
 import { sleep } from './service.ts';
@@ -228,12 +228,7 @@ export class QueueEngine {
       store = await this.openStore(location, id);
       const { manifest, groups } = await this.planJob(id, spec, inputs.q.shape, request, store, options);
       if (options.createOutput) output = new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
-      const hash = jobKeys.hash(id);
-      await this.redis
-        .multi()
-        .hset(hash, 'manifest', encodeManifest(manifest), 'state', 'uploading', 'submittedAt', String(Date.now()))
-        .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
-        .exec();
+      await recordUploading(this.redis, id, manifest);
       await uploadTensor(store, blobNames.input(id, 'q'), inputs.q, spec, spec.H, spec.Sq);
       await uploadTensor(store, blobNames.input(id, 'k'), inputs.k, spec, spec.Hk, spec.Sk);
       await uploadTensor(store, blobNames.input(id, 'v'), inputs.v, spec, spec.Hk, spec.Sk);
@@ -293,12 +288,7 @@ export class QueueEngine {
     return this.guard(async () => {
       const id = newJobId();
       const store = await this.openStore(location, id);
-      const hash = jobKeys.hash(id);
-      await this.redis
-        .multi()
-        .hset(hash, 'state', 'uploading', 'submittedAt', String(Date.now()))
-        .expire(hash, QUEUE_DEFAULTS.keepUnfinishedSeconds)
-        .exec();
+      await recordUploading(this.redis, id);
       return { id, store };
     });
   }
