@@ -46,7 +46,8 @@ export async function computeTiles(
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
-  for (const tile of tiles) {
+  for (let n = 0; n < tiles.length; n++) {
+    const tile = tiles[n]!;
     await before?.(tile);
     if (!rowsOf || rowsOf.b !== tile.b || rowsOf.h !== tile.h || rowsOf.qStart !== tile.qStart || rowsOf.rows !== tile.rows) {
       q = source.queries(tile.b, tile.h, tile.qStart, tile.rows);
@@ -54,7 +55,11 @@ export async function computeTiles(
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
     if (tile.rowStep) {
-      partials.push(await strideTiles!.run(kernel, tile, q, lseOnly)); // gathered rows and keys (stride-block.ts)
+      // The run of stride tiles on the same rows and key chunk, batched where the kernel can (stride-block.ts).
+      let end = n + 1;
+      for (; end < tiles.length && sameStrideRun(tile, tiles[end]!); end++) await before?.(tiles[end]!);
+      partials.push(...(await strideTiles!.runGroup(kernel, tiles.slice(n, end), q, lseOnly)));
+      n = end - 1;
       continue;
     }
     const spans = tileKeySpans(tile);
@@ -83,6 +88,19 @@ export async function computeTiles(
     partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
   return partials;
+}
+
+/** True when `t` is a stride tile of `first`'s rows and key chunk (one runGroup call). */
+function sameStrideRun(first: Tile, t: Tile): boolean {
+  return (
+    t.rowStep !== undefined &&
+    t.b === first.b &&
+    t.h === first.h &&
+    t.qStart === first.qStart &&
+    t.rows === first.rows &&
+    t.keyChunk![0] === first.keyChunk![0] &&
+    t.keyChunk![1] === first.keyChunk![1]
+  );
 }
 
 /** The o of an LSE-only partial ([rows, 0]). */

@@ -1,0 +1,86 @@
+import type { Tile } from '@longattn/attention';
+
+/**
+ * Scores a batched call may hold, C · R · K (16 Mi float32 = 64 MiB per intermediate): caps a
+ * group of stride classes (128 rows × 512 keys at n = 131072, S = 128: 256 classes; fewer on larger chunks).
+ */
+export const BATCH_SCORES = 1 << 24;
+
+/**
+ * Stride tiles of one q-block and key chunk cut into batches (docs/math.md, "Stride tiles on
+ * gathered rows"): runs of consecutive tiles whose classes and key residues both go up by one
+ * (their rows and keys lie side by side in the re-laid blocks), all masked or all full with the
+ * same keys, with at
+ * most BATCH_SCORES padded scores. Depends on the tiles alone, so every engine batches a q-block alike.
+ */
+export function batchGroups(tiles: readonly Tile[]): Tile[][] {
+  const groups: Tile[][] = [];
+  let group: Tile[] = [];
+  let R = 0;
+  let K = 0;
+  for (const t of tiles) {
+    const prev = group[group.length - 1];
+    const r = Math.max(R, t.rowSpan![1]);
+    const k = Math.max(K, t.keys);
+    const joins =
+      prev !== undefined &&
+      t.full === prev.full &&
+      (!t.full || t.keys === prev.keys) && // a full batch has no mask: no padding keys (padding rows are dropped)
+      t.rowSpan![0] === prev.rowSpan![0] + 1 &&
+      t.kStart === prev.kStart + 1 &&
+      (group.length + 1) * r * k <= BATCH_SCORES;
+    if (!joins) {
+      if (group.length > 0) groups.push(group);
+      group = [t];
+      R = t.rowSpan![1];
+      K = t.keys;
+    } else {
+      group.push(t);
+      R = r;
+      K = k;
+    }
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** Per-thread buffers classes are packed into when they do not already lie as [C, N, D] (reused across calls). */
+const packScratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
+
+/**
+ * Classes c (rows `counts[c]` from element `at[c]` of `src`, D per row) as one [C, N, D] block:
+ * the subarray of `src` when they already lie that way (each N rows, one after the other), else
+ * packed into this thread's `which` buffer with zero rows after each class's own (padding: never
+ * visible, and 0 · 0 adds nothing).
+ */
+export function packClasses(
+  src: Float32Array,
+  at: readonly number[],
+  counts: readonly number[],
+  N: number,
+  D: number,
+  which: 'q' | 'k' | 'v',
+): Float32Array {
+  const C = at.length;
+  if (counts.every((n, c) => n === N && at[c] === at[0]! + c * N * D)) return src.subarray(at[0]!, at[0]! + C * N * D);
+  if (packScratch[which].length < C * N * D) packScratch[which] = new Float32Array(C * N * D);
+  const out = packScratch[which].subarray(0, C * N * D);
+  for (let c = 0; c < C; c++) {
+    out.set(src.subarray(at[c]!, at[c]! + counts[c]! * D), c * N * D);
+    out.fill(0, (c * N + counts[c]!) * D, (c + 1) * N * D);
+  }
+  return out;
+}
+
+/** Per-thread buffer of batched visibility [C, R, K]. */
+let visibleScratch = new Uint8Array(0);
+
+/** [C, R, K] visibility of a masked batch, each tile's [R, K] zeroed and then marked by `mark` (padding stays 0). */
+export function markBatchVisible(group: readonly Tile[], R: number, K: number, mark: (tile: Tile, into: Uint8Array) => void): Uint8Array {
+  const n = group.length * R * K;
+  if (visibleScratch.length < n) visibleScratch = new Uint8Array(n);
+  const out = visibleScratch.subarray(0, n);
+  out.fill(0);
+  for (let c = 0; c < group.length; c++) mark(group[c]!, out.subarray(c * R * K, (c + 1) * R * K));
+  return out;
+}
