@@ -1,10 +1,12 @@
 import type { Tile } from '@longattn/attention';
 
 /**
- * Scores a batched call may hold, C · R · K (16 Mi float32 = 64 MiB per intermediate): caps a
- * group of stride classes (128 rows × 512 keys at n = 131072, S = 128: 256 classes; fewer on larger chunks).
+ * Scores a batched call may hold, C · R · K (256 Ki float32 = 1 MiB per intermediate, about L2):
+ * 4 classes of 128 rows × 512 keys at n = 131072, S = 128. Larger batches ran slower: the
+ * masked graph's passes over its scores then miss the cache (measured in docs/math.md, "Stride
+ * tiles on gathered rows": one call for all 128 classes of a chunk cost ~25% more than one per class).
  */
-export const BATCH_SCORES = 1 << 24;
+export const BATCH_SCORES = 1 << 18;
 
 /**
  * Stride tiles of one q-block and key chunk cut into batches (docs/math.md, "Stride tiles on
