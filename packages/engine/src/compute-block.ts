@@ -16,6 +16,7 @@ import {
 } from '@longattn/attention';
 import { tileLse, type TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
+import { warmBatches } from './stride-batch.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
 
@@ -213,4 +214,5 @@ export async function warmKernel(
     }
     merge(partials);
   }
+  await warmBatches(kernel, spec, lseOnly); // a stride's batched graphs (stride-batch.ts)
 }

@@ -1,4 +1,5 @@
-import type { Tile } from '@longattn/attention';
+import type { AttentionSpec, Tile } from '@longattn/attention';
+import type { TileKernel } from '@longattn/kernels';
 
 /**
  * Scores a batched call may hold, C · R · K (256 Ki float32 = 1 MiB per intermediate, about L2):
@@ -85,4 +86,25 @@ export function markBatchVisible(group: readonly Tile[], R: number, K: number, m
   out.fill(0);
   for (let c = 0; c < group.length; c++) mark(group[c]!, out.subarray(c * R * K, (c + 1) * R * K));
   return out;
+}
+
+/**
+ * Opens and runs the kernel's batched graphs (mask-free and masked) on a small batch, so that
+ * their sessions are built before the timed compute, as warmKernel does for the per-tile graphs.
+ * No-op on kernels without runBatch, or with --allow-nonfinite (no batches then).
+ */
+export async function warmBatches(
+  kernel: TileKernel,
+  spec: Pick<AttentionSpec, 'D' | 'scale' | 'pattern' | 'allowNonfinite' | 'linear'>,
+  lseOnly: boolean,
+): Promise<void> {
+  if (!spec.pattern?.stride || spec.linear || spec.allowNonfinite || !kernel.runBatch || !kernel.lseBatch) return;
+  const [C, R, K, D] = [2, 8, 16, spec.D];
+  const q = new Float32Array(C * R * D).fill(0.01);
+  const kv = new Float32Array(C * K * D).fill(0.01);
+  for (const full of [true, false]) {
+    const job = { C, R, K, D, scale: spec.scale, full, ...(full ? {} : { visible: new Uint8Array(C * R * K).fill(1) }), q, k: kv };
+    if (lseOnly) await kernel.lseBatch(job);
+    else await kernel.runBatch({ ...job, v: kv });
+  }
 }
