@@ -16,7 +16,6 @@ import {
 } from '@longattn/attention';
 import { tileLse, type TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
-import { warmBatches } from './stride-batch.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
 
@@ -47,8 +46,7 @@ export async function computeTiles(
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
-  for (let n = 0; n < tiles.length; n++) {
-    const tile = tiles[n]!;
+  for (const tile of tiles) {
     await before?.(tile);
     if (!rowsOf || rowsOf.b !== tile.b || rowsOf.h !== tile.h || rowsOf.qStart !== tile.qStart || rowsOf.rows !== tile.rows) {
       q = source.queries(tile.b, tile.h, tile.qStart, tile.rows);
@@ -56,11 +54,7 @@ export async function computeTiles(
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
     if (tile.rowStep) {
-      // The run of stride tiles on the same rows and key chunk, batched where the kernel can (stride-block.ts).
-      let end = n + 1;
-      for (; end < tiles.length && sameStrideRun(tile, tiles[end]!); end++) await before?.(tiles[end]!);
-      partials.push(...(await strideTiles!.runGroup(kernel, tiles.slice(n, end), q, lseOnly)));
-      n = end - 1;
+      partials.push(await strideTiles!.run(kernel, tile, q, lseOnly)); // gathered rows and keys (stride-block.ts)
       continue;
     }
     const spans = tileKeySpans(tile);
@@ -89,19 +83,6 @@ export async function computeTiles(
     partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
   return partials;
-}
-
-/** True when `t` is a stride tile of `first`'s rows and key chunk (one runGroup call). */
-function sameStrideRun(first: Tile, t: Tile): boolean {
-  return (
-    t.rowStep !== undefined &&
-    t.b === first.b &&
-    t.h === first.h &&
-    t.qStart === first.qStart &&
-    t.rows === first.rows &&
-    t.keyChunk![0] === first.keyChunk![0] &&
-    t.keyChunk![1] === first.keyChunk![1]
-  );
 }
 
 /** The o of an LSE-only partial ([rows, 0]). */
@@ -214,5 +195,4 @@ export async function warmKernel(
     }
     merge(partials);
   }
-  await warmBatches(kernel, spec, lseOnly); // a stride's batched graphs (stride-batch.ts)
 }

@@ -1,6 +1,5 @@
 import { markStrideVisible, type AttentionSpec, type Tile, type TilePartial } from '@longattn/attention';
 import { tileLse, type TileJob, type TileKernel } from '@longattn/kernels';
-import { batchGroups, packClasses, markBatchVisible } from './stride-batch.ts';
 import type { BlockSource } from './block-source.ts';
 
 /**
@@ -15,17 +14,11 @@ export function classOffset(len: number, S: number, c: number): number {
   return c * Math.floor(len / S) + Math.min(c, len % S);
 }
 
-/**
- * `src` [len, D] re-laid class by class into `out` [len, D] (classOffset), row by row. A plain
- * copy loop: a subarray + set per row (64 floats at D = 64) made an object per row and cost
- * ~8% of a strided tile loop in allocation and GC (docs/math.md, "Stride tiles on gathered rows").
- */
+/** `src` [len, D] re-laid class by class into `out` [len, D] (classOffset), row by row. */
 function byClass(src: Float32Array, len: number, S: number, D: number, out: Float32Array): void {
   let to = 0;
   for (let c = 0; c < Math.min(S, len); c++) {
-    for (let r = c; r < len; r += S) {
-      for (let x = r * D, end = x + D; x < end; x++) out[to++] = src[x]!;
-    }
+    for (let r = c; r < len; r += S, to += D) out.set(src.subarray(r * D, (r + 1) * D), to);
   }
 }
 
@@ -75,7 +68,13 @@ export class StrideTiles {
     const [from, rows] = tile.rowSpan!;
     const S = tile.rowStep!;
     const [a, b] = tile.keyChunk!;
-    this.relayRows(tile, q);
+    const rowsAt = `${tile.b}:${tile.h}:${tile.qStart}:${tile.rows}:${S}`;
+    if (rowsKept.source !== this.id || rowsKept.at !== rowsAt) {
+      if (rowsKept.data.length < tile.rows * D) rowsKept.data = new Float32Array(tile.rows * D);
+      byClass(q, tile.rows, S, D, rowsKept.data);
+      rowsKept.source = this.id;
+      rowsKept.at = rowsAt;
+    }
     const chunk = this.chunk(tile.b, tile.kvh, a, b, S, !lseOnly);
     const rowAt = classOffset(tile.rows, S, from) * D;
     const keyAt = classOffset(b - a, S, tile.kStart - a) * D;
@@ -93,98 +92,6 @@ export class StrideTiles {
       ? { rows, D: 0, o: new Float32Array(0), lse: await tileLse(kernel, job) }
       : await kernel.run({ ...job, v: chunk.v.subarray(keyAt, keyAt + tile.keys * D) });
     return { ...part, kStart: tile.kStart, rows: tile.rows, rowSpan: [from, rows], rowStep: S };
-  }
-
-  /**
-   * Stride tiles of one q-block and key chunk (consecutive in the tile order, same b, h, qStart,
-   * rows and keyChunk): on a kernel with runBatch (ort), runs of consecutive classes that are all
-   * full or all masked go through one call each (batchGroups, stride-batch.ts), their rows and
-   * keys padded to one shape; on other kernels, or with --allow-nonfinite (the batched graph has no
-   * non-finite fallback), each tile through `run`. Partials as `run`'s, in the tiles' order.
-   */
-  async runGroup(kernel: TileKernel, tiles: readonly Tile[], q: Float32Array, lseOnly = false): Promise<TilePartial[]> {
-    if (!kernel.runBatch || !kernel.lseBatch || this.spec.allowNonfinite || tiles.length < 2) {
-      const out: TilePartial[] = [];
-      for (const t of tiles) out.push(await this.run(kernel, t, q, lseOnly));
-      return out;
-    }
-    const { D } = this.spec;
-    const first = tiles[0]!;
-    const S = first.rowStep!;
-    const [a, b] = first.keyChunk!;
-    this.relayRows(first, q);
-    const chunk = this.chunk(first.b, first.kvh, a, b, S, !lseOnly);
-    const out: TilePartial[] = [];
-    for (const group of batchGroups(tiles)) {
-      if (group.length === 1) {
-        out.push(await this.run(kernel, group[0]!, q, lseOnly));
-        continue;
-      }
-      const counts = group.map((t) => t.rowSpan![1]);
-      const keys = group.map((t) => t.keys);
-      const R = Math.max(...counts);
-      const K = Math.max(...keys);
-      const rowsAt = group.map((t) => classOffset(t.rows, S, t.rowSpan![0]) * D);
-      const keysAt = group.map((t) => classOffset(b - a, S, t.kStart - a) * D);
-      const full = group[0]!.full;
-      const job = {
-        C: group.length,
-        R,
-        K,
-        D,
-        scale: this.spec.scale,
-        full,
-        ...(full ? {} : { visible: markBatchVisible(group, R, K, (t, into) => this.markInto(t, into, K)) }),
-        q: packClasses(rowsKept.data, rowsAt, counts, R, D, 'q'),
-        k: packClasses(chunk.k, keysAt, keys, K, D, 'k'),
-      };
-      const part = lseOnly
-        ? { o: new Float32Array(0), lse: await kernel.lseBatch(job) }
-        : await kernel.runBatch({ ...job, v: packClasses(chunk.v, keysAt, keys, K, D, 'v') });
-      group.forEach((t, c) => {
-        const [from, count] = t.rowSpan!;
-        out.push({
-          rows: t.rows,
-          D: lseOnly ? 0 : D,
-          kStart: t.kStart,
-          o: lseOnly ? part.o : part.o.subarray(c * R * D, (c * R + count) * D),
-          lse: part.lse.subarray(c * R, c * R + count),
-          rowSpan: [from, count],
-          rowStep: S,
-        });
-      });
-    }
-    return out;
-  }
-
-  /** The q-block's queries [tile.rows, D] re-laid by class into this thread's buffer, unless kept. */
-  private relayRows(tile: Tile, q: Float32Array): void {
-    const { D } = this.spec;
-    const S = tile.rowStep!;
-    const rowsAt = `${tile.b}:${tile.h}:${tile.qStart}:${tile.rows}:${S}`;
-    if (rowsKept.source !== this.id || rowsKept.at !== rowsAt) {
-      if (rowsKept.data.length < tile.rows * D) rowsKept.data = new Float32Array(tile.rows * D);
-      byClass(q, tile.rows, S, D, rowsKept.data);
-      rowsKept.source = this.id;
-      rowsKept.at = rowsAt;
-    }
-  }
-
-  /**
-   * A masked stride tile's visibility into `into` [R, K] (zeroed, row stride K): the same pairs
-   * as `mask` gives the per-tile call, the positional rule (row r sees x ≤ r + diag) or the marked one.
-   */
-  private markInto(tile: Tile, into: Uint8Array, K: number): void {
-    const [, rows] = tile.rowSpan!;
-    const { keys } = tile;
-    const m = this.mask(tile);
-    for (let r = 0; r < rows; r++) {
-      if (m.visible) into.set(m.visible.subarray(r * keys, (r + 1) * keys), r * K);
-      else {
-        const hi = Math.min(keys - 1, r + m.rule.diag);
-        if (hi >= 0) into.fill(1, r * K, r * K + hi + 1);
-      }
-    }
   }
 
   /**

@@ -1,5 +1,4 @@
 import { emptyPartial, keyHigh, keyLow, merge, type MaskRule, type TilePartial } from '@longattn/attention';
-import type { BatchJob, BatchPartials } from './batch.ts';
 
 /**
  * One tile of work for a kernel: rows [qStart, qStart+rows) of one query head against keys
@@ -54,13 +53,6 @@ export interface TileKernel {
    * kernel without it runs through tileLse's default (the full tile with V = K, its O dropped).
    */
   lse?(job: LseTileJob): Float32Array | Promise<Float32Array>;
-  /**
-   * Optional: C same-shaped tiles in one call (batch.ts; ort). Kernels without it run each tile
-   * through `run` (stride tiles: docs/math.md, "Stride tiles on gathered rows").
-   */
-  runBatch?(job: BatchJob): Promise<BatchPartials>;
-  /** The V-free form of runBatch: lse [C, R], the same bits as runBatch's. Present whenever runBatch is. */
-  lseBatch?(job: Omit<BatchJob, 'v'>): Promise<Float32Array>;
   dispose?(): void | Promise<void>;
 }
 

@@ -2,8 +2,6 @@ import type { TilePartial } from '@longattn/attention';
 import { jsTile, jsTileLse } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
 import { rowKeyRange, type Backend, type KernelOptions, type LseTileJob, type TileJob, type TileKernel } from '../tile.ts';
-import type { BatchJob, BatchPartials } from '../batch.ts';
-import { OrtBatches } from './batch.ts';
 import { OrtGraph } from './runtime.ts';
 import { lseModel, tileModel } from './tile-graph.ts';
 
@@ -24,22 +22,11 @@ export class OrtTileKernel implements TileKernel {
   private readonly graphs = new Map<string, Promise<OrtGraph>>();
   private readonly masks = new Map<string, Uint8Array>();
   private maskBytes = 0;
-  /** Batched tiles (batch.ts): the stride path's classes of a q-block in one call. */
-  private readonly batches: OrtBatches;
   /** Reused plain buffers for inputs that live in SharedArrayBuffers (ORT refuses those). */
   private readonly scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
   constructor(readonly threads = 1) {
     this.device = `cpu (onnxruntime MLAS, ${threads} thread${threads === 1 ? '' : 's'})`;
-    this.batches = new OrtBatches(threads);
-  }
-
-  runBatch(job: BatchJob): Promise<BatchPartials> {
-    return this.batches.run(job);
-  }
-
-  lseBatch(job: Omit<BatchJob, 'v'>): Promise<Float32Array> {
-    return this.batches.lse(job);
   }
 
   /**
@@ -95,7 +82,6 @@ export class OrtTileKernel implements TileKernel {
     this.graphs.clear();
     this.masks.clear();
     for (const g of graphs) await (await g).dispose();
-    await this.batches.dispose();
   }
 
   private graph(D: number, scale: number, masked: boolean, kind: 'tile' | 'lse' = 'tile'): Promise<OrtGraph> {
