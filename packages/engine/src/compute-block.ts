@@ -14,7 +14,7 @@ import {
   type TilePartial,
   tileKeySpans,
 } from '@longattn/attention';
-import { tileLse, type TileKernel } from '@longattn/kernels';
+import { tileLsePartial, type TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -27,7 +27,7 @@ import { releasedTileOutputs } from './young-gc.ts';
  * each tile (fault tests throttle there). Returns the tiles' partials, in order:
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
  * `lseOnly` (inspect's first pass, docs/math.md "Attention patterns"): each tile through the
- * kernel's V-free tile (tileLse), no value read; the partials are then [rows, 0]: o empty, lse [rows].
+ * kernel's V-free tile (tileLsePartial), no value read; the partials are then [rows, 0]: o empty, lse [rows].
  */
 export async function computeTiles(
   kernel: TileKernel,
@@ -75,7 +75,7 @@ export async function computeTiles(
       k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
     };
     const part: TilePartial = lseOnly
-      ? { rows, D: 0, kStart: tile.kStart, o: NO_VALUES, lse: await tileLse(kernel, job) }
+      ? await tileLsePartial(kernel, job)
       : await kernel.run({
           ...job,
           v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
@@ -84,9 +84,6 @@ export async function computeTiles(
   }
   return partials;
 }
-
-/** The o of an LSE-only partial ([rows, 0]). */
-const NO_VALUES = new Float32Array(0);
 
 /** Per-thread buffers gathered keys and values are copied into, reused across tiles (fresh memory per tile costs page faults and GC). */
 const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
@@ -189,9 +186,7 @@ export async function warmKernel(
     for (const full of [true, false]) {
       const rule = full ? { diag: 0, left: Infinity, right: Infinity } : { diag: 0, left: Infinity, right: 0 };
       const job = { rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv };
-      partials.push(
-        lseOnly ? { rows, D: 0, kStart: job.kStart, o: NO_VALUES, lse: await tileLse(kernel, job) } : await kernel.run({ ...job, v: kv }),
-      );
+      partials.push(lseOnly ? await tileLsePartial(kernel, job) : await kernel.run({ ...job, v: kv }));
     }
     merge(partials);
   }

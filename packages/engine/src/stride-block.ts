@@ -1,5 +1,5 @@
 import { markStrideVisible, type AttentionSpec, type Tile, type TilePartial } from '@longattn/attention';
-import { tileLse, type TileJob, type TileKernel } from '@longattn/kernels';
+import { tileLsePartial, type TileJob, type TileKernel } from '@longattn/kernels';
 import type { BlockSource } from './block-source.ts';
 
 /**
@@ -89,7 +89,7 @@ export class StrideTiles {
       k: chunk.k.subarray(keyAt, keyAt + tile.keys * D),
     };
     const part = lseOnly
-      ? { rows, D: 0, o: new Float32Array(0), lse: await tileLse(kernel, job) }
+      ? await tileLsePartial(kernel, job)
       : await kernel.run({ ...job, v: chunk.v.subarray(keyAt, keyAt + tile.keys * D) });
     return { ...part, kStart: tile.kStart, rows: tile.rows, rowSpan: [from, rows], rowStep: S };
   }

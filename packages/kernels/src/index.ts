@@ -3,7 +3,7 @@ import { registerBackend } from './registry.ts';
 import { waitBackend } from './wait/wait-kernel.ts';
 
 export type { Backend, KernelOptions, LseTileJob, TileJob, TileKernel } from './tile.ts';
-export { rowKeyRange, tileLse } from './tile.ts';
+export { rowKeyRange, tileLse, tileLsePartial } from './tile.ts';
 export { getBackend, listBackends, parseBackendName, registerBackend } from './registry.ts';
 export { CPU_PREFERENCE, onSoftware, refuseSoftware, selectBackend } from './select.ts';
 export type { Selection } from './select.ts';

@@ -114,6 +114,17 @@ export async function tileLse(kernel: TileKernel, job: LseTileJob): Promise<Floa
   return (await kernel.run({ ...job, v: job.k })).lse;
 }
 
+/** The o of an LSE-only partial: [rows, 0]. */
+const NO_VALUES = new Float32Array(0);
+
+/**
+ * A tile's LSE-only partial (inspect's first pass): rows × 0 values, kStart the job's, lse from
+ * tileLse — what the merge takes in place of a full tile's partial when no O is wanted.
+ */
+export async function tileLsePartial(kernel: TileKernel, job: LseTileJob): Promise<TilePartial> {
+  return { rows: job.rows, D: 0, kStart: job.kStart, o: NO_VALUES, lse: await tileLse(kernel, job) };
+}
+
 /** Per-row visible key interval inside the tile, relative to kStart: [lo, hi], empty when hi < lo. */
 export function rowKeyRange(
   job: Pick<TileJob, 'qStart' | 'kStart' | 'keys' | 'rule' | 'full' | 'ranges' | 'visible'>,
