@@ -47,7 +47,9 @@ export async function warmProjections(inputs: LayerInputsOfTask): Promise<void> 
 
 /** A layer q-block's source: its queries projected from X (all heads once per row block), K and V from their files. */
 export async function layerSource(spec: AttentionSpec, inputs: LayerInputsOfTask, block: QBlockPlan): Promise<BlockSource> {
-  const kvKey = JSON.stringify([inputs.k, inputs.v, spec]);
+  // The K/V blocks depend on the files and the spec's shapes and layout, not its pattern (a block
+  // mask's cells would make this key MBs long, stringified on every task; as taskSource's key).
+  const kvKey = JSON.stringify([inputs.k, inputs.v, spec.layout, spec.B, spec.Hk, spec.Sk, spec.D]);
   if (kvSource?.key !== kvKey) kvSource = { key: kvKey, source: keyValueSource(spec, fileReader(inputs.k), fileReader(inputs.v), true) };
   const { H, Sq, D } = spec;
   const key = JSON.stringify([inputs.x, inputs.q, block.b, block.qStart, block.rows]);
