@@ -4,12 +4,12 @@
  * with process.cpuUsage(); a sha256 of every output bit (outside the timer) to compare versions.
  * Patterns as the bench's pattern rows (packages/cli/src/bench/pattern-rows.ts).
  *
- *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird]
+ *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided]
  */
 import { createHash } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { type AttentionSpec, type Pattern, plan } from '@longattn/attention';
+import { type AttentionSpec, type Pattern, plan, strideBlocks } from '@longattn/attention';
 import { arraySource, computeQBlock } from '@longattn/engine';
 import { ortBackend } from '@longattn/kernels';
 import { warmKernel } from '../packages/engine/src/compute-block.ts';
@@ -46,15 +46,18 @@ const cases: Record<string, AttentionSpec> = {
   streaming: spec({ causal: true, window: { left: 4095, right: 0 }, pattern: { sinks: 4 } }),
   longformer: spec({ window: { left: 256, right: 256 }, pattern: { global: Array.from({ length: 16 }, (_, g) => g) } }),
   bigbird: spec({ pattern: bigbird }),
+  strided: spec({ causal: true, window: { left: 127, right: 0 }, pattern: { stride: 128 } }),
 };
 const only = values.only ? values.only.split(',') : Object.keys(cases).filter((c) => c !== 'causal');
 const sample = makeSample({ n, H: 1, D, seed: n + 1 });
 const source = arraySource(cases.causal!, sample.q, sample.k, sample.v);
 const kernel = await ortBackend.create({ threads: 1 });
-const blocks = { blockQ: 256, blockK: 2048 };
-const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, blocks)]));
-for (const c of only) await warmKernel(kernel, cases[c]!, blocks);
-const into = { o: new Float32Array(256 * D), lse: new Float32Array(256) };
+// ort's default tiles; under a stride, q-blocks of 128 rows per class (strideBlocks), as `longattn run` plans them.
+const blocksOf = (c: string) => strideBlocks(cases[c]!, { blockQ: 256, blockK: 2048 });
+const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, blocksOf(c))]));
+for (const c of only) await warmKernel(kernel, cases[c]!, blocksOf(c));
+const maxRows = Math.max(...only.map((c) => plans[c]!.blockQ));
+const into = { o: new Float32Array(maxRows * D), lse: new Float32Array(maxRows) };
 // GC pauses inside the timed loops (wall ms: under load they include waiting for a core).
 let gcMs = 0;
 let timing = false;
