@@ -46,17 +46,36 @@ export async function computeTiles(
   const partials: TilePartial[] = [];
   let rowsOf: Tile | undefined;
   let q: Float32Array = new Float32Array(0);
-  for (const tile of tiles) {
-    await before?.(tile);
+  // A q-block's stride tiles run together after its other tiles, their partials in their places:
+  // each key chunk is then read once per q-block (stride-block.ts).
+  const deferred: number[] = [];
+  const runDeferred = async () => {
+    if (deferred.length === 0) return;
+    const done = await strideTiles!.runAll(
+      kernel,
+      deferred.map((at) => tiles[at]!),
+      q,
+      lseOnly,
+      before,
+    );
+    deferred.forEach((at, x) => {
+      partials[at] = done[x]!;
+    });
+    deferred.length = 0;
+  };
+  for (const [at, tile] of tiles.entries()) {
     if (!rowsOf || rowsOf.b !== tile.b || rowsOf.h !== tile.h || rowsOf.qStart !== tile.qStart || rowsOf.rows !== tile.rows) {
+      await runDeferred();
       q = source.queries(tile.b, tile.h, tile.qStart, tile.rows);
       rowsOf = tile;
     }
-    const [from, rows] = tile.rowSpan ?? [0, tile.rows];
     if (tile.rowStep) {
-      partials.push(await strideTiles!.run(kernel, tile, q, lseOnly)); // gathered rows and keys (stride-block.ts)
+      deferred.push(at);
+      partials.push(undefined as unknown as TilePartial); // placed by runDeferred
       continue;
     }
+    await before?.(tile);
+    const [from, rows] = tile.rowSpan ?? [0, tile.rows];
     const spans = tileKeySpans(tile);
     const job = {
       rows,
@@ -82,6 +101,7 @@ export async function computeTiles(
         });
     partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
+  await runDeferred();
   return partials;
 }
 

@@ -3,81 +3,95 @@ import { tileLsePartial, type TileJob, type TileKernel } from '@longattn/kernels
 import type { BlockSource } from './block-source.ts';
 
 /**
- * Blocks of one residue class as contiguous runs (docs/math.md, "Cost follows the pattern"): a
- * block of `len` rows (a q-block's queries, or a stride key chunk's keys and values, both
- * starting at a multiple of S relative to the class origin) re-laid class by class — rows c,
- * c+S, c+2S, … of the block side by side — so a stride tile's rows and keys are plain subarrays
- * and the kernel gets ordinary contiguous blocks. Class c holds ⌈(len − c) / S⌉ rows from row
- * c·⌊len / S⌋ + min(c, len mod S).
+ * Rows from, from + S, … (`count` of them) of `src` [*, D] copied side by side into `out`
+ * [count, D]: a residue class's queries, keys or values as the contiguous block a kernel takes.
  */
-export function classOffset(len: number, S: number, c: number): number {
-  return c * Math.floor(len / S) + Math.min(c, len % S);
-}
-
-/** `src` [len, D] re-laid class by class into `out` [len, D] (classOffset), row by row. */
-function byClass(src: Float32Array, len: number, S: number, D: number, out: Float32Array): void {
-  let to = 0;
-  for (let c = 0; c < Math.min(S, len); c++) {
-    for (let r = c; r < len; r += S, to += D) out.set(src.subarray(r * D, (r + 1) * D), to);
+function gatherRows(src: Float32Array, from: number, count: number, S: number, D: number, out: Float32Array): Float32Array {
+  const block = out.subarray(0, count * D);
+  for (let r = 0, to = 0; r < count; r++) {
+    for (let x = (from + r * S) * D, end = x + D; x < end; x++) block[to++] = src[x]!;
   }
+  return block;
 }
 
 /**
- * Key chunks kept re-laid per thread (each 2 · STRIDE_CHUNK_BYTES at most): a q-block's stride
- * tiles read chunks 0 … t in key order and the thread's next q-block reads them again, so kept
- * chunks are re-laid about once per thread and job instead of once per q-block.
+ * This thread's gathered tile inputs (one stride tile's queries, keys and values), reused across
+ * tiles: a few hundred KB at most (rows ≤ ⌈blockQ / S⌉, keys ≤ the key chunk / S), so they stay
+ * in cache and, unlike whole re-laid chunks (16 MiB each, fresh), cost no page faults
+ * (docs/math.md, "Stride tiles on gathered rows").
  */
-const CHUNKS_KEPT = 2;
-
-/** This thread's re-laid queries (one q-block) and key chunks (the last CHUNKS_KEPT used), by the id of the source they came from. */
-const rowsKept = { source: 0, at: '', data: new Float32Array(0) };
-const chunksKept: { source: number; at: string; k: Float32Array; v: Float32Array; hasV: boolean }[] = [];
-
-/** Sources by id, held weakly: a kept chunk never keeps a finished job's source (and its blocks) alive. */
-const sourceIds = new WeakMap<BlockSource, number>();
-let lastSourceId = 0;
+const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 let visibleScratch = new Uint8Array(0);
+
+function scratchOf(which: 'q' | 'k' | 'v', n: number): Float32Array {
+  if (scratch[which].length < n) scratch[which] = new Float32Array(n);
+  return scratch[which];
+}
 
 /** The rule of a tile whose rows and keys are gathered: no positional mask (its visibility comes in `visible`). */
 const UNMASKED = { diag: 0, left: Infinity, right: Infinity };
 
 /**
- * Runs the stride tiles (stride-tiles.ts) of one tile loop: the q-block's queries and each key
- * chunk's K and V are re-laid by class once (kept per thread, above), each tile then one kernel
- * call on subarrays, with its visibility (stride keys below the row's limit and outside its
- * intervals). A source's blocks must not change while it is in use (every BlockSource's are the inputs').
+ * Runs the stride tiles (stride-tiles.ts) of one tile loop. computeTiles hands over a q-block's
+ * stride tiles together (`runAll`), after its other tiles: each key chunk is then read from the
+ * source once per q-block (its keys up to the last one a tile of the run needs), and stays valid
+ * while the run's tiles of that chunk gather their rows from it — no other read of the source
+ * comes between. Each tile gathers its rows, keys and values (one in S) into this thread's small
+ * buffers and is one kernel call with its visibility (stride keys below the row's limit and
+ * outside its intervals). A source's blocks must not change while it is in use (every BlockSource's are the inputs').
  */
 export class StrideTiles {
-  private readonly id: number;
-
   constructor(
     private readonly spec: AttentionSpec,
     private readonly source: BlockSource,
-  ) {
-    if (!sourceIds.has(source)) sourceIds.set(source, ++lastSourceId);
-    this.id = sourceIds.get(source)!;
-  }
+  ) {}
 
   /**
-   * The tile's partial: its rows only (rowSpan, rowStep), o [count, D], lse [count]. `q`: the
-   * q-block's queries [tile.rows, D]. `lseOnly` (inspect's first pass): the V-free tile, no value
-   * read; o is then [count, 0].
+   * The partials of `tiles` (stride tiles of one q-block, in key order), in their order: each
+   * holds its rows only (rowSpan, rowStep), o [count, D], lse [count]. `q`: the q-block's
+   * queries [tile.rows, D]. `lseOnly` (inspect's first pass): V-free tiles, no value read; o is
+   * then [count, 0]. `before` runs ahead of each tile, as computeTiles' does.
    */
-  async run(kernel: TileKernel, tile: Tile, q: Float32Array, lseOnly = false): Promise<TilePartial> {
+  async runAll(
+    kernel: TileKernel,
+    tiles: readonly Tile[],
+    q: Float32Array,
+    lseOnly: boolean,
+    before?: (tile: Tile) => Promise<void> | void,
+  ): Promise<TilePartial[]> {
+    // Each chunk's reach over these tiles: its first key to the last key one of them gathers.
+    const reach = new Map<string, number>();
+    for (const t of tiles) {
+      const at = chunkOf(t);
+      reach.set(at, Math.max(reach.get(at) ?? 0, t.kStart + (t.keys - 1) * t.keyStep! + 1));
+    }
+    const out: TilePartial[] = [];
+    let read: { at: string; k: Float32Array; v: Float32Array | undefined } | undefined;
+    for (const tile of tiles) {
+      await before?.(tile);
+      const at = chunkOf(tile);
+      if (read?.at !== at) {
+        // Read at once, K then V: a reusing source's block lasts until its next read of the same tensor.
+        const a = tile.keyChunk![0];
+        const count = reach.get(at)! - a;
+        read = {
+          at,
+          k: this.source.keys(tile.b, tile.kvh, a, count),
+          v: lseOnly ? undefined : this.source.values(tile.b, tile.kvh, a, count),
+        };
+      }
+      out.push(await this.run(kernel, tile, q, read.k, read.v));
+    }
+    return out;
+  }
+
+  /** One stride tile: its rows of `q` (the q-block) and its keys of `k`, `v` (the chunk from keyChunk[0]) gathered, then the kernel. */
+  private async run(kernel: TileKernel, tile: Tile, q: Float32Array, k: Float32Array, v: Float32Array | undefined): Promise<TilePartial> {
     const { D } = this.spec;
     const [from, rows] = tile.rowSpan!;
     const S = tile.rowStep!;
-    const [a, b] = tile.keyChunk!;
-    const rowsAt = `${tile.b}:${tile.h}:${tile.qStart}:${tile.rows}:${S}`;
-    if (rowsKept.source !== this.id || rowsKept.at !== rowsAt) {
-      if (rowsKept.data.length < tile.rows * D) rowsKept.data = new Float32Array(tile.rows * D);
-      byClass(q, tile.rows, S, D, rowsKept.data);
-      rowsKept.source = this.id;
-      rowsKept.at = rowsAt;
-    }
-    const chunk = this.chunk(tile.b, tile.kvh, a, b, S, !lseOnly);
-    const rowAt = classOffset(tile.rows, S, from) * D;
-    const keyAt = classOffset(b - a, S, tile.kStart - a) * D;
+    const kStep = tile.keyStep!;
+    const first = tile.kStart - tile.keyChunk![0];
     const job = {
       rows,
       keys: tile.keys,
@@ -85,12 +99,12 @@ export class StrideTiles {
       scale: this.spec.scale,
       ...this.mask(tile),
       ...(this.spec.allowNonfinite ? {} : { finite: true }),
-      q: rowsKept.data.subarray(rowAt, rowAt + rows * D),
-      k: chunk.k.subarray(keyAt, keyAt + tile.keys * D),
+      q: gatherRows(q, from, rows, S, D, scratchOf('q', rows * D)),
+      k: gatherRows(k, first, tile.keys, kStep, D, scratchOf('k', tile.keys * D)),
     };
-    const part = lseOnly
-      ? await tileLsePartial(kernel, job)
-      : await kernel.run({ ...job, v: chunk.v.subarray(keyAt, keyAt + tile.keys * D) });
+    const part = v
+      ? await kernel.run({ ...job, v: gatherRows(v, first, tile.keys, kStep, D, scratchOf('v', tile.keys * D)) })
+      : await tileLsePartial(kernel, job);
     return { ...part, kStart: tile.kStart, rows: tile.rows, rowSpan: [from, rows], rowStep: S };
   }
 
@@ -123,32 +137,9 @@ export class StrideTiles {
       visible: markStrideVisible(spec, tile, visibleScratch),
     };
   }
+}
 
-  /**
-   * Keys (and, when `withValues`, values) [a, b) of kv head (b, kvh), re-laid by class: kept, or
-   * read and re-laid into the least recently used buffers.
-   */
-  private chunk(bi: number, kvh: number, a: number, b: number, S: number, withValues: boolean): { k: Float32Array; v: Float32Array } {
-    const { D } = this.spec;
-    const at = `${bi}:${kvh}:${a}:${b}:${S}`;
-    let chunk = chunksKept.find((c) => c.source === this.id && c.at === at);
-    if (chunk) chunksKept.splice(chunksKept.indexOf(chunk), 1);
-    else {
-      const old = chunksKept.length >= CHUNKS_KEPT ? chunksKept.pop() : undefined;
-      const n = (b - a) * D;
-      const k = old && old.k.length >= n ? old.k : new Float32Array(n);
-      const v = old?.v ?? new Float32Array(0);
-      // Re-laid at once: a reusing source's block lasts until its next read.
-      byClass(this.source.keys(bi, kvh, a, b - a), b - a, S, D, k);
-      chunk = { source: this.id, at, k, v, hasV: false };
-    }
-    if (withValues && !chunk.hasV) {
-      const n = (b - a) * D;
-      if (chunk.v.length < n) chunk.v = new Float32Array(n);
-      byClass(this.source.values(bi, kvh, a, b - a), b - a, S, D, chunk.v);
-      chunk.hasV = true;
-    }
-    chunksKept.unshift(chunk);
-    return chunk;
-  }
+/** The key chunk a stride tile gathers from (b, kv head, keyChunk). */
+function chunkOf(t: Tile): string {
+  return `${t.b}:${t.kvh}:${t.keyChunk![0]}`;
 }
