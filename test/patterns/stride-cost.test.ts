@@ -1,5 +1,6 @@
 import test from 'ava';
 import { plan, strideBlocks, validateSpec } from '@longattn/attention';
+import { heaviestFirst } from '../../packages/engine/src/local/block-order.ts';
 
 /**
  * Cost follows the stride (docs/math.md, "Cost follows the pattern"): under a stride the planner
@@ -38,4 +39,23 @@ test('the benchmark row (causal, window (127, 0), stride 128) at n = 8192: strid
   t.is(strideTiles, S, 'one tile per class: its 64 rows against its keys');
   t.is(minRows, n / S);
   t.true(strideArea <= 2.1 * stridePairs, `stride tiles computed ${strideArea} pairs for ${stridePairs} visible`);
+});
+
+/**
+ * The local engine's order under a stride (block-order.ts): a strided q-block's work grows with its
+ * row (each class's rows see more keys) while its tile count steps only with its key chunks, so the
+ * q-blocks go heaviest first by FLOPs — by tile count, n = 65536 ran them lightest first.
+ */
+test('the local engine runs strided q-blocks heaviest first by FLOPs', (t) => {
+  const n = 65536;
+  const spec = validateSpec(
+    { q: [1, n, 64], k: [1, n, 64], v: [1, n, 64] },
+    { causal: true, window: { left: 127, right: 0 }, pattern: { stride: 128 } },
+  );
+  const p = plan(spec, strideBlocks(spec, { blockQ: 256, blockK: 2048 }));
+  t.is(p.qBlockCount, 4);
+  const order = [...heaviestFirst(p)];
+  t.deepEqual(order, [3, 2, 1, 0]);
+  for (let x = 1; x < order.length; x++) t.true(p.flopsIn(order[x - 1]!) > p.flopsIn(order[x]!));
+  t.is(new Set(Array.from({ length: 4 }, (_, qb) => p.tilesIn(qb))).size, 1, 'equal tile counts: the count alone cannot rank them');
 });

@@ -2,8 +2,8 @@ import type { Plan } from '@longattn/attention';
 
 /**
  * The local engine's order: heaviest q-blocks first, so the pool drains evenly (the output never
- * depends on the order). Row blocks are ranked once by their tile count (the same for every
- * (b, h)); q-blocks with equal counts keep plan order. Yields q-block indices, never holding
+ * depends on the order). Row blocks are ranked once by their tile count, under a stride by their
+ * FLOPs (the same for every (b, h)); q-blocks with equal counts keep plan order. Yields q-block indices, never holding
  * more than the ranking: O(q-blocks per head), whatever B·H. `headsInner`: each row block's
  * (b, h) in turn instead (a layer projects a row block's queries once for all its heads).
  */
@@ -11,7 +11,10 @@ export function* heaviestFirst(plan: Plan, headsInner = false): Generator<number
   const per = plan.qBlocksPerHead;
   const heads = plan.qBlockCount / per;
   const counts = new Float64Array(per);
-  for (let qb = 0; qb < per; qb++) counts[qb] = plan.tilesIn(qb);
+  // Under a stride, by kernel work instead: a strided q-block's tile count steps with its key chunks
+  // while its stride work grows with its row (docs/math.md, "Stride tiles on gathered rows").
+  const strided = plan.spec.pattern?.stride !== undefined && !plan.spec.linear;
+  for (let qb = 0; qb < per; qb++) counts[qb] = strided ? plan.flopsIn(qb) : plan.tilesIn(qb);
   const rows = Uint32Array.from({ length: per }, (_, qb) => qb).sort((a, b) => counts[b]! - counts[a]! || a - b);
   for (let from = 0; from < per; ) {
     let to = from + 1;
