@@ -33,10 +33,9 @@ const UNMASKED = { diag: 0, left: Infinity, right: Infinity };
 
 /**
  * Runs the stride tiles (stride-tiles.ts) of one tile loop. computeTiles hands over a q-block's
- * stride tiles together (`runAll`), after its other tiles: each key chunk is then read from the
- * source once per q-block (its keys up to the last one a tile of the run needs), and stays valid
- * while the run's tiles of that chunk gather their rows from it — no other read of the source
- * comes between. Each tile gathers its rows, keys and values (one in S) into this thread's small
+ * stride tiles together (`runAll`), after its other tiles: each key chunk (keyChunk) is then read
+ * from the source once per q-block and stays valid while the run's tiles of that chunk gather
+ * their rows from it — no other read of the source comes between. Each tile gathers its rows, keys and values (one in S) into this thread's small
  * buffers and is one kernel call with its visibility (stride keys below the row's limit and
  * outside its intervals). A source's blocks must not change while it is in use (every BlockSource's are the inputs').
  */
@@ -59,21 +58,16 @@ export class StrideTiles {
     lseOnly: boolean,
     before?: (tile: Tile) => Promise<void> | void,
   ): Promise<TilePartial[]> {
-    // Each chunk's reach over these tiles: its first key to the last key one of them gathers.
-    const reach = new Map<string, number>();
-    for (const t of tiles) {
-      const at = chunkOf(t);
-      reach.set(at, Math.max(reach.get(at) ?? 0, t.kStart + (t.keys - 1) * t.keyStep! + 1));
-    }
     const out: TilePartial[] = [];
     let read: { at: string; k: Float32Array; v: Float32Array | undefined } | undefined;
     for (const tile of tiles) {
       await before?.(tile);
       const at = chunkOf(tile);
       if (read?.at !== at) {
-        // Read at once, K then V: a reusing source's block lasts until its next read of the same tensor.
-        const a = tile.keyChunk![0];
-        const count = reach.get(at)! - a;
+        // The chunk as tileKeySpans names it (a queue worker's source holds exactly those ranges), K
+        // then V: a reusing source's block lasts until its next read of the same tensor.
+        const [a, b] = tile.keyChunk!;
+        const count = b - a;
         read = {
           at,
           k: this.source.keys(tile.b, tile.kvh, a, count),
@@ -141,5 +135,5 @@ export class StrideTiles {
 
 /** The key chunk a stride tile gathers from (b, kv head, keyChunk). */
 function chunkOf(t: Tile): string {
-  return `${t.b}:${t.kvh}:${t.keyChunk![0]}`;
+  return `${t.b}:${t.kvh}:${t.keyChunk![0]}:${t.keyChunk![1]}`;
 }
