@@ -116,7 +116,7 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
       segment += plan.flopsIn(j);
       if (segment > 4 * size) return size;
     }
-    return segment / Math.max(1, Math.ceil(segment / size));
+    return Math.max(target, segment / Math.max(1, Math.ceil(segment / size)));
   };
   const closeJob = () => {
     if (job.length > 0) group.tileJobs.push(job);
