@@ -4,6 +4,7 @@ import {
   batchPlan,
   buildFlow,
   defaultJobFlops,
+  guidedJobFlops,
   isWholeRun,
   kvHeadOf,
   decodeManifest,
@@ -141,6 +142,35 @@ test('batchPlan by default grows jobs with the document: at n = 1M (1 head, D = 
   let pairs = 0;
   for (let i = (1 << 20) - 256; i < 1 << 20; i++) pairs += i + 1;
   t.is(longest, 4 * 64 * pairs);
+});
+
+test('batchPlan by default guides job sizes at n = 65536, H = 8: big while much is left, never over 1/guidedJobs of it, the last ones at the base size', (t) => {
+  const mid = causalPlan(8, 65536, 64);
+  const base = defaultJobFlops(mid);
+  t.is(base, QUEUE_DEFAULTS.jobFlops, 'a mid-size document: the 4 GFLOP base');
+  const costs = Array.from({ length: mid.qBlockCount }, (_, qi) => mid.flopsIn(qi));
+  const biggest = Math.max(...costs);
+  // left[qi]: the plan's FLOPs from q-block qi to its end, summed here from the q-blocks' own costs.
+  const left = costs.map((_, qi) => costs.slice(qi).reduce((a, b) => a + b, 0));
+  const jobs = batchPlan(mid).flatMap((g) => g.tileJobs);
+  const flat = batchPlan(mid, { jobFlops: base }).flatMap((g) => g.tileJobs);
+  t.true(jobs.length < flat.length / 2, `${jobs.length} guided tile jobs against ${flat.length} of the base size`);
+  t.deepEqual(jobs.flat(), flat.flat(), 'the same whole q-blocks in the same order: only the cuts differ');
+  for (const job of jobs) {
+    const first = job[0]![0];
+    const cost = job.reduce((sum, [qi]) => sum + costs[qi]!, 0);
+    const allowed = Math.max(base, Math.min(QUEUE_DEFAULTS.maxGuidedJobFlops, left[first]! / QUEUE_DEFAULTS.guidedJobs));
+    t.true(job.length === 1 || cost <= allowed + biggest / 2, `job from q-block ${first}: ${cost / 1e9} GFLOP, allowed ${allowed / 1e9}`);
+    if (left[first]! <= QUEUE_DEFAULTS.guidedJobs * base) t.true(job.length === 1 || cost <= base, 'the tail: base-size jobs');
+  }
+  t.true(
+    jobs.slice(0, 8).every((job) => job.reduce((sum, [qi]) => sum + costs[qi]!, 0) > 2 * base),
+    'the first jobs are more than twice the base size',
+  );
+  t.is(guidedJobFlops(base, QUEUE_DEFAULTS.guidedJobs * base), base);
+  t.is(guidedJobFlops(base, 1e18), QUEUE_DEFAULTS.maxGuidedJobFlops);
+  const long = causalPlan(1, 1 << 20, 64);
+  t.deepEqual(batchPlan(long), batchPlan(long, { jobFlops: defaultJobFlops(long) }), 'long documents (base ≥ the guided cap): as before');
 });
 
 test('defaultJobFlops: 4 GFLOP for mid-size problems, flops / 64 for small ones, flops / maxTileJobs for the biggest', (t) => {

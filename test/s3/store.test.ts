@@ -38,7 +38,29 @@ test('S3BlobStore: positional writes (one multipart) read by range across parts,
       const got = await store.read('j1/in/q', offset, length);
       t.true(Buffer.from(got).equals(Buffer.from(expected.subarray(offset, offset + length))), `[${offset}, +${length})`);
     }
+    // readInto zeroes only what no part covers: into memory holding other bytes, gaps and bytes past the end still read 0.
+    for (const [offset, length] of [
+      [big.byteLength - 7, 5000 + 20],
+      [expected.byteLength - 10, 30],
+      [expected.byteLength + 3, 8],
+    ] as const) {
+      const dirty = new Uint8Array(length).fill(0xa5);
+      await store.readInto('j1/in/q', offset, dirty);
+      const want = new Uint8Array(length);
+      want.set(expected.subarray(offset, offset + length));
+      t.true(Buffer.from(dirty).equals(Buffer.from(want)), `readInto dirty [${offset}, +${length})`);
+    }
     await store.putMany([{ name: 'j1/p/0.3', data: small }]);
+    // A blob put whole (no parts): its bytes, then zeros past its size, into dirty memory.
+    const dirty = new Uint8Array(small.byteLength + 9).fill(0xa5);
+    await store.readInto('j1/p/0.3', 0, dirty.subarray(0, 0));
+    await store.readInto('j1/p/0.3', 0, dirty);
+    const want = new Uint8Array(small.byteLength + 9);
+    want.set(small);
+    t.true(Buffer.from(dirty).equals(Buffer.from(want)), 'readInto of a whole object past its size');
+    const past = new Uint8Array(5).fill(0xa5);
+    await store.readInto('j1/p/0.3', small.byteLength + 2, past);
+    t.deepEqual([...past], [0, 0, 0, 0, 0], 'readInto wholly past a whole object: zeros');
     t.deepEqual(await store.existsMany(['j1/p/0.3', 'j1/in/q', 'j1/p/9.9']), [true, true, false]);
     const [partial, missing] = await store.getMany(['j1/p/0.3', 'j1/p/9.9'], [small.byteLength, 4]);
     t.true(Buffer.from(partial!).equals(Buffer.from(small)));

@@ -260,24 +260,34 @@ export class S3BlobStore implements BlobStore {
     return out;
   }
 
-  /** Ranged GETs of the parts the range overlaps (or of the whole object); unsealed blobs list their parts. */
+  /**
+   * Ranged GETs of the parts the range overlaps (or of the whole object); unsealed blobs list their
+   * parts. Only the bytes no part covers are zeroed: the rest is written once, by its GET (a second
+   * pass over a block read into fresh memory cost as much as the copy).
+   */
   async readInto(name: string, offset: number, into: Uint8Array): Promise<void> {
     const end = offset + into.byteLength;
     const index = await this.index(name);
-    into.fill(0);
     if (index && !index.parts) {
-      if (offset < index.size) await this.getInto(this.key(name), [offset, Math.min(end, index.size)], into, 0);
+      const stop = Math.min(end, Math.max(offset, index.size));
+      into.fill(0, stop - offset);
+      if (offset < stop) await this.getInto(this.key(name), [offset, stop], into, 0);
       return;
     }
-    const parts = index?.parts ?? (await this.parts(name));
+    const parts = (index?.parts ?? (await this.parts(name))).filter(([at, n]) => at < end && at + n > offset);
+    // Parts are in offset order (a listing's); a retried write's may overlap: both hold the same bytes.
+    let covered = offset;
+    for (const [at, n] of parts) {
+      if (at > covered) into.fill(0, covered - offset, at - offset);
+      covered = Math.max(covered, at + n);
+    }
+    if (covered < end) into.fill(0, covered - offset);
     await Promise.all(
-      parts
-        .filter(([at, n]) => at < end && at + n > offset)
-        .map(async ([at, n]) => {
-          const from = Math.max(at, offset);
-          const to = Math.min(at + n, end);
-          await this.getInto(this.partKey(name, at), [from - at, to - at], into, from - offset);
-        }),
+      parts.map(async ([at, n]) => {
+        const from = Math.max(at, offset);
+        const to = Math.min(at + n, end);
+        await this.getInto(this.partKey(name, at), [from - at, to - at], into, from - offset);
+      }),
     );
   }
 

@@ -17,7 +17,11 @@ export interface ReduceGroup {
 export interface BatchOptions {
   /** At most this many tiles per tile job (tests, overhead benchmarks). Default: by FLOPs. */
   tilesPerJob?: number;
-  /** Target kernel FLOPs per tile job. Default defaultJobFlops(plan): QUEUE_DEFAULTS.jobFlops, less for small problems, more for long ones. */
+  /**
+   * Kernel FLOPs per tile job, the same for every job. Default: defaultJobFlops(plan)
+   * (QUEUE_DEFAULTS.jobFlops, less for small problems, more for long ones), with whole q-blocks
+   * packed into guided jobs (guidedJobFlops: bigger while much of the plan is left).
+   */
   jobFlops?: number;
 }
 
@@ -41,6 +45,19 @@ export function defaultJobFlops(plan: Plan): number {
   );
 }
 
+/**
+ * The size of a default-batched tile job that starts where `left` FLOPs of the plan remain
+ * (that job's included): `base` (defaultJobFlops), raised to left / guidedJobs up to
+ * maxGuidedJobFlops (QUEUE_DEFAULTS). Guided self-scheduling: jobs shrink as the plan runs out,
+ * so the first jobs of a mid-size document are up to 4× bigger (fewer per-job costs) and its last
+ * ones are `base` (the same tail); a plan whose work is under guidedJobs · base, or whose base is
+ * already maxGuidedJobFlops or more (long documents), is batched as before (docs/scaling.md, "Job size").
+ */
+export function guidedJobFlops(base: number, left: number): number {
+  const { guidedJobs, maxGuidedJobFlops } = QUEUE_DEFAULTS;
+  return Math.max(base, Math.min(maxGuidedJobFlops, left / guidedJobs));
+}
+
 /** The kv head (b·Hk + kvh) whose K/V q-block `qi` reads: query heads h·Hk/H share one. */
 export function kvHeadOf(plan: Plan, qi: number): number {
   const { H, Hk } = plan.spec;
@@ -58,8 +75,9 @@ export function isWholeRun(plan: Plan, [qi, from, to]: TileRun): boolean {
  * then the next head of the same kv head, so a worker's cached K/V blocks are reused; a job's
  * q-blocks all read one kv head):
  * - whole q-blocks are packed into tile jobs of about `jobFlops` of kernel work each (≥ 30–50 ms:
- *   the queue costs ~1 ms per job); the worker merges each one and writes its output rows, so
- *   nothing per tile crosses the blob store;
+ *   the queue costs ~1 ms per job; by default guided: bigger while much of the plan is left,
+ *   guidedJobFlops); the worker merges each one and writes its output rows, so nothing per tile
+ *   crosses the blob store;
  * - a q-block too big for one job (over 2·jobFlops, or over `tilesPerJob` tiles) has its tiles
  *   split into ⌈cost / target⌉ tile jobs of equal cost; each tile's partial goes through the
  *   blob store and the reducer merges them;
@@ -73,13 +91,33 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
   const target = byCount ? options.tilesPerJob! : (options.jobFlops ?? defaultJobFlops(plan));
   if (!(target > 0)) throw new RangeError(`batchPlan: tilesPerJob / jobFlops must be > 0, got ${target}`);
   const splitAbove = byCount ? target : 2 * target;
-  const groupTarget = target * QUEUE_DEFAULTS.tileJobsPerReduce;
+  // Default batching packs whole q-blocks into guided jobs (guidedJobFlops); `left`: the plan's FLOPs from q-block qi on.
+  const guided = !byCount && options.jobFlops === undefined;
+  let left = 0;
+  if (guided) for (let qi = 0; qi < plan.qBlockCount; qi++) left += plan.flopsIn(qi);
   const groups: ReduceGroup[] = [];
   let group: ReduceGroup = { from: 0, to: 0, tileJobs: [] };
   let groupCost = 0;
   let job: TileRun[] = [];
   let jobCost = 0;
   let jobKv = -1;
+  // The open job's target (set when its first q-block goes in); a reduce group covers about tileJobsPerReduce such jobs.
+  let jobTarget = target;
+  // A guided job starting at q-block qi: guidedJobFlops, evened out over the whole q-blocks left before the next
+  // forced cut (the kv head's end, the reduce group's last q-block, a split q-block), so no small remnant job
+  // precedes the cut; looked at only while the cut is near (≤ 4 jobs away).
+  const guidedTarget = (qi: number): number => {
+    const size = guidedJobFlops(target, left);
+    if (size === target) return target;
+    const kv = kvHeadOf(plan, qi);
+    const last = Math.min(plan.qBlockCount, group.from + QUEUE_DEFAULTS.maxQBlocksPerReduce);
+    let segment = 0;
+    for (let j = qi; j < last && kvHeadOf(plan, j) === kv && plan.flopsIn(j) <= splitAbove; j++) {
+      segment += plan.flopsIn(j);
+      if (segment > 4 * size) return size;
+    }
+    return Math.max(target, segment / Math.max(1, Math.ceil(segment / size)));
+  };
   const closeJob = () => {
     if (job.length > 0) group.tileJobs.push(job);
     job = [];
@@ -92,11 +130,13 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
       // a linear q-block is small and never split
       const kv = kvHeadOf(plan, qi);
       // A job never spans two kv heads: its worker then caches one head's K/V (docs/scaling.md, "Data movement").
-      if (job.length > 0 && (jobCost + c > target || kv !== jobKv)) closeJob();
+      // Guided jobs end at the q-block boundary nearest their target (they are sized to end evenly: guidedTarget).
+      if (job.length > 0 && (jobCost + (jobTarget > target ? c / 2 : c) > jobTarget || kv !== jobKv)) closeJob();
+      if (job.length === 0) jobTarget = guided ? guidedTarget(qi) : target;
       jobKv = kv;
       job.push([qi, 0, n]);
       jobCost += c;
-      if (jobCost >= target) closeJob();
+      if (jobCost >= jobTarget) closeJob();
     } else if (n > 0) {
       closeJob();
       // before[t]: cost of tiles [0, t) of this q-block.
@@ -112,10 +152,11 @@ export function batchPlan(plan: Plan, options: BatchOptions = {}): ReduceGroup[]
         from = to;
       }
     } // n = 0: rows the mask hides entirely; the reducer writes 0 / -Infinity.
+    if (guided) left -= plan.flopsIn(qi);
     groupCost += c;
     group.to = qi + 1;
     const full = group.to - group.from >= QUEUE_DEFAULTS.maxQBlocksPerReduce;
-    if (full || (groupCost >= groupTarget && job.length === 0)) {
+    if (full || (groupCost >= jobTarget * QUEUE_DEFAULTS.tileJobsPerReduce && job.length === 0)) {
       closeJob();
       groups.push(group);
       group = { from: qi + 1, to: qi + 1, tileJobs: [] };

@@ -27,6 +27,17 @@ export const QUEUE_DEFAULTS = {
    * The smallest default: long documents get bigger jobs (batching.ts, defaultJobFlops).
    */
   jobFlops: 4e9,
+  /**
+   * Guided job sizes (batching.ts, guidedJobFlops): past the default's jobFlops, a tile job of a
+   * default-batched plan may hold up to 1/guidedJobs of the work from its first q-block to the end
+   * of the plan, at most maxGuidedJobFlops. Jobs are taken in plan order, so early jobs are big
+   * (fewer per-job costs: ~17 ms of worker CPU and 3–5 blob requests per job on S3) and the last
+   * ones the default's size (the same tail as before). With at most guidedJobs jobs in flight at
+   * once, a job never holds more than an even share of what is left (guided self-scheduling).
+   * Measured: docs/scaling.md, "Job size".
+   */
+  guidedJobs: 64,
+  maxGuidedJobFlops: 16e9,
   /** Small problems still get at least this many tile jobs (when they have that many tiles), for parallelism. */
   minTileJobs: 64,
   /**

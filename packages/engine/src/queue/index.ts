@@ -26,7 +26,7 @@ export { RedisBlobStore } from '../blobs/redis-store.ts';
 export { S3BlobStore } from '../blobs/s3-store.ts';
 export { parseS3Location } from '../blobs/s3-location.ts';
 export { checkReachable, connectRedis, isRedisFault } from './connection.ts';
-export { batchPlan, defaultJobFlops, isWholeRun, kvHeadOf } from './batching.ts';
+export { batchPlan, defaultJobFlops, guidedJobFlops, isWholeRun, kvHeadOf } from './batching.ts';
 export { kernelPool, runOnThread, TASKS_PER_THREAD } from './kernel-pool.ts';
 export type { BatchOptions, ReduceGroup, TileRun } from './batching.ts';
 export { buildFlow } from './flow.ts';

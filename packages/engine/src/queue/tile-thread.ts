@@ -11,6 +11,7 @@ import { packPartials } from '../packed.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, type BlobRange } from './blob-layout.ts';
 import { OutputRuns } from './output-runs.ts';
+import { readAhead } from './read-ahead.ts';
 import { threadKernel } from '../thread-kernels.ts';
 import { runProjectTask, type ProjectTask } from './project-thread.ts';
 
@@ -104,9 +105,14 @@ async function prefetch(task: TileTask, store: BlobStore, counts: ReadCounters):
   const misses = [...keyBlocks].filter(([key]) => !cache!.has(cached(key))).map(([, r]) => r);
   counts.misses += misses.length;
   counts.hits += keyBlocks.size - misses.length;
-  for (const r of misses) counts.bytes += r.length;
+  // The blocks its reads fetch ahead for the task's successors (read-ahead.ts) count as misses: they are fetched.
+  const ahead = readAhead(spec, blockK, misses, (r) => keyBlocks.has(rangeKey(r)) || cache!.has(cached(rangeKey(r))), MAX_READ_BYTES);
+  counts.misses += ahead.length;
+  for (const r of [...misses, ...ahead]) counts.bytes += r.length;
   const loads = new Map<string, Promise<Float32Array>>();
-  for (const { range, loading } of readRuns(store, misses)) loads.set(rangeKey(range), loading);
+  for (const { range, loading } of readRuns(store, [...misses, ...ahead])) loads.set(rangeKey(range), loading);
+  // Read-ahead blocks go into the cache only (a later task of this head takes them from there).
+  for (const r of ahead) cache!.get(cached(rangeKey(r)), () => loads.get(rangeKey(r))!).catch(() => {});
   await Promise.all([
     ...readRuns(store, [...queries.values()]).map(async ({ range, loading }) => {
       blocks.set(rangeKey(range), await loading);
