@@ -4,12 +4,12 @@
  * with process.cpuUsage(); a sha256 of every output bit (outside the timer) to compare versions.
  * Patterns as the bench's pattern rows (packages/cli/src/bench/pattern-rows.ts).
  *
- *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird]
+ *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided] [--no-band]
  */
 import { createHash } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { type AttentionSpec, type Pattern, plan } from '@longattn/attention';
+import { type AttentionSpec, type Pattern, plan, strideBlocks } from '@longattn/attention';
 import { arraySource, computeQBlock } from '@longattn/engine';
 import { ortBackend } from '@longattn/kernels';
 import { warmKernel } from '../packages/engine/src/compute-block.ts';
@@ -17,7 +17,12 @@ import { blockLayout } from '../packages/cli/src/block-layouts.ts';
 import { makeSample } from '../packages/cli/src/sample.ts';
 
 const { values } = parseArgs({
-  options: { n: { type: 'string', default: '131072' }, reps: { type: 'string', default: '3' }, only: { type: 'string' } },
+  options: {
+    n: { type: 'string', default: '131072' },
+    reps: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    'no-band': { type: 'boolean', default: false },
+  },
 });
 const n = Number(values.n);
 const D = 64;
@@ -46,15 +51,19 @@ const cases: Record<string, AttentionSpec> = {
   streaming: spec({ causal: true, window: { left: 4095, right: 0 }, pattern: { sinks: 4 } }),
   longformer: spec({ window: { left: 256, right: 256 }, pattern: { global: Array.from({ length: 16 }, (_, g) => g) } }),
   bigbird: spec({ pattern: bigbird }),
+  strided: spec({ causal: true, window: { left: 127, right: 0 }, pattern: { stride: 128 } }),
 };
 const only = values.only ? values.only.split(',') : Object.keys(cases).filter((c) => c !== 'causal');
 const sample = makeSample({ n, H: 1, D, seed: n + 1 });
 const source = arraySource(cases.causal!, sample.q, sample.k, sample.v);
 const kernel = await ortBackend.create({ threads: 1 });
+// --no-band: band tiles run as their parts (the tiles planned without bands, docs/math.md "Band tiles"), as on kernels without a band path.
+if (values['no-band']) Object.assign(kernel, { band: undefined, bandLse: undefined });
 const blocks = { blockQ: 256, blockK: 2048 };
-const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, blocks)]));
-for (const c of only) await warmKernel(kernel, cases[c]!, blocks);
-const into = { o: new Float32Array(256 * D), lse: new Float32Array(256) };
+const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, strideBlocks(cases[c]!, blocks))]));
+for (const c of only) await warmKernel(kernel, cases[c]!, strideBlocks(cases[c]!, blocks));
+const maxRows = Math.max(...Object.values(plans).map((p) => p.blockQ));
+const into = { o: new Float32Array(maxRows * D), lse: new Float32Array(maxRows) };
 // GC pauses inside the timed loops (wall ms: under load they include waiting for a core).
 let gcMs = 0;
 let timing = false;

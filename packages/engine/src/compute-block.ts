@@ -15,6 +15,7 @@ import {
   tileKeySpans,
 } from '@longattn/attention';
 import { tileLsePartial, type TileKernel } from '@longattn/kernels';
+import { bandPartial } from './band-block.ts';
 import type { BlockSource } from './block-source.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -53,6 +54,13 @@ export async function computeTiles(
       rowsOf = tile;
     }
     const [from, rows] = tile.rowSpan ?? [0, tile.rows];
+    if (tile.band) {
+      // A window's band without its corners (band-block.ts): one call on kernels with a band path, else its parts.
+      partials.push(
+        await bandPartial(kernel, spec, tile, q, source, lseOnly, (parts) => computeTiles(kernel, spec, parts, source, undefined, lseOnly)),
+      );
+      continue;
+    }
     if (tile.rowStep) {
       partials.push(await strideTiles!.run(kernel, tile, q, lseOnly)); // gathered rows and keys (stride-block.ts)
       continue;
