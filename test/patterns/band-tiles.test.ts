@@ -225,41 +225,57 @@ test('ort band call: odd sub-blocks (B 3, r 5, 2 shared keys, width 7, D 9) with
 
 for (const c of CASES) {
   // Serial: a thread computes one tile at a time (band-block.ts' gather buffers are per thread, as computeTiles').
-  test.serial(`engine: ${c.name} — ort's band path and the same tiles as parts both exact vs float64, the band path taken`, async (t) => {
-    const spec = specOf(c);
-    const q = randomTensor(c.H * c.Sq * c.D, 21);
-    const k = randomTensor(c.Sk * c.D, 22);
-    const v = randomTensor(c.Sk * c.D, 23);
-    const want = bruteWithBound(bruteOf(c), q, k, v);
-    const source = arraySource(spec, q, k, v);
-    const p = plan(spec, c.blocks);
-    const ort = await ortBackend.create({ threads: 1 });
-    let calls = 0;
-    const counted: TileKernel = Object.assign(Object.create(ort), {
-      band: async (job: BandJob) => {
-        calls++;
-        return ort.band!(job);
-      },
-    });
-    const parts: TileKernel = Object.assign(Object.create(ort), { band: undefined, bandLse: undefined });
-    try {
-      for (const kernel of [counted, parts]) {
-        const out = new Float32Array(c.H * c.Sq * c.D);
-        const lse = new Float32Array(c.H * c.Sq);
-        for (const block of p.blocks()) {
-          const got = await computeQBlock(kernel, spec, block, source);
-          const at = block.h * c.Sq + block.qStart;
-          out.set(got.o, at * c.D);
-          lse.set(got.lse, at);
+  test.serial(
+    `engine: ${c.name} — ort's band path and the same tiles as parts both exact vs float64, the band path taken, lse-only bits = run's`,
+    async (t) => {
+      const spec = specOf(c);
+      const q = randomTensor(c.H * c.Sq * c.D, 21);
+      const k = randomTensor(c.Sk * c.D, 22);
+      const v = randomTensor(c.Sk * c.D, 23);
+      const want = bruteWithBound(bruteOf(c), q, k, v);
+      const source = arraySource(spec, q, k, v);
+      const p = plan(spec, c.blocks);
+      const ort = await ortBackend.create({ threads: 1 });
+      let calls = 0;
+      let lseCalls = 0;
+      const counted: TileKernel = Object.assign(Object.create(ort), {
+        band: async (job: BandJob) => {
+          calls++;
+          return ort.band!(job);
+        },
+        bandLse: async (job: Omit<BandJob, 'v'>) => {
+          lseCalls++;
+          return ort.bandLse!(job);
+        },
+      });
+      const parts: TileKernel = Object.assign(Object.create(ort), { band: undefined, bandLse: undefined });
+      try {
+        for (const kernel of [counted, parts]) {
+          const out = new Float32Array(c.H * c.Sq * c.D);
+          const lse = new Float32Array(c.H * c.Sq);
+          let lseBits = true;
+          for (const block of p.blocks()) {
+            const got = await computeQBlock(kernel, spec, block, source);
+            const at = block.h * c.Sq + block.qStart;
+            out.set(got.o, at * c.D);
+            lse.set(got.lse, at);
+            // The V-free pass (inspect's first, kernel.bandLse) gives run's LSE bits (docs/contracts.md).
+            const lseOnly = await computeQBlock(kernel, spec, block, source, undefined, undefined, true);
+            lseBits &&= Buffer.from(lseOnly.lse.buffer, lseOnly.lse.byteOffset, lseOnly.lse.byteLength).equals(
+              Buffer.from(got.lse.buffer, got.lse.byteOffset, got.lse.byteLength),
+            );
+          }
+          t.true(lseBits, 'lse-only q-blocks: the same lse bits');
+          const e = exactness({ out, lse }, want);
+          t.true(e.exact, `${kernel === parts ? 'parts' : 'band'}: err ${e.err} (bound ${want.bound}), lse err ${e.lseErr}`);
         }
-        const e = exactness({ out, lse }, want);
-        t.true(e.exact, `${kernel === parts ? 'parts' : 'band'}: err ${e.err} (bound ${want.bound}), lse err ${e.lseErr}`);
+        const bandTiles = [...p.blocks()].filter((block) => block.tiles.some((tile) => tile.band)).length;
+        t.true(bandTiles >= c.H * c.bands.length);
+        t.is(calls, bandTiles, 'one band call per band tile');
+        t.is(lseCalls, bandTiles, 'one bandLse call per band tile');
+      } finally {
+        await ort.dispose?.();
       }
-      const bandTiles = [...p.blocks()].filter((block) => block.tiles.some((tile) => tile.band)).length;
-      t.true(bandTiles >= c.H * c.bands.length);
-      t.is(calls, bandTiles, 'one band call per band tile');
-    } finally {
-      await ort.dispose?.();
-    }
-  });
+    },
+  );
 }
