@@ -140,4 +140,19 @@ for (const r of [16, 32, 64, 128]) {
   const b = band(256, r, 0, 127, 0);
   line(`window (127,0) band r=${r} (K=${b.K})`, stPairs, await time(b.run));
 }
+// Wider causal windows (left, 0): today's tiles are the core every row sees (mask-free, ≤ 2048 keys a tile) and the
+// two edges (256×510 masked); the band holds r − 1 + width keys a row, all masked. Where the band stops paying: MAX_BAND_WIDTH.
+for (const width of [512, 768, 1024, 2048, 4096]) {
+  const core = width - 255;
+  const edges = diagonal(256, 510, 0, 254); // half of the 510 edge keys a row (the two triangles), as the real edges
+  const free = [...Array(Math.ceil(core / 2048)).keys()].map((n) => tile(false, 256, Math.min(2048, core - n * 2048)));
+  const masked = tile(true, 256, 510, edges);
+  const today = async () => {
+    for (const f of free) await f();
+    await masked();
+  };
+  line(`causal window (${width - 1},0) today: ${core} free + 510 masked`, 256 * width, await time(today));
+  const b = band(256, 64, 0, width - 1, 0);
+  line(`causal window (${width - 1},0) band r=64 (K=${b.K})`, 256 * width, await time(b.run));
+}
 for (const g of Object.values(graphs)) await g.dispose();

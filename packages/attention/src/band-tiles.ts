@@ -33,8 +33,10 @@ export const BAND_SUB_ROWS = 64;
 
 /**
  * Widest window run as a band: beyond it the window's core (keys every row of the q-block sees)
- * is most of the tile and runs faster mask-free, as today's tiles run it (StreamingLLM's
- * 4096-key window keeps them).
+ * is most of the tile and runs faster mask-free, as the tiles without bands run it. Measured
+ * (scripts/bench-band-graph.ts, causal windows, CPU ms per 256-row q-block, band / without):
+ * width 512 0.48–0.54 / 0.58–1.2, 768 0.71 / 1.36, 1024 0.93–1.00 / 0.91–0.97 (even),
+ * 2048 2.1–2.3 / 1.6–1.7, 4096 4.6–5.3 / 3.9–4.5 (StreamingLLM keeps its tiles).
  */
 export const MAX_BAND_WIDTH = 1024;
 
