@@ -279,3 +279,48 @@ for (const c of CASES) {
     },
   );
 }
+
+test.serial(
+  'engine, --allow-nonfinite: a NaN value in a band declines ort’s band call; the rows that see its key get NaN in its column, the others stay exact',
+  async (t) => {
+    const c = CASES[2]!; // window (29,3) alone
+    const spec = { ...specOf(c), allowNonfinite: true };
+    const q = randomTensor(c.Sq * c.D, 31);
+    const k = randomTensor(c.Sk * c.D, 32);
+    const v = randomTensor(c.Sk * c.D, 33);
+    const j = 300; // inside q-block 2's band (rows 256–383 see keys 238–397)
+    const col = 3;
+    const want = bruteWithBound(bruteOf(c), q, k, v); // before the NaN: the rows that do not see key j keep these
+    v[j * c.D + col] = Number.NaN;
+    const ort = await ortBackend.create({ threads: 1 });
+    let declined = 0;
+    const counted: TileKernel = Object.assign(Object.create(ort), {
+      band: async (job: BandJob) => {
+        const part = await ort.band!(job);
+        if (part === null) declined++;
+        return part;
+      },
+    });
+    try {
+      const p = plan(spec, c.blocks);
+      const source = arraySource(spec, q, k, v);
+      for (const block of p.blocks()) {
+        const got = await computeQBlock(counted, spec, block, source);
+        for (let r = 0; r < block.rows; r++) {
+          const i = block.qStart + r;
+          const sees = visible(bruteOf(c), i, j);
+          for (let d = 0; d < c.D; d++) {
+            const x = got.o[r * c.D + d]!;
+            if (sees && d === col) {
+              if (!Number.isNaN(x)) t.fail(`row ${i}, column ${d}: want NaN, got ${x}`);
+            } else if (!(Math.abs(x - want.ref.out[i * c.D + d]!) <= want.bound))
+              t.fail(`row ${i}, column ${d}: ${x} vs ${want.ref.out[i * c.D + d]}`);
+          }
+        }
+      }
+      t.is(declined, 1, 'q-block 2’s band call declined (its V holds the NaN), the others ran');
+    } finally {
+      await ort.dispose?.();
+    }
+  },
+);
