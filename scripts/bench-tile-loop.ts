@@ -4,7 +4,7 @@
  * with process.cpuUsage(); a sha256 of every output bit (outside the timer) to compare versions.
  * Patterns as the bench's pattern rows (packages/cli/src/bench/pattern-rows.ts).
  *
- *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided]
+ *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided] [--no-band | --ab]
  */
 import { createHash } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -17,7 +17,13 @@ import { blockLayout } from '../packages/cli/src/block-layouts.ts';
 import { makeSample } from '../packages/cli/src/sample.ts';
 
 const { values } = parseArgs({
-  options: { n: { type: 'string', default: '131072' }, reps: { type: 'string', default: '3' }, only: { type: 'string' } },
+  options: {
+    n: { type: 'string', default: '131072' },
+    reps: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    'no-band': { type: 'boolean', default: false },
+    ab: { type: 'boolean', default: false },
+  },
 });
 const n = Number(values.n);
 const D = 64;
@@ -48,15 +54,20 @@ const cases: Record<string, AttentionSpec> = {
   bigbird: spec({ pattern: bigbird }),
   strided: spec({ causal: true, window: { left: 127, right: 0 }, pattern: { stride: 128 } }),
 };
-const only = values.only ? values.only.split(',') : Object.keys(cases).filter((c) => c !== 'causal');
+const chosen = values.only ? values.only.split(',') : Object.keys(cases).filter((c) => c !== 'causal');
+const only = values.ab ? chosen.flatMap((c) => [c, `${c}:parts`]) : chosen;
+for (const c of chosen) cases[`${c}:parts`] = cases[c]!;
 const sample = makeSample({ n, H: 1, D, seed: n + 1 });
 const source = arraySource(cases.causal!, sample.q, sample.k, sample.v);
-const kernel = await ortBackend.create({ threads: 1 });
-// ort's default tiles; under a stride, q-blocks of 128 rows per class (strideBlocks), as `longattn run` plans them.
-const blocksOf = (c: string) => strideBlocks(cases[c]!, { blockQ: 256, blockK: 2048 });
-const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, blocksOf(c))]));
-for (const c of only) await warmKernel(kernel, cases[c]!, blocksOf(c));
-const maxRows = Math.max(...only.map((c) => plans[c]!.blockQ));
+const ort = await ortBackend.create({ threads: 1 });
+// --no-band: band tiles run as their parts (the tiles planned without bands, docs/math.md "Band tiles"), as on kernels
+// without a band path: the output bits and tiles of the code before band tiles. --ab: each pattern both ways, interleaved.
+const parts = Object.assign(Object.create(ort), { band: undefined, bandLse: undefined }) as typeof ort;
+const kernel = values['no-band'] ? parts : ort;
+const blocks = { blockQ: 256, blockK: 2048 };
+const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, strideBlocks(cases[c]!, blocks))]));
+for (const c of only) await warmKernel(kernel, cases[c]!, strideBlocks(cases[c]!, blocks));
+const maxRows = Math.max(...Object.values(plans).map((p) => p.blockQ));
 const into = { o: new Float32Array(maxRows * D), lse: new Float32Array(maxRows) };
 // GC pauses inside the timed loops (wall ms: under load they include waiting for a core).
 let gcMs = 0;
@@ -77,7 +88,7 @@ for (let rep = 0; rep < reps; rep++) {
     let cpu = 0;
     for (let i = 0; i < p.qBlockCount; i++) {
       const t0 = process.cpuUsage();
-      const out = await computeQBlock(kernel, p.spec, p.block(i), source, undefined, into);
+      const out = await computeQBlock(c.endsWith(':parts') ? parts : kernel, p.spec, p.block(i), source, undefined, into);
       const t = process.cpuUsage(t0);
       cpu += t.user + t.system;
       hash.update(new Uint8Array(out.o.buffer, out.o.byteOffset, out.o.byteLength));
@@ -95,4 +106,4 @@ for (const c of only)
   console.log(
     `${c}\ttiles ${plans[c]!.tileCount}\tCPU ms median ${median(times[c]!).toFixed(0)}\t[${times[c]!.map((t) => t.toFixed(0)).join(', ')}]\tGC wall ms median ${median(gcs[c]!).toFixed(0)}\tbits ${digests[c]}`,
   );
-await kernel.dispose?.();
+await ort.dispose?.();

@@ -1,3 +1,4 @@
+import { type Band, bandTile } from './band-tiles.ts';
 import { linearPlan } from './linear-plan.ts';
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
 import { hasPattern } from './pattern.ts';
@@ -47,6 +48,12 @@ export interface Tile {
   rowStep?: number;
   keyStep?: number;
   keyChunk?: [start: number, end: number];
+  /**
+   * A band tile (band-tiles.ts): the q-block's rows in sub-blocks, each against the shared keys and
+   * its own window, run as one batched call by kernels with a band path, else as `band.parts`.
+   * keySpans (or kStart, keys) then list every key some row sees: the shared runs and the band's.
+   */
+  band?: Band;
 }
 
 /** A tile's keys as flat half-open runs [a0, b0, …] in key order (one run unless it gathers several). */
@@ -139,10 +146,14 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   const patterned = hasPattern(spec);
   // A per-head block mask gives each head its own tiles; every other rule the same tiles per head.
   const headsDiffer = patterned && (spec.pattern?.blockMask?.heads ?? 1) > 1;
-  const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] =>
-    patterned
+  const tilesAt = (qb: number, head: { b: number; h: number; kvh: number }): Tile[] => {
+    const tiles = patterned
       ? patternTiles(spec, blockQ, blockK, qb, rowsOf(qb), head)
       : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
+    // A window's band without its corners (band-tiles.ts): one tile whose parts are the tiles above.
+    const band = keepBlock ? undefined : bandTile(spec, blockK, qb * blockQ, rowsOf(qb), tiles);
+    return band ? [band] : tiles;
+  };
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
   // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).

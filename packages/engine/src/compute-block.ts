@@ -15,6 +15,7 @@ import {
   tileKeySpans,
 } from '@longattn/attention';
 import { tileLsePartial, type TileKernel } from '@longattn/kernels';
+import { bandPartial } from './band-block.ts';
 import type { BlockSource } from './block-source.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -68,6 +69,14 @@ export async function computeTiles(
       await runDeferred();
       q = source.queries(tile.b, tile.h, tile.qStart, tile.rows);
       rowsOf = tile;
+    }
+    if (tile.band) {
+      // A window's band without its corners (band-block.ts): one call on kernels with a band path, else its parts.
+      await before?.(tile);
+      partials.push(
+        await bandPartial(kernel, spec, tile, q, source, lseOnly, (parts) => computeTiles(kernel, spec, parts, source, undefined, lseOnly)),
+      );
+      continue;
     }
     if (tile.rowStep) {
       deferred.push(at);

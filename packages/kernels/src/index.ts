@@ -2,7 +2,7 @@ import { jsBackend } from './js/js-kernel.ts';
 import { registerBackend } from './registry.ts';
 import { waitBackend } from './wait/wait-kernel.ts';
 
-export type { Backend, KernelOptions, LseTileJob, TileJob, TileKernel } from './tile.ts';
+export type { BandJob, Backend, KernelOptions, LseTileJob, TileJob, TileKernel } from './tile.ts';
 export { rowKeyRange, tileLse, tileLsePartial } from './tile.ts';
 export { getBackend, listBackends, parseBackendName, registerBackend } from './registry.ts';
 export { CPU_PREFERENCE, onSoftware, refuseSoftware, selectBackend } from './select.ts';

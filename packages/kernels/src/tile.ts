@@ -40,6 +40,27 @@ export interface TileJob {
  */
 export type LseTileJob = Omit<TileJob, 'v'>;
 
+/**
+ * A band tile (docs/math.md, "Band tiles"; @longattn/attention's band-tiles.ts) as a kernel sees
+ * it: B sub-blocks of r rows, sub-block b against its own K keys; row x of every sub-block sees
+ * columns [0, shared) and [shared + x, shared + x + width) (K = shared + r − 1 + width), no other.
+ *   q: [B·r, D] (sub-block b's rows at b·r), k and v: [B, K, D], float32, contiguous.
+ * Every row sees ≥ 1 key. `finite` as TileJob's.
+ */
+export interface BandJob {
+  B: number;
+  r: number;
+  keys: number;
+  shared: number;
+  width: number;
+  D: number;
+  scale: number;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  finite?: boolean;
+}
+
 /** A ready kernel of one backend: computes tiles into partials (o normalised, lse; kStart = job.kStart). */
 export interface TileKernel {
   /** Registry name of the backend, e.g. `js`, `gpujs:headlessgl`. */
@@ -53,6 +74,14 @@ export interface TileKernel {
    * kernel without it runs through tileLse's default (the full tile with V = K, its O dropped).
    */
   lse?(job: LseTileJob): Float32Array | Promise<Float32Array>;
+  /**
+   * Optional band path: o [B·r, D] normalised and lse [B·r] of a band tile in one call, or null to
+   * have the tile run as its parts (e.g. non-finite inputs). Kernels without it run every band
+   * tile's parts (the tiles planned without bands). kStart of the partial is 0: the caller sets it.
+   */
+  band?(job: BandJob): Promise<TilePartial | null>;
+  /** band's V-free tile: lse [B·r] with the same bits band gives, or null as band. */
+  bandLse?(job: Omit<BandJob, 'v'>): Promise<Float32Array | null>;
   dispose?(): void | Promise<void>;
 }
 

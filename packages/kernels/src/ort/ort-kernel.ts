@@ -1,9 +1,9 @@
 import type { TilePartial } from '@longattn/attention';
 import { jsTile, jsTileLse } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
-import { rowKeyRange, type Backend, type KernelOptions, type LseTileJob, type TileJob, type TileKernel } from '../tile.ts';
+import { rowKeyRange, type BandJob, type Backend, type KernelOptions, type LseTileJob, type TileJob, type TileKernel } from '../tile.ts';
 import { OrtGraph } from './runtime.ts';
-import { lseModel, tileModel } from './tile-graph.ts';
+import { bandModel, lseModel, tileModel } from './tile-graph.ts';
 
 /** Masks kept per kernel, at most this many bytes together (16 MiB). */
 const MASK_CACHE_BYTES = 16 << 20;
@@ -77,6 +77,38 @@ export class OrtTileKernel implements TileKernel {
     return out.lse!;
   }
 
+  /**
+   * A band tile in one call of bandModel (docs/math.md, "Band tiles"): [B, r, D] queries against
+   * [B, K, D] keys and values, the positional visibility cached per (r, K, shared, width). Non-finite
+   * inputs (--allow-nonfinite only) return null: the tile runs as its parts, whose masked tiles fall
+   * back to jsTile as `run` does (MatMul(P, V) would add a masked key's 0·±∞).
+   */
+  async band(job: BandJob): Promise<TilePartial | null> {
+    const { B, r, keys, D } = job;
+    if (!job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return null;
+    const graph = await this.graph(D, job.scale, true, 'band');
+    const out = await graph.run({
+      q: { data: this.plain('q', job.q), dims: [B, r, D] },
+      k: { data: this.plain('k', job.k), dims: [B, keys, D] },
+      v: { data: this.plain('v', job.v), dims: [B, keys, D] },
+      vis: { data: this.bandMask(job), dims: [r, keys] },
+    });
+    return { rows: B * r, D, kStart: 0, o: out.o!, lse: out.lse! };
+  }
+
+  /** band's V-free tile: bandModel without P·V, the same ops forming the LSE, so the same bits. */
+  async bandLse(job: Omit<BandJob, 'v'>): Promise<Float32Array | null> {
+    const { B, r, keys, D } = job;
+    if (!job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k))) return null;
+    const graph = await this.graph(D, job.scale, true, 'bandLse');
+    const out = await graph.run({
+      q: { data: this.plain('q', job.q), dims: [B, r, D] },
+      k: { data: this.plain('k', job.k), dims: [B, keys, D] },
+      vis: { data: this.bandMask(job), dims: [r, keys] },
+    });
+    return out.lse!;
+  }
+
   async dispose(): Promise<void> {
     const graphs = [...this.graphs.values()];
     this.graphs.clear();
@@ -84,12 +116,15 @@ export class OrtTileKernel implements TileKernel {
     for (const g of graphs) await (await g).dispose();
   }
 
-  private graph(D: number, scale: number, masked: boolean, kind: 'tile' | 'lse' = 'tile'): Promise<OrtGraph> {
+  private graph(D: number, scale: number, masked: boolean, kind: 'tile' | 'lse' | 'band' | 'bandLse' = 'tile'): Promise<OrtGraph> {
     const key = `${kind}:${D}:${scale}:${masked}`;
     let g = this.graphs.get(key);
     if (!g) {
-      const model = kind === 'lse' ? lseModel : tileModel;
-      g = OrtGraph.open(model('rows', 'keys', D, scale, masked), this.threads);
+      const model =
+        kind === 'band' || kind === 'bandLse'
+          ? bandModel(D, scale, kind === 'bandLse')
+          : (kind === 'lse' ? lseModel : tileModel)('rows', 'keys', D, scale, masked);
+      g = OrtGraph.open(model, this.threads);
       this.graphs.set(key, g);
     }
     return g;
@@ -108,6 +143,19 @@ export class OrtTileKernel implements TileKernel {
     return view;
   }
 
+  /** A band's [r, K] visibility: row x sees columns [0, shared) and [shared + x, shared + x + width); cached as `mask`'s. */
+  private bandMask({ r, keys, shared, width }: Pick<BandJob, 'r' | 'keys' | 'shared' | 'width'>): Uint8Array {
+    const key = `band:${r}x${keys}:${shared}:${width}`;
+    const hit = this.masks.get(key);
+    if (hit) return hit;
+    const mask = new Uint8Array(r * keys);
+    for (let x = 0; x < r; x++) {
+      mask.fill(1, x * keys, x * keys + shared);
+      mask.fill(1, x * keys + shared + x, x * keys + shared + x + width);
+    }
+    return this.keep(key, mask);
+  }
+
   /**
    * [rows, keys] visibility, 1 where row r sees key c: a sparse pattern tile's own (computeTiles
    * marks it in a reused buffer), else built from the rule and cached by shape and diagonal offset.
@@ -123,6 +171,11 @@ export class OrtTileKernel implements TileKernel {
       const [lo, hi] = rowKeyRange(job, r);
       if (hi >= lo) mask.fill(1, r * keys + lo, r * keys + hi + 1);
     }
+    return this.keep(key, mask);
+  }
+
+  /** Caches a mask, dropping the oldest beyond MASK_CACHE_BYTES. */
+  private keep(key: string, mask: Uint8Array): Uint8Array {
     while (this.maskBytes + mask.length > MASK_CACHE_BYTES && this.masks.size > 0) {
       const [oldest, old] = this.masks.entries().next().value!; // Map keeps insertion order: drop the oldest
       this.masks.delete(oldest);

@@ -131,3 +131,62 @@ export function lseModel(rows: number | string, keys: number | string, D: number
     },
   });
 }
+
+/**
+ * A band tile's math (docs/math.md, "Band tiles"): the masked graph above, batched over B
+ * sub-blocks of r rows, each against its own K gathered keys, with one positional visibility
+ * [r, K] that every sub-block shares (broadcast over B):
+ *   S = MatMul(q, Transpose(k)) · scale                               [B, r, K]
+ *   m = max(ReduceMax(Where(vis, S, −∞), −1), −FLT_MAX)                [B, r, 1]
+ *   P = Where(vis, Exp(Clip(S − m, −87, 0)), 0), l = ReduceSum(P, −1)
+ *   o = MatMul(P, v) / max(l, 1), lse = m + Log(l)                     [B, r, D], [B, r, 1]
+ * The same ops in the same roles as tileModel's masked graph (its exactness argument holds row by
+ * row), on the last axis. Inputs q [B, r, D], k and v [B, K, D], vis [r, K] bool; B, r and K
+ * symbolic. `lseOnly`: no v, no o (lseModel's counterpart).
+ */
+export function bandModel(D: number, scale: number, lseOnly = false): Uint8Array {
+  const nodes: OnnxNode[] = [
+    { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 2, 1] } },
+    { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['s0'] },
+    { op: 'Mul', inputs: ['s0', 'scale'], outputs: ['s'] },
+    { op: 'Where', inputs: ['vis', 's', 'minusInf'], outputs: ['sv'] },
+    { op: 'ReduceMax', inputs: ['sv', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
+    { op: 'Max', inputs: ['m0', 'lowest'], outputs: ['m'] },
+    { op: 'Sub', inputs: ['s', 'm'], outputs: ['d0'] },
+    { op: 'Clip', inputs: ['d0', 'floor', 'zero'], outputs: ['d'] },
+    { op: 'Exp', inputs: ['d'], outputs: ['e'] },
+    { op: 'Where', inputs: ['vis', 'e', 'zero'], outputs: ['p'] },
+    { op: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['l'], attrs: { keepdims: 1 } },
+    ...(lseOnly
+      ? []
+      : [
+          { op: 'MatMul', inputs: ['p', 'v'], outputs: ['pv'] },
+          { op: 'Max', inputs: ['l', 'one'], outputs: ['l1'] },
+          { op: 'Div', inputs: ['pv', 'l1'], outputs: ['o'] },
+        ]),
+    { op: 'Log', inputs: ['l'], outputs: ['logl'] },
+    { op: 'Add', inputs: ['m', 'logl'], outputs: ['lse'] },
+  ];
+  return encodeModel({
+    opsets: { '': 18 },
+    graph: {
+      name: 'longattn_band_tile',
+      nodes,
+      inputs: [
+        { name: 'q', type: 'float', dims: ['B', 'r', D] },
+        { name: 'k', type: 'float', dims: ['B', 'K', D] },
+        ...(lseOnly ? [] : [{ name: 'v', type: 'float' as const, dims: ['B', 'K', D] }]),
+        { name: 'vis', type: 'bool', dims: ['r', 'K'] },
+      ],
+      outputs: [
+        ...(lseOnly ? [] : [{ name: 'o', type: 'float' as const, dims: ['B', 'r', D] }]),
+        { name: 'lse', type: 'float', dims: ['B', 'r', 1] },
+      ],
+      initializers: [
+        { name: 'axes', dims: [1], data: BigInt64Array.of(-1n) },
+        { name: 'scale', dims: [], data: Float32Array.of(scale) },
+        ...maskedConstants().filter((c) => !lseOnly || c.name !== 'one'),
+      ],
+    },
+  });
+}
