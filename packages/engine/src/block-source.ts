@@ -1,11 +1,15 @@
 import { headRows, type AttentionSpec } from '@longattn/attention';
 import type { TensorReader } from '@longattn/tensor';
 
-/** Where a tile's rows come from. Every block is [count, D] contiguous float32. */
+/**
+ * Where a tile's rows come from. Every block is [count, D] contiguous float32. `into` ([count, D]):
+ * a source may put the block there and return it (one copy for a gathered tile instead of a read
+ * into its own buffer and a copy); a caller that passes it copies any other block it gets back.
+ */
 export interface BlockSource {
   queries(b: number, h: number, start: number, count: number): Float32Array;
-  keys(b: number, kvh: number, start: number, count: number): Float32Array;
-  values(b: number, kvh: number, start: number, count: number): Float32Array;
+  keys(b: number, kvh: number, start: number, count: number, into?: Float32Array): Float32Array;
+  values(b: number, kvh: number, start: number, count: number, into?: Float32Array): Float32Array;
 }
 
 /** K and V together up to this size are kept whole in each thread after the first read (see readerSource). */
@@ -27,11 +31,11 @@ export function readerSource(spec: AttentionSpec, q: TensorReader, k: TensorRead
 /** One tensor's blocks by positional reads; with `reuse`, into one buffer kept across calls (see readerSource). */
 function blockReader(spec: AttentionSpec, t: TensorReader, heads: number, seq: number, reuse: boolean) {
   let scratch = new Float32Array(0);
-  return (b: number, h: number, start: number, count: number) => {
+  return (b: number, h: number, start: number, count: number, into?: Float32Array) => {
     const rows = headRows(spec.layout, b, h, heads, seq, spec.D);
     const n = count * spec.D;
-    if (reuse && scratch.length < n) scratch = new Float32Array(n);
-    return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D, reuse ? scratch.subarray(0, n) : undefined);
+    if (reuse && !into && scratch.length < n) scratch = new Float32Array(n);
+    return t.readRuns(rows.first + start * rows.stride, count, rows.stride, spec.D, into ?? (reuse ? scratch.subarray(0, n) : undefined));
   };
 }
 

@@ -100,13 +100,13 @@ export async function computeTiles(
         ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) }
         : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
-      k: gathered('k', spans, tile.keys, spec.D, (start, count) => source.keys(tile.b, tile.kvh, start, count)),
+      k: gathered('k', spans, tile.keys, spec.D, (start, count, into) => source.keys(tile.b, tile.kvh, start, count, into)),
     };
     const part: TilePartial = lseOnly
       ? await tileLsePartial(kernel, job)
       : await kernel.run({
           ...job,
-          v: gathered('v', spans, tile.keys, spec.D, (start, count) => source.values(tile.b, tile.kvh, start, count)),
+          v: gathered('v', spans, tile.keys, spec.D, (start, count, into) => source.values(tile.b, tile.kvh, start, count, into)),
         });
     partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
@@ -119,23 +119,28 @@ const gatherScratch = { k: new Float32Array(0), v: new Float32Array(0) };
 
 /**
  * A tile's keys (or values) as one [keys, D] block: the source's own block for one run, else the
- * runs copied together in key order into this thread's reused buffer, valid until the next
- * tile's (computeTiles awaits each kernel run before gathering the next; each run is copied at
- * once, as a reusing source's block lasts until its next read).
+ * runs put together in key order into this thread's reused buffer, valid until the next tile's
+ * (computeTiles awaits each kernel run before gathering the next). A source that reads into the
+ * buffer (BlockSource's `into`: the files) is read straight into it — one copy per run, not a
+ * read into its own buffer and a copy (docs/math.md, "Where a run's compute phase went"); any
+ * other block is copied at once, as a reusing source's block lasts until its next read.
  */
 function gathered(
   which: 'k' | 'v',
   spans: number[],
   keys: number,
   D: number,
-  read: (start: number, count: number) => Float32Array,
+  read: (start: number, count: number, into?: Float32Array) => Float32Array,
 ): Float32Array {
   if (spans.length === 2) return read(spans[0]!, spans[1]! - spans[0]!);
   if (gatherScratch[which].length < keys * D) gatherScratch[which] = new Float32Array(keys * D);
   const out = gatherScratch[which].subarray(0, keys * D);
   for (let x = 0, at = 0; x < spans.length; x += 2) {
-    out.set(read(spans[x]!, spans[x + 1]! - spans[x]!), at * D);
-    at += spans[x + 1]! - spans[x]!;
+    const count = spans[x + 1]! - spans[x]!;
+    const into = out.subarray(at * D, (at + count) * D);
+    const block = read(spans[x]!, count, into);
+    if (block !== into) into.set(block);
+    at += count;
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { JobOutput, LseOutput } from '../output.ts';
 import { unpackPartials } from '../packed.ts';
 import { byWork, heaviestFirst } from './block-order.ts';
 import { ownTaskSource } from './task-source.ts';
+import { taskSpec } from './task-spec.ts';
 import type { LayerInputsOfTask, LocalTask, TaskInputs } from './task.ts';
 
 export interface LocalRunOptions {
@@ -98,8 +99,9 @@ export function poolRunner(
   const { spec, blockQ, blockK } = thePlan;
   const width = lseOnly ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
   const run = randomUUID();
+  const shipped = taskSpec(spec); // once: a block mask's cells cross into shared memory, not into every task
   const task = (indices: number[], warm?: LocalTask['warm'], release?: LocalTask['release']): LocalTask => ({
-    spec,
+    spec: shipped,
     run,
     blockQ,
     blockK,

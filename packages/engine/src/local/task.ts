@@ -1,7 +1,7 @@
-import type { AttentionSpec } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 import type { TensorLayout } from '@longattn/tensor';
 import type { Projection } from '../layer/projection.ts';
+import type { TaskSpec } from './task-spec.ts';
 
 /** A tensor in a file whose header the main thread parsed once: threads open it at `layout`, never re-reading the header. */
 export interface FileTensor {
@@ -63,7 +63,8 @@ export interface ProjectTask {
  * The reply is the q-blocks' merged results packed in order (packPartials, transferred).
  */
 export interface LocalTask {
-  spec: AttentionSpec;
+  /** The job's spec, a block mask's cells in shared memory (task-spec.ts: fullSpec rebuilds it). */
+  spec: TaskSpec;
   /** This run's id: what a thread keys its per-job caches by (linear attention's states). */
   run: string;
   /** The job's tile size (the plan's, and the warm-up's). */

@@ -5,23 +5,21 @@ import { computeLinearQBlock, linearStates, sourceReader } from '../linear-block
 import { packedRuns, packPartials } from '../packed.ts';
 import { disposeThreadKernels, threadKernel } from '../thread-kernels.ts';
 import { taskSource } from './task-source.ts';
+import { fullSpec } from './task-spec.ts';
 import { layerSource, runProjectTask, warmProjections } from '../layer/layer-thread.ts';
 import type { LocalTask, ProjectTask } from './task.ts';
 
 /** This thread's plan of the current job (lazy: rebuilding it costs O(q-blocks per head)). */
-let current: { key: string; cells: string | undefined; plan: Plan } | undefined;
+let current: { key: string; plan: Plan } | undefined;
 
 /**
- * The job's plan, kept while tasks bring the same spec and tile size. Compared as the spec's JSON
- * without a block mask's cells, then the cells as one string comparison: stringifying them
- * (1.4 MB at n = 131072, block 128) cost ~12 ms per task.
+ * The job's plan, kept while tasks bring the same spec and tile size; its spec is the full one
+ * (a block mask's cells travel in shared memory, task-spec.ts).
  */
 function taskPlan(task: LocalTask): Plan {
-  const mask = task.spec.pattern?.blockMask;
-  const spec = mask ? { ...task.spec, pattern: { ...task.spec.pattern, blockMask: { ...mask, cells: '' } } } : task.spec;
-  const key = JSON.stringify([spec, task.blockQ, task.blockK]);
-  if (current?.key !== key || current.cells !== mask?.cells)
-    current = { key, cells: mask?.cells, plan: plan(task.spec, { blockQ: task.blockQ, blockK: task.blockK }) };
+  const { spec, key: specKey } = fullSpec(task.spec);
+  const key = `${specKey}|${task.blockQ}|${task.blockK}`;
+  if (current?.key !== key) current = { key, plan: plan(spec, { blockQ: task.blockQ, blockK: task.blockK }) };
   return current.plan;
 }
 
@@ -40,29 +38,29 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
   if (task.indices.length === 0) {
     // The plan too: a pattern's plan counts every row block's tiles once (O(Sq · intervals), ~0.2 s
     // at 128K tokens), which each thread otherwise paid inside the timed compute on its first task.
-    taskPlan(task);
-    await warmKernel(kernel, task.spec, task, 3, task.lseOnly);
+    await warmKernel(kernel, taskPlan(task).spec, task, 3, task.lseOnly);
     if (task.inputs.kind === 'layer') await warmProjections(task.inputs);
     if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
   }
   const thePlan = taskPlan(task);
+  const { spec } = thePlan;
   const { inputs } = task;
-  const files = inputs.kind === 'layer' ? undefined : taskSource(task.spec, inputs);
+  const files = inputs.kind === 'layer' ? undefined : taskSource(spec, inputs);
   const results = [];
-  const linear = task.spec.linear ? linearStates(task.run, task.spec, task.blockK) : undefined;
+  const linear = spec.linear ? linearStates(task.run, spec, task.blockK) : undefined;
   // Softmax q-blocks merge straight into the reply (no copy of every row through packPartials).
   const reply = linear
     ? undefined
     : packedRuns(
         task.indices.map((index) => thePlan.locate(index).rows),
-        task.lseOnly ? 0 : task.spec.D,
+        task.lseOnly ? 0 : spec.D,
       );
   for (const [n, index] of task.indices.entries()) {
     const block = thePlan.block(index);
-    const source = inputs.kind === 'layer' ? await layerSource(task.spec, inputs, block) : files!;
-    if (linear) results.push(await computeLinearQBlock(task.spec, block, source, linear, sourceReader(source)));
-    else await computeQBlock(kernel, task.spec, block, source, undefined, reply!.runs[n], task.lseOnly);
+    const source = inputs.kind === 'layer' ? await layerSource(spec, inputs, block) : files!;
+    if (linear) results.push(await computeLinearQBlock(spec, block, source, linear, sourceReader(source)));
+    else await computeQBlock(kernel, spec, block, source, undefined, reply!.runs[n], task.lseOnly);
   }
   return move(reply ? reply.packed : packPartials(results));
 }
