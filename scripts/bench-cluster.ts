@@ -55,7 +55,8 @@ const { positionals, values } = parseArgs({
     warmup: { type: 'string', default: '4' },
   },
 });
-const BIN = new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
+/** BENCH_BIN=FILE: workers and the reducer start from another build of the CLI (interleaved before/after runs of one checkout). */
+const BIN = process.env.BENCH_BIN ?? new URL('../packages/cli/bin/longattn.mjs', import.meta.url).pathname;
 const list = (s: string) => s.split(',').map(Number);
 /** Job sizes in GFLOP; `auto` = the queue's default for the job (defaultJobFlops: grows with the document). */
 const jobSizes = (s: string) => s.split(',').map((x) => (x === 'auto' ? undefined : Number(x)));

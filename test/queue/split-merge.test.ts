@@ -40,6 +40,8 @@ test('split q-blocks are merged by the tile job that stores their last partials:
     await until('every partial deleted once merged', async () =>
       readdirSync(join(blobs, manifest.id, 'p')).length === 0 ? true : undefined,
     );
+    const runs = (await client.hkeys(jobKeys.hash(manifest.id))).filter((f) => f.startsWith('r:'));
+    t.deepEqual(runs, [], 'no run list left once merged and marked');
     services.push(await startService('reducer', redis.url, ['--blobs', `fs:${blobs}`]));
     const status = await engine.wait(manifest.id);
     await engine.download(manifest.id, output!);

@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import test from 'ava';
+import { plan, validateSpec } from '@longattn/attention';
+import { TEST_KERNELS_ENV, waitBackend } from '@longattn/kernels';
 import { runQueue } from '@longattn/engine/queue';
+import { arraySource } from '../../packages/engine/src/block-source.ts';
+import { computeTiles } from '../../packages/engine/src/compute-block.ts';
 import { startRedis } from '../../scripts/redis-test-server.ts';
 import { oddInputs, startService, type Service } from './support.ts';
 
@@ -53,6 +57,41 @@ test.serial(
       await Promise.all(services.map((s) => s.kill()));
       await redis.close();
       inputs.cleanup();
+    }
+  },
+);
+
+test.serial(
+  'the wait kernel’s partials: o = 0, lse = 0 on rows that see a key of the tile, −∞ on rows that see none; full tiles share one zero partial, each with its own kStart',
+  async (t) => {
+    process.env[TEST_KERNELS_ENV] = 'wait';
+    try {
+      // Sq 5, Sk 9, causal (bottom-right): row i sees keys j ≤ i + 4. Tiles of 4 keys: [0, 4) full,
+      // [4, 8) and [8, 9) masked (rows 0–3 see no key of the last one).
+      const spec = validateSpec({ q: [1, 5, 3], k: [1, 9, 3], v: [1, 9, 3] }, { causal: true });
+      const block = plan(spec, { blockQ: 5, blockK: 4 }).block(0);
+      const kernel = await waitBackend.create({ mode: '1e6' });
+      const source = arraySource(spec, new Float32Array(15), new Float32Array(27), new Float32Array(27));
+      for (let round = 0; round < 2; round++) {
+        const partials = await computeTiles(kernel, spec, block.tiles, source);
+        t.deepEqual(
+          partials.map((p) => p.kStart),
+          block.tiles.map((tile) => tile.kStart),
+        );
+        partials.forEach((p, n) => {
+          const tile = block.tiles[n]!;
+          const sees = (i: number) => tile.kStart <= i + 4; // some key j in [kStart, kStart + keys) with j ≤ i + 4
+          t.deepEqual(
+            [...p.lse],
+            [0, 1, 2, 3, 4].map((i) => (sees(i) ? 0 : -Infinity)),
+            `tile at key ${tile.kStart}, round ${round}`,
+          );
+          t.true(p.o.length === 5 * 3 && p.o.every((x) => x === 0));
+        });
+      }
+      t.true(block.tiles[0]!.full && !block.tiles[2]!.full);
+    } finally {
+      delete process.env[TEST_KERNELS_ENV];
     }
   },
 );

@@ -14,9 +14,14 @@ export class LiveStates {
     const known = this.states.get(jobId);
     if (known && Date.now() - known.at < STATE_TTL_MS) return known.state;
     const state = await this.redis.hget(jobKeys.hash(jobId), 'state');
+    this.note(jobId, state);
+    return state;
+  }
+
+  /** A state just read along with something else (a tile job's record returns it): trusted as a fresh get's. */
+  note(jobId: string, state: string | null): void {
     this.states.delete(jobId);
     this.states.set(jobId, { state, at: Date.now() });
     if (this.states.size > 64) this.states.delete(this.states.keys().next().value!);
-    return state;
   }
 }

@@ -47,7 +47,10 @@ export const flowIds = {
 
 /** Our own keys beside BullMQ's, in the same hash-tag slot. */
 export const jobKeys = {
-  /** HASH: manifest, state, error, counters (tiles, flops, computed), timestamps, w:<worker> = backend|device. */
+  /**
+   * HASH: manifest, state, error, counters (tiles, flops, computed), timestamps, w:<worker> = backend|device;
+   * per split q-block while it is recorded and merged, s:<q-block> (tiles recorded) and r:<q-block> (its parts' first tiles, progress.ts).
+   */
   hash: (job: string) => `{longattn}:job:${job}`,
   /**
    * SET of q-block indices whose output rows are written — by the worker for a whole q-block, by

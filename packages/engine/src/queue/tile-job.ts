@@ -1,4 +1,4 @@
-import type { Plan, QBlockPlan, Tile } from '@longattn/attention';
+import type { Plan, QBlockPlan } from '@longattn/attention';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { StrayJobError } from '../errors.ts';
@@ -6,12 +6,16 @@ import { isWholeRun } from './batching.ts';
 import type { TileJobData } from './flow.ts';
 import type { JobContext } from './job-context.ts';
 import type { SplitRun } from './progress.ts';
-import { blobNames, flowIds, jobKeys } from './names.ts';
+import { blobNames, splitRuns, type SplitTile } from './blob-layout.ts';
+import { flowIds, jobKeys } from './names.ts';
 
-/** A tile job's work, checked against its job's plan: whole q-blocks and split tiles (and their runs: recordDone counts them). */
+/**
+ * A tile job's work, checked against its job's plan: whole q-blocks and split tiles (`from`: the
+ * first tile of their run, which names the run's one partial blob) and their runs (recordDone counts them).
+ */
 export interface TileWork {
   whole: number[];
-  split: { qi: number; tile: Tile }[];
+  split: SplitTile[];
   runs: SplitRun[];
   tileCount: number;
 }
@@ -40,7 +44,7 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
     if (isWholeRun(plan, run)) work.whole.push(qi!);
     else {
       const block = plan.block(qi!); // generated here, per run: the plan holds no tiles
-      for (let t = from!; t < to!; t++) work.split.push({ qi: qi!, tile: block.tiles[t]! });
+      for (let t = from!; t < to!; t++) work.split.push({ qi: qi!, from: from!, tile: block.tiles[t]! });
       work.runs.push({ qi: qi!, from: from!, tiles: to! - from!, of: block.tiles.length });
     }
     work.tileCount += to! - from!;
@@ -49,8 +53,8 @@ export function checkTileJob(job: Job<TileJobData>, ctx: JobContext): TileWork {
 }
 
 /**
- * What is left of a tile job after a previous attempt: whole q-blocks not marked reduced, tiles
- * of split q-blocks not marked reduced whose partial is not stored. `started`: how often BullMQ has started this job (attemptsStarted,
+ * What is left of a tile job after a previous attempt: whole q-blocks not marked reduced, runs of
+ * tiles of split q-blocks not marked reduced whose partials' blob is not stored. `started`: how often BullMQ has started this job (attemptsStarted,
  * counting this start, stalls and declines included); on its first start no attempt can have
  * done anything (its q-blocks and tiles belong to this job alone), so nothing is read: a Redis
  * round trip and a store lookup per partial (an S3 HEAD each) saved per tile job.
@@ -60,19 +64,20 @@ export async function remainingWork(
   ctx: JobContext,
   work: TileWork,
   started: number,
-): Promise<{ blocks: { qi: number; block: QBlockPlan }[]; tiles: { qi: number; tile: Tile }[] }> {
+): Promise<{ blocks: { qi: number; block: QBlockPlan }[]; tiles: SplitTile[] }> {
   const id = ctx.manifest.id;
   if (started <= 1) return { blocks: work.whole.map((qi) => ({ qi, block: ctx.plan.block(qi) })), tiles: work.split };
   // Split q-blocks count too: the tile job that stored a q-block's last partials merged and marked it.
   const qis = [...work.whole, ...new Set(work.runs.map((r) => r.qi))];
+  const runs = splitRuns(work.split);
   const [reduced, stored] = await Promise.all([
     qis.length > 0 ? redis.smismember(jobKeys.reduced(id), ...qis.map(String)) : [],
-    ctx.store.existsMany(work.split.map(({ qi, tile }) => blobNames.partial(id, qi, tile.kBlock))),
+    ctx.store.existsMany(runs.map((run) => blobNames.partial(id, run[0]!.qi, run[0]!.tile.kBlock))),
   ]);
   const merged = new Set(qis.filter((_, i) => reduced[i] === 1));
   return {
     blocks: work.whole.filter((qi) => !merged.has(qi)).map((qi) => ({ qi, block: ctx.plan.block(qi) })),
-    tiles: work.split.filter(({ qi }, i) => !stored[i] && !merged.has(qi)),
+    tiles: runs.filter((run, i) => !stored[i] && !merged.has(run[0]!.qi)).flat(),
   };
 }
 

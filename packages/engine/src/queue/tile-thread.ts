@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tileKeySpans, widenPartial, type AttentionSpec, type QBlockPlan, type Tile } from '@longattn/attention';
+import { tileKeySpans, widenPartial, type AttentionSpec, type QBlockPlan } from '@longattn/attention';
 import type { KernelOptions } from '@longattn/kernels';
 import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { FsBlobStore } from '../blobs/fs-store.ts';
@@ -9,7 +9,7 @@ import { computeQBlock, computeTiles } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader, type KeyValueReader } from '../linear-block.ts';
 import { packPartials } from '../packed.ts';
 import { BlockCache } from './block-cache.ts';
-import { blobNames, inputRows, type BlobRange } from './blob-layout.ts';
+import { blobNames, inputRows, splitRuns, type BlobRange, type SplitTile } from './blob-layout.ts';
 import { OutputRuns } from './output-runs.ts';
 import { readAhead } from './read-ahead.ts';
 import { threadKernel } from '../thread-kernels.ts';
@@ -38,8 +38,8 @@ export interface TileTask {
    * on every tile, then merge()), its rows written straight into the output blobs.
    */
   blocks: QBlockPlan[];
-  /** Tiles of q-blocks split across jobs, with their q-block's index: one partial blob each. */
-  tiles: { qi: number; tile: Tile }[];
+  /** Tiles of q-blocks split across jobs, with their q-block's index and run: one partial blob per run (blob-layout.ts). */
+  tiles: SplitTile[];
   /** Sleep this long before each tile (fault tests: a kill lands between q-blocks). */
   throttleMs: number;
   /** An inspect job's LSE pass (lseOnly(manifest)): V-free tiles, no V read, rows and partials [rows, 0] + lse. */
@@ -287,10 +287,14 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       () => throttle(1),
       task.lseOnly,
     );
-    const stored = partials.map((p, i) => ({
-      name: blobNames.partial(job, task.tiles[i]!.qi, task.tiles[i]!.tile.kBlock),
-      data: f32Bytes(packPartials([widenPartial(p)])), // a blob holds the q-block's rows (blob-layout.ts)
-    }));
+    // One blob per run of tiles: each tile's partial over the q-block's rows (widened), back to back (blob-layout.ts).
+    let at = 0;
+    const stored = splitRuns(task.tiles).map((run) => {
+      const name = blobNames.partial(job, run[0]!.qi, run[0]!.tile.kBlock);
+      const data = f32Bytes(packPartials(partials.slice(at, at + run.length).map((p) => widenPartial(p))));
+      at += run.length;
+      return { name, data };
+    });
     if (stored.length > 0) track(store.putMany(stored));
     counts.computeMs += performance.now() - t1;
   } finally {

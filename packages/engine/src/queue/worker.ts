@@ -156,7 +156,6 @@ async function processTileJob(
   }
   const backend = `${selection.name}|${selection.device}`;
   const split = tiles.map(({ tile }) => tile);
-  const merging = w.options.mergeSplit !== false;
   const recorded = await recordDone(
     w.redis,
     jobId,
@@ -164,13 +163,14 @@ async function processTileJob(
     backend,
     blocks.map(({ block }) => block),
     split,
-    merging ? work.runs : [],
+    work.runs,
   );
+  w.states.note(jobId, recorded.state || null); // read with the record: the next tile job of this job needs no HGET
   if (await cleanUpAfterEnd(ctx, recorded.state))
     throw new JobCancelledError(`job ${jobId} ended while tile job ${job.id} ran; its blobs deleted`);
   // This job stored the last partials of these split q-blocks: merge them here, not in the one reducer (docs/flow.md).
-  if (recorded.complete.length > 0) {
-    const { state } = await mergeQBlocks(ctx, w.redis, recorded.complete);
+  if (recorded.complete.length > 0 && w.options.mergeSplit !== false) {
+    const { state } = await mergeQBlocks(ctx, w.redis, recorded.complete, 0, recorded.firsts);
     // A cancel that landed during the merge deleted the job's blobs and keys before its writes and mark: delete those too.
     if (await cleanUpAfterEnd(ctx, state ?? '')) {
       await w.redis.del(jobKeys.reduced(jobId));
