@@ -85,6 +85,18 @@ function maskedConstants() {
 function maskedNodes(scale: number): OnnxNode[] {
   return [
     { op: 'Gemm', inputs: ['q', 'k'], outputs: ['s'], attrs: { transB: 1, alpha: float(scale), beta: float(1) } },
+    ...maskedSoftmaxNodes(),
+  ];
+}
+
+/**
+ * The masked softmax of scores `s` on the `axes` axis, shared by the masked tile, the V-free tile
+ * and the band tile (the same ops in the same roles, so one exactness argument covers them):
+ * m = max(ReduceMax(Where(vis, s, −∞)), −FLT_MAX), P = Where(vis, Exp(Clip(s − m, −87, 0)), 0),
+ * l = ReduceSum(P), o = MatMul(P, v) / max(l, 1) (not when `lseOnly`), lse = m + Log(l).
+ */
+function maskedSoftmaxNodes(lseOnly = false): OnnxNode[] {
+  return [
     { op: 'Where', inputs: ['vis', 's', 'minusInf'], outputs: ['sv'] },
     { op: 'ReduceMax', inputs: ['sv', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
     { op: 'Max', inputs: ['m0', 'lowest'], outputs: ['m'] },
@@ -93,9 +105,13 @@ function maskedNodes(scale: number): OnnxNode[] {
     { op: 'Exp', inputs: ['d'], outputs: ['e'] },
     { op: 'Where', inputs: ['vis', 'e', 'zero'], outputs: ['p'] },
     { op: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['l'], attrs: { keepdims: 1 } },
-    { op: 'MatMul', inputs: ['p', 'v'], outputs: ['pv'] },
-    { op: 'Max', inputs: ['l', 'one'], outputs: ['l1'] },
-    { op: 'Div', inputs: ['pv', 'l1'], outputs: ['o'] },
+    ...(lseOnly
+      ? []
+      : [
+          { op: 'MatMul', inputs: ['p', 'v'], outputs: ['pv'] },
+          { op: 'Max', inputs: ['l', 'one'], outputs: ['l1'] },
+          { op: 'Div', inputs: ['pv', 'l1'], outputs: ['o'] },
+        ]),
     { op: 'Log', inputs: ['l'], outputs: ['logl'] },
     { op: 'Add', inputs: ['m', 'logl'], outputs: ['lse'] },
   ];
@@ -111,7 +127,10 @@ function maskedNodes(scale: number): OnnxNode[] {
  */
 export function lseModel(rows: number | string, keys: number | string, D: number, scale: number, masked: boolean): Uint8Array {
   const nodes: OnnxNode[] = masked
-    ? maskedNodes(scale).filter((n) => !['pv', 'l1', 'o'].includes(n.outputs[0]!))
+    ? [
+        { op: 'Gemm', inputs: ['q', 'k'], outputs: ['s'], attrs: { transB: 1, alpha: float(scale), beta: float(1) } },
+        ...maskedSoftmaxNodes(true),
+      ]
     : softmaxNodes(scale).filter((n) => n.op !== 'MatMul');
   return encodeModel({
     opsets: { '': 18 },
@@ -149,23 +168,7 @@ export function bandModel(D: number, scale: number, lseOnly = false): Uint8Array
     { op: 'Transpose', inputs: ['k'], outputs: ['kt'], attrs: { perm: [0, 2, 1] } },
     { op: 'MatMul', inputs: ['q', 'kt'], outputs: ['s0'] },
     { op: 'Mul', inputs: ['s0', 'scale'], outputs: ['s'] },
-    { op: 'Where', inputs: ['vis', 's', 'minusInf'], outputs: ['sv'] },
-    { op: 'ReduceMax', inputs: ['sv', 'axes'], outputs: ['m0'], attrs: { keepdims: 1 } },
-    { op: 'Max', inputs: ['m0', 'lowest'], outputs: ['m'] },
-    { op: 'Sub', inputs: ['s', 'm'], outputs: ['d0'] },
-    { op: 'Clip', inputs: ['d0', 'floor', 'zero'], outputs: ['d'] },
-    { op: 'Exp', inputs: ['d'], outputs: ['e'] },
-    { op: 'Where', inputs: ['vis', 'e', 'zero'], outputs: ['p'] },
-    { op: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['l'], attrs: { keepdims: 1 } },
-    ...(lseOnly
-      ? []
-      : [
-          { op: 'MatMul', inputs: ['p', 'v'], outputs: ['pv'] },
-          { op: 'Max', inputs: ['l', 'one'], outputs: ['l1'] },
-          { op: 'Div', inputs: ['pv', 'l1'], outputs: ['o'] },
-        ]),
-    { op: 'Log', inputs: ['l'], outputs: ['logl'] },
-    { op: 'Add', inputs: ['m', 'logl'], outputs: ['lse'] },
+    ...maskedSoftmaxNodes(lseOnly),
   ];
   return encodeModel({
     opsets: { '': 18 },
