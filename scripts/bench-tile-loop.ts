@@ -4,7 +4,10 @@
  * with process.cpuUsage(); a sha256 of every output bit (outside the timer) to compare versions.
  * Patterns as the bench's pattern rows (packages/cli/src/bench/pattern-rows.ts).
  *
- *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided] [--no-band | --ab]
+ *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided] [--no-band | --ab] [--o-only]
+ *
+ * --o-only: as `run` without --lse (computeQBlock's oOnly: sole tiles skip their LSE, docs/math.md "Sole tiles");
+ * the hash then covers o alone.
  */
 import { createHash } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     'no-band': { type: 'boolean', default: false },
     ab: { type: 'boolean', default: false },
+    'o-only': { type: 'boolean', default: false },
   },
 });
 const n = Number(values.n);
@@ -66,7 +70,8 @@ const parts = Object.assign(Object.create(ort), { band: undefined, bandLse: unde
 const kernel = values['no-band'] ? parts : ort;
 const blocks = { blockQ: 256, blockK: 2048 };
 const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, strideBlocks(cases[c]!, blocks))]));
-for (const c of only) await warmKernel(kernel, cases[c]!, strideBlocks(cases[c]!, blocks));
+const oOnly = values['o-only'];
+for (const c of only) await warmKernel(kernel, cases[c]!, strideBlocks(cases[c]!, blocks), 3, false, oOnly);
 const maxRows = Math.max(...Object.values(plans).map((p) => p.blockQ));
 const into = { o: new Float32Array(maxRows * D), lse: new Float32Array(maxRows) };
 // GC pauses inside the timed loops (wall ms: under load they include waiting for a core).
@@ -88,11 +93,11 @@ for (let rep = 0; rep < reps; rep++) {
     let cpu = 0;
     for (let i = 0; i < p.qBlockCount; i++) {
       const t0 = process.cpuUsage();
-      const out = await computeQBlock(c.endsWith(':parts') ? parts : kernel, p.spec, p.block(i), source, undefined, into);
+      const out = await computeQBlock(c.endsWith(':parts') ? parts : kernel, p.spec, p.block(i), source, undefined, into, false, oOnly);
       const t = process.cpuUsage(t0);
       cpu += t.user + t.system;
       hash.update(new Uint8Array(out.o.buffer, out.o.byteOffset, out.o.byteLength));
-      hash.update(new Uint8Array(out.lse.buffer, out.lse.byteOffset, out.lse.byteLength));
+      if (!oOnly) hash.update(new Uint8Array(out.lse.buffer, out.lse.byteOffset, out.lse.byteLength));
     }
     digests[c] = hash.digest('hex').slice(0, 16);
     await new Promise((resolve) => setImmediate(resolve)); // the observer's entries of this run

@@ -16,7 +16,8 @@ import { mulberry32 } from '@longattn/tensor';
  * The lazy plan against the tile grid written here from the definitions (docs/math.md): for each
  * (b, h, row block), each key block (aligned to blockK; under a left-bounded window, counted from
  * the first key the row block sees) trimmed to the keys some row sees, kept when a pair
- * in it is visible, `full` when every pair is, flops = 4·D·visible pairs — counted pair by pair.
+ * in it is visible, `full` when every pair is, flops = 4·D·visible pairs — counted pair by pair;
+ * `sole` when it is its row block's only tile (its partial is the rows' output, merged with nothing).
  */
 function eagerTiles(spec: AttentionSpec, blockQ: number, blockK: number): Tile[][] {
   const rule = maskRule(spec);
@@ -62,7 +63,7 @@ function eagerTiles(spec: AttentionSpec, blockQ: number, blockK: number): Tile[]
             flops: 4 * visible * spec.D,
           });
         }
-        blocks.push(tiles);
+        blocks.push(tiles.length === 1 ? [{ ...tiles[0]!, sole: true }] : tiles);
       }
     }
   }

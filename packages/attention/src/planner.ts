@@ -1,4 +1,4 @@
-import { type Band, bandTile } from './band-tiles.ts';
+import { type Band, bandTile, tilesCountedOneByOne } from './band-tiles.ts';
 import { linearPlan } from './linear-plan.ts';
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
 import { hasPattern } from './pattern.ts';
@@ -54,6 +54,13 @@ export interface Tile {
    * keySpans (or kStart, keys) then list every key some row sees: the shared runs and the band's.
    */
   band?: Band;
+  /**
+   * The plan's only tile for its rows (a q-block of one tile, or a row group of one tile): its
+   * partial is those rows' output as it is, merged with nothing. A kernel may then form o by a
+   * fused path whose bits differ from its tile graph's (docs/math.md, "Sole tiles"), the same
+   * bits whether or not the caller also wants lse. Set by the planner alone, so both engines agree.
+   */
+  sole?: true;
 }
 
 /** A tile's keys as flat half-open runs [a0, b0, …] in key order (one run unless it gathers several). */
@@ -152,12 +159,12 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
       : rowBlockTiles(spec, rule, options, qb, rowsOf(qb), keyRange(qb), head);
     // A window's band without its corners (band-tiles.ts): one tile whose parts are the tiles above.
     const band = keepBlock ? undefined : bandTile(spec, blockK, qb * blockQ, rowsOf(qb), tiles);
-    return band ? [band] : tiles;
+    return markSole(band ? [band] : tiles);
   };
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
   // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).
-  const memo = patterned
+  const memo = tilesCountedOneByOne(spec)
     ? {
         tiles: new Float64Array(perHead * (headsDiffer ? spec.H : 1)).fill(-1),
         flops: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),
@@ -244,6 +251,24 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
     tilesIn: (index) => tilesOf(locate(index).qBlock, locate(index).h),
     flopsIn: (index) => flopsOf(locate(index).qBlock, locate(index).h),
   };
+}
+
+/**
+ * Marks `sole` the tiles that are the only tile for their rows: a q-block's one tile, or a row
+ * group's (rowSpan) one tile when no tile covers every row and no stride tile (rowStep) mixes
+ * rows. A band tile is its q-block's only tile; its parts stay unmarked (they run merged).
+ */
+function markSole(planned: Tile[]): Tile[] {
+  // A stride's window part comes from a plan of its own (stride-tiles.ts), marked there: not here.
+  const tiles = planned.map(({ sole: _, ...t }) => t);
+  if (tiles.length === 1 && !tiles[0]!.rowStep) return [{ ...tiles[0]!, sole: true }];
+  if (tiles.some((t) => !t.rowSpan || t.rowStep)) return tiles;
+  const count = new Map<number, number>();
+  for (const t of tiles) count.set(t.rowSpan![0], (count.get(t.rowSpan![0]) ?? 0) + 1);
+  const overlap = (a: Tile, b: Tile) => a.rowSpan![0] < b.rowSpan![0] + b.rowSpan![1] && b.rowSpan![0] < a.rowSpan![0] + a.rowSpan![1];
+  return tiles.map((t) =>
+    count.get(t.rowSpan![0]) === 1 && !tiles.some((u) => u !== t && overlap(t, u)) ? { ...t, sole: true as const } : t,
+  );
 }
 
 /** Aligned key blocks [kb·blockK, (kb+1)·blockK) a q-block's tiles touch: each key of a tile is one some row of it sees. */

@@ -15,6 +15,7 @@ const NO_VALUES = new Float32Array(0);
  * (or when that kernel declines) the tile's parts through `runParts` (computeTiles), merged into
  * one partial (a single part's partial as it is, so such a kernel's bits are those without bands).
  * `q`: the q-block's queries [tile.rows, D]. Returns the tile's rows (rowSpan as the tile's).
+ * `oOnly`: no LSE is wanted (BandJob's `oOnly`: the kernel may return zeros for it).
  */
 export async function bandPartial(
   kernel: TileKernel,
@@ -23,7 +24,8 @@ export async function bandPartial(
   q: Float32Array,
   source: BlockSource,
   lseOnly: boolean,
-  runParts: (parts: Tile[]) => Promise<TilePartial[]>,
+  oOnly: boolean,
+  runParts: (parts: Tile[], lseOnly: boolean) => Promise<TilePartial[]>,
 ): Promise<TilePartial> {
   const band = tile.band!;
   const [from, rows] = tile.rowSpan ?? [0, tile.rows];
@@ -57,10 +59,25 @@ export async function bandPartial(
       if (lse) return spanned({ D: 0, o: NO_VALUES, lse });
     } else {
       const v = gather('v', (start, count) => source.values(tile.b, tile.kvh, start, count));
-      const part = await kernel.band!({ ...job, v });
-      if (part) return spanned({ D, o: part.o, lse: part.lse });
+      const part = await kernel.band!({ ...job, v, ...(oOnly ? { oOnly: true } : {}) });
+      if (part) return spanned({ D, o: part.o, lse: part.lse ?? (await partsPartial(tile, runParts, true, D)).lse });
     }
   }
+  return partsPartial(tile, runParts, lseOnly, D);
+}
+
+/**
+ * The band tile's parts in its place, merged into one partial (a single part's partial as it is):
+ * all of it, or (`lseOnly`) its V-free tiles' lse with o [rows, 0].
+ */
+async function partsPartial(
+  tile: Tile,
+  runParts: (parts: Tile[], lseOnly: boolean) => Promise<TilePartial[]>,
+  lseOnly: boolean,
+  D: number,
+): Promise<TilePartial> {
+  const [from, rows] = tile.rowSpan ?? [0, tile.rows];
+  const band = tile.band!;
   // The parts were planned for the band's rows as a q-block of their own, for the head the plan kept them for: here
   // they take the tile's place (its head, a stride's long q-block).
   const parts = band.parts.map((p) => ({
@@ -73,11 +90,15 @@ export async function bandPartial(
     rows: tile.rows,
     ...(tile.rowSpan ? { rowSpan: [from, rows] as [number, number] } : {}),
   }));
-  const partials = await runParts(parts);
+  const partials = await runParts(parts, lseOnly);
   if (partials.length === 1) return partials[0]!;
   const merged = merge(partials);
   const width = lseOnly ? 0 : D;
-  return spanned({ D: width, o: merged.o.subarray(from * width, (from + rows) * width), lse: merged.lse.subarray(from, from + rows) });
+  const o = merged.o.subarray(from * width, (from + rows) * width);
+  const lse = merged.lse.subarray(from, from + rows);
+  return tile.rowSpan
+    ? { D: width, o, lse, rows: tile.rows, kStart: tile.kStart, rowSpan: [from, rows] }
+    : { D: width, o, lse, rows, kStart: tile.kStart };
 }
 
 /**

@@ -29,6 +29,8 @@ import { releasedTileOutputs } from './young-gc.ts';
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
  * `lseOnly` (inspect's first pass, docs/math.md "Attention patterns"): each tile through the
  * kernel's V-free tile (tileLsePartial), no value read; the partials are then [rows, 0]: o empty, lse [rows].
+ * `oOnly` (no LSE is written: a local run or layer without `--lse`): a sole tile (Tile.sole) may
+ * come back with zeros for lse (TileJob's `oOnly`); its o has the same bits either way.
  */
 export async function computeTiles(
   kernel: TileKernel,
@@ -37,6 +39,7 @@ export async function computeTiles(
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
   lseOnly = false,
+  oOnly = false,
 ): Promise<TilePartial[]> {
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
@@ -74,7 +77,10 @@ export async function computeTiles(
       // A window's band without its corners (band-block.ts): one call on kernels with a band path, else its parts.
       await before?.(tile);
       partials.push(
-        await bandPartial(kernel, spec, tile, q, source, lseOnly, (parts) => computeTiles(kernel, spec, parts, source, undefined, lseOnly)),
+        // A band inside a stride's q-block merges with its stride tiles: only a sole one may skip its LSE.
+        await bandPartial(kernel, spec, tile, q, source, lseOnly, oOnly && !!tile.sole, (parts, partsLseOnly) =>
+          computeTiles(kernel, spec, parts, source, undefined, partsLseOnly, oOnly),
+        ),
       );
       continue;
     }
@@ -96,6 +102,7 @@ export async function computeTiles(
       rule,
       full: tile.full,
       ...(spec.allowNonfinite ? {} : { finite: true }),
+      ...(tile.sole ? { sole: true, ...(oOnly ? { oOnly: true } : {}) } : {}),
       ...(patterned && !tile.full && !(windowOnly && !tile.keySpans)
         ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) }
         : {}),
@@ -173,6 +180,7 @@ function visibleOf(
  * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key), written into `into`'s
  * arrays when given (a pool thread's packed reply: packedRuns). `lseOnly`: the V-free tiles
  * (computeTiles), o [rows, 0] — the LSE bits are the ones the full tiles' merge gives for the same tile LSEs.
+ * `oOnly`: the caller writes no LSE; the returned lse is then zeros in sole tiles' rows (computeTiles).
  */
 export async function computeQBlock(
   kernel: TileKernel,
@@ -182,6 +190,7 @@ export async function computeQBlock(
   before?: (tile: Tile) => Promise<void> | void,
   into?: Pick<TilePartial, 'o' | 'lse'>,
   lseOnly = false,
+  oOnly = false,
 ): Promise<TilePartial> {
   const width = lseOnly ? 0 : spec.D;
   if (block.tiles.length === 0) {
@@ -191,7 +200,7 @@ export async function computeQBlock(
     into.lse.fill(-Infinity, 0, block.rows);
     return { ...empty, o: into.o.subarray(0, block.rows * width), lse: into.lse.subarray(0, block.rows) };
   }
-  const partials = await computeTiles(kernel, spec, block.tiles, source, before, lseOnly);
+  const partials = await computeTiles(kernel, spec, block.tiles, source, before, lseOnly, oOnly);
   const merged = merge(partials, into);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
   checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
@@ -202,7 +211,8 @@ export async function computeQBlock(
  * Runs the kernel on tiles of the job's full tile size (mask-free and masked), merges their
  * partials, and repeats: the kernel builds what it caches per shape (ort sessions and their
  * memory, gpu.js programs), the merge gets compiled, and the buffers get touched — first touches
- * of fresh memory are slow on some VMs — all before the timed compute starts.
+ * of fresh memory are slow on some VMs — all before the timed compute starts. A sole tile and a
+ * one-row band tile too (on finite inputs), for the graphs a kernel keeps for those (ort: docs/math.md, "Sole tiles").
  */
 export async function warmKernel(
   kernel: TileKernel,
@@ -210,6 +220,7 @@ export async function warmKernel(
   blocks: { blockQ: number; blockK: number },
   rounds = 3,
   lseOnly = false,
+  oOnly = false,
 ): Promise<void> {
   const rows = largestTileRows(spec, blocks.blockQ); // under a stride, q-blocks are long but tiles are not (stride-tiles.ts)
   const keys = Math.min(blocks.blockK, spec.Sk);
@@ -224,4 +235,24 @@ export async function warmKernel(
     }
     merge(partials);
   }
+  if (lseOnly || spec.allowNonfinite) return;
+  const sole = { ...(oOnly ? { oOnly: true } : {}), finite: true };
+  const rule = { diag: 0, left: Infinity, right: Infinity };
+  await kernel.run({
+    rows,
+    keys,
+    D: spec.D,
+    scale: spec.scale,
+    qStart: 0,
+    kStart: 0,
+    rule,
+    full: true,
+    q,
+    k: kv,
+    v: kv,
+    sole: true,
+    ...sole,
+  });
+  const one = kv.subarray(0, spec.D);
+  await kernel.band?.({ B: 1, r: 1, keys: 1, shared: 0, width: 1, D: spec.D, scale: spec.scale, q: one, k: one, v: one, ...sole });
 }

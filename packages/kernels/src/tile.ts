@@ -32,6 +32,16 @@ export interface TileJob {
    * skip its own non-finite scan (docs/nonfinite.md). Absent: scan as before.
    */
   finite?: boolean;
+  /**
+   * The plan's only tile for its rows (Tile.sole): its o is their output as it is. A kernel may
+   * form o by a fused path (ort: docs/math.md, "Sole tiles") whose bits must not depend on `oOnly`.
+   */
+  sole?: boolean;
+  /**
+   * With `sole`: the caller needs o alone (no LSE is written or merged), so the kernel may skip
+   * the LSE and return `lse` as zeros — never merged with another partial, never written.
+   */
+  oOnly?: boolean;
 }
 
 /**
@@ -59,6 +69,18 @@ export interface BandJob {
   k: Float32Array;
   v: Float32Array;
   finite?: boolean;
+  /** The caller needs o alone (a sole band tile, no LSE written: TileJob's `oOnly`): lse may come back as zeros. */
+  oOnly?: boolean;
+}
+
+/**
+ * A band call's result: o [B·r, D] normalised, and lse [B·r] — or null for "take it from the
+ * tile's parts' V-free tiles" (a kernel whose own band LSE would cost more than those: ort on
+ * windows wider than SUB_BLOCKED_WIDTH; its bandLse then declines too, so both give the parts' bits).
+ */
+export interface BandResult {
+  o: Float32Array;
+  lse: Float32Array | null;
 }
 
 /** A ready kernel of one backend: computes tiles into partials (o normalised, lse; kStart = job.kStart). */
@@ -79,7 +101,7 @@ export interface TileKernel {
    * have the tile run as its parts (e.g. non-finite inputs). Kernels without it run every band
    * tile's parts (the tiles planned without bands). kStart of the partial is 0: the caller sets it.
    */
-  band?(job: BandJob): Promise<TilePartial | null>;
+  band?(job: BandJob): Promise<BandResult | null>;
   /** band's V-free tile: lse [B·r] with the same bits band gives, or null as band. */
   bandLse?(job: Omit<BandJob, 'v'>): Promise<Float32Array | null>;
   dispose?(): void | Promise<void>;

@@ -98,7 +98,16 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
     const progress: Progress = { doneTiles: 0, totalTiles: thePlan.tileCount, doneFlops: 0, totalFlops: thePlan.flops + flops.total };
     const report = () => options.onProgress?.({ ...progress });
     // The tile kernels and the projections' sessions are made and warmed before the clock starts, as in runLocal.
-    await poolRunner(pool, thePlan, selection, layerInputs(file(inputs.x), file(inputs.x)), threads, (r) => abort.abort(r)).warm();
+    await poolRunner(
+      pool,
+      thePlan,
+      selection,
+      layerInputs(file(inputs.x), file(inputs.x)),
+      threads,
+      (r) => abort.abort(r),
+      false,
+      !request.lse,
+    ).warm();
     const computeStart = performance.now();
     report();
 
@@ -135,7 +144,16 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
     });
     const oPath = join(dir, 'o.npy');
     const o = new JobOutput(spec, rank === 3 ? [B, H, S, D] : [H, S, D], oPath);
-    const runner = poolRunner(pool, thePlan, selection, layerInputs(file(opened[0]), file(opened[1])), threads, (r) => abort.abort(r));
+    const runner = poolRunner(
+      pool,
+      thePlan,
+      selection,
+      layerInputs(file(opened[0]), file(opened[1])),
+      threads,
+      (r) => abort.abort(r),
+      false,
+      !request.lse,
+    );
     await runner.run(
       heaviestFirst(thePlan, true),
       (index, result) => {

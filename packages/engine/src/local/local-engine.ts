@@ -95,6 +95,7 @@ export function poolRunner(
   threads: number,
   stop: (reason: unknown) => void,
   lseOnly = false,
+  oOnly = false,
 ): Runner {
   const { spec, blockQ, blockK } = thePlan;
   const width = lseOnly ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
@@ -109,6 +110,7 @@ export function poolRunner(
     ...(warm ? { warm } : {}),
     ...(release ? { release } : {}),
     ...(lseOnly ? { lseOnly } : {}),
+    ...(oOnly ? { oOnly } : {}),
     backend: selection.name,
     kernelOptions: selection.options,
     inputs,
@@ -164,15 +166,21 @@ export function poolRunner(
 }
 
 /** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
-async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs, lseOnly: boolean): Promise<Runner> {
+async function mainThreadRunner(
+  thePlan: Plan,
+  selection: Selection,
+  inputs: TaskInputs,
+  lseOnly: boolean,
+  oOnly: boolean,
+): Promise<Runner> {
   const kernel = await selection.backend.create(selection.options);
   const { source, close } = ownTaskSource(thePlan.spec, inputs);
   return {
-    warm: () => warmKernel(kernel, thePlan.spec, thePlan, 3, lseOnly),
+    warm: () => warmKernel(kernel, thePlan.spec, thePlan, 3, lseOnly, oOnly),
     async run(order, done, signal) {
       for (const index of order) {
         signal.throwIfAborted();
-        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source, undefined, undefined, lseOnly));
+        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source, undefined, undefined, lseOnly, oOnly));
         await new Promise(setImmediate); // let progress, signals and I/O through between blocks
       }
     },
@@ -258,17 +266,18 @@ async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly
     let runner: Runner | undefined;
     try {
       const source = taskInputs(inputs, lseOnly !== undefined);
+      const oOnly = !lseOnly && !request.lse; // no LSE written: sole tiles may skip it (compute-block.ts)
       if (onMain) {
         await pool?.destroy();
         pool = undefined;
-        runner = await mainThreadRunner(thePlan, selection, source, lseOnly !== undefined);
+        runner = await mainThreadRunner(thePlan, selection, source, lseOnly !== undefined, oOnly);
       } else {
         if (pool && threads > earlyThreads) {
           await pool.destroy(); // more threads asked than cores, and the work can use them
           pool = undefined;
         }
         pool ??= startPool(threads);
-        runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason), lseOnly !== undefined);
+        runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason), lseOnly !== undefined, oOnly);
         pool = undefined; // the runner owns it now
       }
       await runner.warm();

@@ -84,4 +84,6 @@ export interface LocalTask {
   inputs: TaskInputs | LayerInputsOfTask;
   /** The LSE-only pass (runLocalLse): V-free tiles, and the reply packs [rows, 0] runs (lse alone). */
   lseOnly?: boolean;
+  /** No LSE is written (run or layer without --lse): sole tiles may skip it (compute-block.ts). */
+  oOnly?: boolean;
 }

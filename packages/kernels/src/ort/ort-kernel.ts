@@ -1,9 +1,18 @@
-import type { TilePartial } from '@longattn/attention';
+import { SUB_BLOCKED_WIDTH, type TilePartial } from '@longattn/attention';
 import { jsTile, jsTileLse } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
-import { rowKeyRange, type BandJob, type Backend, type KernelOptions, type LseTileJob, type TileJob, type TileKernel } from '../tile.ts';
+import {
+  rowKeyRange,
+  type BandJob,
+  type BandResult,
+  type Backend,
+  type KernelOptions,
+  type LseTileJob,
+  type TileJob,
+  type TileKernel,
+} from '../tile.ts';
 import { OrtGraph } from './runtime.ts';
-import { bandModel, lseModel, tileModel } from './tile-graph.ts';
+import { bandModel, lseModel, mhaModel, tileModel } from './tile-graph.ts';
 
 /** Masks kept per kernel, at most this many bytes together (16 MiB). */
 const MASK_CACHE_BYTES = 16 << 20;
@@ -20,7 +29,7 @@ export class OrtTileKernel implements TileKernel {
   readonly backend = 'ort';
   readonly device: string;
   private readonly graphs = new Map<string, Promise<OrtGraph>>();
-  private readonly masks = new Map<string, Uint8Array>();
+  private readonly masks = new Map<string, Uint8Array | Float32Array>();
   private maskBytes = 0;
   /** Reused plain buffers for inputs that live in SharedArrayBuffers (ORT refuses those). */
   private readonly scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
@@ -44,6 +53,7 @@ export class OrtTileKernel implements TileKernel {
   private async runPart(job: TileJob): Promise<TilePartial> {
     const { rows, keys, D } = job;
     const masked = !job.full;
+    if (job.sole && job.full && job.finite) return this.sole(job);
     // The masked graph lets masked keys reach the arithmetic: MatMul(P, V) adds a masked key's
     // 0·±∞ = NaN, and a visible score that is NaN/±∞ takes the graph's clamps. A masked part holding NaN/±∞
     // (--allow-nonfinite only) runs on jsTile, which visits visible keys only. The scan reads
@@ -58,6 +68,26 @@ export class OrtTileKernel implements TileKernel {
       ...(masked ? { vis: { data: this.mask(job), dims: [rows, keys] } } : {}),
     });
     return { rows, D, kStart: job.kStart, o: out.o!, lse: out.lse! };
+  }
+
+  /**
+   * A sole mask-free tile (docs/math.md, "Sole tiles"): o from MultiHeadAttention (mhaModel), the
+   * lse from the V-free graph when the caller wants it (the same bits as the tile graph's), zeros
+   * when it does not (`oOnly`). Inputs checked finite only (job.finite): MHA's handling of NaN/±∞
+   * is not the tile graph's documented one (docs/nonfinite.md).
+   */
+  private async sole(job: TileJob): Promise<TilePartial> {
+    const { rows, keys, D } = job;
+    const graph = await this.graph(D, job.scale, false, 'mha');
+    const q = this.plain('q', job.q);
+    const k = this.plain('k', job.k);
+    const out = await graph.run({
+      q: { data: q, dims: [1, rows, D] },
+      k: { data: k, dims: [1, keys, D] },
+      v: { data: this.plain('v', job.v), dims: [1, keys, D] },
+    });
+    const lse = job.oOnly ? new Float32Array(rows) : await this.lse({ ...job, q, k });
+    return { rows, D, kStart: job.kStart, o: out.o!, lse };
   }
 
   /**
@@ -83,9 +113,26 @@ export class OrtTileKernel implements TileKernel {
    * inputs (--allow-nonfinite only) return null: the tile runs as its parts, whose masked tiles fall
    * back to jsTile as `run` does (MatMul(P, V) would add a masked key's 0·±∞).
    */
-  async band(job: BandJob): Promise<TilePartial | null> {
+  async band(job: BandJob): Promise<BandResult | null> {
     const { B, r, keys, D } = job;
     if (!job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return null;
+    if (job.finite) {
+      // A band tile is its rows' only tile: o from MultiHeadAttention with the band's 0/−∞ bias
+      // (docs/math.md, "Sole tiles"), the lse when wanted from the V-free band graph, or (a wide
+      // window, where bandLse declines) from the parts' V-free tiles (lse null: band-block.ts).
+      const mha = await this.graph(D, job.scale, true, 'mha');
+      const q = this.plain('q', job.q);
+      const k = this.plain('k', job.k);
+      const out = await mha.run({
+        q: { data: q, dims: [B, r, D] },
+        k: { data: k, dims: [B, keys, D] },
+        v: { data: this.plain('v', job.v), dims: [B, keys, D] },
+        bias: { data: this.bandBias(job), dims: [1, 1, r, keys] },
+      });
+      const lse = job.oOnly ? new Float32Array(B * r) : await this.bandLse({ ...job, q, k });
+      return { o: out.o!, lse };
+    }
+    if (job.width > SUB_BLOCKED_WIDTH) return null; // the band graph is slower than the parts there (band-tiles.ts)
     const graph = await this.graph(D, job.scale, true, 'band');
     const out = await graph.run({
       q: { data: this.plain('q', job.q), dims: [B, r, D] },
@@ -93,12 +140,16 @@ export class OrtTileKernel implements TileKernel {
       v: { data: this.plain('v', job.v), dims: [B, keys, D] },
       vis: { data: this.bandMask(job), dims: [r, keys] },
     });
-    return { rows: B * r, D, kStart: 0, o: out.o!, lse: out.lse! };
+    return { o: out.o!, lse: out.lse! };
   }
 
-  /** band's V-free tile: bandModel without P·V, the same ops forming the LSE, so the same bits. */
+  /**
+   * band's V-free tile: bandModel without P·V, the same ops forming the LSE, so the same bits.
+   * Declines (null: the parts' V-free tiles) past SUB_BLOCKED_WIDTH, where those cost less.
+   */
   async bandLse(job: Omit<BandJob, 'v'>): Promise<Float32Array | null> {
     const { B, r, keys, D } = job;
+    if (job.width > SUB_BLOCKED_WIDTH) return null;
     if (!job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k))) return null;
     const graph = await this.graph(D, job.scale, true, 'bandLse');
     const out = await graph.run({
@@ -116,14 +167,16 @@ export class OrtTileKernel implements TileKernel {
     for (const g of graphs) await (await g).dispose();
   }
 
-  private graph(D: number, scale: number, masked: boolean, kind: 'tile' | 'lse' | 'band' | 'bandLse' = 'tile'): Promise<OrtGraph> {
+  private graph(D: number, scale: number, masked: boolean, kind: 'tile' | 'lse' | 'band' | 'bandLse' | 'mha' = 'tile'): Promise<OrtGraph> {
     const key = `${kind}:${D}:${scale}:${masked}`;
     let g = this.graphs.get(key);
     if (!g) {
       const model =
-        kind === 'band' || kind === 'bandLse'
-          ? bandModel(D, scale, kind === 'bandLse')
-          : (kind === 'lse' ? lseModel : tileModel)('rows', 'keys', D, scale, masked);
+        kind === 'mha'
+          ? mhaModel(D, scale, masked)
+          : kind === 'band' || kind === 'bandLse'
+            ? bandModel(D, scale, kind === 'bandLse')
+            : (kind === 'lse' ? lseModel : tileModel)('rows', 'keys', D, scale, masked);
       g = OrtGraph.open(model, this.threads);
       this.graphs.set(key, g);
     }
@@ -147,13 +200,26 @@ export class OrtTileKernel implements TileKernel {
   private bandMask({ r, keys, shared, width }: Pick<BandJob, 'r' | 'keys' | 'shared' | 'width'>): Uint8Array {
     const key = `band:${r}x${keys}:${shared}:${width}`;
     const hit = this.masks.get(key);
-    if (hit) return hit;
+    if (hit) return hit as Uint8Array;
     const mask = new Uint8Array(r * keys);
     for (let x = 0; x < r; x++) {
       mask.fill(1, x * keys, x * keys + shared);
       mask.fill(1, x * keys + shared + x, x * keys + shared + x + width);
     }
     return this.keep(key, mask);
+  }
+
+  /** bandMask as MultiHeadAttention's additive bias [r, K]: 0 where visible, −∞ where not; cached as `mask`'s. */
+  private bandBias({ r, keys, shared, width }: Pick<BandJob, 'r' | 'keys' | 'shared' | 'width'>): Float32Array {
+    const key = `bias:${r}x${keys}:${shared}:${width}`;
+    const hit = this.masks.get(key);
+    if (hit) return hit as Float32Array;
+    const bias = new Float32Array(r * keys).fill(-Infinity);
+    for (let x = 0; x < r; x++) {
+      bias.fill(0, x * keys, x * keys + shared);
+      bias.fill(0, x * keys + shared + x, x * keys + shared + x + width);
+    }
+    return this.keep(key, bias);
   }
 
   /**
@@ -165,7 +231,7 @@ export class OrtTileKernel implements TileKernel {
     const { rows, keys, rule } = job;
     const key = `${rows}x${keys}:${job.qStart + rule.diag - job.kStart}:${rule.left}:${rule.right}`;
     const hit = this.masks.get(key);
-    if (hit) return hit;
+    if (hit) return hit as Uint8Array;
     const mask = new Uint8Array(rows * keys);
     for (let r = 0; r < rows; r++) {
       const [lo, hi] = rowKeyRange(job, r);
@@ -175,14 +241,14 @@ export class OrtTileKernel implements TileKernel {
   }
 
   /** Caches a mask, dropping the oldest beyond MASK_CACHE_BYTES. */
-  private keep(key: string, mask: Uint8Array): Uint8Array {
-    while (this.maskBytes + mask.length > MASK_CACHE_BYTES && this.masks.size > 0) {
+  private keep<T extends Uint8Array | Float32Array>(key: string, mask: T): T {
+    while (this.maskBytes + mask.byteLength > MASK_CACHE_BYTES && this.masks.size > 0) {
       const [oldest, old] = this.masks.entries().next().value!; // Map keeps insertion order: drop the oldest
       this.masks.delete(oldest);
-      this.maskBytes -= old.length;
+      this.maskBytes -= old.byteLength;
     }
     this.masks.set(key, mask);
-    this.maskBytes += mask.length;
+    this.maskBytes += mask.byteLength;
     return mask;
   }
 }

@@ -193,3 +193,36 @@ export function bandModel(D: number, scale: number, lseOnly = false): Uint8Array
     },
   });
 }
+
+/**
+ * A sole tile's o (docs/math.md, "Sole tiles"): onnxruntime's fused `com.microsoft`
+ * MultiHeadAttention, one head, o = softmax(scale · q·kᵀ + bias)·v with MLAS's GEMMs and softmax
+ * in one kernel, no LSE output. Inputs q [B, S, D], k and v [B, T, D]; with `biased`, bias
+ * [1, 1, S, T] (0 where a row sees a key, −∞ where not: a band tile's positional mask, shared by
+ * every sub-block). Every row must see ≥ 1 key (a row of −∞ gives NaN): the callers' tiles do.
+ * The LSE, when wanted, comes from lseModel / bandModel's V-free graph, whose bits are `run`'s.
+ */
+export function mhaModel(D: number, scale: number, biased: boolean): Uint8Array {
+  return encodeModel({
+    opsets: { '': 18, 'com.microsoft': 1 },
+    graph: {
+      name: 'longattn_sole_tile',
+      nodes: [
+        {
+          op: 'MultiHeadAttention',
+          domain: 'com.microsoft',
+          inputs: biased ? ['q', 'k', 'v', '', '', 'bias'] : ['q', 'k', 'v'],
+          outputs: ['o'],
+          attrs: { num_heads: 1, scale: float(scale) },
+        },
+      ],
+      inputs: [
+        { name: 'q', type: 'float', dims: ['B', 'S', D] },
+        { name: 'k', type: 'float', dims: ['B', 'T', D] },
+        { name: 'v', type: 'float', dims: ['B', 'T', D] },
+        ...(biased ? [{ name: 'bias', type: 'float' as const, dims: [1, 1, 'S', 'T'] }] : []),
+      ],
+      outputs: [{ name: 'o', type: 'float', dims: ['B', 'S', D] }],
+    },
+  });
+}
