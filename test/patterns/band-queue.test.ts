@@ -64,3 +64,49 @@ test.serial('queue engine, ort: band tiles and split q-blocks — bits equal run
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test.serial(
+  'queue engine, ort: wide band tiles (StreamingLLM-shaped, past blockK) — O bits equal runLocal’s without --lse (o-only sole tiles), LSE runLocal’s with it; exact',
+  async (t) => {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'longattn-band-queue-wide-'));
+    const services: Service[] = [];
+    try {
+      const [H, Sq, Sk, D] = [2, 1400, 1433, 6];
+      const q = randomTensor(H * Sq * D, 71, 2);
+      const k = randomTensor(Sk * D, 72, 2);
+      const v = randomTensor(Sk * D, 73);
+      writeTensor(join(dir, 'q.npy'), [H, Sq, D], q);
+      writeTensor(join(dir, 'k.npy'), [1, Sk, D], k);
+      writeTensor(join(dir, 'v.npy'), [1, Sk, D], v);
+      const base = {
+        q: join(dir, 'q.npy'),
+        k: join(dir, 'k.npy'),
+        v: join(dir, 'v.npy'),
+        options: { causal: true, window: { left: 1100, right: 0 }, pattern: { sinks: 3 } },
+        backend: 'ort',
+        blockQ: 128,
+        blockK: 256,
+      };
+      await runLocal({ ...base, out: join(dir, 'local.npy') }, { threads: 2 });
+      await runLocal({ ...base, out: join(dir, 'local-lse.npy'), lse: join(dir, 'local-lse-lse.npy') }, { threads: 2 });
+      services.push(
+        await startService('reducer', redis.url),
+        await startService('worker', redis.url, ['--backend', 'ort']),
+        await startService('worker', redis.url, ['--backend', 'ort']),
+      );
+      const queued = { ...base, out: join(dir, 'queue.npy'), lse: join(dir, 'queue-lse.npy') };
+      await runQueue(queued, { redis: redis.url, tilesPerJob: 3 });
+      t.true(readFileSync(queued.out).equals(readFileSync(join(dir, 'local.npy'))), 'O = runLocal without --lse');
+      t.true(readFileSync(queued.out).equals(readFileSync(join(dir, 'local-lse.npy'))), 'O = runLocal with --lse');
+      t.true(readFileSync(queued.lse).equals(readFileSync(join(dir, 'local-lse-lse.npy'))), 'LSE');
+      const want = bruteWithBound({ layout: 'bhsd', B: 1, H, Hk: 1, Sq, Sk, D, causal: true, window: [1100, 0], sinks: 3 }, q, k, v);
+      const got = exactness({ out: readTensor(queued.out).data, lse: readTensor(queued.lse).data }, want);
+      t.true(got.exact, `err ${got.err} (bound ${want.bound}), lse err ${got.lseErr}`);
+    } finally {
+      await Promise.all(services.map((s) => s.kill()));
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -91,7 +91,9 @@ async function prefetch(task: TileTask, store: BlobStore, counts: ReadCounters):
   for (const block of task.blocks) wantQ(inputRows(job, spec, 'q', block.b, block.h, block.qStart, block.rows));
   for (const t of tiles) {
     wantQ(inputRows(job, spec, 'q', t.b, t.h, t.qStart, t.rows));
-    const spans = tileKeySpans(t); // a pattern tile may gather keys from several runs: each read as computeTiles asks
+    // A pattern tile may gather keys from several runs: each read as computeTiles asks. A band tile may
+    // also run its parts (a kernel without a band path, or a wide band's LSE from its parts: band-block.ts).
+    const spans = [tileKeySpans(t), ...(t.band?.parts ?? []).map(tileKeySpans)].flat();
     for (let x = 0; x < spans.length; x += 2) {
       for (const which of task.lseOnly ? (['k'] as const) : (['k', 'v'] as const)) {
         const { range } = keyBlock(which, t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!);
