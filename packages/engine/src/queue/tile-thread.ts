@@ -302,12 +302,20 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
     const packed = splitRuns(task.tiles).map((run) => {
       const results = partials.slice(at, at + run.length).map((p) => widenPartial(p));
       at += run.length;
-      return { name: blobNames.partial(job, run[0]!.qi, run[0]!.tile.kBlock), floats: packPartials(results, pool?.take(packedLength(results))) };
+      return {
+        name: blobNames.partial(job, run[0]!.qi, run[0]!.tile.kBlock),
+        floats: packPartials(results, pool?.take(packedLength(results))),
+      };
     });
     if (packed.length > 0) {
       const put = store.putMany(packed.map(({ name, floats }) => ({ name, data: f32Bytes(floats) })));
       // A failed write keeps its buffers out of the pool (left to GC): nothing may still read them then.
-      if (pool) put.then(() => packed.forEach(({ floats }) => pool.give(floats))).catch(() => {});
+      if (pool)
+        put
+          .then(() => {
+            for (const { floats } of packed) pool.give(floats);
+          })
+          .catch(() => {});
       track(put);
     }
     counts.computeMs += performance.now() - t1;
