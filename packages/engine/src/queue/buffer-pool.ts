@@ -1,9 +1,9 @@
 /**
  * Float32 buffers kept for reuse across tile jobs: the partials a tile job packs for the store
- * and reads back to merge are 0.1–1 MB each, and on this project's machines every fresh buffer of
- * that size cost more than everything done with it (page faults on first touch, an unmap when
- * freed, GC): packing a part of 8 tiles of 8192 rows (768 KB) 3.3 ms fresh against 0.02 ms into
- * a kept buffer, reading it back 2.2 ms against 0.06 (docs/scaling.md, "Fifth pass"). A buffer is
+ * and reads back to merge are 0.1–1 MB each, and a fresh buffer of that size per part costs page
+ * faults on first touch, an unmap when freed and GC, more than the copy into it. At the control
+ * bench's 64-worker shape (768 KB parts) keeping them cut the workers' CPU per tile job by 18–21 %
+ * and their system CPU by 24–29 % (docs/scaling.md, "Fifth pass"). A buffer is
  * lent by `take` and must come back by `give` only once nothing reads it any more (a store's
  * write has settled, a merge is done); one never given back is simply left to GC.
  */
