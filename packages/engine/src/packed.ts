@@ -4,9 +4,13 @@ import type { TilePartial } from '@longattn/attention';
  * The packed form of partial results, written and read only here: one float32 run per
  * q-block or tile, [o (rows·D values), then lse (rows values)], runs back to back. Pool threads
  * reply with it (one transferable buffer), and a tile's stored partial blob is one run.
+ * `into`: a buffer of at least packedLength(results) floats to pack into (a reused one: fresh
+ * memory per pack costs page faults, queue/buffer-pool.ts); the result is its first that many.
  */
-export function packPartials(results: readonly { o: Float32Array; lse: Float32Array }[]): Float32Array {
-  const packed = new Float32Array(results.reduce((n, r) => n + r.o.length + r.lse.length, 0));
+export function packPartials(results: readonly { o: Float32Array; lse: Float32Array }[], into?: Float32Array): Float32Array {
+  const length = packedLength(results);
+  const packed = into ? into.subarray(0, length) : new Float32Array(length);
+  if (packed.length < length) throw new RangeError(`packPartials: ${length} floats do not fit in ${into!.length}`);
   let at = 0;
   for (const { o, lse } of results) {
     packed.set(o, at);
@@ -14,6 +18,11 @@ export function packPartials(results: readonly { o: Float32Array; lse: Float32Ar
     at += o.length + lse.length;
   }
   return packed;
+}
+
+/** Floats of the packed form of `results`. */
+export function packedLength(results: readonly { o: Float32Array; lse: Float32Array }[]): number {
+  return results.reduce((n, r) => n + r.o.length + r.lse.length, 0);
 }
 
 /**

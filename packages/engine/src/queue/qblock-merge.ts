@@ -1,6 +1,7 @@
 import { checkMergedRows, emptyPartial, merge, type TilePartial } from '@longattn/attention';
 import type { Redis } from 'ioredis';
-import { bytesToF32, f32Bytes } from '../blobs/blob-store.ts';
+import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
+import { FsBlobStore } from '../blobs/fs-store.ts';
 import { RetryableJobError, StrayJobError } from '../errors.ts';
 import { packedBytes, unpackPartials } from '../packed.ts';
 import { lseOnly } from './inspect-manifest.ts';
@@ -8,6 +9,7 @@ import type { JobContext } from './job-context.ts';
 import { blobNames, jobKeys } from './names.ts';
 import { runFirsts } from './progress.ts';
 import { sleep } from './service.ts';
+import { BufferPool } from './buffer-pool.ts';
 
 /**
  * Finishes q-blocks `qis` of a job (plan indices) that no tile job merged itself: a q-block split
@@ -40,6 +42,8 @@ export async function mergeQBlocks(
   const split = qis.filter((qi) => ctx.plan.tilesIn(qi) > 0);
   const runsOf = await splitFirsts(redis, id, split, firsts);
   const consumed: { names: string[]; bytes: number[] } = { names: [], bytes: [] };
+  /** Buffers taken from mergePool for the q-block being merged (fs store only), given back once its rows are written. */
+  const lent: Float32Array[] = [];
   for (const qi of qis) {
     if (throttleMs) await sleep(throttleMs);
     const block = ctx.plan.block(qi);
@@ -51,14 +55,10 @@ export async function mergeQBlocks(
       const runs = starts.map((from, r) => block.tiles.slice(from, starts[r + 1] ?? block.tiles.length));
       const names = runs.map((run) => blobNames.partial(id, qi, run[0]!.kBlock));
       const sizes = runs.map((run) => run.length * packedBytes(block.rows, D));
-      const blobs = await ctx.store.getMany(names, sizes);
-      const partials = blobs.flatMap((blob, r) => {
-        if (!blob) throw new RetryableJobError(`job ${id}: partial ${names[r]} is missing`);
-        if (blob.byteLength !== sizes[r])
-          throw new RetryableJobError(`job ${id}: partial ${names[r]} holds ${blob.byteLength} bytes, expected ${sizes[r]}`);
-        return unpackPartials(bytesToF32(blob), runs[r]!, D);
-      });
-      result = merge(partials);
+      const blobs = await readParts(ctx.store, id, names, sizes, lent);
+      const partials = blobs.flatMap((blob, r) => unpackPartials(blob, runs[r]!, D));
+      // Same merge() into kept arrays where the store copies what it writes (fs): the same bits, no fresh rows.
+      result = merge(partials, lent.length > 0 ? outputFor(block.rows, D, lent) : undefined);
       checkMergedRows(spec, block, result); // throws ScoreOverflowError: the job fails, no NaN written
       consumed.names.push(...names);
       consumed.bytes.push(...sizes);
@@ -68,6 +68,7 @@ export async function mergeQBlocks(
       ...(D > 0 ? [ctx.store.write(blobNames.out(id), row * D * 4, f32Bytes(result.o))] : []),
       ctx.store.write(blobNames.lse(id), row * 4, f32Bytes(result.lse)),
     ]);
+    for (const buffer of lent.splice(0)) mergePool.give(buffer); // written: nothing reads them any more
   }
   if (qis.length === 0) return { merged: 0, state: undefined };
   // The mark, its runs' fields gone, and the job's state in one round trip (a pipeline: in order on one connection).
@@ -108,4 +109,57 @@ function checkedFirsts(id: string, qi: number, firsts: readonly number[], tiles:
   const ok = firsts[0] === 0 && firsts.every((f, i) => Number.isInteger(f) && f < tiles && (i === 0 || f > firsts[i - 1]!));
   if (!ok) throw new RetryableJobError(`job ${id}: q-block ${qi}: its recorded runs (${firsts.join(',')}) do not cover its ${tiles} tiles`);
   return firsts;
+}
+
+/**
+ * Kept buffers for partials read back (one per part) and merged rows, shared by the merges a
+ * process runs at once (buffer-pool.ts): 16 of up to 2 MiB each, enough for two q-blocks of ~6
+ * parts at once at the control bench's 64-worker shape (768 KB parts).
+ */
+const mergePool = new BufferPool(16, 1 << 19);
+
+/**
+ * The blobs of a q-block's runs, checked: each there and of its expected size, else
+ * RetryableJobError. On the fs store each is read straight into a kept buffer (one `lent` more per
+ * blob), and looked up after its read: a part found there after the read was there whole when
+ * read (a run's blob is put whole by rename, and only deleted once its q-block is marked reduced,
+ * after which no retry stores it again), while one gone by then may have read as zeros. Other
+ * stores: one getMany (one round trip on Redis), fresh memory.
+ */
+async function readParts(
+  store: BlobStore,
+  id: string,
+  names: readonly string[],
+  sizes: readonly number[],
+  lent: Float32Array[],
+): Promise<Float32Array[]> {
+  const missing = (r: number) => new RetryableJobError(`job ${id}: partial ${names[r]} is missing`);
+  const wrongSize = (r: number, bytes: number) =>
+    new RetryableJobError(`job ${id}: partial ${names[r]} holds ${bytes} bytes, expected ${sizes[r]}`);
+  if (!(store instanceof FsBlobStore)) {
+    const blobs = await store.getMany(names, sizes);
+    return blobs.map((blob, r) => {
+      if (!blob) throw missing(r);
+      if (blob.byteLength !== sizes[r]) throw wrongSize(r, blob.byteLength);
+      return bytesToF32(blob);
+    });
+  }
+  const out: Float32Array[] = [];
+  for (const [r, name] of names.entries()) {
+    const floats = mergePool.take(sizes[r]! / 4);
+    lent.push(floats);
+    await store.readInto(name, 0, f32Bytes(floats));
+    const header = await store.header(name);
+    if (!header) throw missing(r);
+    if (header.size !== sizes[r]) throw wrongSize(r, header.size);
+    out.push(floats);
+  }
+  return out;
+}
+
+/** Merged rows' arrays ([rows, D] and [rows]) in one kept buffer (lent until the rows are written). */
+function outputFor(rows: number, D: number, lent: Float32Array[]): { o: Float32Array; lse: Float32Array } {
+  const floats = mergePool.take(rows * (D + 1));
+  lent.push(floats);
+  return { o: floats.subarray(0, rows * D), lse: floats.subarray(rows * D) };
 }

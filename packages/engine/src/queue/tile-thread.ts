@@ -7,7 +7,8 @@ import { openBlobStore } from '../blobs/open.ts';
 import type { BlockSource } from '../block-source.ts';
 import { computeQBlock, computeTiles } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader, type KeyValueReader } from '../linear-block.ts';
-import { packPartials } from '../packed.ts';
+import { packedLength, packPartials } from '../packed.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { BlockCache } from './block-cache.ts';
 import { blobNames, inputRows, splitRuns, type BlobRange, type SplitTile } from './blob-layout.ts';
 import { OutputRuns } from './output-runs.ts';
@@ -187,6 +188,12 @@ function stateReader(task: TileTask, store: BlobStore, counts: ReadCounters): Ke
   };
 }
 
+/**
+ * This thread's kept buffers for packing split tiles' partials (fs store only; buffer-pool.ts): a
+ * task packs its part or two, and two tasks' writes may be in flight; parts up to 4 MiB are kept.
+ */
+const packPool = new BufferPool(4, 1 << 20);
+
 /** Per-thread buffers a direct source reads into, kept across tasks (fresh memory costs page faults). */
 const scratch = { q: new Float32Array(0), k: new Float32Array(0), v: new Float32Array(0) };
 
@@ -290,14 +297,29 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       task.lseOnly,
     );
     // One blob per run of tiles: each tile's partial over the q-block's rows (widened), back to back (blob-layout.ts).
+    // On the fs store (written synchronously, nothing kept once putMany settles) they are packed
+    // into this thread's kept buffers, given back when the write has settled (buffer-pool.ts).
+    const pool = store instanceof FsBlobStore ? packPool : undefined;
     let at = 0;
-    const stored = splitRuns(task.tiles).map((run) => {
-      const name = blobNames.partial(job, run[0]!.qi, run[0]!.tile.kBlock);
-      const data = f32Bytes(packPartials(partials.slice(at, at + run.length).map((p) => widenPartial(p))));
+    const packed = splitRuns(task.tiles).map((run) => {
+      const results = partials.slice(at, at + run.length).map((p) => widenPartial(p));
       at += run.length;
-      return { name, data };
+      return {
+        name: blobNames.partial(job, run[0]!.qi, run[0]!.tile.kBlock),
+        floats: packPartials(results, pool?.take(packedLength(results))),
+      };
     });
-    if (stored.length > 0) track(store.putMany(stored));
+    if (packed.length > 0) {
+      const put = store.putMany(packed.map(({ name, floats }) => ({ name, data: f32Bytes(floats) })));
+      // A failed write keeps its buffers out of the pool (left to GC): nothing may still read them then.
+      if (pool)
+        put
+          .then(() => {
+            for (const { floats } of packed) pool.give(floats);
+          })
+          .catch(() => {});
+      track(put);
+    }
     counts.computeMs += performance.now() - t1;
   } finally {
     direct?.close();

@@ -53,6 +53,9 @@ export function tileFlops(job: TileJob, seen?: Float32Array): number {
  * that see a key (-Infinity for rows that see none) — NOT attention; the kernel refuses to run
  * unless LONGATTN_TEST_KERNELS includes `wait`, and auto-selection never picks it.
  */
+/** How many masked tiles' shapes a wait kernel keeps the partial of (a job's few distinct diagonal offsets). */
+const MASKED_KEPT = 8;
+
 class WaitKernel implements TileKernel {
   readonly backend: string;
   readonly device: string;
@@ -64,6 +67,14 @@ class WaitKernel implements TileKernel {
    * was ~20–60 µs of CPU per tile, 8 tiles per job at the bench's 64-worker shape (docs/scaling.md).
    */
   private full: TilePartial | undefined;
+  /**
+   * Masked tiles' partials and FLOPs, shared the same way, by the tile's geometry relative to its
+   * rule: without `visible` or `ranges`, row r of a tile sees keys [qStart + r + diag − left −
+   * kStart, … + right] clamped to its keys, which depends on qStart − kStart, not on where the tile
+   * is. A causal job's diagonal tiles then cost one pass over their rows once, not a fresh partial
+   * and a pass each (one per q-block at the bench's shape). The MASKED_KEPT shapes used last.
+   */
+  private readonly masked = new Map<string, { partial: TilePartial; flops: number }>();
 
   constructor(private readonly gflops: number) {
     this.backend = `wait:${gflops}`;
@@ -80,9 +91,21 @@ class WaitKernel implements TileKernel {
         this.full = { ...emptyPartial(job.rows, job.D, 0), lse: new Float32Array(job.rows) };
       out = { ...this.full, kStart: job.kStart };
       flops = tileFlops(job);
-    } else {
+    } else if (job.visible || job.ranges) {
       out = emptyPartial(job.rows, job.D, job.kStart);
       flops = tileFlops(job, out.lse);
+    } else {
+      const { diag, left, right } = job.rule;
+      const key = `${job.rows},${job.keys},${job.D},${job.qStart - job.kStart},${diag},${left},${right}`;
+      let kept = this.masked.get(key);
+      if (!kept) {
+        const partial = emptyPartial(job.rows, job.D, job.kStart);
+        kept = { partial, flops: tileFlops(job, partial.lse) };
+        if (this.masked.size >= MASKED_KEPT) this.masked.delete(this.masked.keys().next().value!);
+        this.masked.set(key, kept);
+      }
+      out = { ...kept.partial, kStart: job.kStart };
+      flops = kept.flops;
     }
     this.due = Math.max(this.due, now) + flops / (this.gflops * 1e6);
     if (this.due > now) await new Promise((resolve) => setTimeout(resolve, this.due - now));
