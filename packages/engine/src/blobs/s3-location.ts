@@ -16,6 +16,22 @@ export interface S3Location {
   prefix: string;
   endpoint?: string;
   region: string;
+  /**
+   * Whether PUT bodies go without their SHA-256 in the signature (`UNSIGNED-PAYLOAD`): true where
+   * nothing between us and the store can change bytes unseen — AWS itself and https endpoints
+   * (TLS), or an http endpoint on this machine (`localhost`, `127.x.x.x`, `[::1]`).
+   */
+  unsignedPayload: boolean;
+}
+
+/** Hosts of this machine: an http endpoint there carries bytes through no network. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** Whether an endpoint (none: AWS over https) carries bytes only over TLS or within this machine. */
+export function bytesGuardedInFlight(endpoint: string | undefined): boolean {
+  if (endpoint === undefined) return true;
+  const url = new URL(endpoint);
+  return url.protocol === 'https:' || LOOPBACK.test(url.hostname);
 }
 
 /** Bucket names as S3 accepts them (3–63 of lowercase letters, digits, `.`, `-`). */
@@ -45,5 +61,5 @@ export function parseS3Location(location: string, argument: string, env: NodeJS.
   }
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || (endpoint ? 'us-east-1' : undefined);
   if (!region) throw new InputError('AWS_REGION', `s3://${bucket} needs the bucket's region (or AWS_ENDPOINT_URL for another S3 service)`);
-  return { bucket, prefix, region, ...(endpoint ? { endpoint } : {}) };
+  return { bucket, prefix, region, unsignedPayload: bytesGuardedInFlight(endpoint), ...(endpoint ? { endpoint } : {}) };
 }

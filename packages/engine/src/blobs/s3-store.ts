@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { InputError } from '@longattn/tensor';
 import { checkBlobName, type BlobHeader, type BlobStore } from './blob-store.ts';
+import { connectS3, MAX_SOCKETS, type S3Sdk } from './s3-client.ts';
 import type { S3Location } from './s3-location.ts';
 
 /** Writes at least this big go up as a multipart Upload (lib-storage) in parts of this size; S3's minimum part is 5 MiB. */
@@ -11,8 +11,6 @@ export const S3_MULTIPART_BYTES = 16 << 20;
  * blocks come in one ranged GET (docs/scaling.md, "Data movement").
  */
 export const S3_WRITE_BYTES = 8 << 20;
-/** Connections kept open per store (each kernel thread and service has its own): keep-alive, reused. */
-const MAX_SOCKETS = 32;
 /** Sealed blobs' part lists kept per process (each a few KiB); older ones are dropped. */
 const INDEX_CACHE_ENTRIES = 256;
 
@@ -39,7 +37,9 @@ interface S3Index extends BlobHeader {
  */
 export class S3BlobStore implements BlobStore {
   readonly writeBytes = S3_WRITE_BYTES;
-  private client: Promise<S3Client> | undefined;
+  private client: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
+  /** Requests sent so far, by kind (the request counts in docs/scaling.md; tests check them). */
+  readonly requests = { get: 0, put: 0, head: 0, list: 0, delete: 0 };
   private readonly indexes = new Map<string, Promise<S3Index | null>>();
   /** Request slots left (limited) and the requests waiting for one. */
   private free = MAX_SOCKETS;
@@ -80,8 +80,9 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  private async s3(): Promise<S3Client> {
-    this.client ??= connect(this.location, this.where, this.argument);
+  /** The client and the SDK's command classes (loaded once, with the client: no import per request). */
+  private s3(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+    this.client ??= connectS3(this.location, this.where, this.argument);
     return this.client;
   }
 
@@ -90,16 +91,17 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async putNow(key: string, body: Uint8Array | string): Promise<void> {
-    const client = await this.s3();
+    const { client, sdk } = await this.s3();
     const size = typeof body === 'string' ? body.length : body.byteLength;
     const multipart = this.options.multipartBytes ?? S3_MULTIPART_BYTES;
     if (size >= multipart && typeof body !== 'string') {
       const { Upload } = await import('@aws-sdk/lib-storage');
+      this.requests.put += Math.ceil(size / multipart) + 2; // create, parts, complete
       await new Upload({ client, params: { Bucket: this.where.bucket, Key: key, Body: body }, partSize: multipart }).done();
       return;
     }
-    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-    await client.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: key, Body: body }));
+    this.requests.put++;
+    await client.send(new sdk.PutObjectCommand({ Bucket: this.where.bucket, Key: key, Body: body }));
   }
 
   /** The object's bytes (a range of them with `range`), or null when it is not there. */
@@ -132,11 +134,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async send(key: string, range?: [number, number]) {
-    const client = await this.s3();
-    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const { client, sdk } = await this.s3();
+    this.requests.get++;
     try {
       return await client.send(
-        new GetObjectCommand({ Bucket: this.where.bucket, Key: key, ...(range ? { Range: `bytes=${range[0]}-${range[1] - 1}` } : {}) }),
+        new sdk.GetObjectCommand({ Bucket: this.where.bucket, Key: key, ...(range ? { Range: `bytes=${range[0]}-${range[1] - 1}` } : {}) }),
       );
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -150,10 +152,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async sizeNow(key: string): Promise<number | null> {
-    const client = await this.s3();
-    const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    const { client, sdk } = await this.s3();
+    this.requests.head++;
     try {
-      return (await client.send(new HeadObjectCommand({ Bucket: this.where.bucket, Key: key }))).ContentLength ?? 0;
+      return (await client.send(new sdk.HeadObjectCommand({ Bucket: this.where.bucket, Key: key }))).ContentLength ?? 0;
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -166,12 +168,12 @@ export class S3BlobStore implements BlobStore {
    * ListObjectsV2's continuation tokens on Node ≥ 17 (its cipher is gone from OpenSSL 3).
    */
   private async list(keyPrefix: string): Promise<{ key: string; size: number }[]> {
-    const client = await this.s3();
-    const { ListObjectsCommand } = await import('@aws-sdk/client-s3');
+    const { client, sdk } = await this.s3();
     const out: { key: string; size: number }[] = [];
     for (let marker: string | undefined, more = true; more; ) {
+      this.requests.list++;
       const page = await client.send(
-        new ListObjectsCommand({ Bucket: this.where.bucket, Prefix: keyPrefix, ...(marker ? { Marker: marker } : {}) }),
+        new sdk.ListObjectsCommand({ Bucket: this.where.bucket, Prefix: keyPrefix, ...(marker ? { Marker: marker } : {}) }),
       );
       const contents = page.Contents ?? [];
       for (const o of contents) if (o.Key?.startsWith(keyPrefix)) out.push({ key: o.Key, size: o.Size ?? 0 });
@@ -184,11 +186,11 @@ export class S3BlobStore implements BlobStore {
   /** Deletes objects, 1000 per DeleteObjects request (S3's most). */
   private async remove(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    const client = await this.s3();
-    const { DeleteObjectsCommand } = await import('@aws-sdk/client-s3');
+    const { client, sdk } = await this.s3();
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
-      const reply = await client.send(new DeleteObjectsCommand({ Bucket: this.where.bucket, Delete: { Objects: batch, Quiet: true } }));
+      this.requests.delete++;
+      const reply = await client.send(new sdk.DeleteObjectsCommand({ Bucket: this.where.bucket, Delete: { Objects: batch, Quiet: true } }));
       const failed = reply.Errors?.[0];
       if (failed) throw new Error(`${this.location}: could not delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
     }
@@ -330,7 +332,7 @@ export class S3BlobStore implements BlobStore {
     return [...names];
   }
 
-  /** Connects and checks the bucket (connect: InputError naming `--blobs` or the AWS setting). */
+  /** Connects and checks the bucket (connectS3: InputError naming `--blobs` or the AWS setting). */
   async ready(): Promise<void> {
     await this.s3();
   }
@@ -338,58 +340,9 @@ export class S3BlobStore implements BlobStore {
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) (await client.catch(() => undefined))?.destroy();
+    if (client) (await client.catch(() => undefined))?.client.destroy();
   }
 }
-
-/** Loads the SDK (without its Node-version warning), builds the client and checks the bucket. */
-async function connect(location: string, where: S3Location, argument: string): Promise<S3Client> {
-  // The SDK's documented switch for its multi-line NodeVersionSupportWarning (Node 20 is supported here).
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const { S3Client, HeadBucketCommand } = await import('@aws-sdk/client-s3');
-  const { Agent: HttpAgent } = await import('node:http');
-  const { Agent: HttpsAgent } = await import('node:https');
-  const agent = { keepAlive: true, maxSockets: MAX_SOCKETS };
-  const client = new S3Client({
-    region: where.region,
-    ...(where.endpoint ? { endpoint: where.endpoint, forcePathStyle: true } : {}),
-    // Connections stay open and are reused (no TCP handshake per block), at most MAX_SOCKETS at once.
-    requestHandler: { httpAgent: new HttpAgent(agent), httpsAgent: new HttpsAgent(agent) },
-    // No CRC32 of every body we send or receive where S3 does not require one (TLS and TCP check the
-    // bytes in flight; a multipart upload's DeleteObjects still gets its required checksum).
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  try {
-    await client.send(new HeadBucketCommand({ Bucket: where.bucket }));
-  } catch (error) {
-    client.destroy();
-    throw explain(error, location, where, argument);
-  }
-  return client;
-}
-
-/** An SDK error at the bucket check as a one-line InputError naming the setting at fault (others unchanged). */
-function explain(error: unknown, location: string, where: S3Location, argument: string): unknown {
-  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  const at = where.endpoint ?? `AWS region ${where.region}`;
-  if (status === 404 || e.name === 'NoSuchBucket' || e.name === 'NotFound') {
-    return new InputError(argument, `bucket ${JSON.stringify(where.bucket)} of ${location} does not exist at ${at}`);
-  }
-  if (status === 403 || status === 401 || /Credential|AccessKey|Signature|AccessDenied|Forbidden/.test(e.name ?? '')) {
-    return new InputError(
-      'AWS_ACCESS_KEY_ID',
-      `credentials refused by ${at} for bucket ${JSON.stringify(where.bucket)} (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)`,
-    );
-  }
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET/.test(`${e.code ?? ''} ${e.name ?? ''} ${e.message ?? ''}`)) {
-    return new InputError(where.endpoint ? 'AWS_ENDPOINT_URL' : argument, `cannot reach ${at}: ${firstLine(e.message)}`);
-  }
-  return error;
-}
-
-const firstLine = (text = '') => text.split('\n')[0];
 
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string };
