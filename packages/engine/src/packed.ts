@@ -26,11 +26,18 @@ export function packedLength(results: readonly { o: Float32Array; lse: Float32Ar
 }
 
 /**
- * An empty packed reply for q-blocks of these row counts, and each one's (o, lse) views into it,
- * for results written in place (merge's `into`) instead of copied by packPartials.
+ * A packed reply for q-blocks of these row counts (in `reuse` when it is large enough, else new),
+ * and each one's (o, lse) views into it, for results written in place (merge's `into`, which
+ * writes every value) instead of copied by packPartials.
  */
-export function packedRuns(rows: readonly number[], D: number): { packed: Float32Array; runs: { o: Float32Array; lse: Float32Array }[] } {
-  const packed = new Float32Array(rows.reduce((n, r) => n + r * (D + 1), 0));
+export function packedRuns(
+  rows: readonly number[],
+  D: number,
+  reuse?: Float32Array,
+): { packed: Float32Array; runs: { o: Float32Array; lse: Float32Array }[] } {
+  const length = rows.reduce((n, r) => n + r * (D + 1), 0);
+  // `reuse`: memory of an earlier reply (pages already touched), when it is large enough; every value is overwritten.
+  const packed = reuse && reuse.length >= length ? reuse.subarray(0, length) : new Float32Array(length);
   let at = 0;
   const runs = rows.map((r) => {
     const run = { o: packed.subarray(at, at + r * D), lse: packed.subarray(at + r * D, at + r * (D + 1)) };

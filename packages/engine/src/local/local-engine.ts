@@ -68,6 +68,10 @@ function taskInputs(inputs: JobInputs, noValues = false): TaskInputs {
  * Computes q-blocks (indices into the plan, in the order given), calling `done` with each one's
  * merged result as it completes; stops at the first failure or abort.
  */
+/**
+ * Runs q-blocks in `order`; `done` gets each one's result and must consume it before it returns
+ * (the pool runner reuses a reply's memory for a later task: fresh memory costs page faults).
+ */
 export type BlockRunner = (
   order: Iterable<number>,
   done: (index: number, result: TilePartial) => void,
@@ -101,7 +105,7 @@ export function poolRunner(
   const width = lseOnly ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
   const run = randomUUID();
   const shipped = taskSpec(spec); // once: a block mask's cells cross into shared memory, not into every task
-  const task = (indices: number[], warm?: LocalTask['warm'], release?: LocalTask['release']): LocalTask => ({
+  const task = (indices: number[], warm?: LocalTask['warm'], release?: LocalTask['release'], reuse?: Float32Array): LocalTask => ({
     spec: shipped,
     run,
     blockQ,
@@ -111,6 +115,7 @@ export function poolRunner(
     ...(release ? { release } : {}),
     ...(lseOnly ? { lseOnly } : {}),
     ...(oOnly ? { oOnly } : {}),
+    ...(reuse ? { reuse } : {}),
     backend: selection.name,
     kernelOptions: selection.options,
     inputs,
@@ -134,13 +139,23 @@ export function poolRunner(
         tiles: Math.min(TASK_TILES, perThread(thePlan.tileCount)),
       });
       const lanes = Array.from({ length: threads }, async () => {
+        // The last reply's memory goes back with the next task (moved, not copied): a thread then
+        // writes its q-blocks into pages already touched. Fresh memory costs ~4 ms of page faults per
+        // MB on this machine kind (docs/math.md, "Where a run's compute phase went").
+        let spare: Float32Array | undefined;
         for (let next = groups.next(); !next.done && !signal.aborted; next = groups.next()) {
           const group = next.value;
-          const packed = (await pool.run(task(group))) as Float32Array;
+          const reuse = spare;
+          spare = undefined;
+          const packed = (await pool.run(
+            task(group, undefined, undefined, reuse),
+            reuse ? { transferList: [reuse.buffer as ArrayBuffer] } : {},
+          )) as Float32Array;
           const rows = group.map((index) => ({ rows: thePlan.locate(index).rows, kStart: 0 }));
           unpackPartials(packed, rows, width).forEach((result, i) => {
             done(group[i]!, result);
           });
+          spare = new Float32Array(packed.buffer);
         }
       });
       const stopOnFailure = (lane: Promise<void>) =>

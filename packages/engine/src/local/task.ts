@@ -86,4 +86,6 @@ export interface LocalTask {
   lseOnly?: boolean;
   /** No LSE is written (run or layer without --lse): sole tiles may skip it (compute-block.ts). */
   oOnly?: boolean;
+  /** A reply's memory from an earlier task, moved back: this task's reply is written into it when it is large enough. */
+  reuse?: Float32Array;
 }

@@ -55,6 +55,7 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
     : packedRuns(
         task.indices.map((index) => thePlan.locate(index).rows),
         task.lseOnly ? 0 : spec.D,
+        task.reuse,
       );
   for (const [n, index] of task.indices.entries()) {
     const block = thePlan.block(index);
