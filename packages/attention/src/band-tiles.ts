@@ -32,57 +32,31 @@ export interface Band {
 export const BAND_SUB_ROWS = 64;
 
 /**
- * Widest window cut in sub-blocks of BAND_SUB_ROWS rows. A wider window's band is one sub-block
- * of the whole q-block: its corners are then a small share of its keys ((rows − 1) of
- * rows − 1 + width: 6% for StreamingLLM's 4096), while sub-blocks would copy the overlapping
- * windows once each (4 × 4 MB per 256-row q-block there). Measured on the band graph
+ * Widest window run as a band: beyond it the window's core (keys every row of the q-block sees)
+ * is most of the tile and runs faster mask-free, as the tiles without bands run it. Measured
  * (scripts/bench-band-graph.ts, causal windows, CPU ms per 256-row q-block, band / without):
  * width 512 0.48–0.54 / 0.58–1.2, 768 0.71 / 1.36, 1024 0.93–1.00 / 0.91–0.97 (even),
- * 2048 2.1–2.3 / 1.6–1.7, 4096 4.6–5.3 / 3.9–4.5.
+ * 2048 2.1–2.3 / 1.6–1.7, 4096 4.6–5.3 / 3.9–4.5 (StreamingLLM keeps its tiles). Wider bands as
+ * one sub-block on ort's MultiHeadAttention (docs/math.md, "Sole tiles") were tried and not kept.
  */
-export const SUB_BLOCKED_WIDTH = 1024;
-
-/**
- * Widest window run as a band. Past SUB_BLOCKED_WIDTH the band graph is slower than the tiles
- * without bands (above), but a sole tile's fused path is not (docs/math.md, "Sole tiles": ort's
- * MultiHeadAttention, StreamingLLM's 4096-key window); a kernel without it runs the parts, as before.
- */
-export const MAX_BAND_WIDTH = 4096;
-
-/**
- * Most keys a band tile of a window wider than SUB_BLOCKED_WIDTH holds (shared + rows − 1 +
- * width), past the plan's blockK: StreamingLLM's 4 + 255 + 4096 on 256-row q-blocks. Every other
- * tile, band tiles of narrower windows included, holds ≤ blockK keys.
- */
-export const MAX_BAND_KEYS = 8192;
-
-/**
- * Whether a plan counts its q-blocks' tiles one by one (planner.ts' memo) rather than by formula:
- * under a pattern, and for a window wider than SUB_BLOCKED_WIDTH (up to MAX_BAND_WIDTH), whose
- * band tile replaces the several tiles its keys span.
- */
-export function tilesCountedOneByOne(spec: AttentionSpec): boolean {
-  if (hasPattern(spec)) return true;
-  const width = spec.window.left + (spec.causal ? Math.min(spec.window.right, 0) : spec.window.right) + 1;
-  return Number.isFinite(width) && width > SUB_BLOCKED_WIDTH && width <= MAX_BAND_WIDTH;
-}
+export const MAX_BAND_WIDTH = 1024;
 
 /**
  * The band tile replacing `parts` (the tiles of rows [qStart, qStart+rows) of one head, planned
  * without bands), or undefined when these rows are not a band: a stride or a block mask, an
- * unbounded or too wide window, more keys than blockK (MAX_BAND_KEYS for a wide window), rows not a multiple of the sub-block, a row whose keys are not
+ * unbounded or too wide window, more than blockK keys, rows not a multiple of BAND_SUB_ROWS, a row whose keys are not
  * exactly the shared keys plus its window (global rows, windows cut by the sequence's ends,
  * shared keys touching a window) — checked row by row against the pattern's own intervals.
  */
 export function bandTile(spec: AttentionSpec, blockK: number, qStart: number, rows: number, parts: Tile[]): Tile | undefined {
   const first = parts[0];
   if (!first || parts.some((t) => t.rowSpan || t.rowStep)) return undefined;
-  // Where the plan counts a q-block's tiles by formula (planner.ts), a band replaces exactly one tile.
-  if (!tilesCountedOneByOne(spec) && parts.length !== 1) return undefined;
+  // Without a pattern the plan counts a q-block's tiles by formula (planner.ts): a band then replaces exactly one tile.
+  if (!hasPattern(spec) && parts.length !== 1) return undefined;
   const left = spec.window.left;
   const right = spec.causal ? Math.min(spec.window.right, 0) : spec.window.right;
   const width = left + right + 1;
-  const sub = width > SUB_BLOCKED_WIDTH ? rows : BAND_SUB_ROWS;
+  const sub = BAND_SUB_ROWS;
   if (spec.pattern?.stride || spec.pattern?.blockMask || !Number.isFinite(width) || width < 1 || width > MAX_BAND_WIDTH) return undefined;
   if (rows % sub !== 0) return undefined;
   const rule = rowRule(spec, first.h);
@@ -99,7 +73,7 @@ export function bandTile(spec: AttentionSpec, blockK: number, qStart: number, ro
   const sharedKeys = shared.reduce((n, x, at) => n + (at % 2 === 0 ? -x : x), 0);
   const keySpans = [...shared.filter((x) => x < lo), lo, hi + 1, ...shared.filter((x) => x > hi)];
   const keys = sharedKeys + hi + 1 - lo;
-  if (keys > (width > SUB_BLOCKED_WIDTH ? Math.max(blockK, MAX_BAND_KEYS) : blockK)) return undefined;
+  if (keys > blockK) return undefined; // a tile holds ≤ blockK keys (the plan's promise)
   return {
     b: first.b,
     h: first.h,

@@ -18,7 +18,7 @@ export { checkMergedRows, SCORE_OVERFLOW_PREFIX, ScoreOverflowError } from './ov
 export { naiveFloat32Attention, referenceAttention, referenceRows } from './reference.ts';
 export type { Numbers } from './reference.ts';
 export { plan, tileKeySpans } from './planner.ts';
-export { BAND_SUB_ROWS, MAX_BAND_KEYS, MAX_BAND_WIDTH, SUB_BLOCKED_WIDTH, type Band } from './band-tiles.ts';
+export { BAND_SUB_ROWS, MAX_BAND_WIDTH, type Band } from './band-tiles.ts';
 export { intervalSpec, largestTileRows, markIntervalsVisible, markStrideVisible, strideBlocks, strideChunkKeys } from './stride-tiles.ts';
 export type { Plan, PlanOptions, QBlockPlan, Tile } from './planner.ts';
 export { exactnessBound, maxAbsDiff } from './exactness.ts';

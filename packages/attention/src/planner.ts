@@ -1,4 +1,4 @@
-import { type Band, bandTile, tilesCountedOneByOne } from './band-tiles.ts';
+import { type Band, bandTile } from './band-tiles.ts';
 import { linearPlan } from './linear-plan.ts';
 import { keyHigh, keyLow, maskRule, visiblePairs, type MaskRule } from './mask.ts';
 import { hasPattern } from './pattern.ts';
@@ -164,7 +164,7 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
   const group = spec.H / spec.Hk;
   const headOf = (h: number) => ({ b: 0, h, kvh: Math.floor(h / group) });
   // Pattern tiles cost O(rows · key blocks) to generate: their counts are kept once known (two numbers per row block and head).
-  const memo = tilesCountedOneByOne(spec)
+  const memo = patterned
     ? {
         tiles: new Float64Array(perHead * (headsDiffer ? spec.H : 1)).fill(-1),
         flops: new Float64Array(perHead * (headsDiffer ? spec.H : 1)),

@@ -25,7 +25,7 @@ export async function bandPartial(
   source: BlockSource,
   lseOnly: boolean,
   oOnly: boolean,
-  runParts: (parts: Tile[], lseOnly: boolean) => Promise<TilePartial[]>,
+  runParts: (parts: Tile[]) => Promise<TilePartial[]>,
 ): Promise<TilePartial> {
   const band = tile.band!;
   const [from, rows] = tile.rowSpan ?? [0, tile.rows];
@@ -60,19 +60,19 @@ export async function bandPartial(
     } else {
       const v = gather('v', (start, count) => source.values(tile.b, tile.kvh, start, count));
       const part = await kernel.band!({ ...job, v, ...(oOnly ? { oOnly: true } : {}) });
-      if (part) return spanned({ D, o: part.o, lse: part.lse ?? (await partsPartial(tile, runParts, true, D)).lse });
+      if (part) return spanned({ D, o: part.o, lse: part.lse });
     }
   }
   return partsPartial(tile, runParts, lseOnly, D);
 }
 
 /**
- * The band tile's parts in its place, merged into one partial (a single part's partial as it is):
- * all of it, or (`lseOnly`) its V-free tiles' lse with o [rows, 0].
+ * The band tile's parts in its place (run by `runParts`, V-free when `lseOnly`: then o is [rows, 0]),
+ * merged into one partial (a single part's partial as it is).
  */
 async function partsPartial(
   tile: Tile,
-  runParts: (parts: Tile[], lseOnly: boolean) => Promise<TilePartial[]>,
+  runParts: (parts: Tile[]) => Promise<TilePartial[]>,
   lseOnly: boolean,
   D: number,
 ): Promise<TilePartial> {
@@ -90,7 +90,7 @@ async function partsPartial(
     rows: tile.rows,
     ...(tile.rowSpan ? { rowSpan: [from, rows] as [number, number] } : {}),
   }));
-  const partials = await runParts(parts, lseOnly);
+  const partials = await runParts(parts);
   if (partials.length === 1) return partials[0]!;
   const merged = merge(partials);
   const width = lseOnly ? 0 : D;

@@ -78,8 +78,8 @@ export async function computeTiles(
       await before?.(tile);
       partials.push(
         // A band inside a stride's q-block merges with its stride tiles: only a sole one may skip its LSE.
-        await bandPartial(kernel, spec, tile, q, source, lseOnly, oOnly && !!tile.sole, (parts, partsLseOnly) =>
-          computeTiles(kernel, spec, parts, source, undefined, partsLseOnly, oOnly),
+        await bandPartial(kernel, spec, tile, q, source, lseOnly, oOnly && !!tile.sole, (parts) =>
+          computeTiles(kernel, spec, parts, source, undefined, lseOnly, oOnly),
         ),
       );
       continue;

@@ -73,14 +73,10 @@ export interface BandJob {
   oOnly?: boolean;
 }
 
-/**
- * A band call's result: o [B·r, D] normalised, and lse [B·r] — or null for "take it from the
- * tile's parts' V-free tiles" (a kernel whose own band LSE would cost more than those: ort on
- * windows wider than SUB_BLOCKED_WIDTH; its bandLse then declines too, so both give the parts' bits).
- */
+/** A band call's result: o [B·r, D] normalised and lse [B·r] (zeros when the job was `oOnly`). */
 export interface BandResult {
   o: Float32Array;
-  lse: Float32Array | null;
+  lse: Float32Array;
 }
 
 /** A ready kernel of one backend: computes tiles into partials (o normalised, lse; kStart = job.kStart). */

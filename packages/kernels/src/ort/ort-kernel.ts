@@ -1,4 +1,4 @@
-import { SUB_BLOCKED_WIDTH, type TilePartial } from '@longattn/attention';
+import type { TilePartial } from '@longattn/attention';
 import { jsTile, jsTileLse } from '../js/js-kernel.ts';
 import { hasNonFinite } from '../nonfinite.ts';
 import {
@@ -117,9 +117,8 @@ export class OrtTileKernel implements TileKernel {
     const { B, r, keys, D } = job;
     if (!job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k) || hasNonFinite(job.v))) return null;
     if (job.finite) {
-      // A band tile is its rows' only tile: o from MultiHeadAttention with the band's 0/−∞ bias
-      // (docs/math.md, "Sole tiles"), the lse when wanted from the V-free band graph, or (a wide
-      // window, where bandLse declines) from the parts' V-free tiles (lse null: band-block.ts).
+      // o from MultiHeadAttention with the band's 0/−∞ bias (docs/math.md, "Sole tiles"), the lse
+      // from the V-free band graph unless the caller wants none (a sole band tile, no LSE written).
       const mha = await this.graph(D, job.scale, true, 'mha');
       const q = this.plain('q', job.q);
       const k = this.plain('k', job.k);
@@ -130,9 +129,8 @@ export class OrtTileKernel implements TileKernel {
         bias: { data: this.bandBias(job), dims: [1, 1, r, keys] },
       });
       const lse = job.oOnly ? new Float32Array(B * r) : await this.bandLse({ ...job, q, k });
-      return { o: out.o!, lse };
+      return lse ? { o: out.o!, lse } : null;
     }
-    if (job.width > SUB_BLOCKED_WIDTH) return null; // the band graph is slower than the parts there (band-tiles.ts)
     const graph = await this.graph(D, job.scale, true, 'band');
     const out = await graph.run({
       q: { data: this.plain('q', job.q), dims: [B, r, D] },
@@ -143,13 +141,9 @@ export class OrtTileKernel implements TileKernel {
     return { o: out.o!, lse: out.lse! };
   }
 
-  /**
-   * band's V-free tile: bandModel without P·V, the same ops forming the LSE, so the same bits.
-   * Declines (null: the parts' V-free tiles) past SUB_BLOCKED_WIDTH, where those cost less.
-   */
+  /** band's V-free tile: bandModel without P·V, the same ops forming the LSE, so the same bits. */
   async bandLse(job: Omit<BandJob, 'v'>): Promise<Float32Array | null> {
     const { B, r, keys, D } = job;
-    if (job.width > SUB_BLOCKED_WIDTH) return null;
     if (!job.finite && (hasNonFinite(job.q) || hasNonFinite(job.k))) return null;
     const graph = await this.graph(D, job.scale, true, 'bandLse');
     const out = await graph.run({
