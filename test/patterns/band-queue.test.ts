@@ -110,3 +110,51 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'queue engine, js workers (no band path): band tiles run as their parts, whose key runs the workers prefetch too — bits equal runLocal’s, exact',
+  async (t) => {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'longattn-band-queue-js-'));
+    const services: Service[] = [];
+    try {
+      const [H, Sq, Sk, D] = [1, 1400, 1421, 5];
+      const q = randomTensor(H * Sq * D, 81);
+      const k = randomTensor(Sk * D, 82);
+      const v = randomTensor(Sk * D, 83);
+      writeTensor(join(dir, 'q.npy'), [H, Sq, D], q);
+      writeTensor(join(dir, 'k.npy'), [1, Sk, D], k);
+      writeTensor(join(dir, 'v.npy'), [1, Sk, D], v);
+      // Bands of 3 + 127 + 171 keys: their parts (the window's core mask-free, its edges masked) are other key runs,
+      // and a band straddling an aligned key block reads them from blocks the band's own run does not name.
+      const base = {
+        q: join(dir, 'q.npy'),
+        k: join(dir, 'k.npy'),
+        v: join(dir, 'v.npy'),
+        options: { causal: false, window: { left: 150, right: 20 }, pattern: { global: [0, 1, 2] } },
+        backend: 'js',
+        blockQ: 128,
+        blockK: 512,
+      };
+      const local = { ...base, out: join(dir, 'local.npy'), lse: join(dir, 'local-lse.npy') };
+      await runLocal(local, { threads: 2 });
+      services.push(await startService('reducer', redis.url), await startService('worker', redis.url, ['--backend', 'js']));
+      const queued = { ...base, out: join(dir, 'queue.npy'), lse: join(dir, 'queue-lse.npy') };
+      await runQueue(queued, { redis: redis.url, tilesPerJob: 3 });
+      t.true(readFileSync(queued.out).equals(readFileSync(local.out)), 'O');
+      t.true(readFileSync(queued.lse).equals(readFileSync(local.lse)), 'LSE');
+      const want = bruteWithBound(
+        { layout: 'bhsd', B: 1, H, Hk: 1, Sq, Sk, D, causal: false, window: [150, 20], global: [0, 1, 2] },
+        q,
+        k,
+        v,
+      );
+      const got = exactness({ out: readTensor(queued.out).data, lse: readTensor(queued.lse).data }, want);
+      t.true(got.exact, `err ${got.err} (bound ${want.bound}), lse err ${got.lseErr}`);
+    } finally {
+      await Promise.all(services.map((s) => s.kill()));
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
