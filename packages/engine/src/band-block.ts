@@ -30,8 +30,7 @@ export async function bandPartial(
   const band = tile.band!;
   const [from, rows] = tile.rowSpan ?? [0, tile.rows];
   const D = spec.D;
-  const spanned = (p: Omit<TilePartial, 'rows' | 'kStart'>): TilePartial =>
-    tile.rowSpan ? { ...p, rows: tile.rows, kStart: tile.kStart, rowSpan: [from, rows] } : { ...p, rows, kStart: tile.kStart };
+  const spanned = (p: Omit<TilePartial, 'rows' | 'kStart'>) => spannedAs(tile, p);
   if (lseOnly ? kernel.bandLse : kernel.band) {
     const r = band.sub;
     const B = rows / r;
@@ -96,9 +95,13 @@ async function partsPartial(
   const width = lseOnly ? 0 : D;
   const o = merged.o.subarray(from * width, (from + rows) * width);
   const lse = merged.lse.subarray(from, from + rows);
-  return tile.rowSpan
-    ? { D: width, o, lse, rows: tile.rows, kStart: tile.kStart, rowSpan: [from, rows] }
-    : { D: width, o, lse, rows, kStart: tile.kStart };
+  return spannedAs(tile, { D: width, o, lse });
+}
+
+/** A partial of the tile's rows (its rowSpan's when it has one), keyed at the tile's first key. */
+function spannedAs(tile: Tile, p: Omit<TilePartial, 'rows' | 'kStart'>): TilePartial {
+  const [from, rows] = tile.rowSpan ?? [0, tile.rows];
+  return tile.rowSpan ? { ...p, rows: tile.rows, kStart: tile.kStart, rowSpan: [from, rows] } : { ...p, rows, kStart: tile.kStart };
 }
 
 /**
