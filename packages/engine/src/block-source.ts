@@ -55,9 +55,74 @@ export function keyValueSource(spec: AttentionSpec, k: TensorReader, v: TensorRe
   };
   const kvBytes = 2 * spec.B * spec.Hk * spec.Sk * spec.D * 4;
   const whole = reuse && kvBytes <= KV_CACHE_BYTES;
-  return {
-    keys: whole ? cached(k) : blockReader(spec, k, spec.Hk, spec.Sk, reuse),
-    values: whole ? cached(v) : blockReader(spec, v, spec.Hk, spec.Sk, reuse),
+  const reader = (t: TensorReader) =>
+    whole
+      ? cached(t)
+      : reuse
+        ? windowReader(spec, t, blockReader(spec, t, spec.Hk, spec.Sk, true))
+        : blockReader(spec, t, spec.Hk, spec.Sk, false);
+  return { keys: reader(k), values: reader(v) };
+}
+
+/** Rows of keys (or values) a window keeps: 2 MiB of them, at least 4096 (see windowReader). */
+export const WINDOW_BYTES = 2 << 20;
+
+/** Requests shorter than this outside the window are read on their own and leave it as it is (sinks, globals, random blocks). */
+const WINDOW_MIN_ROWS = 256;
+
+/**
+ * Keys or values of one kv head through a sliding window of rows kept in this thread: consecutive
+ * q-blocks of a window, band or sparse pattern read mostly the same keys (a StreamingLLM q-block
+ * of 256 rows reads ~4350 keys, 4094 of them its predecessor's), so a run's reads drop from
+ * ~rows·window to ~Sk per thread (docs/math.md, "Where a run's compute phase went"). A request
+ * inside the window is a view of it; one that starts inside and runs past its end extends it (the
+ * oldest rows beyond `capacity` dropped); a request of ≥ WINDOW_MIN_ROWS elsewhere starts a new
+ * window there; anything else (short runs elsewhere, requests over `capacity`) is read directly.
+ * Every block is valid until the next request for this tensor, as readerSource promises.
+ * The window's rows live at [at, at + (hi − lo)) of one buffer with room for capacity + slack
+ * rows: it moves back to the start only when its end reaches the buffer's end, so each row is
+ * copied about capacity / slack = 4 times in all, and the buffer is touched page by page as it fills.
+ */
+function windowReader(spec: AttentionSpec, t: TensorReader, direct: ReturnType<typeof blockReader>) {
+  const D = spec.D;
+  const capacity = Math.max(4096, Math.floor(WINDOW_BYTES / (4 * D)));
+  const slack = capacity / 4;
+  let buffer = new Float32Array(0);
+  let head = -1;
+  let lo = 0; // the window holds rows [lo, hi) of kv head `head` ...
+  let hi = 0;
+  let at = 0; // ... at buffer rows [at, at + hi − lo)
+  const rowsAt = (start: number, end: number) => buffer.subarray((at + start - lo) * D, (at + end - lo) * D);
+  const readInto = (start: number, end: number, b: number, h: number) => {
+    const rows = headRows(spec.layout, b, h, spec.Hk, spec.Sk, D);
+    t.readRuns(rows.first + start * rows.stride, end - start, rows.stride, D, rowsAt(start, end));
+  };
+  return (b: number, h: number, start: number, count: number, into?: Float32Array): Float32Array => {
+    const key = b * spec.Hk + h;
+    const end = start + count;
+    if (key === head && start >= lo && end <= hi) return rowsAt(start, end);
+    if (count > capacity) return direct(b, h, start, count, into);
+    const extending = key === head && start >= lo && start <= hi;
+    if (!extending && count < WINDOW_MIN_ROWS) return direct(b, h, start, count, into);
+    if (buffer.length === 0) buffer = new Float32Array((capacity + slack) * D);
+    if (extending) {
+      const keep = Math.max(lo, end - capacity); // ≤ start, as count ≤ capacity
+      at += Math.min(keep, hi) - lo;
+      lo = Math.min(keep, hi);
+      if (at + (end - lo) > capacity + slack) {
+        buffer.copyWithin(0, at * D, (at + hi - lo) * D);
+        at = 0;
+      }
+      readInto(hi, end, b, h);
+      hi = end;
+    } else {
+      head = key;
+      lo = start;
+      hi = end;
+      at = 0;
+      readInto(start, end, b, h);
+    }
+    return rowsAt(start, end);
   };
 }
 

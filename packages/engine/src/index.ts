@@ -6,7 +6,7 @@ export type { JobInputs } from './inputs.ts';
 export { JobOutput, JobOutputMemory } from './output.ts';
 export { checkOutputPaths } from './output-paths.ts';
 export type { InputRef, OutputPath } from './output-paths.ts';
-export { arraySource, readerSource } from './block-source.ts';
+export { arraySource, readerSource, WINDOW_BYTES } from './block-source.ts';
 export type { BlockSource } from './block-source.ts';
 export { computeQBlock } from './compute-block.ts';
 export { resolveBlocks } from './blocks.ts';
