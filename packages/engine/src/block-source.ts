@@ -64,7 +64,7 @@ export function keyValueSource(spec: AttentionSpec, k: TensorReader, v: TensorRe
   return { keys: reader(k), values: reader(v) };
 }
 
-/** Rows of keys (or values) a window keeps: 2 MiB of them, at least 4096 (see windowReader). */
+/** The most keys (or values) a window keeps: 2 MiB of them, at least 4096 rows (see windowReader). */
 export const WINDOW_BYTES = 2 << 20;
 
 /** Requests shorter than this outside the window are read on their own and leave it as it is (sinks, globals, random blocks). */
@@ -73,25 +73,30 @@ const WINDOW_MIN_ROWS = 256;
 /**
  * Keys or values of one kv head through a sliding window of rows kept in this thread: consecutive
  * q-blocks of a window, band or sparse pattern read mostly the same keys (a StreamingLLM q-block
- * of 256 rows reads ~4350 keys, 4094 of them its predecessor's), so a run's reads drop from
- * ~rows·window to ~Sk per thread (docs/math.md, "Where a run's compute phase went"). A request
- * inside the window is a view of it; one that starts inside and runs past its end extends it (the
- * oldest rows beyond `capacity` dropped); a request of ≥ WINDOW_MIN_ROWS elsewhere starts a new
- * window there; anything else (short runs elsewhere, requests over `capacity`) is read directly.
- * Every block is valid until the next request for this tensor, as readerSource promises.
- * The window's rows live at [at, at + (hi − lo)) of one buffer with room for capacity + slack
- * rows: it moves back to the start only when its end reaches the buffer's end, so each row is
- * copied about capacity / slack = 4 times in all, and the buffer is touched page by page as it fills.
+ * of 256 rows reads ~4350 keys, 4094 of them its predecessor's), so a run reads each key about
+ * once per thread instead of once per q-block that sees it (docs/math.md, "Where a run's compute
+ * phase went"). A request inside the window is a view of it; one that starts inside and runs past
+ * its end extends it (dropping the oldest rows beyond `capacity`); a contiguous tile's request
+ * (no `into`) of ≥ WINDOW_MIN_ROWS elsewhere starts a new window there; anything else is read
+ * directly: short runs elsewhere, requests over WINDOW_BYTES, and a gathered tile's runs outside
+ * the window (read straight into the tile's block, one copy, as before: BigBird's random blocks
+ * would otherwise move the window away from its band at every row group). Every block is valid until the next request for
+ * this tensor, as readerSource promises.
+ * The window keeps 3× the largest request it served (≥ 1024 rows, ≤ WINDOW_BYTES): enough for a
+ * q-block's runs and its successor's, no more, since the rows kept are what it copies and touches.
+ * Its rows live at [at, at + hi − lo) of one buffer with room for capacity + capacity / 4 rows and
+ * move back to the start only when their end reaches the buffer's end.
  */
 function windowReader(spec: AttentionSpec, t: TensorReader, direct: ReturnType<typeof blockReader>) {
   const D = spec.D;
-  const capacity = Math.max(4096, Math.floor(WINDOW_BYTES / (4 * D)));
-  const slack = capacity / 4;
+  const limit = Math.max(4096, Math.floor(WINDOW_BYTES / (4 * D)));
+  let capacity = 0;
   let buffer = new Float32Array(0);
   let head = -1;
   let lo = 0; // the window holds rows [lo, hi) of kv head `head` ...
   let hi = 0;
   let at = 0; // ... at buffer rows [at, at + hi − lo)
+  const room = () => buffer.length / D;
   const rowsAt = (start: number, end: number) => buffer.subarray((at + start - lo) * D, (at + end - lo) * D);
   const readInto = (start: number, end: number, b: number, h: number) => {
     const rows = headRows(spec.layout, b, h, spec.Hk, spec.Sk, D);
@@ -101,15 +106,23 @@ function windowReader(spec: AttentionSpec, t: TensorReader, direct: ReturnType<t
     const key = b * spec.Hk + h;
     const end = start + count;
     if (key === head && start >= lo && end <= hi) return rowsAt(start, end);
-    if (count > capacity) return direct(b, h, start, count, into);
+    if (count > limit) return direct(b, h, start, count, into);
     const extending = key === head && start >= lo && start <= hi;
-    if (!extending && count < WINDOW_MIN_ROWS) return direct(b, h, start, count, into);
-    if (buffer.length === 0) buffer = new Float32Array((capacity + slack) * D);
+    if (!extending && (into || count < WINDOW_MIN_ROWS)) return direct(b, h, start, count, into);
+    const wanted = Math.min(limit, Math.max(1024, 3 * count));
+    if (wanted > capacity) {
+      // Grow (rarely: the largest request comes early), keeping the window's rows.
+      const grown = new Float32Array((wanted + Math.floor(wanted / 4)) * D);
+      grown.set(buffer.subarray(at * D, (at + hi - lo) * D));
+      buffer = grown;
+      at = 0;
+      capacity = wanted;
+    }
     if (extending) {
       const keep = Math.max(lo, end - capacity); // ≤ start, as count ≤ capacity
-      at += Math.min(keep, hi) - lo;
-      lo = Math.min(keep, hi);
-      if (at + (end - lo) > capacity + slack) {
+      at += keep - lo;
+      lo = keep;
+      if (at + (end - lo) > room()) {
         buffer.copyWithin(0, at * D, (at + hi - lo) * D);
         at = 0;
       }

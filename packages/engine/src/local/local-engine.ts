@@ -139,36 +139,23 @@ export function poolRunner(
         tiles: Math.min(TASK_TILES, perThread(thePlan.tileCount)),
       });
       const lanes = Array.from({ length: threads }, async () => {
-        // A reply's memory goes back with a later task (moved, not copied): a thread then writes its
-        // q-blocks into pages already touched. Fresh memory costs ~4 ms of page faults per MB on
-        // this machine kind (docs/math.md, "Where a run's compute phase went").
-        const spares: Float32Array[] = [];
-        const send = (group: number[]) => {
-          const reuse = spares.pop();
-          return pool
-            .run(task(group, undefined, undefined, reuse), reuse ? { transferList: [reuse.buffer as ArrayBuffer] } : {})
-            .then((packed) => ({ group, packed: packed as Float32Array }));
-        };
-        const cut = () => {
-          const next = groups.next();
-          return next.done || signal.aborted ? undefined : send(next.value);
-        };
-        // The lane's next task leaves as soon as its thread's reply arrives, before the reply's
-        // q-blocks are handed to `done` (writing outputs on this thread): the thread does not sit
-        // idle meanwhile. Still one task per thread at a time. The two replies' memory alternates.
-        for (let pending = cut(); pending; ) {
-          const { group, packed } = await pending;
-          pending = cut();
-          try {
-            const rows = group.map((index) => ({ rows: thePlan.locate(index).rows, kStart: 0 }));
-            unpackPartials(packed, rows, width).forEach((result, i) => {
-              done(group[i]!, result);
-            });
-          } catch (error) {
-            await pending?.catch(() => {}); // the task already sent finishes before the pool may close
-            throw error;
-          }
-          spares.push(new Float32Array(packed.buffer));
+        // The last reply's memory goes back with the next task (moved, not copied): a thread then
+        // writes its q-blocks into pages already touched. Fresh memory costs ~4 ms of page faults per
+        // MB on this machine kind (docs/math.md, "Where a run's compute phase went").
+        let spare: Float32Array | undefined;
+        for (let next = groups.next(); !next.done && !signal.aborted; next = groups.next()) {
+          const group = next.value;
+          const reuse = spare;
+          spare = undefined;
+          const packed = (await pool.run(
+            task(group, undefined, undefined, reuse),
+            reuse ? { transferList: [reuse.buffer as ArrayBuffer] } : {},
+          )) as Float32Array;
+          const rows = group.map((index) => ({ rows: thePlan.locate(index).rows, kStart: 0 }));
+          unpackPartials(packed, rows, width).forEach((result, i) => {
+            done(group[i]!, result);
+          });
+          spare = new Float32Array(packed.buffer);
         }
       });
       const stopOnFailure = (lane: Promise<void>) =>
