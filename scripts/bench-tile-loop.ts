@@ -6,7 +6,7 @@
  *
  *   node --import tsx scripts/bench-tile-loop.ts [--n 131072] [--reps 3] [--only causal,streaming,longformer,bigbird,strided] [--no-band | --ab] [--o-only]
  *
- * --o-only: as `run` without --lse (computeQBlock's oOnly: sole tiles skip their LSE, docs/math.md "Sole tiles");
+ * --o-only: as `run` without --lse (computeQBlock's outputs 'o': sole tiles skip their LSE, docs/math.md "Sole tiles");
  * the hash then covers o alone.
  */
 import { createHash } from 'node:crypto';
@@ -71,7 +71,8 @@ const kernel = values['no-band'] ? parts : ort;
 const blocks = { blockQ: 256, blockK: 2048 };
 const plans = Object.fromEntries(only.map((c) => [c, plan(cases[c]!, strideBlocks(cases[c]!, blocks))]));
 const oOnly = values['o-only'];
-for (const c of only) await warmKernel(kernel, cases[c]!, strideBlocks(cases[c]!, blocks), 3, false, oOnly);
+const outputs = oOnly ? 'o' : 'o+lse';
+for (const c of only) await warmKernel(kernel, cases[c]!, strideBlocks(cases[c]!, blocks), 3, outputs);
 const maxRows = Math.max(...Object.values(plans).map((p) => p.blockQ));
 const into = { o: new Float32Array(maxRows * D), lse: new Float32Array(maxRows) };
 // GC pauses inside the timed loops (wall ms: under load they include waiting for a core).
@@ -93,7 +94,7 @@ for (let rep = 0; rep < reps; rep++) {
     let cpu = 0;
     for (let i = 0; i < p.qBlockCount; i++) {
       const t0 = process.cpuUsage();
-      const out = await computeQBlock(c.endsWith(':parts') ? parts : kernel, p.spec, p.block(i), source, undefined, into, false, oOnly);
+      const out = await computeQBlock(c.endsWith(':parts') ? parts : kernel, p.spec, p.block(i), source, undefined, into, outputs);
       const t = process.cpuUsage(t0);
       cpu += t.user + t.system;
       hash.update(new Uint8Array(out.o.buffer, out.o.byteOffset, out.o.byteLength));

@@ -10,7 +10,7 @@ import type { KernelTarget } from './kernel-targets.ts';
 /**
  * The V-free tile (TileKernel.lse, tileLse's default where a backend has none) — inspect's first
  * pass, docs/math.md "Attention patterns" — on one backend: every q-block through computeQBlock's
- * lseOnly path, on the odd shapes of CASES and on sparse patterns (partial tiles with `visible`,
+ * `'lse'` path, on the odd shapes of CASES and on sparse patterns (partial tiles with `visible`,
  * row groups, gathered keys), against the float64 LSE from the definitions (exactness rule: ≤ 1e-4,
  * −∞ exactly for the rows that see no key), reading no value (the source's `values` throws), and
  * bitwise the LSE of the full tiles (`run`'s), which is what keeps inspect's report the same bits
@@ -47,7 +47,7 @@ export function lseTests({ label, backend, kernel }: KernelTarget): void {
       };
       for (const block of thePlan.blocks()) {
         full.write(block, await computeQBlock(k, c.spec, block, source));
-        const part = await computeQBlock(k, c.spec, block, noValues, undefined, undefined, true);
+        const part = await computeQBlock(k, c.spec, block, noValues, undefined, undefined, 'lse');
         t.is(part.D, 0, 'an LSE-only q-block has no o');
         lseOnly.set(part.lse, (block.b * c.spec.H + block.h) * c.spec.Sq + block.qStart);
       }

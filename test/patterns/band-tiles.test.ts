@@ -301,7 +301,7 @@ for (const c of CASES) {
             out.set(got.o, at * c.D);
             lse.set(got.lse, at);
             // The V-free pass (inspect's first, kernel.bandLse) gives run's LSE bits (docs/contracts.md).
-            const lseOnly = await computeQBlock(kernel, spec, block, source, undefined, undefined, true);
+            const lseOnly = await computeQBlock(kernel, spec, block, source, undefined, undefined, 'lse');
             lseBits &&= Buffer.from(lseOnly.lse.buffer, lseOnly.lse.byteOffset, lseOnly.lse.byteLength).equals(
               Buffer.from(got.lse.buffer, got.lse.byteOffset, got.lse.byteLength),
             );

@@ -255,20 +255,18 @@ export function plan(spec: AttentionSpec, options: PlanOptions): Plan {
 
 /**
  * Marks `sole` the tiles that are the only tile for their rows: a q-block's one tile, or a row
- * group's (rowSpan) one tile when no tile covers every row and no stride tile (rowStep) mixes
- * rows. A band tile is its q-block's only tile; its parts stay unmarked (they run merged).
+ * group's (rowSpan) one tile — no other tile's rowSpan overlaps it — when no tile covers every
+ * row and no stride tile (rowStep) mixes rows. A band tile is its q-block's only tile; its parts
+ * stay unmarked (they run merged).
  */
 function markSole(planned: Tile[]): Tile[] {
   // A stride's window part comes from a plan of its own (stride-tiles.ts), marked there: not here.
   const tiles = planned.map(({ sole: _, ...t }) => t);
   if (tiles.length === 1 && !tiles[0]!.rowStep) return [{ ...tiles[0]!, sole: true }];
   if (tiles.some((t) => !t.rowSpan || t.rowStep)) return tiles;
-  const count = new Map<number, number>();
-  for (const t of tiles) count.set(t.rowSpan![0], (count.get(t.rowSpan![0]) ?? 0) + 1);
+  // Row spans are never empty (count ≥ 1), so two tiles on the same rows overlap: the overlap test alone decides.
   const overlap = (a: Tile, b: Tile) => a.rowSpan![0] < b.rowSpan![0] + b.rowSpan![1] && b.rowSpan![0] < a.rowSpan![0] + a.rowSpan![1];
-  return tiles.map((t) =>
-    count.get(t.rowSpan![0]) === 1 && !tiles.some((u) => u !== t && overlap(t, u)) ? { ...t, sole: true as const } : t,
-  );
+  return tiles.map((t) => (tiles.some((u) => u !== t && overlap(t, u)) ? t : { ...t, sole: true as const }));
 }
 
 /** Aligned key blocks [kb·blockK, (kb+1)·blockK) a q-block's tiles touch: each key of a tile is one some row of it sees. */

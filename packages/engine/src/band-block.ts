@@ -1,5 +1,6 @@
 import { merge, type AttentionSpec, type Tile, type TilePartial } from '@longattn/attention';
 import type { BandJob, TileKernel } from '@longattn/kernels';
+import type { BlockOutputs } from './block-outputs.ts';
 import type { BlockSource } from './block-source.ts';
 
 /** Per-thread buffers a band tile's keys and values are gathered into ([B, K, D]), reused across tiles. */
@@ -15,7 +16,8 @@ const NO_VALUES = new Float32Array(0);
  * (or when that kernel declines) the tile's parts through `runParts` (computeTiles), merged into
  * one partial (a single part's partial as it is, so such a kernel's bits are those without bands).
  * `q`: the q-block's queries [tile.rows, D]. Returns the tile's rows (rowSpan as the tile's).
- * `oOnly`: no LSE is wanted (BandJob's `oOnly`: the kernel may return zeros for it).
+ * `outputs` (block-outputs.ts): `'lse'` runs the V-free band (bandLse) or parts, o [rows, 0];
+ * `'o'`: no LSE is wanted (a sole band tile: BandJob's `oOnly`, the kernel may return zeros for it).
  */
 export async function bandPartial(
   kernel: TileKernel,
@@ -23,15 +25,14 @@ export async function bandPartial(
   tile: Tile,
   q: Float32Array,
   source: BlockSource,
-  lseOnly: boolean,
-  oOnly: boolean,
+  outputs: BlockOutputs,
   runParts: (parts: Tile[]) => Promise<TilePartial[]>,
 ): Promise<TilePartial> {
   const band = tile.band!;
   const [from, rows] = tile.rowSpan ?? [0, tile.rows];
   const D = spec.D;
   const spanned = (p: Omit<TilePartial, 'rows' | 'kStart'>) => spannedAs(tile, p);
-  if (lseOnly ? kernel.bandLse : kernel.band) {
+  if (outputs === 'lse' ? kernel.bandLse : kernel.band) {
     const r = band.sub;
     const B = rows / r;
     const width = band.left + band.right + 1;
@@ -53,26 +54,26 @@ export async function bandPartial(
       k: gather('k', (start, count) => source.keys(tile.b, tile.kvh, start, count)),
       ...(spec.allowNonfinite ? {} : { finite: true }),
     };
-    if (lseOnly) {
+    if (outputs === 'lse') {
       const lse = await kernel.bandLse!(job);
       if (lse) return spanned({ D: 0, o: NO_VALUES, lse });
     } else {
       const v = gather('v', (start, count) => source.values(tile.b, tile.kvh, start, count));
-      const part = await kernel.band!({ ...job, v, ...(oOnly ? { oOnly: true } : {}) });
+      const part = await kernel.band!({ ...job, v, ...(outputs === 'o' ? { oOnly: true } : {}) });
       if (part) return spanned({ D, o: part.o, lse: part.lse });
     }
   }
-  return partsPartial(tile, runParts, lseOnly, D);
+  return partsPartial(tile, runParts, outputs, D);
 }
 
 /**
- * The band tile's parts in its place (run by `runParts`, V-free when `lseOnly`: then o is [rows, 0]),
+ * The band tile's parts in its place (run by `runParts`, V-free when `outputs` is `'lse'`: then o is [rows, 0]),
  * merged into one partial (a single part's partial as it is).
  */
 async function partsPartial(
   tile: Tile,
   runParts: (parts: Tile[]) => Promise<TilePartial[]>,
-  lseOnly: boolean,
+  outputs: BlockOutputs,
   D: number,
 ): Promise<TilePartial> {
   const [from, rows] = tile.rowSpan ?? [0, tile.rows];
@@ -92,7 +93,7 @@ async function partsPartial(
   const partials = await runParts(parts);
   if (partials.length === 1) return partials[0]!;
   const merged = merge(partials);
-  const width = lseOnly ? 0 : D;
+  const width = outputs === 'lse' ? 0 : D;
   const o = merged.o.subarray(from * width, (from + rows) * width);
   const lse = merged.lse.subarray(from, from + rows);
   return spannedAs(tile, { D: width, o, lse });

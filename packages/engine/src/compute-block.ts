@@ -16,6 +16,7 @@ import {
 } from '@longattn/attention';
 import { tileLsePartial, type TileKernel } from '@longattn/kernels';
 import { bandPartial } from './band-block.ts';
+import type { BlockOutputs } from './block-outputs.ts';
 import type { BlockSource } from './block-source.ts';
 import { StrideTiles } from './stride-block.ts';
 import { releasedTileOutputs } from './young-gc.ts';
@@ -27,10 +28,9 @@ import { releasedTileOutputs } from './young-gc.ts';
  * from several runs (keySpans) — docs/math.md, "Cost follows the pattern". `before` runs ahead of
  * each tile (fault tests throttle there). Returns the tiles' partials, in order:
  * o [rows, D] normalised over the tile's keys, lse [rows] (-Infinity where a row saw no key).
- * `lseOnly` (inspect's first pass, docs/math.md "Attention patterns"): each tile through the
- * kernel's V-free tile (tileLsePartial), no value read; the partials are then [rows, 0]: o empty, lse [rows].
- * `oOnly` (no LSE is written: a local run or layer without `--lse`): a sole tile (Tile.sole) may
- * come back with zeros for lse (TileJob's `oOnly`); its o has the same bits either way.
+ * `outputs` (block-outputs.ts): `'lse'` runs each tile through the kernel's V-free tile
+ * (tileLsePartial), no value read, the partials then [rows, 0]: o empty, lse [rows]; under `'o'`
+ * a sole tile (Tile.sole) may come back with zeros for lse (TileJob's `oOnly`), its o the same bits either way.
  */
 export async function computeTiles(
   kernel: TileKernel,
@@ -38,8 +38,7 @@ export async function computeTiles(
   tiles: readonly Tile[],
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
-  lseOnly = false,
-  oOnly = false,
+  outputs: BlockOutputs = 'o+lse',
 ): Promise<TilePartial[]> {
   const rule = maskRule(spec);
   const patterned = hasPattern(spec); // partial tiles then carry their mask (docs/math.md, "Patterns")
@@ -59,7 +58,7 @@ export async function computeTiles(
       kernel,
       deferred.map((at) => tiles[at]!),
       q,
-      lseOnly,
+      outputs,
       before,
     );
     deferred.forEach((at, x) => {
@@ -78,8 +77,8 @@ export async function computeTiles(
       await before?.(tile);
       partials.push(
         // A band inside a stride's q-block merges with its stride tiles: only a sole one may skip its LSE.
-        await bandPartial(kernel, spec, tile, q, source, lseOnly, oOnly && !!tile.sole, (parts) =>
-          computeTiles(kernel, spec, parts, source, undefined, lseOnly, oOnly),
+        await bandPartial(kernel, spec, tile, q, source, outputs === 'o' && !tile.sole ? 'o+lse' : outputs, (parts) =>
+          computeTiles(kernel, spec, parts, source, undefined, outputs),
         ),
       );
       continue;
@@ -102,19 +101,20 @@ export async function computeTiles(
       rule,
       full: tile.full,
       ...(spec.allowNonfinite ? {} : { finite: true }),
-      ...(tile.sole ? { sole: true, ...(oOnly ? { oOnly: true } : {}) } : {}),
+      ...(tile.sole ? { sole: true, ...(outputs === 'o' ? { oOnly: true } : {}) } : {}),
       ...(patterned && !tile.full && !(windowOnly && !tile.keySpans)
         ? { visible: visibleOf(spec, tile.h, tile.qStart + from, rows, spans, tile.keys, strided) }
         : {}),
       q: q.subarray(from * spec.D, (from + rows) * spec.D),
       k: gathered('k', spans, tile.keys, spec.D, (start, count, into) => source.keys(tile.b, tile.kvh, start, count, into)),
     };
-    const part: TilePartial = lseOnly
-      ? await tileLsePartial(kernel, job)
-      : await kernel.run({
-          ...job,
-          v: gathered('v', spans, tile.keys, spec.D, (start, count, into) => source.values(tile.b, tile.kvh, start, count, into)),
-        });
+    const part: TilePartial =
+      outputs === 'lse'
+        ? await tileLsePartial(kernel, job)
+        : await kernel.run({
+            ...job,
+            v: gathered('v', spans, tile.keys, spec.D, (start, count, into) => source.values(tile.b, tile.kvh, start, count, into)),
+          });
     partials.push(tile.rowSpan ? { ...part, rows: tile.rows, rowSpan: [from, rows] } : part);
   }
   await runDeferred();
@@ -178,9 +178,10 @@ function visibleOf(
  * of the tiles' partials in key order. Both engines produce a q-block's output only through this
  * function, so their bits agree for the same plan and backend.
  * Returns o [rows, D], lse [rows] (-Infinity for rows that see no key), written into `into`'s
- * arrays when given (a pool thread's packed reply: packedRuns). `lseOnly`: the V-free tiles
- * (computeTiles), o [rows, 0] — the LSE bits are the ones the full tiles' merge gives for the same tile LSEs.
- * `oOnly`: the caller writes no LSE; the returned lse is then zeros in sole tiles' rows (computeTiles).
+ * arrays when given (a pool thread's packed reply: packedRuns). `outputs` (block-outputs.ts):
+ * `'lse'` runs the V-free tiles (computeTiles), o [rows, 0] — the LSE bits are the ones the full
+ * tiles' merge gives for the same tile LSEs; under `'o'` (the caller writes no LSE) the returned
+ * lse is zeros in sole tiles' rows (computeTiles).
  */
 export async function computeQBlock(
   kernel: TileKernel,
@@ -189,10 +190,9 @@ export async function computeQBlock(
   source: BlockSource,
   before?: (tile: Tile) => Promise<void> | void,
   into?: Pick<TilePartial, 'o' | 'lse'>,
-  lseOnly = false,
-  oOnly = false,
+  outputs: BlockOutputs = 'o+lse',
 ): Promise<TilePartial> {
-  const width = lseOnly ? 0 : spec.D;
+  const width = outputs === 'lse' ? 0 : spec.D;
   if (block.tiles.length === 0) {
     const empty = emptyPartial(block.rows, width, 0);
     if (!into) return empty;
@@ -200,7 +200,7 @@ export async function computeQBlock(
     into.lse.fill(-Infinity, 0, block.rows);
     return { ...empty, o: into.o.subarray(0, block.rows * width), lse: into.lse.subarray(0, block.rows) };
   }
-  const partials = await computeTiles(kernel, spec, block.tiles, source, before, lseOnly, oOnly);
+  const partials = await computeTiles(kernel, spec, block.tiles, source, before, outputs);
   const merged = merge(partials, into);
   releasedTileOutputs(partials.reduce((n, p) => n + p.o.byteLength + p.lse.byteLength, 0));
   checkMergedRows(spec, block, merged); // scores past float32 fail the job, never a NaN written
@@ -219,8 +219,7 @@ export async function warmKernel(
   spec: AttentionSpec,
   blocks: { blockQ: number; blockK: number },
   rounds = 3,
-  lseOnly = false,
-  oOnly = false,
+  outputs: BlockOutputs = 'o+lse',
 ): Promise<void> {
   const rows = largestTileRows(spec, blocks.blockQ); // under a stride, q-blocks are long but tiles are not (stride-tiles.ts)
   const keys = Math.min(blocks.blockK, spec.Sk);
@@ -231,12 +230,12 @@ export async function warmKernel(
     for (const full of [true, false]) {
       const rule = full ? { diag: 0, left: Infinity, right: Infinity } : { diag: 0, left: Infinity, right: 0 };
       const job = { rows, keys, D: spec.D, scale: spec.scale, qStart: 0, kStart: full ? 0 : keys, rule, full, q, k: kv };
-      partials.push(lseOnly ? await tileLsePartial(kernel, job) : await kernel.run({ ...job, v: kv }));
+      partials.push(outputs === 'lse' ? await tileLsePartial(kernel, job) : await kernel.run({ ...job, v: kv }));
     }
     merge(partials);
   }
-  if (lseOnly || spec.allowNonfinite) return;
-  const sole = { ...(oOnly ? { oOnly: true } : {}), finite: true };
+  if (outputs === 'lse' || spec.allowNonfinite) return;
+  const sole = { ...(outputs === 'o' ? { oOnly: true } : {}), finite: true };
   const rule = { diag: 0, left: Infinity, right: Infinity };
   await kernel.run({
     rows,

@@ -9,6 +9,7 @@ export type { InputRef, OutputPath } from './output-paths.ts';
 export { arraySource, readerSource, WINDOW_BYTES } from './block-source.ts';
 export type { BlockSource } from './block-source.ts';
 export { computeQBlock } from './compute-block.ts';
+export type { BlockOutputs } from './block-outputs.ts';
 export { resolveBlocks } from './blocks.ts';
 export { linearErrorReport, REPORT_ERROR_SEED, sampleRows } from './linear-error.ts';
 export type { LinearErrorReport } from './linear-error.ts';

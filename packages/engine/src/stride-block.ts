@@ -1,5 +1,6 @@
 import { markStrideVisible, type AttentionSpec, type Tile, type TilePartial } from '@longattn/attention';
 import { tileLsePartial, type TileJob, type TileKernel } from '@longattn/kernels';
+import type { BlockOutputs } from './block-outputs.ts';
 import type { BlockSource } from './block-source.ts';
 
 /**
@@ -48,14 +49,15 @@ export class StrideTiles {
   /**
    * The partials of `tiles` (stride tiles of one q-block, in key order), in their order: each
    * holds its rows only (rowSpan, rowStep), o [count, D], lse [count]. `q`: the q-block's
-   * queries [tile.rows, D]. `lseOnly` (inspect's first pass): V-free tiles, no value read; o is
-   * then [count, 0]. `before` runs ahead of each tile, as computeTiles' does.
+   * queries [tile.rows, D]. `outputs` `'lse'` (inspect's first pass, block-outputs.ts): V-free
+   * tiles, no value read; o is then [count, 0]. Stride tiles are never sole, so `'o'` runs as
+   * `'o+lse'`. `before` runs ahead of each tile, as computeTiles' does.
    */
   async runAll(
     kernel: TileKernel,
     tiles: readonly Tile[],
     q: Float32Array,
-    lseOnly: boolean,
+    outputs: BlockOutputs,
     before?: (tile: Tile) => Promise<void> | void,
   ): Promise<TilePartial[]> {
     const out: TilePartial[] = [];
@@ -71,7 +73,7 @@ export class StrideTiles {
         read = {
           at,
           k: this.source.keys(tile.b, tile.kvh, a, count),
-          v: lseOnly ? undefined : this.source.values(tile.b, tile.kvh, a, count),
+          v: outputs === 'lse' ? undefined : this.source.values(tile.b, tile.kvh, a, count),
         };
       }
       out.push(await this.run(kernel, tile, q, read.k, read.v));

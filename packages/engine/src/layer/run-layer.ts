@@ -105,8 +105,7 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
       layerInputs(file(inputs.x), file(inputs.x)),
       threads,
       (r) => abort.abort(r),
-      false,
-      !request.lse,
+      request.lse ? 'o+lse' : 'o',
     ).warm();
     const computeStart = performance.now();
     report();
@@ -151,8 +150,7 @@ export async function runLayer(request: LayerRequest, options: LocalRunOptions =
       layerInputs(file(opened[0]), file(opened[1])),
       threads,
       (r) => abort.abort(r),
-      false,
-      !request.lse,
+      request.lse ? 'o+lse' : 'o',
     );
     await runner.run(
       heaviestFirst(thePlan, true),

@@ -4,6 +4,7 @@ import { InputError, LINEAR_BLOCKS, strideBlocks, type AttentionSpec, type Plan,
 import { getBackend, parseBackendName, selectBackend, type Selection } from '@longattn/kernels';
 import type { TensorReader } from '@longattn/tensor';
 import { Piscina } from 'piscina';
+import type { BlockOutputs } from '../block-outputs.ts';
 import { resolveBlocks } from '../blocks.ts';
 import { computeQBlock, warmKernel } from '../compute-block.ts';
 import { linearBackend } from '../linear-block.ts';
@@ -98,11 +99,10 @@ export function poolRunner(
   inputs: TaskInputs | LayerInputsOfTask,
   threads: number,
   stop: (reason: unknown) => void,
-  lseOnly = false,
-  oOnly = false,
+  outputs: BlockOutputs = 'o+lse',
 ): Runner {
   const { spec, blockQ, blockK } = thePlan;
-  const width = lseOnly ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
+  const width = outputs === 'lse' ? 0 : spec.D; // an LSE-only reply packs [rows, 0] runs: lse alone
   const run = randomUUID();
   const shipped = taskSpec(spec); // once: a block mask's cells cross into shared memory, not into every task
   const task = (indices: number[], warm?: LocalTask['warm'], release?: LocalTask['release'], reuse?: Float32Array): LocalTask => ({
@@ -113,8 +113,7 @@ export function poolRunner(
     indices,
     ...(warm ? { warm } : {}),
     ...(release ? { release } : {}),
-    ...(lseOnly ? { lseOnly } : {}),
-    ...(oOnly ? { oOnly } : {}),
+    ...(outputs === 'o+lse' ? {} : { outputs }),
     ...(reuse ? { reuse } : {}),
     backend: selection.name,
     kernelOptions: selection.options,
@@ -171,7 +170,7 @@ export function poolRunner(
     // The LSE-only pass (inspect) runs on in the same process: each thread first releases its
     // kernels' native memory, which thread teardown would leave behind (thread-kernels.ts).
     async close() {
-      if (lseOnly) {
+      if (outputs === 'lse') {
         const release = { barrier: new SharedArrayBuffer(4), threads };
         await Promise.all(Array.from({ length: threads }, () => pool.run(task([], undefined, release)))).catch(() => {});
       }
@@ -181,21 +180,15 @@ export function poolRunner(
 }
 
 /** Main thread, one q-block at a time: for backends whose kernels cannot live in worker threads (gl). */
-async function mainThreadRunner(
-  thePlan: Plan,
-  selection: Selection,
-  inputs: TaskInputs,
-  lseOnly: boolean,
-  oOnly: boolean,
-): Promise<Runner> {
+async function mainThreadRunner(thePlan: Plan, selection: Selection, inputs: TaskInputs, outputs: BlockOutputs): Promise<Runner> {
   const kernel = await selection.backend.create(selection.options);
   const { source, close } = ownTaskSource(thePlan.spec, inputs);
   return {
-    warm: () => warmKernel(kernel, thePlan.spec, thePlan, 3, lseOnly, oOnly),
+    warm: () => warmKernel(kernel, thePlan.spec, thePlan, 3, outputs),
     async run(order, done, signal) {
       for (const index of order) {
         signal.throwIfAborted();
-        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source, undefined, undefined, lseOnly, oOnly));
+        done(index, await computeQBlock(kernel, thePlan.spec, thePlan.block(index), source, undefined, undefined, outputs));
         await new Promise(setImmediate); // let progress, signals and I/O through between blocks
       }
     },
@@ -248,8 +241,12 @@ export async function runLocalLse(
   return { lse: output!.lse, backend: result.backend, computeMs: result.computeMs };
 }
 
-/** runLocal, or with `lseOnly` the LSE-only pass into the LseOutput it makes (nothing written to `out`). */
-async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly?: (spec: AttentionSpec) => LseOutput): Promise<JobResult> {
+/** runLocal, or with `lseOutput` the LSE-only pass into the LseOutput it makes (nothing written to `out`). */
+async function runPlanned(
+  request: JobRequest,
+  options: LocalRunOptions,
+  lseOutput?: (spec: AttentionSpec) => LseOutput,
+): Promise<JobResult> {
   const started = performance.now();
   const requestedThreads = options.threads ?? availableParallelism();
   if (!Number.isInteger(requestedThreads) || requestedThreads < 1)
@@ -270,8 +267,8 @@ async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly
     const selection = await selectBackend(linearBackend(spec, request.backend) ?? request.backend ?? 'auto', { threads: 1 });
     const blocks = resolveBlocks(request, spec.linear ? LINEAR_BLOCKS : strideBlocks(spec, selection.backend.defaultBlocks));
     const thePlan = plannedWithinLimits(spec, blocks, planLimits(options.limits), 'local');
-    if (lseOnly && spec.linear) throw new InputError('--linear', 'has no LSE: inspect needs softmax attention');
-    const output = lseOnly ? lseOnly(spec) : new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
+    if (lseOutput && spec.linear) throw new InputError('--linear', 'has no LSE: inspect needs softmax attention');
+    const output = lseOutput ? lseOutput(spec) : new JobOutput(spec, inputs.q.shape, request.out, request.lse, request.outDtype);
     const onMain = selection.backend.threading === 'main';
     const threads = onMain ? 1 : Math.min(requestedThreads, LOCAL_THREADS_MAX, Math.max(1, thePlan.qBlockCount));
     const abort = new AbortController();
@@ -280,19 +277,20 @@ async function runPlanned(request: JobRequest, options: LocalRunOptions, lseOnly
     if (options.signal?.aborted) forward(); // aborted while the inputs were being validated
     let runner: Runner | undefined;
     try {
-      const source = taskInputs(inputs, lseOnly !== undefined);
-      const oOnly = !lseOnly && !request.lse; // no LSE written: sole tiles may skip it (compute-block.ts)
+      const source = taskInputs(inputs, lseOutput !== undefined);
+      // 'o' when no LSE is written: sole tiles may skip it (block-outputs.ts).
+      const outputs: BlockOutputs = lseOutput ? 'lse' : request.lse ? 'o+lse' : 'o';
       if (onMain) {
         await pool?.destroy();
         pool = undefined;
-        runner = await mainThreadRunner(thePlan, selection, source, lseOnly !== undefined, oOnly);
+        runner = await mainThreadRunner(thePlan, selection, source, outputs);
       } else {
         if (pool && threads > earlyThreads) {
           await pool.destroy(); // more threads asked than cores, and the work can use them
           pool = undefined;
         }
         pool ??= startPool(threads);
-        runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason), lseOnly !== undefined, oOnly);
+        runner = poolRunner(pool, thePlan, selection, source, threads, (reason) => abort.abort(reason), outputs);
         pool = undefined; // the runner owns it now
       }
       await runner.warm();

@@ -1,5 +1,6 @@
 import type { KernelOptions } from '@longattn/kernels';
 import type { TensorLayout } from '@longattn/tensor';
+import type { BlockOutputs } from '../block-outputs.ts';
 import type { Projection } from '../layer/projection.ts';
 import type { TaskSpec } from './task-spec.ts';
 
@@ -82,10 +83,12 @@ export interface LocalTask {
   backend: string;
   kernelOptions: KernelOptions;
   inputs: TaskInputs | LayerInputsOfTask;
-  /** The LSE-only pass (runLocalLse): V-free tiles, and the reply packs [rows, 0] runs (lse alone). */
-  lseOnly?: boolean;
-  /** No LSE is written (run or layer without --lse): sole tiles may skip it (compute-block.ts). */
-  oOnly?: boolean;
+  /**
+   * What the q-blocks must give (block-outputs.ts): `'lse'` for the LSE-only pass (runLocalLse:
+   * V-free tiles, the reply packs [rows, 0] runs, lse alone), `'o'` when no LSE is written (run or
+   * layer without --lse: sole tiles may skip it). Absent: `'o+lse'`.
+   */
+  outputs?: BlockOutputs;
   /** A reply's memory from an earlier task, moved back: this task's reply is written into it when it is large enough. */
   reuse?: Float32Array;
 }

@@ -38,7 +38,7 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
   if (task.indices.length === 0) {
     // The plan too: a pattern's plan counts every row block's tiles once (O(Sq · intervals), ~0.2 s
     // at 128K tokens), which each thread otherwise paid inside the timed compute on its first task.
-    await warmKernel(kernel, taskPlan(task).spec, task, 3, task.lseOnly, task.oOnly);
+    await warmKernel(kernel, taskPlan(task).spec, task, 3, task.outputs);
     if (task.inputs.kind === 'layer') await warmProjections(task.inputs);
     if (task.warm) awaitOthers(new Int32Array(task.warm.barrier), task.warm.threads);
     return null;
@@ -54,14 +54,14 @@ export default async function runTask(task: LocalTask | ProjectTask): Promise<un
     ? undefined
     : packedRuns(
         task.indices.map((index) => thePlan.locate(index).rows),
-        task.lseOnly ? 0 : spec.D,
+        task.outputs === 'lse' ? 0 : spec.D,
         task.reuse,
       );
   for (const [n, index] of task.indices.entries()) {
     const block = thePlan.block(index);
     const source = inputs.kind === 'layer' ? await layerSource(spec, inputs, block) : files!;
     if (linear) results.push(await computeLinearQBlock(spec, block, source, linear, sourceReader(source)));
-    else await computeQBlock(kernel, spec, block, source, undefined, reply!.runs[n], task.lseOnly, task.oOnly);
+    else await computeQBlock(kernel, spec, block, source, undefined, reply!.runs[n], task.outputs);
   }
   return move(reply ? reply.packed : packPartials(results));
 }

@@ -20,7 +20,7 @@ export interface InspectManifest {
 
 /**
  * Whether a job's attention flow is an LSE-only pass (an inspect job's first pass): its tiles run
- * V-free (computeQBlock's lseOnly), no V is uploaded and no O written; partials and rows are [rows, 0] + lse.
+ * V-free (computeQBlock's outputs `'lse'`), no V is uploaded and no O written; partials and rows are [rows, 0] + lse.
  */
 export function lseOnly(manifest: { inspect?: Pick<InspectManifest, 'lseFrom'> }): boolean {
   return manifest.inspect?.lseFrom === 'pass';

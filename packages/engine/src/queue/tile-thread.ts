@@ -4,6 +4,7 @@ import type { KernelOptions } from '@longattn/kernels';
 import { bytesToF32, f32Bytes, type BlobStore } from '../blobs/blob-store.ts';
 import { FsBlobStore } from '../blobs/fs-store.ts';
 import { openBlobStore } from '../blobs/open.ts';
+import type { BlockOutputs } from '../block-outputs.ts';
 import type { BlockSource } from '../block-source.ts';
 import { computeQBlock, computeTiles } from '../compute-block.ts';
 import { computeLinearQBlock, linearStates, sourceReader, type KeyValueReader } from '../linear-block.ts';
@@ -43,8 +44,11 @@ export interface TileTask {
   tiles: SplitTile[];
   /** Sleep this long before each tile (fault tests: a kill lands between q-blocks). */
   throttleMs: number;
-  /** An inspect job's LSE pass (lseOnly(manifest)): V-free tiles, no V read, rows and partials [rows, 0] + lse. */
-  lseOnly: boolean;
+  /**
+   * `'lse'` for an inspect job's LSE pass (lseOnly(manifest)): V-free tiles, no V read, rows and
+   * partials [rows, 0] + lse (block-outputs.ts). Never `'o'`: the queue keeps every LSE (`result --lse` may come later).
+   */
+  outputs: Exclude<BlockOutputs, 'o'>;
 }
 
 const stores = new Map<string, BlobStore>();
@@ -96,7 +100,7 @@ async function prefetch(task: TileTask, store: BlobStore, counts: ReadCounters):
     // also run its parts (a kernel without a band path, or a wide band's LSE from its parts: band-block.ts).
     const spans = [tileKeySpans(t), ...(t.band?.parts ?? []).map(tileKeySpans)].flat();
     for (let x = 0; x < spans.length; x += 2) {
-      for (const which of task.lseOnly ? (['k'] as const) : (['k', 'v'] as const)) {
+      for (const which of task.outputs === 'lse' ? (['k'] as const) : (['k', 'v'] as const)) {
         const { range } = keyBlock(which, t.b, t.kvh, spans[x]!, spans[x + 1]! - spans[x]!);
         keyBlocks.set(rangeKey(range), range);
       }
@@ -209,7 +213,7 @@ function directSource(task: TileTask, store: FsBlobStore, counts: ReadCounters):
     q: store.openReader(blobNames.input(job, 'q')),
     k: store.openReader(blobNames.input(job, 'k')),
     // An LSE-only pass has no V blob (and reads none): K stands in for the never-called values().
-    v: store.openReader(blobNames.input(job, task.lseOnly ? 'k' : 'v')),
+    v: store.openReader(blobNames.input(job, task.outputs === 'lse' ? 'k' : 'v')),
   };
   const read = (which: 'q' | 'k' | 'v') => (b: number, head: number, start: number, count: number) => {
     const range = inputRows(job, spec, which, b, head, start, count);
@@ -284,7 +288,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       await throttle(block.tiles.length);
       const merged = linear
         ? await computeLinearQBlock(spec, block, source, linear, read!)
-        : await computeQBlock(kernel, spec, block, source, undefined, undefined, task.lseOnly);
+        : await computeQBlock(kernel, spec, block, source, undefined, undefined, task.outputs);
       rows.add(block, merged);
     }
     rows.flush();
@@ -294,7 +298,7 @@ export default async function runTiles(task: TileTask | ProjectTask): Promise<Re
       task.tiles.map(({ tile }) => tile),
       source,
       () => throttle(1),
-      task.lseOnly,
+      task.outputs,
     );
     // One blob per run of tiles: each tile's partial over the q-block's rows (widened), back to back (blob-layout.ts).
     // On the fs store (written synchronously, nothing kept once putMany settles) they are packed

@@ -133,7 +133,7 @@ async function processTileJob(
     blocks: blocks.map(({ block }) => block),
     tiles,
     throttleMs: w.options.throttleMs ?? 0,
-    lseOnly: lseOnly(ctx.manifest),
+    outputs: lseOnly(ctx.manifest) ? 'lse' : 'o+lse',
   };
   try {
     const reply = await (w.pool
