@@ -71,9 +71,9 @@ function sweep(step: number, window: number): Request[] {
     const lo = Math.max(0, q + step - window);
     const mid = Math.min(q + step, lo + 2048);
     for (const which of ['keys', 'values'] as const) {
-      out.push({ which, b: 1, h: 1, start: 0, count: 4, into: true });
-      out.push({ which, b: 1, h: 1, start: lo, count: mid - lo, into: true });
-      if (mid < q + step) out.push({ which, b: 1, h: 1, start: mid, count: q + step - mid, into: false });
+      out.push({ which, b: 0, h: 1, start: 0, count: 4, into: true });
+      out.push({ which, b: 0, h: 1, start: lo, count: mid - lo, into: true });
+      if (mid < q + step) out.push({ which, b: 0, h: 1, start: mid, count: q + step - mid, into: false });
     }
   }
   return out;
@@ -100,12 +100,11 @@ for (const layout of ['bhsd', 'bshd'] as const) {
         [256, 768],
         [128, 8192],
       ] as const)
-        for (const r of sweep(step, window)) t.true(check(source, { ...r, b: 0 }, r.which === 'keys' ? k : v, at), JSON.stringify(r));
+        for (const r of sweep(step, window)) t.true(check(source, r, r.which === 'keys' ? k : v, at), JSON.stringify(r));
     } finally {
       kr.close();
       vr.close();
     }
-    t.pass();
   });
 }
 
